@@ -1,0 +1,8 @@
+/** Metering-chip codecs (UART), register protocols and calibration math. */
+export * from "./bl0942.ts";
+export * from "./cse7766.ts";
+export * from "./register.ts";
+export * from "./rn8209.ts";
+export * from "./ht7017.ts";
+export * from "./bl6552.ts";
+export * from "./calibration.ts";
