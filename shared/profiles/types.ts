@@ -1,0 +1,84 @@
+/**
+ * Device profiles: everything the agent, the flasher and the server need to
+ * know about a meter model, as data. Adding a model is adding a profile (a
+ * `DeviceProfile` object, or a JSON file with the same shape checked by
+ * `deviceProfileSchema`), not code.
+ *
+ * For the flasher: `gpio` is the OpenBeken pin template (pin number → role
+ * name as OBK spells it, e.g. `{ 6: "WifiLED_n", 7: "Btn" }`), `channels` the
+ * channel each role drives, and `autoexec` the autoexec.bat text.
+ */
+import { z } from "zod";
+
+export const QUANTITIES = ["voltage", "current", "power", "energyWh", "exportEnergyWh", "frequency", "powerFactor"] as const;
+export type MeterQuantity = typeof QUANTITIES[number];
+
+/** A value/enum/bool DP that carries one quantity: reading = dp value × scale. */
+const valueDp = z.object({
+  dp: z.number().int().min(0).max(255),
+  type: z.enum(["value", "bool", "enum", "bitmap", "string", "raw"]),
+  /** what the DP measures; "other" keeps it for display only */
+  quantity: z.enum([...QUANTITIES, "relay", "other"]),
+  /** multiply the integer by this to get V, A, W, Wh, Hz or PF (e.g. kWh×100 → 10 Wh) */
+  scale: z.number().default(1),
+  /** 0-based phase for 3-phase meters; absent = whole meter */
+  phase: z.number().int().min(0).max(2).optional(),
+  label: z.string().optional(),
+}).strict();
+
+/** A RAW DP holding V, I and P of one phase (or the only phase). */
+const rawPowerDp = z.object({
+  dp: z.number().int().min(0).max(255),
+  type: z.literal("raw"),
+  quantity: z.literal("phase"),
+  decoder: z.enum(["V2C3P3", "VCP6", "VCPPfF", "DDS238"]),
+  /** watts per power count in this meter's RAW field */
+  powerUnitW: z.number().positive().default(0.1),
+  phase: z.number().int().min(0).max(2).optional(),
+  label: z.string().optional(),
+}).strict();
+
+export const dpMappingSchema = z.union([rawPowerDp, valueDp]);
+
+const line = z.object({
+  baud: z.number().int().positive(),
+  parity: z.enum(["none", "even", "odd"]).default("none"),
+});
+
+export const chipTransportSchema = line.extend({
+  kind: z.literal("chip"),
+  chip: z.enum(["BL0942", "CSE7766", "RN8209C", "HT7017", "BL6552"]),
+  /** how often the agent asks (or, for streaming chips, samples) */
+  pollMs: z.number().int().positive(),
+}).strict();
+
+export const tuyaTransportSchema = line.extend({
+  kind: z.literal("tuyamcu"),
+  /** the metering chip behind the MCU, for the record */
+  chip: z.string().optional(),
+  /** send query-state (0x08) this often once running; some MCUs only report when asked */
+  queryMs: z.number().int().positive().default(5000),
+  datapoints: z.array(dpMappingSchema),
+}).strict();
+
+export const deviceProfileSchema = z.object({
+  id: z.string().regex(/^[a-z0-9][a-z0-9-]{1,40}$/),
+  model: z.string(),
+  module: z.enum(["BK7231N", "BK7231T"]),
+  phases: z.union([z.literal(1), z.literal(3)]).default(1),
+  transport: z.discriminatedUnion("kind", [chipTransportSchema, tuyaTransportSchema]),
+  /** OBK pin → role, e.g. { 6: "WifiLED_n" } */
+  gpio: z.record(z.string(), z.string()),
+  /** OBK pin → channel for roles that need one (relays, buttons, LEDs) */
+  channels: z.record(z.string(), z.number().int()).default({}),
+  autoexec: z.string(),
+  /** where the facts come from (seed threads, datasheets) */
+  sources: z.array(z.string()).default([]),
+  notes: z.array(z.string()).default([]),
+}).strict();
+
+export type DpMapping = z.infer<typeof dpMappingSchema>;
+export type RawPowerDp = z.infer<typeof rawPowerDp>;
+export type DeviceProfile = z.infer<typeof deviceProfileSchema>;
+export type DeviceProfileInput = z.input<typeof deviceProfileSchema>;
+export const isRawPhaseDp = (d: DpMapping): d is RawPowerDp => d.quantity === "phase";
