@@ -35,3 +35,16 @@ export function agentIdFromTopic(topic: string): string | null {
 export function sharedSubscription(group: string, filter: string): string {
   return `$share/${group}/${filter}`;
 }
+
+/** MQTT filter matching (`+` one level, `#` the rest), for routing messages to handlers. */
+export function topicMatches(filter: string, topic: string): boolean {
+  const f = filter.startsWith("$share/") ? filter.split("/").slice(2).join("/") : filter;
+  const fp = f.split("/");
+  const tp = topic.split("/");
+  for (let i = 0; i < fp.length; i++) {
+    if (fp[i] === "#") return true;
+    if (i >= tp.length) return false;
+    if (fp[i] !== "+" && fp[i] !== tp[i]) return false;
+  }
+  return fp.length === tp.length;
+}

@@ -1,0 +1,127 @@
+/**
+ * The bench agent's telemetry side: pollers push readings, once per interval
+ * the agent packs what arrived into one batch, spools it, and the uplink
+ * delivers it. `deno task agent run --help` for the CLI.
+ */
+import { parseArgs } from "node:util";
+import { createLogger, type Logger } from "../shared/log.ts";
+import type { Reading } from "../shared/telemetry.ts";
+import { AGENT_ID } from "../shared/topics.ts";
+import type { Poller, PollerEvent } from "./drivers/poller.ts";
+import { defaultBench, SimulatedBench } from "./drivers/simulated.ts";
+import { TelemetrySpool } from "./uplink/spool.ts";
+import { TelemetryUplink } from "./uplink/uplink.ts";
+
+export interface AgentOptions {
+  agentId: string;
+  mqttUrl: string;
+  username?: string;
+  password?: string;
+  spoolDir: string;
+  pollers: Poller[];
+  batchIntervalMs?: number;
+  log?: Logger;
+  onEvent?: (e: PollerEvent) => void;
+}
+
+export class BenchAgent {
+  readonly uplink: TelemetryUplink;
+  #buffer: Reading[] = [];
+  #timer: ReturnType<typeof setInterval> | null = null;
+  #flushing: Promise<unknown> = Promise.resolve();
+
+  private constructor(private o: AgentOptions, spool: TelemetrySpool, private log: Logger) {
+    this.uplink = new TelemetryUplink({
+      agentId: o.agentId,
+      mqttUrl: o.mqttUrl,
+      username: o.username,
+      password: o.password,
+      spool,
+      log,
+    });
+  }
+
+  static async start(o: AgentOptions): Promise<BenchAgent> {
+    if (!AGENT_ID.test(o.agentId)) throw new Error(`agent id ${JSON.stringify(o.agentId)}: use 1-64 of A-Z a-z 0-9 _ . -`);
+    const log = o.log ?? createLogger({ fields: { agent: o.agentId } });
+    const spool = await TelemetrySpool.open(o.spoolDir);
+    if (spool.pending().length) log.info("re-sending spooled batches", { batches: spool.pending().length });
+    const agent = new BenchAgent(o, spool, log);
+    for (const p of o.pollers) {
+      await p.start({
+        reading: (r) => agent.#buffer.push(r),
+        event: (e) => {
+          log[e.level](e.message, { poller: p.name, code: e.code, deviceId: e.deviceId, port: e.port });
+          o.onEvent?.(e);
+        },
+      });
+    }
+    agent.#timer = setInterval(() => agent.flush(), o.batchIntervalMs ?? 1000);
+    return agent;
+  }
+
+  /** Pack buffered readings into one spooled batch (serialised so seqs follow reading order). */
+  flush(): Promise<unknown> {
+    if (this.#buffer.length === 0) return this.#flushing;
+    const readings = this.#buffer;
+    this.#buffer = [];
+    this.#flushing = this.#flushing.then(() => this.uplink.send(readings)).catch((e) => {
+      // the disk is the only place readings survive; failing to write it is worth shouting about
+      this.log.error("could not spool batch; readings kept in memory", { err: e, readings: readings.length });
+      this.#buffer.unshift(...readings);
+    });
+    return this.#flushing;
+  }
+
+  async stop() {
+    if (this.#timer !== null) clearInterval(this.#timer);
+    for (const p of this.o.pollers) await p.stop();
+    await this.flush();
+    await this.uplink.close();
+  }
+}
+
+const HELP = `deno task agent run [options]
+  --id <agentId>        this bench host's id (default: bench-<hostname>)
+  --mqtt <url>          broker URL (default: mqtt://127.0.0.1:1883, or $MQTT_URL)
+  --spool <dir>         disk spool (default: ./data/agent-<id>)
+  --sim <n>             run n simulated meters (default when no real port is given: 12)
+  --seed <n>            seed of the simulated bench
+Credentials come from $AGENT_TOKEN (never from the command line, which other users can read).`;
+
+export async function runAgentCli(args: string[]) {
+  const { values: a } = parseArgs({
+    args,
+    options: {
+      id: { type: "string" },
+      mqtt: { type: "string" },
+      spool: { type: "string" },
+      sim: { type: "string" },
+      seed: { type: "string" },
+      help: { type: "boolean" },
+    },
+  });
+  if (a.help) return console.log(HELP);
+  const host = Deno.hostname().replace(/[^A-Za-z0-9_.-]/g, "-").slice(0, 50);
+  const agentId = a.id ?? `bench-${host}`;
+  const simCount = Number(a.sim ?? 12);
+  if (!Number.isInteger(simCount) || simCount < 0 || simCount > 100_000) throw new Error("--sim takes a count");
+  const pollers: Poller[] = [];
+  if (simCount > 0) {
+    pollers.push(new SimulatedBench(defaultBench(simCount, Number(a.seed ?? 1)), { seed: Number(a.seed ?? 7) }));
+  }
+  const agent = await BenchAgent.start({
+    agentId,
+    mqttUrl: a.mqtt ?? Deno.env.get("MQTT_URL") ?? "mqtt://127.0.0.1:1883",
+    username: Deno.env.get("AGENT_TOKEN") ? agentId : undefined,
+    password: Deno.env.get("AGENT_TOKEN"),
+    spoolDir: a.spool ?? `./data/agent-${agentId}`,
+    pollers,
+  });
+  const shutdown = async () => {
+    await agent.stop();
+    Deno.exit(0);
+  };
+  Deno.addSignalListener("SIGINT", shutdown);
+  Deno.addSignalListener("SIGTERM", shutdown);
+}

@@ -1,0 +1,17 @@
+/** The bench agent CLI: `deno task agent <command> ...`. Each command lives in its own module. */
+const commands: Record<string, () => Promise<(args: string[]) => Promise<void> | void>> = {
+  run: async () => (await import("./agent.ts")).runAgentCli,
+};
+
+const [cmd, ...rest] = Deno.args;
+const load = commands[cmd];
+if (!load) {
+  console.error(`usage: deno task agent <${Object.keys(commands).join("|")}> [options]  (--help for each)`);
+  Deno.exit(2);
+}
+try {
+  await (await load())(rest);
+} catch (e) {
+  console.error(`error: ${(e as Error).message}`);
+  Deno.exit(1);
+}

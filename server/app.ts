@@ -1,0 +1,103 @@
+/**
+ * Server wiring: KV, MQTT (embedded aedes or external), extensions, HTTP app.
+ * `startServer` is what main.ts, the tests and the benchmarks all use.
+ */
+import { Hono } from "hono";
+import { dirname } from "node:path";
+import { systemClock, type Clock } from "../shared/clock.ts";
+import { createLogger, type Logger } from "../shared/log.ts";
+import { type EmbeddedBroker, startEmbeddedBroker } from "./broker.ts";
+import { EventBus } from "./bus.ts";
+import type { ServerConfig } from "./config.ts";
+import type { App, AppEnv, Extension, ServerContext } from "./context.ts";
+import { defaultExtensions } from "./extensions.ts";
+import { connectServerMqtt } from "./mqtt.ts";
+import { loadIslands } from "./web/islands.ts";
+import { mountPages } from "./web/pages.ts";
+
+export const PROJECT_ROOT = new URL("../", import.meta.url);
+
+export interface RunningServer {
+  ctx: ServerContext;
+  app: App;
+  /** http://host:port once listening */
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function openKv(path: string): Promise<Deno.Kv> {
+  if (!/^https?:\/\//.test(path)) await Deno.mkdir(dirname(path), { recursive: true });
+  return await Deno.openKv(path);
+}
+
+export async function startServer(
+  config: ServerConfig,
+  opts: { extensions?: Extension[]; clock?: Clock; log?: Logger; listen?: boolean } = {},
+): Promise<RunningServer> {
+  const log = opts.log ?? createLogger({ level: config.logLevel, fields: { instance: config.instanceId } });
+  const kv = await openKv(config.kvPath);
+  const cleanup: (() => Promise<void> | void)[] = [() => kv.close()];
+  try {
+    let broker: EmbeddedBroker | null = null;
+    if (!config.mqttUrl) {
+      broker = await startEmbeddedBroker({ host: config.embeddedMqttHost, port: config.embeddedMqttPort, log });
+      cleanup.unshift(() => broker!.close());
+    }
+    const mqtt = await connectServerMqtt(config.mqttUrl ?? broker!.url, {
+      clientId: `meterfleet-server-${config.instanceId}`,
+      log,
+    });
+    cleanup.unshift(() => mqtt.close());
+    const ctx: ServerContext = { config, kv, mqtt, bus: new EventBus(), log, clock: opts.clock ?? systemClock, broker };
+
+    const app: App = new Hono<AppEnv>();
+    app.use("*", async (c, next) => {
+      c.set("ctx", ctx);
+      await next();
+    });
+    app.onError((err, c) => {
+      log.error("request failed", { path: c.req.path, err });
+      return c.json({ error: "internal error" }, 500);
+    });
+    const extensions = opts.extensions ?? defaultExtensions();
+    for (const ext of extensions) ext.routes?.(app, ctx);
+    app.get("/static/uplot.css", async (c) =>
+      c.body(await Deno.readTextFile(new URL("node_modules/uplot/dist/uPlot.min.css", PROJECT_ROOT)), 200, {
+        "content-type": "text/css",
+      }));
+    app.get("/static/:file{[a-z0-9_-]+\\.css}", async (c) => {
+      const text = await Deno.readTextFile(new URL(`static/${c.req.param("file")}`, PROJECT_ROOT)).catch(() => null);
+      return text === null ? c.notFound() : c.body(text, 200, { "content-type": "text/css" });
+    });
+    const islands = await loadIslands(PROJECT_ROOT, new URL(".cache/islands", PROJECT_ROOT).pathname);
+    await mountPages(app, ctx, PROJECT_ROOT, islands);
+
+    const started: Extension[] = [];
+    for (const ext of extensions) {
+      await ext.start?.(ctx);
+      started.push(ext);
+    }
+    cleanup.unshift(async () => {
+      for (const ext of started.reverse()) await ext.stop?.();
+    });
+
+    let url = "";
+    if (opts.listen !== false) {
+      const server = Deno.serve({ hostname: config.host, port: config.port, onListen: () => {} }, app.fetch);
+      url = `http://${config.host}:${server.addr.port}`;
+      cleanup.unshift(() => server.shutdown());
+      log.info("meterfleet server listening", { url, kv: config.kvPath.replace(/\/\/.*@/, "//***@") });
+    }
+    return {
+      ctx,
+      app,
+      url,
+      close: async () => {
+        for (const fn of cleanup) await fn();
+      },
+    };
+  } catch (e) {
+    for (const fn of cleanup) await Promise.resolve(fn()).catch(() => {});
+    throw e;
+  }
+}

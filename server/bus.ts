@@ -1,0 +1,38 @@
+/**
+ * The in-process event bus features talk through (zigbee2mqtt style): ingest
+ * publishes what it committed, other extensions react. Cross-instance state
+ * never lives here — only in KV — so a second server instance stays correct.
+ */
+import type { Reading } from "../shared/telemetry.ts";
+
+export interface BusEvents {
+  /** readings just committed to KV (by this instance) */
+  "telemetry.committed": { agentId: string; seq: number; readings: Reading[] };
+  /** an MQTT payload or API body that was refused */
+  "ingest.rejected": { source: string; code: string; message: string };
+}
+
+type Handler<T> = (payload: T) => void | Promise<void>;
+
+export class EventBus {
+  #handlers = new Map<keyof BusEvents, Set<Handler<never>>>();
+
+  on<K extends keyof BusEvents>(event: K, handler: Handler<BusEvents[K]>): () => void {
+    let set = this.#handlers.get(event);
+    if (!set) this.#handlers.set(event, set = new Set());
+    set.add(handler as Handler<never>);
+    return () => set!.delete(handler as Handler<never>);
+  }
+
+  /** Handlers run after the emitter's work is done; one failing handler does not stop the others. */
+  emit<K extends keyof BusEvents>(event: K, payload: BusEvents[K], onError?: (e: unknown) => void): void {
+    for (const h of this.#handlers.get(event) ?? []) {
+      try {
+        const r = (h as Handler<BusEvents[K]>)(payload);
+        if (r instanceof Promise) r.catch((e) => onError?.(e));
+      } catch (e) {
+        onError?.(e);
+      }
+    }
+  }
+}

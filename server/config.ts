@@ -1,0 +1,42 @@
+/** Server configuration, from the environment (12-factor), with the demo-friendly defaults. */
+export interface ServerConfig {
+  host: string;
+  port: number;
+  /** a file path (local SQLite) or a KV Connect URL (http(s)://…) */
+  kvPath: string;
+  /** an external broker (mqtt://host:port); when unset the server embeds aedes */
+  mqttUrl: string | null;
+  /** port of the embedded broker (0 = any free port) */
+  embeddedMqttPort: number;
+  embeddedMqttHost: string;
+  /** MQTT 5 shared-subscription group, so several server instances split telemetry; null = plain subscription */
+  mqttShareGroup: string | null;
+  /** identifies this server instance in MQTT client ids and logs */
+  instanceId: string;
+  dataDir: string;
+  logLevel: "debug" | "info" | "warn" | "error";
+}
+
+export function configFromEnv(env: Record<string, string | undefined> = Deno.env.toObject()): ServerConfig {
+  const dataDir = env.DATA_DIR ?? "./data";
+  const mqttUrl = env.MQTT_URL || null;
+  return {
+    host: env.HOST ?? "127.0.0.1",
+    port: intFrom(env.PORT, 8000, "PORT"),
+    kvPath: env.KV_PATH ?? `${dataDir}/meterfleet.kv`,
+    mqttUrl,
+    embeddedMqttPort: intFrom(env.MQTT_PORT, 1883, "MQTT_PORT"),
+    embeddedMqttHost: env.MQTT_HOST ?? "127.0.0.1",
+    mqttShareGroup: env.MQTT_SHARE_GROUP === "" ? null : (env.MQTT_SHARE_GROUP ?? (mqttUrl ? "meterfleet" : null)),
+    instanceId: env.INSTANCE_ID ?? `srv-${crypto.randomUUID().slice(0, 8)}`,
+    dataDir,
+    logLevel: (env.LOG_LEVEL as ServerConfig["logLevel"]) ?? "info",
+  };
+}
+
+function intFrom(v: string | undefined, dflt: number, name: string): number {
+  if (v === undefined || v === "") return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`${name} must be a port number, got ${JSON.stringify(v)}`);
+  return n;
+}

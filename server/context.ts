@@ -1,0 +1,37 @@
+/**
+ * What every server feature (extension) receives: the shared handles. Features
+ * keep their own state in KV through their server/db module, never in memory
+ * that a second server instance would not see.
+ */
+import type { Hono } from "hono";
+import type { Clock } from "../shared/clock.ts";
+import type { Logger } from "../shared/log.ts";
+import type { EmbeddedBroker } from "./broker.ts";
+import type { EventBus } from "./bus.ts";
+import type { ServerConfig } from "./config.ts";
+import type { ServerMqtt } from "./mqtt.ts";
+
+export interface ServerContext {
+  config: ServerConfig;
+  kv: Deno.Kv;
+  mqtt: ServerMqtt;
+  bus: EventBus;
+  log: Logger;
+  clock: Clock;
+  /** null when MQTT_URL points at an external broker */
+  broker: EmbeddedBroker | null;
+}
+
+export type AppEnv = { Variables: { ctx: ServerContext } };
+export type App = Hono<AppEnv>;
+
+/** A self-contained feature: its MQTT subscriptions, bus handlers, timers and HTTP routes. */
+export interface Extension {
+  name: string;
+  /** mount HTTP routes (API); pages come from routes/ */
+  routes?(app: App, ctx: ServerContext): void;
+  /** subscribe, start timers; called after the MQTT connection is up */
+  start?(ctx: ServerContext): void | Promise<void>;
+  /** stop timers and drain work; called on shutdown in reverse order */
+  stop?(): void | Promise<void>;
+}

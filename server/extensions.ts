@@ -1,0 +1,16 @@
+/**
+ * The list of server features, in start order. A new capability is a new
+ * extension module added here — not a branch in the wiring.
+ */
+import type { Extension } from "./context.ts";
+import { telemetryIngest } from "./ingest/telemetry.ts";
+import { metersApi } from "./api/meters.ts";
+import { healthApi } from "./api/health.ts";
+
+export function defaultExtensions(): Extension[] {
+  return [
+    healthApi(),
+    metersApi(),
+    telemetryIngest(),
+  ];
+}
