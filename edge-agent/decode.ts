@@ -1,0 +1,100 @@
+/**
+ * `deno task decode tuyamcu|bl0942|cse7766|rn8209|ht7017|bl6552 <hex or file> [--power-unit W]`
+ *
+ * Prints one JSON object per frame. Exits 1 when any frame could not be
+ * decoded (bad checksum, truncated frame or datapoint), 2 on bad usage.
+ */
+import { parseArgs } from "@std/cli/parse-args";
+import { TuyaFrameParser } from "../shared/tuyamcu/frame.ts";
+import { toHex } from "../shared/tuyamcu/dp.ts";
+import { bl0942Values, Bl0942Parser } from "../shared/meterchips/bl0942.ts";
+import { Cse7766Parser, cse7766Raw } from "../shared/meterchips/cse7766.ts";
+import { parseRegisterCapture, type RegisterChip } from "../shared/meterchips/register.ts";
+import { rn8209 } from "../shared/meterchips/rn8209.ts";
+import { ht7017 } from "../shared/meterchips/ht7017.ts";
+import { bl6552 } from "../shared/meterchips/bl6552.ts";
+import type { ChipStreamEvent } from "../shared/meterchips/bl0942.ts";
+import { readCapture } from "./capture/input.ts";
+import { type Described, describeTuyaEvent } from "./capture/describe.ts";
+
+const PROTOCOLS = ["tuyamcu", "bl0942", "cse7766", "rn8209", "ht7017", "bl6552"] as const;
+type Protocol = typeof PROTOCOLS[number];
+
+export function decodeCapture(protocol: Protocol, bytes: Uint8Array, opts: { powerUnitW?: number } = {}): { items: Described[]; noise: number } {
+  const items: Described[] = [];
+  let noise = 0;
+  let offset = 0;
+  const track = (raw: Uint8Array, kind: string) => {
+    const at = offset;
+    // errors consume one byte (resync); frames, packets and noise consume all of theirs
+    offset += kind === "error" ? 1 : raw.length;
+    return at;
+  };
+  if (protocol === "tuyamcu") {
+    const p = new TuyaFrameParser();
+    for (const e of [...p.push(bytes), ...p.flush()]) {
+      const at = track(e.raw, e.kind);
+      if (e.kind === "noise") noise += e.raw.length;
+      const d = describeTuyaEvent(e, at, opts.powerUnitW ?? 0.1);
+      if (d) items.push(d);
+    }
+  } else if (protocol === "bl0942" || protocol === "cse7766") {
+    const p = protocol === "bl0942" ? new Bl0942Parser() : new Cse7766Parser();
+    const evs = [...p.push(bytes), ...p.flush()] as ChipStreamEvent<unknown>[];
+    for (const e of evs) {
+      const at = track(e.raw, e.kind);
+      if (e.kind === "noise") {
+        noise += e.raw.length;
+        continue;
+      }
+      if (e.kind === "error") {
+        items.push({ offset: at, ok: false, checksumOk: e.error.code === "bad_checksum" ? false : undefined, error: `${e.error.code}: ${e.error.message}`, raw: toHex(e.raw) });
+        continue;
+      }
+      // deno-lint-ignore no-explicit-any
+      const pk = e.packet as any;
+      const values = protocol === "bl0942" ? bl0942Values(pk) : { raw: cse7766Raw(pk), note: "multiply by the unit's calibration factors" };
+      items.push({ offset: at, ok: true, checksumOk: true, packet: pk, values });
+    }
+  } else {
+    const chip: RegisterChip = { rn8209, ht7017, bl6552 }[protocol];
+    for (const e of parseRegisterCapture(chip, bytes)) {
+      const at = track(e.raw, e.kind);
+      if (e.kind === "noise") noise += e.raw.length;
+      else if (e.kind === "error") items.push({ offset: at, ok: false, error: `${e.error.code}: ${e.error.message}`, raw: toHex(e.raw) });
+      else if (e.kind === "read") items.push({ offset: at, ok: true, checksumOk: true, op: "read", register: e.value.reg, name: e.value.name, value: e.value.value, raw: toHex(e.raw) });
+      else items.push({ offset: at, ok: true, checksumOk: true, op: "write", register: e.reg, name: e.name, value: e.value, raw: toHex(e.raw) });
+    }
+  }
+  return { items, noise };
+}
+
+if (import.meta.main) {
+  const args = parseArgs(Deno.args, { string: ["power-unit"] });
+  const [protocol, input] = args._.map(String);
+  if (!PROTOCOLS.includes(protocol as Protocol) || !input) {
+    console.error(`usage: deno task decode <${PROTOCOLS.join("|")}> <hex or file> [--power-unit W]`);
+    Deno.exit(2);
+  }
+  let bytes: Uint8Array;
+  try {
+    const cap = await readCapture(input);
+    bytes = cap.bytes;
+    for (const l of cap.skippedLines) console.error(`note: skipped non-hex line: ${l.slice(0, 60)}`);
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}`);
+    Deno.exit(2);
+  }
+  const { items, noise } = decodeCapture(protocol as Protocol, bytes, { powerUnitW: args["power-unit"] ? Number(args["power-unit"]) : undefined });
+  let failed = 0;
+  for (const it of items) {
+    console.log(JSON.stringify(it));
+    if (!it.ok) {
+      failed++;
+      console.error(`error: frame at byte ${it.offset} cannot be decoded: ${it.error}`);
+    }
+  }
+  if (noise) console.error(`note: ${noise} byte(s) outside any frame were skipped`);
+  if (!items.some((i) => i.ok)) console.error("error: no decodable frame in the input");
+  Deno.exit(failed || !items.some((i) => i.ok) ? 1 : 0);
+}

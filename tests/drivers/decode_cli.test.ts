@@ -1,0 +1,59 @@
+import { assert, assertEquals } from "@std/assert";
+import { withTempDir } from "../helpers/tmp.ts";
+import { refTruncatedDp, seedFrames, spmValueFrames } from "./seed_vectors.ts";
+
+const deno = Deno.execPath();
+const script = new URL("../../edge-agent/decode.ts", import.meta.url).pathname;
+
+async function decode(...args: string[]) {
+  const out = await new Deno.Command(deno, { args: ["run", "-A", script, ...args], stdout: "piped", stderr: "piped" }).output();
+  const lines = new TextDecoder().decode(out.stdout).trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
+  return { code: out.code, lines, stderr: new TextDecoder().decode(out.stderr) };
+}
+
+Deno.test("decode CLI: a pasted SPM02 log file gives one JSON object per frame with typed values", async () => {
+  await withTempDir(async (dir) => {
+    const file = `${dir}/spm02.txt`;
+    const body = [
+      "Info:TuyaMCU:Received:",
+      seedFrames.spmPhaseB.replace(/(..)/g, "$1 ").trim(),
+      "(some prose in between)",
+      seedFrames.spmFrequency,
+      spmValueFrames[106],
+      seedFrames.spmFault,
+      seedFrames.smrBreakerId,
+      seedFrames.dinButtonOn,
+    ].join("\n");
+    await Deno.writeTextFile(file, body);
+    const r = await decode("tuyamcu", file);
+    assertEquals(r.code, 0, r.stderr);
+    assertEquals(r.lines.length, 6);
+    assertEquals(r.lines[0].datapoints[0].value, "090C0000D100001B");
+    assertEquals(r.lines[0].datapoints[0].rawPower.raw, { voltage: 2316, current: 209, power: 27 });
+    assertEquals(r.lines[1].datapoints[0], { id: 32, type: "value", value: 5002 });
+    assertEquals(r.lines[2].datapoints[0].value, 209);
+    assertEquals(r.lines[3].datapoints[0], { id: 9, type: "bitmap", value: "00" });
+    assertEquals(r.lines[4].datapoints[0].value, "ETU1-IOT-WIFI\0");
+    assertEquals(r.lines[5].datapoints[0], { id: 105, type: "bool", value: true });
+    for (const l of r.lines) assertEquals([l.version, l.checksumOk], [3, true]);
+    assert(r.stderr.includes("skipped non-hex line"));
+  });
+});
+
+Deno.test("decode CLI: a truncated datapoint or bad checksum exits non-zero with a clear message", async () => {
+  const t = await decode("tuyamcu", refTruncatedDp);
+  assertEquals(t.code, 1);
+  assert(t.stderr.includes("datapoint 1 declares 4 bytes"), t.stderr);
+  const bad = seedFrames.spmFrequency.slice(0, -2) + "00";
+  const b = await decode("tuyamcu", bad + seedFrames.spmTotalPower);
+  assertEquals(b.code, 1);
+  assert(b.stderr.includes("checksum"), b.stderr);
+  assertEquals(b.lines.find((l) => l.ok)?.datapoints[0].value, 92); // the next frame still decodes
+  assertEquals((await decode("nope", "00")).code, 2);
+});
+
+Deno.test("decode CLI: rn8209 register transactions", async () => {
+  const r = await decode("rn8209", "24 20 33 E1 A7");
+  assertEquals(r.code, 0);
+  assertEquals(r.lines[0], { offset: 0, ok: true, checksumOk: true, op: "read", register: 0x24, name: "URMS", value: 2110433, raw: "242033E1A7" });
+});
