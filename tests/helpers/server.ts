@@ -24,6 +24,8 @@ export interface TestServer {
   api(path: string, init?: RequestInit): Promise<Response>;
   /** credentials a bench agent uses for MQTT (username/password) and HTTP (bearer token) */
   agentCredentials(agentId: string): Promise<{ username?: string; password?: string; token?: string }>;
+  /** MQTT credentials a deployed OpenBeken unit (or the OpenBeken simulator) uses for its topic */
+  deviceCredentials(topic: string): Promise<{ username?: string; password?: string }>;
   close(): Promise<void>;
 }
 
@@ -66,6 +68,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     config,
     api: (path, init) => fetch(server.url + path, init),
     agentCredentials: () => Promise.resolve({}),
+    deviceCredentials: () => Promise.resolve({}),
     close: async () => {
       await server.close();
       if (!opts.dir) await Deno.remove(dir, { recursive: true }).catch(() => {});
