@@ -10,7 +10,7 @@ import { AGENT_ID } from "../shared/topics.ts";
 import type { Poller, PollerEvent } from "./drivers/poller.ts";
 import { defaultBench, SimulatedBench } from "./drivers/simulated.ts";
 import { TelemetrySpool } from "./uplink/spool.ts";
-import { TelemetryUplink } from "./uplink/uplink.ts";
+import { TelemetryUplink, type UplinkOptions } from "./uplink/uplink.ts";
 
 export interface AgentOptions {
   agentId: string;
@@ -22,6 +22,8 @@ export interface AgentOptions {
   batchIntervalMs?: number;
   log?: Logger;
   onEvent?: (e: PollerEvent) => void;
+  /** uplink tuning (ack timeout, in-flight window) */
+  uplink?: Pick<UplinkOptions, "ackTimeoutMs" | "maxInflight">;
 }
 
 export class BenchAgent {
@@ -38,6 +40,7 @@ export class BenchAgent {
       password: o.password,
       spool,
       log,
+      ...o.uplink,
     });
   }
 
@@ -73,10 +76,16 @@ export class BenchAgent {
     return this.#flushing;
   }
 
-  async stop() {
+  /**
+   * Stop polling, spool what was read, wait up to `drainMs` for the server to
+   * ack everything, then disconnect. Whatever is still unacked stays in the
+   * spool and is sent by the next run.
+   */
+  async stop(opts: { drainMs?: number } = {}) {
     if (this.#timer !== null) clearInterval(this.#timer);
     for (const p of this.o.pollers) await p.stop();
     await this.flush();
+    if (opts.drainMs) await this.uplink.drained(opts.drainMs);
     await this.uplink.close();
   }
 }
@@ -119,7 +128,7 @@ export async function runAgentCli(args: string[]) {
     pollers,
   });
   const shutdown = async () => {
-    await agent.stop();
+    await agent.stop({ drainMs: 2000 });
     Deno.exit(0);
   };
   Deno.addSignalListener("SIGINT", shutdown);
