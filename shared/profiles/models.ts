@@ -10,7 +10,16 @@ export const zmai90: DeviceProfileInput = {
   id: "zmai-90",
   model: "ZMAi-90 DIN-rail meter (CBU, RN8209C on the Wi-Fi UART)",
   module: "BK7231N",
-  transport: { kind: "chip", chip: "RN8209C", baud: 4800, parity: "even", pollMs: 250 },
+  transport: {
+    kind: "chip",
+    chip: "RN8209C",
+    baud: 4800,
+    parity: "even",
+    pollMs: 250,
+    // OBK's 57 / 71572720 defaults give nonsense (a 4-byte PowerPA cannot hold 60 W × 71572720);
+    // the thread's log has C 2697 at ~0.051 A and P 81222 published as 8.24 W.
+    factors: { voltage: 8810, current: 52882, power: 9857 },
+  },
   gpio: { 6: "WifiLED_n", 7: "Btn", 14: "BridgeFWD", 16: "BridgeREV", 26: "LED" },
   channels: { 7: 1, 14: 1, 16: 1, 26: 2 },
   autoexec: lines("startDriver RN8209", "startDriver NTP", "// calibrate with a 60 W bulb: VoltageSet, PowerSet, CurrentSet"),
@@ -177,7 +186,8 @@ export const cse7766Plug: DeviceProfileInput = {
   id: "cse7766-plug",
   model: "Generic BK7231N plug with CSE7766 (receive-only UART)",
   module: "BK7231N",
-  transport: { kind: "chip", chip: "CSE7766", baud: 4800, parity: "even", pollMs: 1000 },
+  // OBK's default current factor (251210) is copied from BL0942 and wrong here (reference §5.6)
+  transport: { kind: "chip", chip: "CSE7766", baud: 4800, parity: "even", pollMs: 1000, factors: { voltage: 1.94034719, current: 1, power: 1.88214409 } },
   gpio: { 8: "WifiLED_n", 24: "Rel", 26: "Btn" },
   channels: { 24: 1, 26: 1 },
   autoexec: lines("startDriver CSE7766", "// OBK's default CurrentSet factor is wrong for CSE7766: calibrate all three"),

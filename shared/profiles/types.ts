@@ -50,6 +50,8 @@ export const chipTransportSchema = line.extend({
   chip: z.enum(["BL0942", "CSE7766", "RN8209C", "HT7017", "BL6552"]),
   /** how often the agent asks (or, for streaming chips, samples) */
   pollMs: z.number().int().positive(),
+  /** starting calibration factors for this model when OBK's chip defaults are known to be wrong */
+  factors: z.object({ voltage: z.number(), current: z.number(), power: z.number() }).strict().optional(),
 }).strict();
 
 export const tuyaTransportSchema = line.extend({
