@@ -63,13 +63,17 @@ export function decodeCse7766Packet(b: Uint8Array): Cse7766Packet {
   };
 }
 
-/** Raw quantities as OBK computes them: V and P truncated to integers, I kept as a float. */
-export function cse7766Raw(p: Cse7766Packet): { voltage: number; current: number; power: number } {
+/**
+ * Raw quantities (parameter / cycle). By default as OBK computes them: V and P
+ * truncated to integers, I kept as a float; `truncate: false` keeps all exact.
+ */
+export function cse7766Raw(p: Cse7766Packet, opts: { truncate?: boolean } = {}): { voltage: number; current: number; power: number } {
   const q = (par: number, cyc: number, over: boolean) => (over || cyc === 0 ? 0 : par / cyc);
+  const t = opts.truncate === false ? (x: number) => x : Math.trunc;
   return {
-    voltage: Math.trunc(q(p.voltageParam, p.voltageCycle, p.voltageOverflow)),
+    voltage: t(q(p.voltageParam, p.voltageCycle, p.voltageOverflow)),
     current: q(p.currentParam, p.currentCycle, p.currentOverflow),
-    power: Math.trunc(q(p.powerParam, p.powerCycle, p.powerOverflow)),
+    power: t(q(p.powerParam, p.powerCycle, p.powerOverflow)),
   };
 }
 
