@@ -6,6 +6,12 @@
  */
 const sims: Record<string, () => Promise<{ runSimCli(args: string[]): Promise<void> }>> = {
   bk7231: () => import("./bk7231-cli.ts"),
+  tuyamcu: () => import("./tuyamcu.ts"),
+  bl0942: () => import("./bl0942.ts"),
+  cse7766: () => import("./cse7766.ts"),
+  rn8209: () => import("./register_chips.ts").then((m) => ({ runSimCli: m.runRn8209 })),
+  ht7017: () => import("./register_chips.ts").then((m) => ({ runSimCli: m.runHt7017 })),
+  bl6552: () => import("./register_chips.ts").then((m) => ({ runSimCli: m.runBl6552 })),
 };
 
 const [name, ...rest] = Deno.args;
