@@ -9,6 +9,7 @@ import type { Reading } from "../shared/telemetry.ts";
 import { AGENT_ID } from "../shared/topics.ts";
 import type { Poller, PollerEvent } from "./drivers/poller.ts";
 import { defaultBench, SimulatedBench } from "./drivers/simulated.ts";
+import { portPollerOptions, portPollers } from "./drivers/cli.ts";
 import { TelemetrySpool } from "./uplink/spool.ts";
 import { TelemetryUplink, type UplinkOptions } from "./uplink/uplink.ts";
 
@@ -108,14 +109,15 @@ export async function runAgentCli(args: string[]) {
       sim: { type: "string" },
       seed: { type: "string" },
       help: { type: "boolean" },
+      ...portPollerOptions,
     },
   });
   if (a.help) return console.log(HELP);
   const host = Deno.hostname().replace(/[^A-Za-z0-9_.-]/g, "-").slice(0, 50);
   const agentId = a.id ?? `bench-${host}`;
-  const simCount = Number(a.sim ?? 12);
+  const simCount = Number(a.sim ?? (a.port?.length ? 0 : 12));
   if (!Number.isInteger(simCount) || simCount < 0 || simCount > 100_000) throw new Error("--sim takes a count");
-  const pollers: Poller[] = [];
+  const pollers: Poller[] = portPollers(a);
   if (simCount > 0) {
     pollers.push(new SimulatedBench(defaultBench(simCount, Number(a.seed ?? 1)), { seed: Number(a.seed ?? 7) }));
   }
