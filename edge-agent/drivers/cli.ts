@@ -34,3 +34,13 @@ export function portPollers(a: { port?: string[]; profile?: string[]; device?: s
     return pollerForProfile(profile, { port, deviceId });
   });
 }
+
+/** `deno task agent profiles`: the built-in device profiles. */
+export async function runProfilesCli(args: string[]) {
+  const { profiles } = await import("../../shared/profiles/mod.ts");
+  if (args[0]) return console.log(JSON.stringify(loadProfile(args[0]), null, 2));
+  for (const p of profiles.values()) {
+    const t = p.transport;
+    console.log(`${p.id.padEnd(18)} ${t.kind === "chip" ? t.chip : "TuyaMCU"} ${t.baud} baud  ${p.model}`);
+  }
+}
