@@ -4,10 +4,20 @@
  * never lives here — only in KV — so a second server instance stays correct.
  */
 import type { Reading } from "../shared/telemetry.ts";
+import type { UnitPresence } from "./db/presence.ts";
 
 export interface BusEvents {
   /** readings just committed to KV (by this instance) */
   "telemetry.committed": { agentId: string; seq: number; readings: Reading[] };
+  /** an OpenBeken unit appeared, went online/offline, rebooted (uptime fell) or reports another version; after commit */
+  "openbeken.unit": {
+    topic: string;
+    change: "discovered" | "online" | "offline" | "rebooted" | "version";
+    presence: UnitPresence;
+    previousVersion?: string | null;
+  };
+  /** readings made from OpenBeken messages, just committed; counterWh is set when the message was the unit's own counter */
+  "openbeken.committed": { samples: { reading: Reading; counterWh: number | null; hasCounter: boolean }[] };
   /** an MQTT payload or API body that was refused */
   "ingest.rejected": { source: string; code: string; message: string };
 }

@@ -6,11 +6,13 @@ import type { Extension } from "./context.ts";
 import { telemetryIngest } from "./ingest/telemetry.ts";
 import { metersApi } from "./api/meters.ts";
 import { healthApi } from "./api/health.ts";
+import { openbekenIngest } from "./ingest/openbeken.ts";
 
 export function defaultExtensions(): Extension[] {
   return [
     healthApi(),
     metersApi(),
     telemetryIngest(),
+    openbekenIngest(),
   ];
 }

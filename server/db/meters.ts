@@ -78,6 +78,25 @@ async function commitTogether(kv: Deno.Kv, parts: BatchPart[], now: number): Pro
   return res.ok;
 }
 
+/**
+ * Add readings from a source other than an agent batch (OpenBeken units) to
+ * the caller's atomic op: history points and the latest reading per meter.
+ * `source` shows where the agent id would be. Returns the mutation count.
+ */
+export function addReadings(op: Deno.AtomicOperation, source: string, readings: Reading[], now: number): number {
+  const latest = new Map<string, Reading>();
+  for (const r of readings) {
+    const { deviceId, ...point } = r;
+    op.set(["meter_history", deviceId, r.ts], point);
+    const prev = latest.get(deviceId);
+    if (!prev || prev.ts <= r.ts) latest.set(deviceId, r);
+  }
+  for (const [deviceId, reading] of latest) {
+    op.set(["meters", deviceId], { deviceId, agentId: source, reading, committedAt: now } satisfies MeterLatest);
+  }
+  return readings.length + latest.size;
+}
+
 export interface CommitOutcome {
   committed: BatchPart[];
   duplicate: BatchPart[];

@@ -1,0 +1,157 @@
+/**
+ * Presence of deployed OpenBeken units, as seen on the broker: online/offline,
+ * firmware build and version, uptime and reboots, network identity, last seen,
+ * and the unit's latest meter values. Written only by the OpenBeken ingest
+ * (server/ingest/openbeken.ts); everyone else reads it through this module.
+ *
+ * Keys (this module owns them):
+ *   ["obk_units", topic]          -> UnitPresence      (topic = OBK MQTT client id)
+ *   ["obk_units_by_mac", mac]     -> topic             (secondary index, same commit as the record)
+ *
+ * For OTA verification (issue 5): a unit "reconnected and reports version X"
+ * when `online && version === X && bootedAt > otaStartedAt`.
+ */
+
+export type ChannelQuantity = "energy" | "power" | "voltage" | "current" | "frequency" | "powerFactor";
+
+export interface UnitLive {
+  voltage?: number;
+  current?: number;
+  power?: number;
+  frequency?: number;
+  powerFactor?: number;
+  /** the unit's own cumulative counter, in Wh; absent when the unit publishes none */
+  energyWh?: number;
+  /** when each was last received (ms) */
+  powerAt?: number;
+  energyAt?: number;
+  /** timestamp of the last reading made from these values (strictly increasing) */
+  readingTs?: number;
+}
+
+export interface UnitPresence {
+  /** MQTT base topic (= OBK client id); the record's key */
+  topic: string;
+  /** id of this unit's readings, history and energy (the topic, as it appears on the dashboard) */
+  deviceId: string;
+  online: boolean;
+  firstSeen: number;
+  /** any message from the unit */
+  lastSeen: number;
+  onlineSince: number | null;
+  offlineSince: number | null;
+  /** `<topic>/build` text, and its parsed USER_SW_VER ("1.18.299", "1.18.299_powerMetering") */
+  build: string | null;
+  version: string | null;
+  chip: string | null;
+  /** last reported uptime (s) and when it was received */
+  uptimeS: number | null;
+  uptimeAt: number | null;
+  /** estimated boot instant = uptimeAt − uptimeS; moves forward on every reboot */
+  bootedAt: number | null;
+  reboots: number;
+  lastRebootAt: number | null;
+  ip: string | null;
+  /** lowercase, colon-separated; from `<topic>/mac`, or the 4 tail bytes (`…:8c:11:22:33`) from the long name until then */
+  mac: string | null;
+  host: string | null;
+  /** OpenBK7231N_8C112233, from HA discovery */
+  longName: string | null;
+  ssid: string | null;
+  rssi: number | null;
+  /** energycounter unit: Wh by default, kWh when discovery says so (flag 40) */
+  energyUnit: "Wh" | "kWh";
+  /** TuyaMCU-style channels discovery mapped to meter quantities; factor converts the integer to W/V/A/Hz/Wh */
+  channels: Record<string, { quantity: ChannelQuantity; factor: number }>;
+  live: UnitLive;
+}
+
+export const presenceKey = (topic: string): Deno.KvKey => ["obk_units", topic];
+export const macIndexKey = (mac: string): Deno.KvKey => ["obk_units_by_mac", mac];
+
+export function newPresence(topic: string, at: number): UnitPresence {
+  return {
+    topic,
+    deviceId: topic,
+    online: true,
+    firstSeen: at,
+    lastSeen: at,
+    onlineSince: at,
+    offlineSince: null,
+    build: null,
+    version: null,
+    chip: null,
+    uptimeS: null,
+    uptimeAt: null,
+    bootedAt: null,
+    reboots: 0,
+    lastRebootAt: null,
+    ip: null,
+    mac: null,
+    host: null,
+    longName: null,
+    ssid: null,
+    rssi: null,
+    energyUnit: "Wh",
+    channels: {},
+    live: {},
+  };
+}
+
+/** The presence of one unit by its MQTT topic, or null if it was never seen. */
+export async function getUnitPresence(kv: Deno.Kv, topic: string): Promise<UnitPresence | null> {
+  return (await kv.get<UnitPresence>(presenceKey(topic))).value;
+}
+
+/** The presence of the unit with this MAC (full "c8:47:8c:11:22:33", any case), or null. */
+export async function getUnitPresenceByMac(kv: Deno.Kv, mac: string): Promise<UnitPresence | null> {
+  const topic = (await kv.get<string>(macIndexKey(mac.toLowerCase()))).value;
+  return topic ? await getUnitPresence(kv, topic) : null;
+}
+
+/** Every unit ever seen, by topic. */
+export async function listUnitPresence(kv: Deno.Kv): Promise<UnitPresence[]> {
+  const out: UnitPresence[] = [];
+  for await (const e of kv.list<UnitPresence>({ prefix: ["obk_units"] })) out.push(e.value);
+  return out;
+}
+
+/** Read records with their versionstamps (10 keys per getMany, Deno KV's limit). */
+export async function loadPresence(kv: Deno.Kv, topics: string[]): Promise<Map<string, Deno.KvEntryMaybe<UnitPresence>>> {
+  const out = new Map<string, Deno.KvEntryMaybe<UnitPresence>>();
+  for (let i = 0; i < topics.length; i += 10) {
+    const chunk = topics.slice(i, i + 10);
+    const entries = await kv.getMany<UnitPresence[]>(chunk.map(presenceKey));
+    chunk.forEach((t, j) => out.set(t, entries[j]));
+  }
+  return out;
+}
+
+/**
+ * Add the write of one record to an atomic op, guarded by the versionstamp it
+ * was read at (so two server instances never overwrite each other's update),
+ * keeping the MAC index in the same commit. Returns the number of mutations.
+ */
+export function writePresence(
+  op: Deno.AtomicOperation,
+  next: UnitPresence,
+  prev: { value: UnitPresence | null; versionstamp: string | null },
+): number {
+  op.check({ key: presenceKey(next.topic), versionstamp: prev.versionstamp });
+  op.set(presenceKey(next.topic), next);
+  let n = 1;
+  const oldMac = prev.value?.mac ?? null;
+  if (next.mac !== oldMac) {
+    if (oldMac && isFullMac(oldMac)) {
+      op.delete(macIndexKey(oldMac));
+      n++;
+    }
+    if (next.mac && isFullMac(next.mac)) {
+      op.set(macIndexKey(next.mac), next.topic);
+      n++;
+    }
+  }
+  return n;
+}
+
+const isFullMac = (mac: string) => mac.length === 17;

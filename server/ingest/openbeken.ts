@@ -1,0 +1,179 @@
+/**
+ * OpenBeken ingest: deployed units publish their own text topics to the same
+ * broker (openbeken.md §1–2). Messages are parsed on arrival (stamped with the
+ * receive time), queued, and committed in batched atomic commits: each unit's
+ * presence record (checked against the versionstamp it was read at, so a
+ * second server instance never loses an update), its readings' history and
+ * latest value through the meters module. After a commit, presence changes
+ * and readings go out on the bus (energy accounting listens there).
+ */
+import { CodecError } from "../../shared/errors.ts";
+import { type ObkMessage, parseObkMessage } from "../../shared/openbeken/mqtt.ts";
+import { sharedSubscription } from "../../shared/topics.ts";
+import { addReadings, countRejection } from "../db/meters.ts";
+import { loadPresence, type UnitPresence, writePresence } from "../db/presence.ts";
+import { findUnitByMac, findUnitByTopic, recordUnitSeen } from "../db/units.ts";
+import type { Extension, ServerContext } from "../context.ts";
+import { applyObkMessage, type UnitEvent, type UnitSample } from "./openbeken_unit.ts";
+
+/** OBK's own topics: `<topic>/<item>`, `<topic>/<name>/get`, and Home Assistant discovery configs. */
+export const OBK_FILTERS = ["+/+", "+/+/get", "homeassistant/+/+/config"];
+
+/** Commit budget: Deno KV allows 1000 mutations and 100 checks per atomic commit. */
+const MAX_MUTATIONS = 800;
+const MAX_UNITS_PER_COMMIT = 80;
+const MAX_QUEUED = 200_000;
+const MAX_ATTEMPTS = 6;
+
+interface Queued {
+  msg: ObkMessage;
+  at: number;
+}
+
+export function openbekenIngest(): Extension {
+  let ctx: ServerContext;
+  let queue: Queued[] = [];
+  let draining: Promise<void> | null = null;
+  let stopped = false;
+  /** read-through cache of presence records with the versionstamp they were read at */
+  const cache = new Map<string, { value: UnitPresence | null; versionstamp: string | null }>();
+
+  const reject = (source: string, e: unknown) => {
+    const code = e instanceof CodecError ? e.code : "invalid";
+    const message = (e as Error).message;
+    ctx.log.debug("openbeken message rejected", { source, code, message });
+    ctx.bus.emit("ingest.rejected", { source, code, message });
+    countRejection(ctx.kv, `openbeken_${code}`).catch(() => {});
+  };
+
+  const onMessage = (topic: string, payload: Uint8Array) => {
+    const at = ctx.clock.now();
+    if (topic === "homeassistant/status") return;
+    let msg: ObkMessage | null;
+    try {
+      msg = parseObkMessage(topic, payload);
+    } catch (e) {
+      return reject(topic, e);
+    }
+    if (!msg) return;
+    if (queue.length >= MAX_QUEUED) {
+      ctx.log.warn("openbeken queue full; message dropped", { topic });
+      return;
+    }
+    queue.push({ msg, at });
+    kick();
+  };
+
+  /** Take the next group of messages that fits one commit, whole units only. */
+  const takeRound = (): Map<string, Queued[]> => {
+    const round = new Map<string, Queued[]>();
+    let mutations = 0;
+    let i = 0;
+    for (; i < queue.length; i++) {
+      const q = queue[i];
+      const cost = q.msg.kind === "meter" || q.msg.kind === "channel" ? 2 : 0;
+      const isNew = !round.has(q.msg.topic);
+      if (isNew && (round.size >= MAX_UNITS_PER_COMMIT || mutations + cost + 4 > MAX_MUTATIONS)) break;
+      if (!isNew && mutations + cost > MAX_MUTATIONS) break;
+      if (isNew) {
+        round.set(q.msg.topic, []);
+        mutations += 4; // presence + MAC index (2) + latest
+      }
+      round.get(q.msg.topic)!.push(q);
+      mutations += cost;
+    }
+    queue = queue.slice(i);
+    return round;
+  };
+
+  const commitRound = async (round: Map<string, Queued[]>) => {
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      const missing = [...round.keys()].filter((t) => !cache.has(t));
+      if (missing.length) {
+        for (const [t, e] of await loadPresence(ctx.kv, missing)) cache.set(t, { value: e.value, versionstamp: e.versionstamp });
+      }
+      const op = ctx.kv.atomic();
+      const now = ctx.clock.now();
+      const next = new Map<string, UnitPresence>();
+      const events: { topic: string; e: UnitEvent }[] = [];
+      const samples: UnitSample[] = [];
+      for (const [topic, msgs] of round) {
+        const prev = cache.get(topic)!;
+        let unit = prev.value;
+        for (const q of msgs) {
+          try {
+            const r = applyObkMessage(unit, q.msg, q.at);
+            unit = r.unit;
+            if (r.sample) samples.push(r.sample);
+            for (const e of r.events) events.push({ topic, e });
+          } catch (e) {
+            if (attempt === 1) reject(topic, e);
+          }
+        }
+        if (unit && unit !== prev.value) {
+          writePresence(op, unit, prev);
+          next.set(topic, unit);
+        }
+      }
+      addReadings(op, "openbeken", samples.map((s) => s.reading), now);
+      const res = await op.commit();
+      if (res.ok) {
+        for (const [t, u] of next) cache.set(t, { value: u, versionstamp: res.versionstamp });
+        for (const { topic, e } of events) {
+          const presence = next.get(topic)!;
+          ctx.bus.emit("openbeken.unit", { topic, change: e.change, presence, previousVersion: e.previousVersion });
+          if (e.change !== "offline") linkInventory(presence).catch((err) => ctx.log.warn("inventory link failed", { topic, err }));
+        }
+        if (samples.length) ctx.bus.emit("openbeken.committed", { samples });
+        return;
+      }
+      // another instance updated one of these units: re-read them and apply again
+      for (const t of round.keys()) cache.delete(t);
+    }
+    ctx.log.error("openbeken commit kept conflicting; messages dropped", { units: round.size });
+  };
+
+  /** Tell inventory (issue 5) the unit was seen and what it runs; by MAC first, topic second. */
+  const linkInventory = async (p: UnitPresence) => {
+    const unit = (p.mac && p.mac.length === 17 ? await findUnitByMac(ctx.kv, p.mac) : null) ??
+      await findUnitByTopic(ctx.kv, p.topic);
+    if (unit) await recordUnitSeen(ctx.kv, unit.id, { at: p.lastSeen, firmware: p.version });
+  };
+
+  const drain = async () => {
+    while (queue.length > 0 && !stopped) {
+      const round = takeRound();
+      try {
+        await commitRound(round);
+      } catch (e) {
+        ctx.log.error("openbeken commit failed", { err: e });
+      }
+    }
+  };
+
+  const kick = () => {
+    if (draining || stopped) return;
+    draining = drain().finally(() => {
+      draining = null;
+      if (queue.length > 0) kick();
+    });
+  };
+
+  return {
+    name: "openbeken-ingest",
+    async start(c) {
+      ctx = c;
+      for (const f of OBK_FILTERS) {
+        // Meter values are split over instances when a share group is set. Shared subscriptions get no
+        // retained messages, so `connected`/state items and discovery (retained) stay plain subscriptions;
+        // two instances applying the same presence update is harmless (versionstamp checks, idempotent).
+        const shared = c.config.mqttShareGroup && f === "+/+/get";
+        await c.mqtt.subscribe(shared ? sharedSubscription(c.config.mqttShareGroup!, f) : f, onMessage);
+      }
+    },
+    async stop() {
+      stopped = true;
+      await draining;
+    },
+  };
+}
