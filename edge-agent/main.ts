@@ -1,6 +1,9 @@
 /** The bench agent CLI: `deno task agent <command> ...`. Each command lives in its own module. */
 const commands: Record<string, () => Promise<(args: string[]) => Promise<void> | void>> = {
   run: async () => (await import("./agent.ts")).runAgentCli,
+  "map-dps": async () => (await import("./mapping/cli.ts")).runMapCli,
+  profiles: async () => (await import("./drivers/cli.ts")).runProfilesCli,
+  flash: async () => (await import("./flash/cli.ts")).runFlashCli,
 };
 
 const [cmd, ...rest] = Deno.args;

@@ -1,0 +1,90 @@
+/**
+ * One agent, several adapters: run flashUnit on every port concurrently, each
+ * with its own progress bar, and forward progress to the server's live batch
+ * page when a server is configured. A failure on one port never stops the others.
+ */
+import type { Clock } from "../../shared/clock.ts";
+import type { Logger } from "../../shared/log.ts";
+import type { FlasherOptions } from "./flasher.ts";
+import type { PortProgress, ProgressBoard } from "./progress.ts";
+import { flashUnit, type FlashServer, type UnitResult } from "./unit.ts";
+import type { ConfigSectorFor } from "./provision.ts";
+
+export interface BatchServer extends FlashServer {
+  reportProgress?(batchId: string, rows: PortProgress[]): Promise<void>;
+}
+
+export interface BatchOptions {
+  ports: string[];
+  image?: { name: string; data: Uint8Array };
+  backupDir: string;
+  stateDir: string;
+  server?: BatchServer;
+  provision?: ConfigSectorFor;
+  flasher: FlasherOptions;
+  clock: Clock;
+  log: Logger;
+  board: ProgressBoard;
+  batchId?: string;
+  benchHost?: string;
+}
+
+export type BatchResult = { port: string; ok: true; result: UnitResult } | { port: string; ok: false; error: unknown };
+
+export async function runBatch(o: BatchOptions): Promise<BatchResult[]> {
+  const batchId = o.batchId ?? `b-${new Date(o.clock.now()).toISOString().replace(/[-:]/g, "").slice(0, 15)}`;
+  const benchHost = o.benchHost ?? Deno.hostname();
+  const stopReporting = reportLoop(o, batchId);
+  try {
+    const settled = await Promise.allSettled(o.ports.map((port) =>
+      flashUnit({
+        port,
+        backupDir: o.backupDir,
+        stateDir: o.stateDir,
+        image: o.image,
+        configSector: o.provision,
+        server: o.server,
+        benchHost,
+        flasher: o.flasher,
+        clock: o.clock,
+        log: o.log.child({ port, batchId }),
+        onProgress: (p, note) => o.board.update(port, p, note),
+      }).catch((e) => {
+        o.board.update(port, { phase: "failed", done: 0, total: 1 }, (e as Error).message.slice(0, 80));
+        throw e;
+      })
+    ));
+    return settled.map((s, i) =>
+      s.status === "fulfilled"
+        ? { port: o.ports[i], ok: true, result: s.value }
+        : { port: o.ports[i], ok: false, error: s.reason }
+    );
+  } finally {
+    await stopReporting();
+  }
+}
+
+/** Push the board to the server about once a second (and once at the end). */
+function reportLoop(o: BatchOptions, batchId: string): () => Promise<void> {
+  const send = o.server?.reportProgress?.bind(o.server);
+  if (!send) return () => Promise.resolve();
+  let dirty = false;
+  const listener = () => (dirty = true);
+  o.board.listeners.push(listener);
+  let inflight: Promise<void> = Promise.resolve();
+  const push = () => {
+    inflight = send(batchId, o.board.rows()).catch((e) => o.log.warn("progress upload failed", { error: e }));
+    return inflight;
+  };
+  const timer = setInterval(() => {
+    if (!dirty) return;
+    dirty = false;
+    push();
+  }, 1000);
+  return async () => {
+    clearInterval(timer);
+    o.board.listeners.splice(o.board.listeners.indexOf(listener), 1);
+    await inflight;
+    await push();
+  };
+}

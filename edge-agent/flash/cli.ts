@@ -1,0 +1,155 @@
+/**
+ * `deno task agent flash <backup|write|batch|restore> ...`
+ *
+ *   flash backup  --port <path> --out <file> [--baud N] [--chip auto|bk7231n|bk7231t]
+ *   flash write   --port <path> --image <file> [--chip auto|bk7231n|bk7231t] [--baud N] [--addr 0x11000]
+ *                 [--include-bootloader]   (BK7231N only)
+ *   flash batch   --port <p1> --port <p2> ... [--image <file>] [--backup-dir data/backups]
+ *   flash restore --port <path> --backup <file>
+ *
+ * Common: --baud (transfer rate after linking at 115200; default 921600, falls
+ * back to lower rates), --link-timeout <s> (default 20), --state-dir
+ * (journals of interrupted jobs; default data/flash-jobs), --server <url> and
+ * --token (upload backups, register units, live batch page), --provision
+ * <json file> (OpenBeken config sector: wifi, mqtt, device template).
+ * Rerunning a command after an interruption resumes the job.
+ */
+import { parseArgs } from "@std/cli/parse-args";
+import type { ChipKind } from "../../shared/bk7231/mod.ts";
+import { systemClock } from "../../shared/clock.ts";
+import { createLogger, type LogLevel } from "../../shared/log.ts";
+import { openSerial } from "../serial/mod.ts";
+import { FlashError } from "./errors.ts";
+import { Flasher, type FlasherOptions } from "./flasher.ts";
+import { backupJob, planImage, writeJob } from "./jobs.ts";
+import { ProgressBoard } from "./progress.ts";
+import { runBatch } from "./batch.ts";
+import { HttpFlashServer } from "./server-client.ts";
+import { provisioningFromFile } from "./provision.ts";
+
+type Args = Record<string, string | undefined> & { _: string[]; port: string[] } & Record<string, unknown>;
+
+function parse(args: string[]): Args {
+  return parseArgs(args, {
+    string: ["port", "out", "image", "baud", "chip", "addr", "state-dir", "backup-dir", "link-timeout", "server", "token", "backup", "log-level", "provision", "batch-id"],
+    boolean: ["include-bootloader", "help"],
+    collect: ["port"],
+  }) as unknown as Args;
+}
+
+function flasherOptions(a: Args, log: ReturnType<typeof createLogger>): FlasherOptions {
+  const chip = (a.chip as string | undefined) ?? "auto";
+  if (!["auto", "bk7231n", "bk7231t"].includes(chip)) throw new FlashError("BAD_IMAGE", `--chip ${chip}?`);
+  return {
+    chip: chip as "auto" | ChipKind,
+    baud: a.baud ? Number(a.baud) : 921600,
+    linkTimeoutMs: a["link-timeout"] ? Number(a["link-timeout"]) * 1000 : 20_000,
+    log,
+    onNeedReset: (msg) => console.error(`\x1b[1m>>> ${msg}\x1b[0m`),
+  };
+}
+
+export async function runFlashCli(args: string[]): Promise<void> {
+  const [sub, ...rest] = args;
+  const a = parse(rest);
+  const log = createLogger({ level: ((a["log-level"] as string) ?? "warn") as LogLevel });
+  const stateDir = (a["state-dir"] as string) ?? "data/flash-jobs";
+  const board = new ProgressBoard();
+  const one = () => {
+    if (a.port.length !== 1) throw new Error("exactly one --port is needed");
+    return a.port[0];
+  };
+  try {
+    switch (sub) {
+      case "backup": {
+        if (!a.out) throw new Error("--out <file> is needed");
+        const port = one();
+        const serial = await openSerial(port);
+        try {
+          const f = await Flasher.connect(serial, flasherOptions(a, log.child({ port })));
+          const r = await backupJob(f, a.out as string, { onProgress: (p) => board.update(port, p) });
+          await f.release();
+          board.finish();
+          console.log(`backup ${r.path}: ${r.size} bytes, sha256 ${r.sha256}, chip ${r.chip}, mac ${r.mac ?? "?"}` +
+            (r.resumedChunks ? ` (resumed ${r.resumedChunks} verified chunks)` : ""));
+        } finally {
+          await serial.close();
+        }
+        return;
+      }
+      case "write":
+      case "restore": {
+        const file = (sub === "write" ? a.image : a.backup) as string | undefined;
+        if (!file) throw new Error(sub === "write" ? "--image <file> is needed" : "--backup <file> is needed");
+        const port = one();
+        const image = await Deno.readFile(file);
+        const serial = await openSerial(port);
+        try {
+          const f = await Flasher.connect(serial, flasherOptions(a, log.child({ port })));
+          const plan = planImage(image, f.info.chip, {
+            name: file,
+            addr: a.addr ? Number(a.addr) : undefined,
+            includeBootloader: Boolean(a["include-bootloader"]),
+            flashSize: f.info.flashSize,
+          });
+          const r = await writeJob(f, plan, { stateDir, onProgress: (p) => board.update(port, p) });
+          await f.reboot();
+          board.finish();
+          console.log(`wrote ${file} (${plan.note}) at 0x${r.addr.toString(16)}, ${r.length} bytes verified` +
+            (r.resumedBlocks ? ` (resumed: ${r.resumedBlocks} blocks already verified)` : ""));
+        } finally {
+          await serial.close();
+        }
+        return;
+      }
+      case "batch": {
+        if (a.port.length === 0) throw new Error("at least one --port is needed");
+        const image = a.image ? { name: a.image as string, data: await Deno.readFile(a.image as string) } : undefined;
+        const server = a.server ? new HttpFlashServer(a.server as string, a.token as string | undefined) : undefined;
+        const provision = a.provision ? await provisioningFromFile(a.provision as string) : undefined;
+        const results = await runBatch({
+          ports: a.port,
+          image,
+          backupDir: (a["backup-dir"] as string) ?? "data/backups",
+          stateDir,
+          server,
+          provision,
+          flasher: flasherOptions(a, log),
+          clock: systemClock,
+          log,
+          board,
+          batchId: a["batch-id"] as string | undefined,
+        });
+        board.finish();
+        let failed = 0;
+        for (const r of results) {
+          if (r.ok) {
+            const u = r.result.record;
+            console.log(`${r.port}: OK ${u.chip} mac ${u.mac ?? "?"} backup ${u.backupSha256?.slice(0, 12) ?? "-"}` +
+              (u.firmware ? ` wrote ${u.firmware.name}` : ""));
+          } else {
+            failed++;
+            console.log(`${r.port}: FAILED ${describe(r.error)}`);
+          }
+        }
+        if (failed) Deno.exitCode = 1;
+        return;
+      }
+      default:
+        console.error("usage: deno task agent flash <backup|write|batch|restore> --port <path> ... (see edge-agent/flash/cli.ts)");
+        Deno.exitCode = 2;
+    }
+  } catch (e) {
+    board.finish();
+    console.error(describe(e));
+    Deno.exitCode = 1;
+  }
+}
+
+export function describe(e: unknown): string {
+  if (e instanceof FlashError) {
+    return [`error [${e.code}]: ${e.message}`, ...e.guidance.map((g) => `  - ${g}`),
+      e.resumable ? "  (run the same command again to resume)" : ""].filter(Boolean).join("\n");
+  }
+  return `error: ${(e as Error)?.message ?? e}`;
+}

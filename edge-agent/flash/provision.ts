@@ -1,0 +1,66 @@
+/**
+ * Bench provisioning: turn a provisioning file plus what the flasher learned
+ * about a unit (chip, MAC) into OpenBeken's config sector (shared/obk-config.ts).
+ *
+ * File (JSON):
+ *   { "wifi": { "ssid": "house", "password": "..." },
+ *     "mqtt": { "host": "10.0.0.2", "port": 1883, "user": "...", "password": "..." |
+ *               "unitSecret": "..." (per-unit user/password derived from the topic) },
+ *     "profile": "zmai-90",              // device profile: GPIO template + startup command
+ *     "topicPrefix": "obk",              // topic = prefix + 4 MAC bytes (OBK's default form)
+ *     "startupCommand": "..." }          // overrides the profile's autoexec
+ */
+import { buildObkConfig, defaultNames, unitMqttCredentials } from "../../shared/obk-config.ts";
+import { getProfile } from "../../shared/profiles/mod.ts";
+import type { ChipKind } from "../../shared/bk7231/mod.ts";
+import { FlashError } from "./errors.ts";
+
+export interface ProvisioningFile {
+  wifi: { ssid: string; password: string };
+  mqtt: { host: string; port?: number; user?: string; password?: string; unitSecret?: string; group?: string };
+  profile?: string;
+  topicPrefix?: string;
+  startupCommand?: string;
+}
+
+export type ConfigSectorFor = (unit: { chip: ChipKind; mac?: string }) => Promise<Uint8Array | undefined>;
+
+/** Profile autoexec lines → one OBK startup command line (`backlog a; b`). */
+export function startupFromAutoexec(text: string): string {
+  const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith("//") && !l.startsWith("#"));
+  if (lines.length <= 1) return lines[0] ?? "";
+  return `backlog ${lines.join("; ")}`;
+}
+
+export function provisioning(p: ProvisioningFile): ConfigSectorFor {
+  if (!p.wifi?.ssid || !p.mqtt?.host) throw new FlashError("BAD_IMAGE", "provisioning needs wifi.ssid and mqtt.host");
+  const profile = p.profile ? getProfile(p.profile) : undefined;
+  return async ({ chip, mac }) => {
+    if (!mac) throw new FlashError("BAD_IMAGE", "cannot provision a unit whose MAC was not found in its backup");
+    const names = defaultNames(chip, mac);
+    const topic = p.topicPrefix ? `${p.topicPrefix}${names.short.slice(3)}` : names.short;
+    const creds = p.mqtt.unitSecret
+      ? await unitMqttCredentials(p.mqtt.unitSecret, topic)
+      : { user: p.mqtt.user, password: p.mqtt.password };
+    return buildObkConfig({
+      chip,
+      mac,
+      wifiSsid: p.wifi.ssid,
+      wifiPassword: p.wifi.password,
+      mqttHost: p.mqtt.host,
+      mqttPort: p.mqtt.port,
+      mqttUser: creds.user,
+      mqttPassword: creds.password,
+      mqttGroup: p.mqtt.group,
+      mqttTopic: topic,
+      shortName: topic,
+      pins: profile?.gpio,
+      channels: profile?.channels,
+      startupCommand: p.startupCommand ?? (profile ? startupFromAutoexec(profile.autoexec) : undefined),
+    });
+  };
+}
+
+export async function provisioningFromFile(path: string): Promise<ConfigSectorFor> {
+  return provisioning(JSON.parse(await Deno.readTextFile(path)) as ProvisioningFile);
+}
