@@ -1,0 +1,79 @@
+/**
+ * Calibration API:
+ *   GET  /api/units/:id/calibrations            full history, oldest first
+ *   POST /api/units/:id/calibrations            a bench calibration (chip, reference, raw, oldFactors, by, benchHost)
+ *   POST /api/units/:id/calibrations/apply      send reference V/I/P to a deployed OpenBeken unit over MQTT
+ *                                               (cmnd/<topic>/VoltageSet, CurrentSet, PowerSet) and record it
+ * Each record is also summarised on the unit (server/db/units.ts appendCalibration) when the unit exists.
+ */
+import type { Extension } from "../context.ts";
+import { appendCalibration, getUnit } from "../db/units.ts";
+import {
+  CalibrationInputError, calibrationHistory, type CalibrationEntry, recordBenchCalibration, recordDeployedCalibration,
+} from "../db/calibration.ts";
+
+const MAX_BODY = 16 * 1024;
+
+async function body(req: Request): Promise<unknown> {
+  const text = await req.text();
+  if (text.length > MAX_BODY) throw new CalibrationInputError(`body over ${MAX_BODY} bytes`);
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new CalibrationInputError("body is not valid JSON");
+  }
+}
+
+export function calibrationApi(): Extension {
+  return {
+    name: "calibration-api",
+    routes(app, ctx) {
+      const kv = ctx.kv;
+      const summarise = async (e: CalibrationEntry) => {
+        if (!(await getUnit(kv, e.unitId))) return;
+        await appendCalibration(kv, e.unitId, {
+          by: e.by,
+          at: e.at,
+          ...e.reference,
+          note: `${e.mode} calibration #${e.seq}${e.chip ? ` (${e.chip})` : ""}`,
+        }).catch((err) => ctx.log.warn("calibration summary on the unit failed", { unitId: e.unitId, err }));
+      };
+      const guard = async (fn: () => Promise<Response>) => {
+        try {
+          return await fn();
+        } catch (e) {
+          if (e instanceof CalibrationInputError) return Response.json({ error: e.message }, { status: 400 });
+          // the shared math rejects "no load" / zero reference with a CodecError
+          if ((e as { name?: string }).name === "CodecError") return Response.json({ error: (e as Error).message, code: (e as { code: string }).code }, { status: 422 });
+          throw e;
+        }
+      };
+
+      app.get("/api/units/:id/calibrations", async (c) => c.json(await calibrationHistory(kv, c.req.param("id"))));
+
+      app.post("/api/units/:id/calibrations", (c) =>
+        guard(async () => {
+          const e = await recordBenchCalibration(kv, c.req.param("id"), await body(c.req.raw), ctx.clock.now());
+          await summarise(e);
+          return c.json(e, 201);
+        }));
+
+      app.post("/api/units/:id/calibrations/apply", (c) =>
+        guard(async () => {
+          const id = c.req.param("id");
+          const unit = await getUnit(kv, id);
+          if (!unit) return c.json({ error: `no such unit ${id}` }, 404);
+          if (!unit.topic) return c.json({ error: `unit ${id} has no OpenBeken MQTT topic yet` }, 409);
+          const e = await recordDeployedCalibration(kv, id, await body(c.req.raw), { topic: unit.topic, chip: unit.meteringChip }, ctx.clock.now());
+          // OBK runs `cmnd/<topic>/<Command>` with the payload as its argument (reference §1.3)
+          for (const cmd of e.commands) {
+            const [name, value] = cmd.split(" ");
+            await ctx.mqtt.publish(`cmnd/${unit.topic}/${name}`, value, { qos: 1 });
+          }
+          ctx.log.info("calibration sent to unit", { unitId: id, topic: unit.topic, seq: e.seq, by: e.by });
+          await summarise(e);
+          return c.json(e, 201);
+        }));
+    },
+  };
+}
