@@ -7,6 +7,7 @@ import { telemetryIngest } from "./ingest/telemetry.ts";
 import { metersApi } from "./api/meters.ts";
 import { healthApi } from "./api/health.ts";
 import { openbekenIngest } from "./ingest/openbeken.ts";
+import { calibrationApi } from "./api/calibration.ts";
 
 export function defaultExtensions(): Extension[] {
   return [
@@ -14,5 +15,6 @@ export function defaultExtensions(): Extension[] {
     metersApi(),
     telemetryIngest(),
     openbekenIngest(),
+    calibrationApi(),
   ];
 }
