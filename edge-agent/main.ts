@@ -3,6 +3,7 @@ const commands: Record<string, () => Promise<(args: string[]) => Promise<void> |
   run: async () => (await import("./agent.ts")).runAgentCli,
   "map-dps": async () => (await import("./mapping/cli.ts")).runMapCli,
   profiles: async () => (await import("./drivers/cli.ts")).runProfilesCli,
+  calibrate: async () => (await import("./calibration/cli.ts")).runCalibrateCli,
   flash: async () => (await import("./flash/cli.ts")).runFlashCli,
 };
 
