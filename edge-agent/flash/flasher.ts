@@ -49,6 +49,8 @@ export interface FlasherOptions {
   /** Base reply timeout added to the wire time of each command. */
   commandTimeoutMs?: number;
   onNeedReset?: (message: string) => void;
+  /** How long a silent chip is waited for (busy flash, brown-out, a stall) before giving up with LINK_LOST. */
+  stallPatienceMs?: number;
   /** Bytes verified per CheckCRC while reading (LTC: 32 KiB). */
   readChunk?: number;
   retries?: { read?: number; write?: number; verify?: number };
@@ -133,7 +135,7 @@ export class Flasher {
         if (!(e instanceof Timeout || e instanceof CodecError)) throw e;
         last = e;
         this.log.debug("retry", { what, attempt: i + 1, error: (e as Error).message });
-        if (e instanceof Timeout && ++timeouts >= 2 && !(await this.#alive())) break;
+        if (e instanceof Timeout && ++timeouts >= 2 && !(await this.#waitAlive())) break;
         await this.link.settle();
       }
     }
@@ -141,6 +143,16 @@ export class Flasher {
       "The chip stopped answering: check the 3.3 V supply (erase/program draws current), loose wires, or a second reset.",
       "The job can be resumed: run the same command again.",
     ], true);
+  }
+
+  /** Probe until the chip answers again or the stall patience runs out. */
+  async #waitAlive(): Promise<boolean> {
+    const until = this.clock.now() + (this.#o.stallPatienceMs ?? 5000);
+    while (true) {
+      if (await this.#alive()) return true;
+      if (this.clock.now() >= until) return false;
+      await this.clock.sleep(50);
+    }
   }
 
   /** Is the chip still answering at all? */
@@ -474,7 +486,7 @@ export class Flasher {
         return await this.#writeSector(addr, sector);
       } catch (e) {
         if (!(e instanceof FlashError && e.code === "LINK_LOST") || attempt >= this.#retries.write) throw e;
-        if (!(await this.#alive())) throw e;
+        if (!(await this.#waitAlive())) throw e;
         this.log.warn("write not acknowledged, re-erasing sector", { addr, attempt: attempt + 1 });
         await this.#erase(addr, 0x1000);
       }

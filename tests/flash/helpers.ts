@@ -8,14 +8,14 @@ export const quiet = createLogger({ level: (Deno.env.get("TEST_LOG_LEVEL") as "d
 
 /** Short timeouts: the simulator answers in microseconds, and fault tests must not crawl. */
 export function fastOptions(o: Partial<FlasherOptions> = {}): FlasherOptions {
-  return { baud: 2_000_000, linkTimeoutMs: 3000, commandTimeoutMs: 150, log: quiet, ...o };
+  return { baud: 2_000_000, linkTimeoutMs: 3000, commandTimeoutMs: 150, stallPatienceMs: 1000, log: quiet, ...o };
 }
 
 export async function withSim<T>(
   opts: Bk7231SimOptions,
   fn: (sim: Bk7231Sim, port: SerialPort) => Promise<T>,
 ): Promise<T> {
-  const sim = Bk7231Sim.start(opts);
+  const sim = Bk7231Sim.start({ log: quiet, ...opts });
   const port = await openSerial(sim.path, { baud: 115200 });
   try {
     return await fn(sim, port);
