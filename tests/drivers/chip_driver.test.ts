@@ -104,3 +104,16 @@ Deno.test("HT7017 and BL6552 drivers read their simulators (BL6552: three phases
     assert(near(r.power, 700, 0.05));
   });
 });
+
+Deno.test("a port that does not exist is an event, retried, never a crash", async () => {
+  const p = pollerForProfile(getProfile("pziot-e01"), { port: "/dev/does-not-exist-42", deviceId: "ghost", reopenMs: 20 });
+  const c = new Collector();
+  p.start(c);
+  try {
+    await c.until(() => c.events.filter((e) => e.code === "port").length >= 2, "two failed opens");
+    assertEquals(c.events[0].level, "error");
+    assert(c.events[0].message.includes("/dev/does-not-exist-42"));
+  } finally {
+    await p.stop();
+  }
+});

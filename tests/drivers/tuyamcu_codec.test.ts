@@ -134,3 +134,22 @@ Deno.test("single-frame decoder rejects truncation, trailing bytes and checksum 
   bad[6] = 0x02;
   assertEquals(assertThrows(() => decodeTuyaFrame(bad), CodecError).code, "bad_checksum");
 });
+
+Deno.test("seed RX captures pasted whole: frames found, garbage rejected, nothing lost", async () => {
+  const { dinRxRelayOff, dinRxPowerOff, dinRxNoiseStart, smrEsphomeDp6 } = await import("./seed_vectors.ts");
+  const run = (hex: string) => {
+    const p = new TuyaFrameParser();
+    return [...p.push(fromHex(hex)), ...p.flush()];
+  };
+  const a = run(dinRxRelayOff).filter((e) => e.kind === "frame");
+  assertEquals(a.length, 7);
+  assertEquals(a.map((e) => e.kind === "frame" && e.frame.command), [0, 7, 0, 0, 0, 0, 0]);
+  const b = run(dinRxPowerOff);
+  const frames = b.filter((e) => e.kind === "frame");
+  assertEquals(frames.length, 2); // dp6 and dp16; the power-down bytes are noise
+  assert(b.every((e) => e.kind !== "error"));
+  const c = run(dinRxNoiseStart);
+  assertEquals(c.filter((e) => e.kind === "frame").length, 0);
+  assert(c.some((e) => e.kind === "error" && e.error.code === "bad_length")); // 0x0609 = 1545 bytes: no real MCU frame
+  assertEquals(decodeRawPower(fromHex(smrEsphomeDp6)).voltage, 233.7);
+});
