@@ -20,7 +20,7 @@ abstract class RegisterChipSim extends PtyDevice {
     super(pty);
   }
   /** reply bytes for a read of `reg` (data + checksum), or null for an unknown register */
-  protected answer(head: number[], reg: number, size: number, order: "msb" | "lsb", fn: RegFn | undefined): Uint8Array | null {
+  protected answer(head: number[], size: number, order: "msb" | "lsb", fn: RegFn | undefined): Uint8Array | null {
     if (!fn) return null;
     let v = Math.round(fn(this.meter.sample(), this.gain));
     if (v < 0) v += 2 ** (8 * size);
@@ -62,7 +62,7 @@ export class Rn8209Sim extends RegisterChipSim {
       }
       this.rx.shift();
       const r = RN8209_REGS[a];
-      const out = this.answer([a], a, r?.size ?? 0, "msb", r?.fn);
+      const out = this.answer([a], r?.size ?? 0, "msb", r?.fn);
       if (out) await this.reply(out);
     }
   }
@@ -95,7 +95,7 @@ export class Ht7017Sim extends RegisterChipSim {
         continue;
       }
       this.rx.splice(0, 2);
-      const out = this.answer([0x6a, reg], reg, 3, "msb", HT7017_REGS[reg]);
+      const out = this.answer([0x6a, reg], 3, "msb", HT7017_REGS[reg]);
       if (out) await this.reply(out);
     }
   }
@@ -135,7 +135,7 @@ export class Bl6552Sim extends RegisterChipSim {
       }
       const reg = this.rx[1];
       this.rx.splice(0, 2);
-      const out = this.answer([0x35, reg], reg, 3, "lsb", BL6552_REGS[reg]);
+      const out = this.answer([0x35, reg], 3, "lsb", BL6552_REGS[reg]);
       if (out) await this.reply(out);
     }
   }
