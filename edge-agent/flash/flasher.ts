@@ -284,13 +284,21 @@ export class Flasher {
     }
     try {
       parse.setBaudRate(await this.link.receive(expect.setBaudRate, 500 + delay), baud, delay);
-      // one round trip at the new rate proves both directions work
-      parse.linkCheck(await this.link.command(req.linkCheck(), expect.linkCheck, 300));
-      return true;
     } catch (e) {
-      if (e instanceof Timeout || e instanceof CodecError) return false;
-      throw e;
+      if (!(e instanceof Timeout || e instanceof CodecError)) throw e;
+      this.log.debug("no baud echo", { baud, error: (e as Error).message });
     }
+    // one round trip at the new rate proves both directions work (even if the echo got lost)
+    for (let i = 0; i < 2; i++) {
+      try {
+        await this.link.settle();
+        parse.linkCheck(await this.link.command(req.linkCheck(), expect.linkCheck, 300));
+        return true;
+      } catch (e) {
+        if (!(e instanceof Timeout || e instanceof CodecError)) throw e;
+      }
+    }
+    return false;
   }
 
   /** Wire address for a flash offset: BK7231T reads of its bootloader area go through the +size alias (§3.4). */

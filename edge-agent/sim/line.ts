@@ -20,6 +20,7 @@ export class SimLine {
   constructor(readonly pty: Pty, opts: { pacing?: boolean; maxBaud?: number } = {}) {
     this.pacing = opts.pacing ?? false;
     this.maxBaud = opts.maxBaud;
+    if (this.pacing) measureOvershoot().then((o) => (overshoot ??= o));
   }
 
   /** Host and device disagree on the rate: every byte turns into noise. */
@@ -52,8 +53,7 @@ export class SimLine {
   /** Wait until everything received so far has fully arrived at the line rate. */
   async rxSettled() {
     if (!this.pacing) return;
-    const wait = this.#rxFreeAt - performance.now();
-    if (wait > 0) await sleepPrecise(wait);
+    await sleepUntil(this.#rxFreeAt);
   }
 
   /** Send bytes at the device's rate (garbled if the host is elsewhere). */
@@ -70,8 +70,7 @@ export class SimLine {
     const slice = Math.max(64, Math.floor(this.baud / 10 / 200)); // ~5 ms of line time
     for (let off = 0; off < out.length; off += slice) {
       const end = Math.min(out.length, off + slice);
-      const due = start + this.byteMs(end) - performance.now();
-      if (due > 0) await sleepPrecise(due);
+      await sleepUntil(start + this.byteMs(end));
       await this.pty.masterPort.write(out.subarray(off, end));
     }
   }
@@ -82,7 +81,25 @@ function garble(b: Uint8Array): Uint8Array {
   return b.map((x, i) => (x ^ 0x9e ^ (i & 0x0f)) | 0x80);
 }
 
-/** setTimeout overshoots by about a millisecond; rounding down keeps the line clock honest on average. */
-function sleepPrecise(ms: number) {
-  return new Promise((r) => setTimeout(r, Math.floor(ms)));
+/**
+ * Sleep until a point on the line clock. Timers fire late by a fairly steady
+ * amount; that lateness is the simulator's, not the line's, so it is measured
+ * once and taken off. Waits shorter than a timer tick are not slept at all.
+ */
+async function sleepUntil(t: number) {
+  overshoot ??= await measureOvershoot();
+  const d = t - performance.now() - overshoot;
+  if (d >= 1) await new Promise((r) => setTimeout(r, Math.floor(d)));
+}
+
+let overshoot: number | undefined;
+async function measureOvershoot(): Promise<number> {
+  const samples: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, 2));
+    samples.push(performance.now() - t0 - 2);
+  }
+  samples.sort((a, b) => a - b);
+  return Math.max(0, Math.min(2, samples[5]));
 }
