@@ -1,0 +1,158 @@
+/** Inventory API: units, bench registration, rework log, the rework audit (JSON and CSV), revisions. */
+import { z } from "zod";
+import type { Extension } from "../context.ts";
+import { auditOp, listAudit, recordAudit, toCsv } from "../db/audit.ts";
+import { unitOtaHistory } from "../db/ota.ts";
+import {
+  allRework, appendCalibration, appendRework, type ComponentState, createUnit, getUnit, listRework, listUnits,
+  reworksBy, UnitConflictError, UnitInputError, unitRevisions, unitsWithComponentState, updateUnit, upsertUnitFromBench,
+} from "../db/units.ts";
+import { getUnitPresence } from "../db/presence.ts";
+
+const MAX_JSON_BYTES = 64 * 1024;
+const editBody = z.object({ by: z.string().trim().min(1).max(60).default("operator"), reason: z.string().max(500).default("") }).passthrough();
+const auditQuery = z.object({
+  component: z.string().trim().min(1).max(40).default("RN8209C"),
+  state: z.enum(["off", "on", "cut", "jumpered"]).default("off"),
+});
+
+/** Parse a JSON body with a size cap; null + a 400/413 response on bad input. */
+export async function readJson(req: Request): Promise<{ ok: true; value: unknown } | { ok: false; status: 400 | 413; error: string }> {
+  const len = Number(req.headers.get("content-length") ?? 0);
+  if (len > MAX_JSON_BYTES) return { ok: false, status: 413, error: `body over ${MAX_JSON_BYTES} bytes` };
+  const text = await req.text();
+  if (text.length > MAX_JSON_BYTES) return { ok: false, status: 413, error: `body over ${MAX_JSON_BYTES} bytes` };
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch {
+    return { ok: false, status: 400, error: "body is not valid JSON" };
+  }
+}
+
+function errorStatus(e: unknown): { status: 400 | 404 | 409; error: string } | null {
+  if (e instanceof UnitConflictError) return { status: 409, error: e.message };
+  if (e instanceof UnitInputError) return { status: /^no such unit/.test(e.message) ? 404 : 400, error: e.message };
+  return null;
+}
+
+export function unitsApi(): Extension {
+  return {
+    name: "inventory-api",
+    routes(app, ctx) {
+      const kv = ctx.kv;
+      const guard = async (fn: () => Promise<Response>) => {
+        try {
+          return await fn();
+        } catch (e) {
+          const s = errorStatus(e);
+          if (s) return Response.json({ error: s.error }, { status: s.status });
+          throw e;
+        }
+      };
+
+      app.get("/api/units", async (c) => c.json(await listUnits(kv, c.req.query())));
+
+      app.post("/api/units", (c) =>
+        guard(async () => {
+          const b = await readJson(c.req.raw);
+          if (!b.ok) return c.json({ error: b.error }, b.status);
+          const p = editBody.safeParse(b.value);
+          if (!p.success) return c.json({ error: p.error.issues[0].message }, 400);
+          const { by, reason, ...fields } = p.data;
+          const u = await createUnit(kv, fields, { by, reason, now: ctx.clock.now() });
+          await recordAudit(kv, { actor: by, action: "unit.create", target: `unit:${u.id}` }, ctx.clock.now());
+          return c.json(u, 201);
+        }));
+
+      /** The flasher (issue 3) registers a freshly flashed unit. */
+      app.post("/api/units/bench", (c) =>
+        guard(async () => {
+          const b = await readJson(c.req.raw);
+          if (!b.ok) return c.json({ error: b.error }, b.status);
+          const u = await upsertUnitFromBench(kv, b.value as never);
+          return c.json(u, 200);
+        }));
+
+      app.get("/api/units/:id", async (c) => {
+        const id = c.req.param("id");
+        const unit = await getUnit(kv, id);
+        if (!unit) return c.json({ error: "no such unit" }, 404);
+        return c.json({
+          unit,
+          presence: unit.topic ? await getUnitPresence(kv, unit.topic) : null,
+          rework: await listRework(kv, id),
+          revisions: await unitRevisions(kv, id),
+          ota: (await unitOtaHistory(kv, id)).map(({ rollout, device }) => ({ rollout: rollout.id, version: rollout.version, ...device })),
+        });
+      });
+
+      app.patch("/api/units/:id", (c) =>
+        guard(async () => {
+          const b = await readJson(c.req.raw);
+          if (!b.ok) return c.json({ error: b.error }, b.status);
+          const p = editBody.safeParse(b.value);
+          if (!p.success) return c.json({ error: p.error.issues[0].message }, 400);
+          const { by, reason, ...fields } = p.data;
+          const u = await updateUnit(kv, c.req.param("id"), fields, { by, reason, now: ctx.clock.now() });
+          await recordAudit(kv, { actor: by, action: "unit.edit", target: `unit:${u.id}`, details: { reason } }, ctx.clock.now());
+          return c.json(u);
+        }));
+
+      app.post("/api/units/:id/rework", (c) =>
+        guard(async () => {
+          const b = await readJson(c.req.raw);
+          if (!b.ok) return c.json({ error: b.error }, b.status);
+          const entry = await appendRework(kv, c.req.param("id"), { at: ctx.clock.now(), ...(b.value as object) } as never);
+          const op = kv.atomic();
+          auditOp(op, { actor: entry.who, action: "unit.rework", target: `unit:${entry.unitId}`, details: { component: entry.component, action: entry.action, reason: entry.reason } }, entry.at);
+          await op.commit();
+          return c.json(entry, 201);
+        }));
+
+      app.post("/api/units/:id/calibration", (c) =>
+        guard(async () => {
+          const b = await readJson(c.req.raw);
+          if (!b.ok) return c.json({ error: b.error }, b.status);
+          return c.json(await appendCalibration(kv, c.req.param("id"), b.value as never), 201);
+        }));
+
+      /** "Which units have the RN8209C desoldered and not yet resoldered?" */
+      app.get("/api/rework/audit", async (c) => {
+        const q = auditQuery.safeParse(c.req.query());
+        if (!q.success) return c.json({ error: "state must be one of off, on, cut, jumpered" }, 400);
+        const rows = await unitsWithComponentState(kv, q.data.component, q.data.state as ComponentState);
+        const units = await Promise.all(rows.map(async (r) => ({ ...r, unit: await getUnit(kv, r.unitId) })));
+        if (c.req.query("format") === "csv") {
+          return csvResponse(`rework-${q.data.component}-${q.data.state}.csv`, toCsv(
+            ["unit", "mac", "topic", "model", "site", "location", "component", "state", "since"],
+            units.map((u) => [u.unitId, u.unit?.mac, u.unit?.topic, u.unit?.model, u.unit?.site, u.unit?.location, q.data.component, q.data.state, new Date(u.since).toISOString()]),
+          ));
+        }
+        return c.json({ component: q.data.component, state: q.data.state, units });
+      });
+
+      app.get("/api/rework/by/:who", async (c) => c.json(await reworksBy(kv, c.req.param("who"))));
+
+      /** The whole rework log, one line per entry. */
+      app.get("/api/rework.csv", async () => {
+        const rows: unknown[][] = [];
+        for await (const r of allRework(kv)) {
+          rows.push([r.unitId, r.seq, new Date(r.at).toISOString(), r.component, r.action, r.reason, r.who, r.benchHost ?? "", r.photoNote ?? ""]);
+        }
+        return csvResponse("rework-log.csv", toCsv(["unit", "seq", "at", "component", "action", "reason", "who", "bench_host", "photo_note"], rows));
+      });
+
+      app.get("/api/audit", async (c) => c.json(await listAudit(kv, { target: c.req.query("target"), limit: Math.min(5000, Number(c.req.query("limit") ?? 500) || 500) })));
+      app.get("/api/audit.csv", async (c) => {
+        const entries = await listAudit(kv, { target: c.req.query("target"), limit: 100_000 });
+        return csvResponse("audit.csv", toCsv(["at", "actor", "action", "target", "details"], entries.map((e) => [new Date(e.at).toISOString(), e.actor, e.action, e.target, e.details ?? ""])));
+      });
+    },
+  };
+}
+
+function csvResponse(filename: string, body: string) {
+  return new Response(body, {
+    headers: { "content-type": "text/csv; charset=utf-8", "content-disposition": `attachment; filename="${filename}"` },
+  });
+}

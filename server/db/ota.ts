@@ -1,0 +1,419 @@
+/**
+ * OTA rollouts in KV: the rollout (groups, thresholds, pacing, window,
+ * status) and one record per target device with its state machine. Every
+ * piece of rollout state lives here, so a restarted server (or a second
+ * instance) continues where the last one stopped.
+ *
+ * Keys (this module owns them):
+ *   ["rollout", rolloutId]                           -> Rollout
+ *   ["rollout_device", rolloutId, unitId]            -> OtaDevice
+ *   ["ota_command_ledger", rolloutId, unitId, attempt] -> { at }   (exists once per command ever sent: never twice)
+ *   ["ota_by_unit", unitId, createdAt, rolloutId]    -> true       (a unit's OTA history)
+ *   ["rollouts_active", rolloutId]                   -> true       (what the engine drives)
+ *
+ * Device states: scheduled → commanded → downloading → rebooting → verified | failed | timed_out,
+ * plus skipped_offline (picked up again when the unit returns) and cancelled.
+ */
+import { z } from "zod";
+import { auditOp } from "./audit.ts";
+import type { Firmware } from "./firmware.ts";
+import type { Unit, UnitFilter } from "./units.ts";
+
+export const DEVICE_STATES = [
+  "scheduled", "commanded", "downloading", "rebooting", "verified", "failed", "timed_out", "skipped_offline", "cancelled",
+] as const;
+export type DeviceState = typeof DEVICE_STATES[number];
+export const IN_FLIGHT: readonly DeviceState[] = ["commanded", "downloading", "rebooting"];
+export const ERROR_STATES: readonly DeviceState[] = ["failed", "timed_out"];
+
+export interface OtaDevice {
+  rolloutId: string;
+  unitId: string;
+  topic: string;
+  group: number;
+  state: DeviceState;
+  attempts: number;
+  fromVersion: string | null;
+  commandedAt: number | null;
+  stateAt: number;
+  error: string | null;
+  /** the last transitions, newest last (capped) */
+  log: { state: DeviceState; at: number; note?: string }[];
+}
+
+export type GroupState = "waiting" | "running" | "succeeded" | "error";
+export interface RolloutGroup {
+  index: number;
+  name: string;
+  /** share of the targets, percent */
+  percent: number;
+  /** percent verified at which the next group starts */
+  successThreshold: number;
+  /** percent failed/timed out above which the rollout pauses */
+  errorThreshold: number;
+  state: GroupState;
+  total: number;
+  /** errors present when an operator resumed after an error pause: not counted again */
+  acceptedErrors?: number;
+}
+
+export type RolloutStatus = "scheduled" | "running" | "paused" | "finished" | "cancelled";
+
+export interface Rollout {
+  id: string;
+  name: string;
+  firmwareId: string;
+  firmwareSha: string;
+  filename: string;
+  version: string;
+  platform: string;
+  filter: UnitFilter & { fromVersion?: string };
+  status: RolloutStatus;
+  pauseReason: string | null;
+  startAt: number;
+  /** daily window in minutes after midnight at `tzOffsetMin` (UTC offset); null = any time */
+  window: { start: number; end: number; tzOffsetMin: number } | null;
+  pacingPerMin: number;
+  delivery: "mqtt" | "http";
+  /** where units fetch the image: plain HTTP (OpenBeken's ota_http cannot do HTTPS) */
+  baseUrl: string;
+  verifyTimeoutMs: number;
+  groups: RolloutGroup[];
+  nextSlotAt: number;
+  counts: Record<DeviceState, number>;
+  total: number;
+  excluded: { alreadyCurrent: number; wrongPlatform: number; noTopic: number };
+  createdAt: number;
+  createdBy: string;
+  finishedAt: number | null;
+}
+
+const groupSpec = z.object({
+  name: z.string().trim().min(1).max(40),
+  percent: z.number().min(0.1).max(100),
+  successThreshold: z.number().min(0).max(100).default(80),
+  errorThreshold: z.number().min(0).max(100).default(10),
+});
+
+export const rolloutInput = z.object({
+  name: z.string().trim().min(1).max(80),
+  firmwareId: z.string().min(1).max(40),
+  filter: z.object({
+    model: z.string().max(60).optional(),
+    site: z.string().max(80).optional(),
+    tag: z.string().max(40).optional(),
+    fromVersion: z.string().max(40).optional(),
+    q: z.string().max(80).optional(),
+  }).default({}),
+  startAt: z.number().int().nonnegative().optional(),
+  window: z.object({
+    start: z.string().regex(/^\d\d:\d\d$/),
+    end: z.string().regex(/^\d\d:\d\d$/),
+    tzOffsetMin: z.number().int().min(-840).max(840).default(0),
+  }).nullable().optional(),
+  groups: z.array(groupSpec).min(1).max(20).default([
+    { name: "canary", percent: 5, successThreshold: 100, errorThreshold: 0 },
+    { name: "early", percent: 25, successThreshold: 80, errorThreshold: 10 },
+    { name: "rest", percent: 70, successThreshold: 80, errorThreshold: 10 },
+  ]),
+  pacingPerMin: z.number().min(0.1).max(100_000).default(60),
+  delivery: z.enum(["mqtt", "http"]).default("mqtt"),
+  baseUrl: z.string().regex(/^http:\/\/[^\s/]+(:\d+)?\/?$/, "plain http://host[:port]: OpenBeken cannot fetch over HTTPS").optional(),
+  verifyTimeoutMs: z.number().int().min(1000).max(24 * 3600_000).default(10 * 60_000),
+  createdBy: z.string().trim().min(1).max(60).default("operator"),
+}).refine((r) => Math.abs(r.groups.reduce((s, g) => s + g.percent, 0) - 100) < 0.01, {
+  message: "group percentages must add up to 100",
+  path: ["groups"],
+});
+export type RolloutInput = z.input<typeof rolloutInput>;
+
+export class RolloutInputError extends Error {
+  override name = "RolloutInputError";
+}
+
+const hm = (s: string) => {
+  const [h, m] = s.split(":").map(Number);
+  if (h > 24 || m > 59) throw new RolloutInputError(`bad time ${s}`);
+  return h * 60 + m;
+};
+
+export function inWindow(w: Rollout["window"], now: number): boolean {
+  if (!w) return true;
+  const mins = Math.floor(((now / 60_000 + w.tzOffsetMin) % 1440 + 1440) % 1440);
+  return w.start <= w.end ? mins >= w.start && mins < w.end : mins >= w.start || mins < w.end; // crosses midnight
+}
+
+export function zeroCounts(): Record<DeviceState, number> {
+  return Object.fromEntries(DEVICE_STATES.map((s) => [s, 0])) as Record<DeviceState, number>;
+}
+
+/** Split n targets into groups by percent: cumulative rounding so sizes add up to n, canary at least 1. */
+export function groupSizes(n: number, percents: number[]): number[] {
+  const sizes: number[] = [];
+  let acc = 0, given = 0;
+  for (let i = 0; i < percents.length; i++) {
+    acc += percents[i];
+    let upto = i === percents.length - 1 ? n : Math.round((n * acc) / 100);
+    if (i === 0 && n > 0) upto = Math.max(1, upto);
+    upto = Math.min(n, Math.max(given, upto));
+    sizes.push(upto - given);
+    given = upto;
+  }
+  return sizes;
+}
+
+/**
+ * Create a rollout: pick targets (the platform must match the firmware — a
+ * wrong-platform image is how units get bricked), assign them to groups,
+ * write devices first and the rollout record last, so a half-created rollout
+ * is never driven.
+ */
+export async function createRollout(
+  kv: Deno.Kv,
+  input: z.output<typeof rolloutInput>,
+  fw: Firmware,
+  candidates: Unit[],
+  opts: { now: number; baseUrl: string },
+): Promise<Rollout> {
+  if (!fw.otaAllowed || fw.kind !== "rbl") {
+    throw new RolloutInputError(`${fw.filename} is a ${fw.kind} image: only RBL packages may be sent over the air`);
+  }
+  const excluded = { alreadyCurrent: 0, wrongPlatform: 0, noTopic: 0 };
+  const targets: Unit[] = [];
+  for (const u of candidates) {
+    if (u.chip?.toUpperCase() !== fw.platform) excluded.wrongPlatform++;
+    else if (!u.topic) excluded.noTopic++;
+    else if (u.firmwareReported === fw.version) excluded.alreadyCurrent++;
+    else if (input.filter.fromVersion && u.firmwareReported !== input.filter.fromVersion) continue;
+    else targets.push(u);
+  }
+  if (targets.length === 0) throw new RolloutInputError("no unit matches: nothing to update");
+  targets.sort((a, b) => a.id.localeCompare(b.id));
+  const sizes = groupSizes(targets.length, input.groups.map((g) => g.percent));
+  const id = `r-${opts.now.toString(36)}-${crypto.randomUUID().slice(0, 6)}`;
+  const devices: OtaDevice[] = [];
+  let k = 0;
+  sizes.forEach((size, g) => {
+    for (let i = 0; i < size; i++, k++) {
+      const u = targets[k];
+      devices.push({
+        rolloutId: id, unitId: u.id, topic: u.topic!, group: g, state: "scheduled", attempts: 0,
+        fromVersion: u.firmwareReported, commandedAt: null, stateAt: opts.now, error: null,
+        log: [{ state: "scheduled", at: opts.now }],
+      });
+    }
+  });
+  for (let i = 0; i < devices.length; i += 300) {
+    const op = kv.atomic();
+    for (const d of devices.slice(i, i + 300)) {
+      op.set(["rollout_device", id, d.unitId], d);
+      op.set(["ota_by_unit", d.unitId, opts.now, id], true);
+    }
+    if (!(await op.commit()).ok) throw new Error("rollout device commit failed");
+  }
+  const counts = zeroCounts();
+  counts.scheduled = devices.length;
+  const rollout: Rollout = {
+    id,
+    name: input.name,
+    firmwareId: fw.id,
+    firmwareSha: fw.sha256,
+    filename: fw.filename,
+    version: fw.version,
+    platform: fw.platform,
+    filter: input.filter,
+    status: "scheduled",
+    pauseReason: null,
+    startAt: input.startAt ?? opts.now,
+    window: input.window ? { start: hm(input.window.start), end: hm(input.window.end), tzOffsetMin: input.window.tzOffsetMin } : null,
+    pacingPerMin: input.pacingPerMin,
+    delivery: input.delivery,
+    baseUrl: (input.baseUrl ?? opts.baseUrl).replace(/\/$/, ""),
+    verifyTimeoutMs: input.verifyTimeoutMs,
+    groups: input.groups.map((g, index) => ({ ...g, index, state: "waiting", total: sizes[index] })),
+    nextSlotAt: 0,
+    counts,
+    total: devices.length,
+    excluded,
+    createdAt: opts.now,
+    createdBy: input.createdBy,
+    finishedAt: null,
+  };
+  const op = kv.atomic().check({ key: ["rollout", id], versionstamp: null })
+    .set(["rollout", id], rollout).set(["rollouts_active", id], true);
+  auditOp(op, {
+    actor: input.createdBy, action: "rollout.create", target: `rollout:${id}`,
+    details: { name: rollout.name, firmware: fw.filename, targets: devices.length, groups: sizes, excluded },
+  }, opts.now);
+  if (!(await op.commit()).ok) throw new Error("rollout commit failed");
+  return rollout;
+}
+
+export async function getRollout(kv: Deno.Kv, id: string): Promise<Deno.KvEntryMaybe<Rollout>> {
+  return await kv.get<Rollout>(["rollout", id]);
+}
+
+export async function listRollouts(kv: Deno.Kv): Promise<Rollout[]> {
+  const out: Rollout[] = [];
+  for await (const e of kv.list<Rollout>({ prefix: ["rollout"] })) out.push(e.value);
+  return out.sort((a, b) => b.createdAt - a.createdAt);
+}
+
+export async function activeRolloutIds(kv: Deno.Kv): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of kv.list({ prefix: ["rollouts_active"] })) out.push(e.key[1] as string);
+  return out;
+}
+
+export async function listDevices(kv: Deno.Kv, rolloutId: string): Promise<Deno.KvEntry<OtaDevice>[]> {
+  const out: Deno.KvEntry<OtaDevice>[] = [];
+  for await (const e of kv.list<OtaDevice>({ prefix: ["rollout_device", rolloutId] }, { batchSize: 500 })) out.push(e);
+  return out;
+}
+
+export async function getDevice(kv: Deno.Kv, rolloutId: string, unitId: string) {
+  return await kv.get<OtaDevice>(["rollout_device", rolloutId, unitId]);
+}
+
+/** A unit's OTA history across rollouts, newest first. */
+export async function unitOtaHistory(kv: Deno.Kv, unitId: string): Promise<{ rollout: Rollout; device: OtaDevice }[]> {
+  const out: { rollout: Rollout; device: OtaDevice }[] = [];
+  for await (const e of kv.list({ prefix: ["ota_by_unit", unitId] }, { reverse: true, limit: 50 })) {
+    const rid = e.key[3] as string;
+    const [r, d] = await kv.getMany<[Rollout, OtaDevice]>([["rollout", rid], ["rollout_device", rid, unitId]]);
+    if (r.value && d.value) out.push({ rollout: r.value, device: d.value });
+  }
+  return out;
+}
+
+function pushLog(d: OtaDevice, state: DeviceState, at: number, note?: string) {
+  d.log.push(note ? { state, at, note } : { state, at });
+  if (d.log.length > 24) d.log.splice(0, d.log.length - 24);
+}
+
+/**
+ * Move one device from one of `from` to `to`, atomically against its current
+ * versionstamp. Returns the new record, or null if it was not in `from` (or
+ * lost a race). `commandLedger` makes the commanded transition write-once.
+ */
+export async function transitionDevice(
+  kv: Deno.Kv,
+  entry: Deno.KvEntryMaybe<OtaDevice>,
+  from: readonly DeviceState[],
+  to: DeviceState,
+  opts: { now: number; note?: string; error?: string; actor?: string; audit?: boolean; command?: boolean },
+): Promise<OtaDevice | null> {
+  const d0 = entry.value;
+  if (!d0 || !from.includes(d0.state)) return null;
+  const d: OtaDevice = structuredClone(d0);
+  d.state = to;
+  d.stateAt = opts.now;
+  if (opts.error !== undefined) d.error = opts.error;
+  if (to === "scheduled") d.commandedAt = null;
+  const op = kv.atomic().check(entry);
+  if (opts.command) {
+    d.attempts++;
+    d.commandedAt = opts.now;
+    d.error = null;
+    const ledger = ["ota_command_ledger", d.rolloutId, d.unitId, d.attempts];
+    op.check({ key: ledger, versionstamp: null }).set(ledger, { at: opts.now });
+  }
+  pushLog(d, to, opts.now, opts.note ?? opts.error);
+  op.set(["rollout_device", d.rolloutId, d.unitId], d);
+  if (opts.audit) {
+    auditOp(op, {
+      actor: opts.actor ?? "engine", action: `ota.${to}`, target: `unit:${d.unitId}`,
+      details: { rollout: d.rolloutId, attempt: d.attempts, ...(opts.note ? { note: opts.note } : {}), ...(opts.error ? { error: opts.error } : {}) },
+    }, opts.now);
+  }
+  return (await op.commit()).ok ? d : null;
+}
+
+/** Retry a transition against fresh reads until it applies or the device is no longer in `from`. */
+export async function transitionDeviceFresh(
+  kv: Deno.Kv, rolloutId: string, unitId: string, from: readonly DeviceState[], to: DeviceState,
+  opts: Parameters<typeof transitionDevice>[4],
+): Promise<OtaDevice | null> {
+  for (let i = 0; i < 10; i++) {
+    const e = await getDevice(kv, rolloutId, unitId);
+    if (!e.value || !from.includes(e.value.state)) return null;
+    const r = await transitionDevice(kv, e, from, to, opts);
+    if (r) return r;
+  }
+  return null;
+}
+
+/** Save engine-derived rollout fields; false when an operator changed the rollout meanwhile (next tick redoes it). */
+export async function saveRollout(
+  kv: Deno.Kv,
+  entry: Deno.KvEntryMaybe<Rollout>,
+  next: Rollout,
+  audits: Parameters<typeof auditOp>[1][] = [],
+  now = Date.now(),
+): Promise<boolean> {
+  const op = kv.atomic().check(entry).set(["rollout", next.id], next);
+  if (next.status === "finished" || next.status === "cancelled") op.delete(["rollouts_active", next.id]);
+  else op.set(["rollouts_active", next.id], true);
+  for (const a of audits) auditOp(op, a, now);
+  return (await op.commit()).ok;
+}
+
+export type RolloutAction = "pause" | "resume" | "cancel" | "retry_failed";
+
+/**
+ * Operator actions. Pause keeps in-flight devices tracked and commands no
+ * more; resume clears a group's error; cancel stops new commands for good
+ * (scheduled/offline devices become cancelled); retry_failed reschedules
+ * only failed and timed-out devices, as new attempts.
+ */
+export async function rolloutAction(kv: Deno.Kv, id: string, action: RolloutAction, actor: string, now: number): Promise<Rollout> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const entry = await getRollout(kv, id);
+    const r = entry.value;
+    if (!r) throw new RolloutInputError(`no such rollout ${id}`);
+    const next: Rollout = structuredClone(r);
+    if (action === "pause") {
+      if (r.status !== "running" && r.status !== "scheduled") throw new RolloutInputError(`cannot pause a ${r.status} rollout`);
+      next.status = "paused";
+      next.pauseReason = `paused by ${actor}`;
+    } else if (action === "resume") {
+      if (r.status !== "paused") throw new RolloutInputError(`cannot resume a ${r.status} rollout`);
+      next.status = "running";
+      next.pauseReason = null;
+      const errors = new Map<number, number>();
+      for (const e of await listDevices(kv, id)) {
+        if (ERROR_STATES.includes(e.value.state)) errors.set(e.value.group, (errors.get(e.value.group) ?? 0) + 1);
+      }
+      for (const g of next.groups) {
+        if (g.state === "error") g.state = "running";
+        g.acceptedErrors = errors.get(g.index) ?? 0;
+      }
+    } else if (action === "cancel") {
+      if (r.status === "finished" || r.status === "cancelled") throw new RolloutInputError(`the rollout is already ${r.status}`);
+      next.status = "cancelled";
+      next.finishedAt = now;
+    } else {
+      if (r.status === "cancelled") throw new RolloutInputError("cannot retry a cancelled rollout");
+      next.status = r.status === "finished" || r.status === "paused" ? "running" : r.status;
+      next.pauseReason = null;
+      next.finishedAt = null;
+      for (const g of next.groups) {
+        if (g.state === "error") g.state = "running";
+        g.acceptedErrors = 0;
+      }
+    }
+    const audit = { actor, action: `rollout.${action}`, target: `rollout:${id}` };
+    if (!(await saveRollout(kv, entry, next, [audit], now))) continue;
+    if (action === "cancel" || action === "retry_failed") {
+      const from: DeviceState[] = action === "cancel" ? ["scheduled", "skipped_offline"] : ["failed", "timed_out"];
+      const to: DeviceState = action === "cancel" ? "cancelled" : "scheduled";
+      for (const e of await listDevices(kv, id)) {
+        if (from.includes(e.value.state)) {
+          await transitionDeviceFresh(kv, id, e.value.unitId, from, to, { now, note: `${action} by ${actor}` });
+        }
+      }
+    }
+    return next;
+  }
+  throw new Error("rollout action: too much contention");
+}
