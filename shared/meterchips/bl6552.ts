@@ -2,7 +2,8 @@
  * BL6552 (Belling 3-phase metering IC) UART register protocol. Source: the
  * register map and frame layout in a public ESPHome-style `bl6552` component that
  * cites the Belling datasheet BL6552_V1.12_en.pdf (the datasheet the SPM02 thread
- * attaches, §5.2 UART): read = `35 reg`, the chip answers 3 data bytes
+ * attaches, §5.2 UART; https://www.belling.com.cn/media/file_object/bel_product/BL6552/datasheet/BL6552_V1.12_en.pdf).
+ * Not verified on hardware. Read = `35 reg`, the chip answers 3 data bytes
  * LSB first plus CS = ~(0x35 + reg + L + M + H); write = `CA reg L M H CS`,
  * CS = ~(0xCA + reg + L + M + H). Registers (datasheet §3): IC/IB/IA_RMS 0x0D/0x0E/0x0F,
  * VA/VB/VC_RMS 0x13/0x14/0x15, WATT_A/B/C 0x22/0x23/0x24 and total 0x25 (signed 24-bit),

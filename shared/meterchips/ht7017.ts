@@ -2,7 +2,7 @@
  * HT7017 (HiTrendtech single-phase metering IC) UART register protocol.
  * Facts from the HT7017 datasheet as summarised in the OpenBeken-fork driver
  * headers found with the code search (drv_ht7017.h "verified against datasheet
- * Rev1.3 §5.1", §4.1): 4800 baud 8E1, half duplex, the chip is the slave;
+ * Rev1.3 §5.1", §4.1; found by searching "HT7017 UART protocol"; not verified on hardware): 4800 baud 8E1, half duplex, the chip is the slave;
  * read: host sends `6A reg`, chip answers `D2 D1 D0 CS` (24-bit MSB first),
  * CS = ~(0x6A + reg + D2 + D1 + D0). Registers: 0x06 I1RMS, 0x08 URMS, 0x09 FREQ
  * (f = 500000 / raw), 0x0A P1 (signed 24-bit), 0x0B Q1 (signed), 0x0C S1,
