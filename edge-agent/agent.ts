@@ -9,7 +9,7 @@ import type { Reading } from "../shared/telemetry.ts";
 import { AGENT_ID } from "../shared/topics.ts";
 import type { Poller, PollerEvent } from "./drivers/poller.ts";
 import { defaultBench, SimulatedBench } from "./drivers/simulated.ts";
-import { portPollerOptions, portPollers } from "./drivers/cli.ts";
+import { PORT_HELP, portPollerOptions, portPollers } from "./drivers/cli.ts";
 import { TelemetrySpool } from "./uplink/spool.ts";
 import { TelemetryUplink, type UplinkOptions } from "./uplink/uplink.ts";
 
@@ -97,6 +97,7 @@ const HELP = `deno task agent run [options]
   --spool <dir>         disk spool (default: ./data/agent-<id>)
   --sim <n>             run n simulated meters (default when no real port is given: 12)
   --seed <n>            seed of the simulated bench
+${PORT_HELP}
 Credentials come from $AGENT_TOKEN (never from the command line, which other users can read).`;
 
 export async function runAgentCli(args: string[]) {
