@@ -31,7 +31,7 @@ type Args = Record<string, string | undefined> & { _: string[]; port: string[] }
 
 function parse(args: string[]): Args {
   return parseArgs(args, {
-    string: ["port", "out", "image", "baud", "chip", "addr", "state-dir", "backup-dir", "link-timeout", "server", "token", "backup", "log-level", "provision", "batch-id"],
+    string: ["port", "out", "image", "baud", "chip", "addr", "state-dir", "backup-dir", "link-timeout", "server", "token", "agent-id", "backup", "backup-id", "firmware-id", "firmware-name", "log-level", "provision", "batch-id"],
     boolean: ["include-bootloader", "help"],
     collect: ["port"],
   }) as unknown as Args;
@@ -79,10 +79,18 @@ export async function runFlashCli(args: string[]): Promise<void> {
       }
       case "write":
       case "restore": {
-        const file = (sub === "write" ? a.image : a.backup) as string | undefined;
-        if (!file) throw new Error(sub === "write" ? "--image <file> is needed" : "--backup <file> is needed");
+        const server = serverFrom(a);
+        const img = sub === "write"
+          ? await imageFrom(a, server)
+          : a["backup-id"]
+          ? { name: `backup-${a["backup-id"]}`, data: await need(server, "--backup-id").fetchBlob("backup", a["backup-id"] as string) }
+          : a.backup
+          ? { name: a.backup as string, data: await Deno.readFile(a.backup as string) }
+          : undefined;
+        if (!img) throw new Error(sub === "write" ? "--image <file> or --firmware-id <sha256> is needed" : "--backup <file> or --backup-id <sha256> is needed");
         const port = one();
-        const image = await Deno.readFile(file);
+        const file = img.name;
+        const image = img.data;
         const serial = await openSerial(port);
         try {
           const f = await Flasher.connect(serial, flasherOptions(a, log.child({ port })));
@@ -104,8 +112,8 @@ export async function runFlashCli(args: string[]): Promise<void> {
       }
       case "batch": {
         if (a.port.length === 0) throw new Error("at least one --port is needed");
-        const image = a.image ? { name: a.image as string, data: await Deno.readFile(a.image as string) } : undefined;
-        const server = a.server ? new HttpFlashServer(a.server as string, a.token as string | undefined) : undefined;
+        const server = serverFrom(a);
+        const image = await imageFrom(a, server);
         const provision = a.provision ? await provisioningFromFile(a.provision as string) : undefined;
         const results = await runBatch({
           ports: a.port,
@@ -144,6 +152,26 @@ export async function runFlashCli(args: string[]): Promise<void> {
     console.error(describe(e));
     Deno.exitCode = 1;
   }
+}
+
+function serverFrom(a: Args): HttpFlashServer | undefined {
+  if (!a.server) return undefined;
+  return new HttpFlashServer(a.server as string, (a["agent-id"] as string) ?? Deno.hostname(), a.token as string | undefined);
+}
+
+function need(server: HttpFlashServer | undefined, what: string): HttpFlashServer {
+  if (!server) throw new Error(`${what} needs --server <url> (and --agent-id, --token)`);
+  return server;
+}
+
+/** --image <file>, or --firmware-id <sha256> from the server's firmware store. */
+async function imageFrom(a: Args, server: HttpFlashServer | undefined) {
+  if (a.image) return { name: a.image as string, data: await Deno.readFile(a.image as string) };
+  if (a["firmware-id"]) {
+    const sha = a["firmware-id"] as string;
+    return { name: (a["firmware-name"] as string) ?? `firmware-${sha.slice(0, 12)}`, data: await need(server, "--firmware-id").fetchBlob("firmware", sha) };
+  }
+  return undefined;
 }
 
 export function describe(e: unknown): string {

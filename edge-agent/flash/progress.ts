@@ -24,7 +24,7 @@ interface Row extends PortProgress {
 export class ProgressBoard {
   #rows = new Map<string, Row>();
   #drawn = 0;
-  #timer: number | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
   readonly tty: boolean;
   /** Listeners get every update (the batch forwards them to the server's live page). */
   readonly listeners: ((p: PortProgress) => void)[] = [];

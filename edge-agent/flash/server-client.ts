@@ -8,8 +8,14 @@ import type { PortProgress } from "./progress.ts";
 import type { BackupMeta, UnitRecord } from "./unit.ts";
 import { sha256Hex } from "./jobs.ts";
 
+/** Matches server/api/flash.ts UPLOAD_PART_BYTES: each part fits the server's default body cap. */
+const PART = 60_000;
+
 export class HttpFlashServer implements BatchServer {
-  constructor(readonly base: string, readonly token?: string) {}
+  readonly root: string;
+  constructor(base: string, readonly agentId: string, readonly token?: string) {
+    this.root = `${base.replace(/\/$/, "")}/api/agents/${encodeURIComponent(agentId)}/flash`;
+  }
 
   #headers(extra: Record<string, string> = {}): Record<string, string> {
     return { ...(this.token ? { authorization: `Bearer ${this.token}` } : {}), ...extra };
@@ -22,21 +28,39 @@ export class HttpFlashServer implements BatchServer {
     }
   }
 
+  /**
+   * Content-addressed, resumable: ask what the server has, send only missing
+   * parts, then commit (the server checks the sha256 before storing anything).
+   */
   async uploadBackup(meta: BackupMeta, image: Uint8Array): Promise<string> {
     if (await sha256Hex(image) !== meta.sha256) throw new Error("backup bytes do not match their sha256");
-    const q = new URLSearchParams(Object.entries(meta).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]));
-    const res = await fetch(`${this.base}/api/flash/backups/${meta.sha256}?${q}`, {
-      method: "PUT",
-      headers: this.#headers({ "content-type": "application/octet-stream" }),
-      body: image as Uint8Array<ArrayBuffer>,
+    const head = await fetch(`${this.root}/backups/${meta.sha256}`, { headers: this.#headers() });
+    const state = await head.json().catch(() => ({})) as { exists?: boolean; parts?: number[] };
+    const parts = Math.ceil(image.length / PART);
+    if (!state.exists) {
+      const have = new Set(state.parts ?? []);
+      for (let i = 0; i < parts; i++) {
+        if (have.has(i)) continue;
+        const res = await fetch(`${this.root}/backups/${meta.sha256}/parts/${i}`, {
+          method: "PUT",
+          headers: this.#headers({ "content-type": "application/octet-stream" }),
+          body: image.slice(i * PART, (i + 1) * PART),
+        });
+        await this.#check(res, `backup part ${i}`);
+        await res.body?.cancel();
+      }
+    }
+    const res = await fetch(`${this.root}/backups/${meta.sha256}/commit`, {
+      method: "POST",
+      headers: this.#headers({ "content-type": "application/json" }),
+      body: JSON.stringify({ ...meta, parts, size: image.length }),
     });
-    await this.#check(res, "backup upload");
-    const body = await res.json() as { id: string };
-    return body.id;
+    await this.#check(res, "backup commit");
+    return ((await res.json()) as { id: string }).id;
   }
 
   async registerUnit(record: UnitRecord): Promise<void> {
-    const res = await fetch(`${this.base}/api/flash/units`, {
+    const res = await fetch(`${this.root}/units`, {
       method: "POST",
       headers: this.#headers({ "content-type": "application/json" }),
       body: JSON.stringify(record),
@@ -46,7 +70,7 @@ export class HttpFlashServer implements BatchServer {
   }
 
   async reportProgress(batchId: string, rows: PortProgress[]): Promise<void> {
-    const res = await fetch(`${this.base}/api/flash/batches/${encodeURIComponent(batchId)}/progress`, {
+    const res = await fetch(`${this.root}/batches/${encodeURIComponent(batchId)}/progress`, {
       method: "POST",
       headers: this.#headers({ "content-type": "application/json" }),
       body: JSON.stringify({ rows }),
@@ -55,9 +79,10 @@ export class HttpFlashServer implements BatchServer {
     await res.body?.cancel();
   }
 
-  /** A firmware image or backup by sha256, verified. */
-  async fetchBlob(kind: "firmware" | "backups", sha256: string): Promise<Uint8Array> {
-    const res = await fetch(`${this.base}/api/flash/${kind}/${sha256}`, { headers: this.#headers() });
+  /** A firmware image or a stored backup by sha256, checked against its hash. */
+  async fetchBlob(kind: "firmware" | "backup", sha256: string): Promise<Uint8Array> {
+    const url = kind === "firmware" ? `${this.root}/firmware/${sha256}` : `${this.root}/backups/${sha256}/bytes`;
+    const res = await fetch(url, { headers: this.#headers() });
     await this.#check(res, `download ${kind}`);
     const bytes = new Uint8Array(await res.arrayBuffer());
     if (await sha256Hex(bytes) !== sha256) throw new Error(`downloaded ${kind} ${sha256.slice(0, 12)} does not match its hash`);

@@ -1,0 +1,205 @@
+/**
+ * Bench flashing API.
+ *
+ * Agents (under /api/agents/:agentId/flash, covered by the agent:self rule):
+ *   GET  backups/:sha                 {exists, backup?, parts?: indexes already staged}
+ *   PUT  backups/:sha/parts/:n        one ≤ 60,000-byte part (fits the default body cap; resumable)
+ *   POST backups/:sha/commit          {parts, size, chip, mac?, flashId?, benchHost?, port?}
+ *                                     → parts joined, sha256 checked, stored once → {id, existed}
+ *   GET  backups/:sha/bytes           a stored backup (restore)
+ *   GET  firmware/:sha                a registered firmware image (server/db/firmware.ts)
+ *   POST units                        register/update the unit in inventory after a job
+ *   POST batches/:batchId/progress    {rows: [...]} live progress for the batch page
+ * Viewers: GET /api/flash/batches, GET /api/flash/live (SSE, "batches" events).
+ */
+import { streamSSE } from "hono/streaming";
+import { z } from "zod";
+import type { Extension } from "../context.ts";
+import { SHA256_HEX, sha256Hex, getBlob } from "../db/blobs.ts";
+import { backupExists, getBackup, getBackupBytes, listBatches, putBatchProgress, storeBackup } from "../db/flash.ts";
+import { upsertUnitFromBench, UnitInputError } from "../db/units.ts";
+import { readCapped } from "./firmware.ts";
+
+export const UPLOAD_PART_BYTES = 60_000;
+const STAGE_TTL_MS = 24 * 3600_000;
+const MAX_BACKUP_BYTES = 16 * 1024 * 1024;
+
+const commitBody = z.object({
+  parts: z.number().int().positive().max(Math.ceil(MAX_BACKUP_BYTES / UPLOAD_PART_BYTES)),
+  size: z.number().int().positive().max(MAX_BACKUP_BYTES),
+  chip: z.string().min(1).max(20),
+  mac: z.string().max(32).nullish(),
+  flashId: z.union([z.string(), z.number()]).nullish(),
+  benchHost: z.string().max(80).nullish(),
+  port: z.string().max(200).nullish(),
+});
+
+const unitBody = z.object({
+  chip: z.string().min(1).max(20),
+  mac: z.string().max(32).nullish(),
+  flashId: z.number().int().nullish(),
+  bootloader: z.string().max(40).nullish(),
+  backupId: z.string().max(120).nullish(),
+  backupSha256: z.string().max(64).nullish(),
+  firmware: z.object({ name: z.string().max(120), sha256: z.string(), addr: z.number(), length: z.number() }).nullish(),
+  configWritten: z.boolean().optional(),
+  benchHost: z.string().min(1).max(80),
+  port: z.string().max(200).optional(),
+  at: z.string().optional(),
+});
+
+const progressBody = z.object({
+  rows: z.array(z.object({
+    port: z.string().max(200),
+    phase: z.string().max(20),
+    done: z.number(),
+    total: z.number(),
+    rate: z.number(),
+    etaS: z.number().nullable(),
+    note: z.string().max(200).optional(),
+  })).max(64),
+});
+
+const BATCH_ID = /^[A-Za-z0-9_.-]{1,64}$/;
+const chipName = (c: string) => c.toUpperCase(); // inventory spells chips "BK7231N"
+
+export function flashApi(): Extension {
+  return {
+    name: "flash-api",
+    routes(app, ctx) {
+      const base = "/api/agents/:agentId/flash";
+      const kv = ctx.kv;
+
+      app.get(`${base}/backups/:sha`, async (c) => {
+        const sha = c.req.param("sha");
+        if (!SHA256_HEX.test(sha)) return c.json({ error: "bad sha256" }, 400);
+        if (await backupExists(kv, sha)) return c.json({ exists: true, backup: await getBackup(kv, sha) });
+        const parts: number[] = [];
+        for await (const e of kv.list({ prefix: ["flash_upload", c.req.param("agentId"), sha] })) parts.push(e.key[3] as number);
+        return c.json({ exists: false, parts }, 404);
+      });
+
+      app.put(`${base}/backups/:sha/parts/:n`, async (c) => {
+        const sha = c.req.param("sha");
+        const n = Number(c.req.param("n"));
+        if (!SHA256_HEX.test(sha) || !Number.isInteger(n) || n < 0 || n > 1000) return c.json({ error: "bad part" }, 400);
+        const bytes = await readCapped(c.req.raw, UPLOAD_PART_BYTES);
+        if (!bytes) return c.json({ error: `a part is at most ${UPLOAD_PART_BYTES} bytes` }, 413);
+        await kv.set(["flash_upload", c.req.param("agentId"), sha, n], bytes, { expireIn: STAGE_TTL_MS });
+        return c.body(null, 204);
+      });
+
+      app.post(`${base}/backups/:sha/commit`, async (c) => {
+        const agentId = c.req.param("agentId");
+        const sha = c.req.param("sha");
+        if (!SHA256_HEX.test(sha)) return c.json({ error: "bad sha256" }, 400);
+        const body = commitBody.safeParse(await c.req.json().catch(() => null));
+        if (!body.success) return c.json({ error: body.error.issues[0].message }, 400);
+        const m = body.data;
+        if (await backupExists(kv, sha)) {
+          const { backup } = await storeBackup(kv, (await getBlob(kv, sha))!, toMeta(m, agentId));
+          return c.json({ id: sha, existed: true, backup });
+        }
+        const bytes = new Uint8Array(m.size);
+        let off = 0;
+        for (let i = 0; i < m.parts; i++) {
+          const part = (await kv.get<Uint8Array>(["flash_upload", agentId, sha, i])).value;
+          if (!part) return c.json({ error: `part ${i} missing` }, 409);
+          if (off + part.length > m.size) return c.json({ error: "parts exceed the declared size" }, 400);
+          bytes.set(part, off);
+          off += part.length;
+        }
+        if (off !== m.size) return c.json({ error: `parts hold ${off} bytes, declared ${m.size}` }, 400);
+        // a backup that does not hash to its name is never stored as good
+        if (await sha256Hex(bytes) !== sha) return c.json({ error: "sha256 mismatch: upload corrupted" }, 422);
+        const { backup, existed } = await storeBackup(kv, bytes, toMeta(m, agentId));
+        const op = kv.atomic();
+        for (let i = 0; i < m.parts; i++) op.delete(["flash_upload", agentId, sha, i]);
+        await op.commit();
+        ctx.log.info("backup stored", { sha256: sha, mac: backup.mac, agentId, existed });
+        return c.json({ id: sha, existed, backup });
+      });
+
+      app.get(`${base}/backups/:sha/bytes`, async (c) => {
+        const bytes = await getBackupBytes(kv, c.req.param("sha"));
+        if (!bytes) return c.json({ error: "no such backup" }, 404);
+        return c.body(bytes as Uint8Array<ArrayBuffer>, 200, { "content-type": "application/octet-stream" });
+      });
+
+      app.get(`${base}/firmware/:sha`, async (c) => {
+        const sha = c.req.param("sha");
+        const id = (await kv.get<string>(["firmware_by_sha", sha])).value;
+        const bytes = id ? await getBlob(kv, sha) : null;
+        if (!bytes) return c.json({ error: "no such firmware" }, 404);
+        return c.body(bytes as Uint8Array<ArrayBuffer>, 200, { "content-type": "application/octet-stream" });
+      });
+
+      app.post(`${base}/units`, async (c) => {
+        const body = unitBody.safeParse(await c.req.json().catch(() => null));
+        if (!body.success) return c.json({ error: body.error.issues[0].message }, 400);
+        const u = body.data;
+        if (!u.mac) return c.json({ error: "a unit without a MAC cannot be registered" }, 422);
+        try {
+          const unit = await upsertUnitFromBench(kv, {
+            mac: u.mac,
+            chip: chipName(u.chip),
+            flashId: u.flashId != null ? u.flashId.toString(16).padStart(6, "0") : null,
+            backupId: u.backupId ?? u.backupSha256 ?? null,
+            firmware: u.firmware?.name ?? null,
+            benchHost: u.benchHost,
+            at: u.at ? Date.parse(u.at) : undefined,
+            jobId: u.port ? `${c.req.param("agentId")}:${u.port}`.slice(0, 80) : undefined,
+          });
+          return c.json({ unitId: unit.id });
+        } catch (e) {
+          if (e instanceof UnitInputError) return c.json({ error: e.message }, 400);
+          throw e;
+        }
+      });
+
+      app.post(`${base}/batches/:batchId/progress`, async (c) => {
+        const batchId = c.req.param("batchId");
+        if (!BATCH_ID.test(batchId)) return c.json({ error: "bad batch id" }, 400);
+        const body = progressBody.safeParse(await c.req.json().catch(() => null));
+        if (!body.success) return c.json({ error: body.error.issues[0].message }, 400);
+        try {
+          await putBatchProgress(kv, batchId, c.req.param("agentId"), body.data.rows);
+        } catch (e) {
+          return c.json({ error: (e as Error).message }, 409);
+        }
+        return c.body(null, 204);
+      });
+
+      app.get("/api/flash/batches", async (c) => c.json({ batches: await listBatches(kv) }));
+
+      // KV is the source of truth (any server instance may have received the update): poll it
+      app.get("/api/flash/live", (c) =>
+        streamSSE(c, async (stream) => {
+          let open = true;
+          stream.onAbort(() => {
+            open = false;
+          });
+          let last = "";
+          while (open) {
+            const data = JSON.stringify(await listBatches(kv));
+            if (data !== last) {
+              last = data;
+              await stream.writeSSE({ event: "batches", data }).catch(() => (open = false));
+            }
+            await stream.sleep(1000);
+          }
+        }));
+    },
+  };
+}
+
+function toMeta(m: z.infer<typeof commitBody>, agentId: string) {
+  return {
+    chip: m.chip,
+    mac: m.mac ?? null,
+    flashId: m.flashId == null ? null : typeof m.flashId === "number" ? m.flashId.toString(16).padStart(6, "0") : m.flashId,
+    benchHost: m.benchHost ?? null,
+    agentId,
+    port: m.port ?? null,
+  };
+}

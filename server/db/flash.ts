@@ -1,0 +1,107 @@
+/**
+ * Bench flashing records: which backups exist (the bytes live in the
+ * content-addressed blob store, server/db/blobs.ts — one copy per sha256 no
+ * matter how often a unit is backed up), and the live progress of flash
+ * batches (one record per batch, rewritten by the agent about once a second).
+ * Units themselves are registered in the inventory (server/db/units.ts).
+ *
+ * Keys (this module owns them):
+ *   ["flash_backup", sha256]                      -> FlashBackup
+ *   ["flash_backups_by_mac", mac, sha256]         -> true
+ *   ["flash_batch", batchId]                      -> FlashBatch   (expires after BATCH_TTL_MS)
+ */
+import { getBlob, getBlobMeta, putBlob } from "./blobs.ts";
+
+export interface FlashBackup {
+  sha256: string;
+  size: number;
+  chip: string;
+  mac: string | null;
+  flashId: string | null;
+  benchHost: string | null;
+  agentId: string;
+  port: string | null;
+  /** first time this content arrived */
+  at: number;
+  /** how many times a bench sent it (a re-backup of an unchanged unit) */
+  seen: number;
+}
+
+export interface FlashBatchRow {
+  port: string;
+  phase: string;
+  done: number;
+  total: number;
+  rate: number;
+  etaS: number | null;
+  note?: string;
+}
+
+export interface FlashBatch {
+  batchId: string;
+  agentId: string;
+  rows: FlashBatchRow[];
+  startedAt: number;
+  updatedAt: number;
+}
+
+export const BATCH_TTL_MS = 7 * 24 * 3600_000;
+
+/**
+ * Store a verified backup: bytes into the blob store (skipped when the sha256
+ * is already there), the record created or its `seen` count bumped.
+ */
+export async function storeBackup(
+  kv: Deno.Kv,
+  bytes: Uint8Array,
+  meta: Omit<FlashBackup, "at" | "seen" | "size" | "sha256">,
+  now = Date.now(),
+): Promise<{ backup: FlashBackup; existed: boolean }> {
+  const blob = await putBlob(kv, bytes, now);
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const cur = await kv.get<FlashBackup>(["flash_backup", blob.sha256]);
+    const backup: FlashBackup = cur.value
+      ? { ...cur.value, seen: cur.value.seen + 1 }
+      : { ...meta, sha256: blob.sha256, size: blob.size, at: now, seen: 1 };
+    const op = kv.atomic().check(cur).set(["flash_backup", blob.sha256], backup);
+    if (backup.mac) op.set(["flash_backups_by_mac", backup.mac, blob.sha256], true);
+    if ((await op.commit()).ok) return { backup, existed: cur.value !== null };
+  }
+  throw new Error("backup record: too much contention");
+}
+
+export async function getBackup(kv: Deno.Kv, sha256: string): Promise<FlashBackup | null> {
+  return (await kv.get<FlashBackup>(["flash_backup", sha256])).value;
+}
+
+export async function backupExists(kv: Deno.Kv, sha256: string): Promise<boolean> {
+  return (await getBlobMeta(kv, sha256)) !== null && (await getBackup(kv, sha256)) !== null;
+}
+
+export async function getBackupBytes(kv: Deno.Kv, sha256: string): Promise<Uint8Array | null> {
+  return (await getBackup(kv, sha256)) ? await getBlob(kv, sha256) : null;
+}
+
+export async function listBackupsForMac(kv: Deno.Kv, mac: string): Promise<FlashBackup[]> {
+  const out: FlashBackup[] = [];
+  for await (const e of kv.list({ prefix: ["flash_backups_by_mac", mac] })) {
+    const b = await getBackup(kv, e.key[2] as string);
+    if (b) out.push(b);
+  }
+  return out.sort((a, b) => a.at - b.at);
+}
+
+export async function putBatchProgress(kv: Deno.Kv, batchId: string, agentId: string, rows: FlashBatchRow[], now = Date.now()) {
+  const cur = (await kv.get<FlashBatch>(["flash_batch", batchId])).value;
+  if (cur && cur.agentId !== agentId) throw new Error(`batch ${batchId} belongs to another agent`);
+  const batch: FlashBatch = { batchId, agentId, rows, startedAt: cur?.startedAt ?? now, updatedAt: now };
+  await kv.set(["flash_batch", batchId], batch, { expireIn: BATCH_TTL_MS });
+  return batch;
+}
+
+/** Most recently updated first. */
+export async function listBatches(kv: Deno.Kv, limit = 20): Promise<FlashBatch[]> {
+  const all: FlashBatch[] = [];
+  for await (const e of kv.list<FlashBatch>({ prefix: ["flash_batch"] })) all.push(e.value);
+  return all.sort((a, b) => b.updatedAt - a.updatedAt).slice(0, limit);
+}

@@ -1,0 +1,120 @@
+// Flash jobs against a real server: backups content-addressed in KV (never stored twice, never stored
+// when they do not hash to their name), the unit registered in inventory, live batch progress.
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { runBatch } from "../../edge-agent/flash/batch.ts";
+import { ProgressBoard } from "../../edge-agent/flash/progress.ts";
+import { HttpFlashServer } from "../../edge-agent/flash/server-client.ts";
+import { sha256Hex } from "../../edge-agent/flash/jobs.ts";
+import { Bk7231Sim } from "../../edge-agent/sim/bk7231.ts";
+import { defaultExtensions } from "../../server/extensions.ts";
+import { flashApi } from "../../server/api/flash.ts";
+import { getBlob } from "../../server/db/blobs.ts";
+import { getBackup } from "../../server/db/flash.ts";
+import { findUnitByMac } from "../../server/db/units.ts";
+import { systemClock } from "../../shared/clock.ts";
+import { startTestServer } from "../helpers/server.ts";
+import { withTempDir } from "../helpers/tmp.ts";
+import { equalBytes, fakeObkImage, fastOptions, quiet } from "./helpers.ts";
+
+const silentBoard = () => new ProgressBoard({ writeSync: (b) => b.length, isTerminal: () => false });
+
+async function countChunks(kv: Deno.Kv) {
+  let n = 0;
+  for await (const _ of kv.list({ prefix: ["blob_chunk"] })) n++;
+  return n;
+}
+
+Deno.test("flash + server: backup stored once in KV, unit registered, batch progress visible", async () => {
+  const ts = await startTestServer({ extensions: [...defaultExtensions(), flashApi()] });
+  const sim = Bk7231Sim.start({ chip: "bk7231n", mac: "c8:47:8c:12:34:56", log: quiet });
+  try {
+    await withTempDir(async (dir) => {
+      const creds = await ts.agentCredentials("bench-1");
+      const server = new HttpFlashServer(ts.url, "bench-1", creds.token);
+      const original = sim.flash.data.slice();
+      const run = () =>
+        runBatch({
+          ports: [sim.path],
+          image: { name: "OpenBK7231N_UA_1.18.299.bin", data: fakeObkImage(0x40000) },
+          backupDir: `${dir}/backups`,
+          stateDir: `${dir}/state`,
+          server,
+          flasher: fastOptions(),
+          clock: systemClock,
+          log: quiet,
+          board: silentBoard(),
+          batchId: "house-42",
+          benchHost: "bench-1",
+        });
+      const [r] = await run();
+      if (!r.ok) throw r.error;
+      const sha = r.result.backup!.sha256;
+      assertEquals(sha, await sha256Hex(original));
+      assertEquals(r.result.backupId, sha);
+      assert(equalBytes((await getBlob(ts.kv, sha))!, original));
+      const rec = await getBackup(ts.kv, sha);
+      assertEquals(rec?.mac, "c8:47:8c:12:34:56");
+      assertEquals(rec?.agentId, "bench-1");
+
+      const unit = await findUnitByMac(ts.kv, "c8:47:8c:12:34:56");
+      assertEquals(unit?.chip, "BK7231N");
+      assertEquals(unit?.flashId, "1560eb");
+      assertEquals(unit?.backups.map((b) => b.backupId), [sha]);
+      assertEquals(unit?.flashes.at(-1)?.firmware, "OpenBK7231N_UA_1.18.299.bin");
+
+      const batches = await (await ts.api("/api/flash/batches")).json();
+      const batch = batches.batches.find((b: { batchId: string }) => b.batchId === "house-42");
+      assertEquals(batch.agentId, "bench-1");
+      assertEquals(batch.rows[0].port, sim.path);
+      assertEquals(batch.rows[0].phase, "done");
+      const page = await (await ts.api("/flash")).text();
+      assertStringIncludes(page, "Bench flashing");
+      assertStringIncludes(page, "house-42");
+
+      // the same backup again (unit unchanged apart from what we wrote): no new chunks, seen twice
+      const chunks = await countChunks(ts.kv);
+      const again = await server.uploadBackup({
+        sha256: sha, size: original.length, chip: "bk7231n", mac: "c8:47:8c:12:34:56", benchHost: "bench-1", port: sim.path,
+      }, original);
+      assertEquals(again, sha);
+      assertEquals(await countChunks(ts.kv), chunks);
+      assertEquals((await getBackup(ts.kv, sha))?.seen, 2);
+      // restore path: the stored backup comes back byte for byte
+      assert(equalBytes(await server.fetchBlob("backup", sha), original));
+    });
+  } finally {
+    await sim.stop();
+    await ts.close();
+  }
+});
+
+Deno.test("flash + server: an upload that does not hash to its name is refused and not stored", async () => {
+  const ts = await startTestServer({ extensions: [...defaultExtensions(), flashApi()] });
+  try {
+    const creds = await ts.agentCredentials("bench-2");
+    const auth: Record<string, string> = creds.token ? { authorization: `Bearer ${creds.token}` } : {};
+    const good = fakeObkImage(100_000);
+    const sha = await sha256Hex(good);
+    const bad = good.slice();
+    bad[70_000] ^= 0xff; // one byte flipped in transit / on disk
+    const root = `${ts.url}/api/agents/bench-2/flash/backups/${sha}`;
+    for (const [i, part] of [bad.subarray(0, 60_000), bad.subarray(60_000)].entries()) {
+      const res = await fetch(`${root}/parts/${i}`, { method: "PUT", headers: auth, body: part.slice() });
+      assertEquals(res.status, 204);
+    }
+    const commit = await fetch(`${root}/commit`, {
+      method: "POST",
+      headers: { ...auth, "content-type": "application/json" },
+      body: JSON.stringify({ parts: 2, size: bad.length, chip: "bk7231n" }),
+    });
+    assertEquals(commit.status, 422);
+    await commit.body?.cancel();
+    assertEquals(await getBackup(ts.kv, sha), null);
+    assertEquals(await getBlob(ts.kv, sha), null);
+    const tooBig = await fetch(`${root}/parts/0`, { method: "PUT", headers: auth, body: new Uint8Array(60_001) });
+    assertEquals(tooBig.status, 413);
+    await tooBig.body?.cancel();
+  } finally {
+    await ts.close();
+  }
+});
