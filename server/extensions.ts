@@ -8,6 +8,7 @@ import { metersApi } from "./api/meters.ts";
 import { healthApi } from "./api/health.ts";
 import { openbekenIngest } from "./ingest/openbeken.ts";
 import { calibrationApi } from "./api/calibration.ts";
+import { flashApi } from "./api/flash.ts";
 
 export function defaultExtensions(): Extension[] {
   return [
@@ -16,5 +17,6 @@ export function defaultExtensions(): Extension[] {
     telemetryIngest(),
     openbekenIngest(),
     calibrationApi(),
+    flashApi(),
   ];
 }
