@@ -1,0 +1,176 @@
+/**
+ * `deno task admin <command>`: identities from the command line, against the same
+ * KV as the server (KV_PATH, or DATA_DIR/meterfleet.kv). Passwords are read from
+ * stdin (a terminal: typed twice without echo), never from the command line.
+ */
+import { parseArgs } from "node:util";
+import { configFromEnv } from "../config.ts";
+import { openKv } from "../app.ts";
+import {
+  issueAgentToken,
+  issueDeviceCredential,
+  listAgentTokens,
+  listDeviceCredentials,
+  revokeAgentToken,
+  revokeDeviceCredential,
+} from "../db/tokens.ts";
+import { createUser, listUsers, newUserSchema, type Role, ROLES, setDisabled, setPassword, setRole } from "../db/users.ts";
+import { writeMosquittoFiles } from "./mosquitto.ts";
+
+const HELP = `deno task admin <command> [options]      (KV from $KV_PATH or $DATA_DIR, default ./data)
+  create-user --username <name> --role viewer|operator|admin   password from stdin
+  set-password --username <name>                               password from stdin
+  set-role --username <name> --role <role>
+  disable-user --username <name> | enable-user --username <name>
+  list-users
+  issue-agent-token --agent <agentId> [--label <text>]         prints the token once
+  list-agent-tokens
+  revoke-agent-token --id <tokenId>
+  issue-device --topic <obkTopic> [--topic …] [--username <name>] [--group <bekens_n>]   prints the password once
+  list-devices
+  revoke-device --username <name>
+  mosquitto-files --out <dir>                                  writes <dir>/passwd and <dir>/acl (0600)`;
+
+async function readPassword(): Promise<string> {
+  const enc = new TextEncoder();
+  if (!Deno.stdin.isTerminal()) {
+    const text = new TextDecoder().decode(await new Response(Deno.stdin.readable).arrayBuffer());
+    return text.split(/\r?\n/)[0];
+  }
+  const ask = async (q: string) => {
+    await Deno.stdout.write(enc.encode(q));
+    Deno.stdin.setRaw(true);
+    const buf = new Uint8Array(1);
+    let s = "";
+    try {
+      for (;;) {
+        const n = await Deno.stdin.read(buf);
+        if (n === null || buf[0] === 13 || buf[0] === 10) break;
+        if (buf[0] === 3) throw new Error("cancelled");
+        if (buf[0] === 127) s = s.slice(0, -1);
+        else s += String.fromCharCode(buf[0]);
+      }
+    } finally {
+      Deno.stdin.setRaw(false);
+      await Deno.stdout.write(enc.encode("\n"));
+    }
+    return s;
+  };
+  const a = await ask("password: ");
+  if (a !== await ask("again: ")) throw new Error("passwords differ");
+  return a;
+}
+
+export async function main(argv: string[]) {
+  const [cmd, ...rest] = argv;
+  const { values: o } = parseArgs({
+    args: rest,
+    options: {
+      username: { type: "string" },
+      role: { type: "string" },
+      agent: { type: "string" },
+      label: { type: "string" },
+      id: { type: "string" },
+      topic: { type: "string", multiple: true },
+      group: { type: "string" },
+      out: { type: "string" },
+      help: { type: "boolean" },
+    },
+  });
+  if (!cmd || o.help || cmd === "help") {
+    console.log(HELP);
+    return;
+  }
+  const need = (v: string | undefined, name: string) => {
+    if (!v) throw new Error(`--${name} is required`);
+    return v;
+  };
+  const role = (v: string | undefined) => {
+    if (!ROLES.includes(v as Role)) throw new Error(`--role: one of ${ROLES.join(", ")}`);
+    return v as Role;
+  };
+  const config = configFromEnv();
+  const kv = await openKv(config.kvPath);
+  try {
+    switch (cmd) {
+      case "create-user": {
+        const u = newUserSchema.parse({ username: need(o.username, "username"), role: role(o.role), password: await readPassword() });
+        if (!await createUser(kv, u)) throw new Error(`user ${u.username} exists`);
+        console.log(`created ${u.username} (${u.role})`);
+        break;
+      }
+      case "set-password": {
+        const pw = newUserSchema.shape.password.parse(await readPassword());
+        if (!await setPassword(kv, need(o.username, "username"), pw)) throw new Error("no such user");
+        console.log("password changed; that user's sessions were ended");
+        break;
+      }
+      case "set-role":
+        if (!await setRole(kv, need(o.username, "username"), role(o.role))) throw new Error("no such user");
+        console.log("role changed");
+        break;
+      case "disable-user":
+      case "enable-user":
+        if (!await setDisabled(kv, need(o.username, "username"), cmd === "disable-user")) throw new Error("no such user");
+        console.log(cmd === "disable-user" ? "disabled; sessions ended" : "enabled");
+        break;
+      case "list-users":
+        for (const u of await listUsers(kv)) console.log(`${u.username}\t${u.role}\t${u.disabled ? "disabled" : "active"}`);
+        break;
+      case "issue-agent-token": {
+        const { token, record } = await issueAgentToken(kv, { agentId: need(o.agent, "agent"), label: o.label, createdBy: "cli" });
+        console.error(`token ${record.id} for agent ${record.agentId}; run the agent with AGENT_TOKEN set to:`);
+        console.log(token);
+        break;
+      }
+      case "list-agent-tokens":
+        for (const t of await listAgentTokens(kv)) {
+          console.log(`${t.id}\t${t.agentId}\t${t.revokedAt ? "revoked" : "live"}\t${t.label}`);
+        }
+        break;
+      case "revoke-agent-token":
+        if (!await revokeAgentToken(kv, need(o.id, "id"))) throw new Error("no such token");
+        console.log("revoked (a running server closes that agent's connections)");
+        break;
+      case "issue-device": {
+        const r = await issueDeviceCredential(kv, {
+          topics: o.topic ?? [],
+          username: o.username,
+          group: o.group ?? null,
+          createdBy: "cli",
+        });
+        if (!r) throw new Error("a live credential with that user name exists; revoke it first");
+        console.error(`on the unit: MqttUser ${r.username}, MqttPassword:`);
+        console.log(r.password);
+        break;
+      }
+      case "list-devices":
+        for (const d of await listDeviceCredentials(kv)) {
+          console.log(`${d.username}\t${d.topics.join(",")}\t${d.group ?? "-"}\t${d.revokedAt ? "revoked" : "live"}`);
+        }
+        break;
+      case "revoke-device":
+        if (!await revokeDeviceCredential(kv, need(o.username, "username"))) throw new Error("no such credential");
+        console.log("revoked");
+        break;
+      case "mosquitto-files": {
+        const r = await writeMosquittoFiles(kv, need(o.out, "out"));
+        console.log(`${r.users} users\npassword_file ${r.passwd}\nacl_file ${r.acl}\n(allow_anonymous false; kill -HUP mosquitto to reload)`);
+        break;
+      }
+      default:
+        throw new Error(`unknown command ${cmd}\n${HELP}`);
+    }
+  } finally {
+    kv.close();
+  }
+}
+
+if (import.meta.main) {
+  try {
+    await main(Deno.args);
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}`);
+    Deno.exit(1);
+  }
+}

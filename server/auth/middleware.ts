@@ -1,0 +1,184 @@
+/**
+ * The one HTTP gate, mounted before every route: security headers, body caps,
+ * who is calling (session cookie or agent bearer token), the policy check
+ * (server/auth/policy.ts, default deny) and CSRF on state-changing requests.
+ */
+import type { Context, MiddlewareHandler } from "hono";
+import { getCookie } from "hono/cookie";
+import type { AppEnv } from "../context.ts";
+import { findAgentToken } from "../db/tokens.ts";
+import { getSession } from "../db/users.ts";
+import { timingSafeEqual } from "./crypto.ts";
+import { allows, DEFAULT_MAX_BODY, type Principal, ruleFor } from "./policy.ts";
+
+export const SESSION_COOKIE = "mf_session";
+export const CSRF_HEADER = "x-csrf-token";
+export const CSRF_FIELD = "_csrf";
+
+export interface AuthState {
+  principal: Principal | null;
+  /** the session token (for logout); never logged */
+  sessionToken?: string;
+}
+
+const states = new WeakMap<Request, AuthState>();
+
+/** Who is calling, for handlers and pages (pass c.req.raw or RouteContext.req). */
+export function authOf(req: Request | Context<AppEnv>): AuthState {
+  const r = req instanceof Request ? req : req.req.raw;
+  return states.get(r) ?? { principal: null };
+}
+
+export function csrfTokenOf(req: Request | Context<AppEnv>): string {
+  const p = authOf(req).principal;
+  return p?.kind === "user" ? p.csrf : "";
+}
+
+export const SECURITY_HEADERS: Record<string, string> = {
+  "content-security-policy":
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; " +
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+  "x-content-type-options": "nosniff",
+  "x-frame-options": "DENY",
+  "referrer-policy": "no-referrer",
+  "cross-origin-opener-policy": "same-origin",
+  "cross-origin-resource-policy": "same-origin",
+  "permissions-policy": "camera=(), microphone=(), geolocation=(), usb=(), serial=()",
+};
+
+const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
+
+/** A body stream that errors once more than `max` bytes have passed: uploads stay streamed and capped. */
+export function cappedStream(body: ReadableStream<Uint8Array>, max: number): ReadableStream<Uint8Array> {
+  let seen = 0;
+  return body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, ctl) {
+        seen += chunk.byteLength;
+        if (seen > max) ctl.error(new BodyTooLarge(max));
+        else ctl.enqueue(chunk);
+      },
+    }),
+  );
+}
+
+export class BodyTooLarge extends Error {
+  constructor(readonly max: number) {
+    super(`request body exceeds ${max} bytes`);
+    this.name = "BodyTooLarge";
+  }
+}
+
+function wantsHtml(c: Context): boolean {
+  return c.req.method === "GET" && (c.req.header("accept") ?? "").includes("text/html");
+}
+
+async function identify(c: Context<AppEnv>): Promise<AuthState | "bad_token"> {
+  const kv = c.get("ctx").kv;
+  const authz = c.req.header("authorization");
+  if (authz !== undefined) {
+    const m = /^Bearer\s+(\S{1,200})$/i.exec(authz);
+    const rec = m ? await findAgentToken(kv, m[1]) : null;
+    if (!rec) return "bad_token";
+    return { principal: { kind: "agent", agentId: rec.agentId, tokenId: rec.id } };
+  }
+  const sid = getCookie(c, SESSION_COOKIE);
+  if (sid) {
+    const s = await getSession(kv, sid);
+    if (s) {
+      return {
+        principal: { kind: "user", username: s.user.username, role: s.user.role, csrf: s.session.csrf },
+        sessionToken: sid,
+      };
+    }
+  }
+  return { principal: null };
+}
+
+async function csrfOk(c: Context<AppEnv>, expected: string): Promise<boolean> {
+  let got = c.req.header(CSRF_HEADER) ?? new URL(c.req.url).searchParams.get(CSRF_FIELD) ?? undefined;
+  const type = c.req.header("content-type") ?? "";
+  if (!got && type.startsWith("application/x-www-form-urlencoded")) {
+    // a clone, so the handler can still read the body; forms are capped small by the body limit
+    const v = (await c.req.raw.clone().formData().catch(() => null))?.get(CSRF_FIELD);
+    if (typeof v === "string") got = v;
+  }
+  return !!got && !!expected && timingSafeEqual(got, expected);
+}
+
+function sameOrigin(c: Context): boolean {
+  const origin = c.req.header("origin");
+  if (origin !== undefined && origin !== new URL(c.req.url).origin) return false;
+  const site = c.req.header("sec-fetch-site");
+  return site === undefined || site === "same-origin" || site === "none";
+}
+
+export function authMiddleware(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    try {
+      await gate(c, next);
+    } finally {
+      let res = c.res;
+      try {
+        res.headers.set("x-content-type-options", "nosniff");
+      } catch {
+        // immutable headers (Response.redirect, fetch results): copy once
+        res = new Response(res.body, res);
+      }
+      for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.headers.set(k, v);
+      if ((res.headers.get("content-type") ?? "").startsWith("text/html")) res.headers.set("cache-control", "no-store");
+      if (res !== c.res) c.res = res;
+    }
+  };
+}
+
+async function gate(c: Context<AppEnv>, next: () => Promise<void>) {
+  const method = c.req.method;
+  const { rule, params } = ruleFor(method, c.req.path);
+
+  // body caps: declared length first, then a streaming cap for chunked bodies
+  const max = rule.maxBody ?? DEFAULT_MAX_BODY;
+  if (c.req.raw.body) {
+    const len = c.req.header("content-length");
+    if (len !== undefined && !(Number(len) <= max)) {
+      c.res = c.json({ error: `request body exceeds ${max} bytes` }, 413);
+      return;
+    }
+    if (len === undefined) {
+      c.req.raw = new Request(c.req.raw, { body: cappedStream(c.req.raw.body, max), duplex: "half" } as RequestInit);
+    }
+  }
+
+  const who = await identify(c);
+  if (who === "bad_token") {
+    c.res = c.json({ error: "invalid or revoked token" }, 401, { "www-authenticate": "Bearer" });
+    return;
+  }
+  const p = who.principal;
+  if (!allows(rule, params, p)) {
+    if (!p) {
+      if (wantsHtml(c)) {
+        const next = c.req.path + (new URL(c.req.url).search || "");
+        c.res = c.redirect(`/login?next=${encodeURIComponent(next)}`, 302);
+      } else {
+        c.res = c.json({ error: "sign in required" }, 401);
+      }
+    } else {
+      c.res = c.json({ error: "forbidden" }, 403);
+    }
+    return;
+  }
+  if (!SAFE.has(method)) {
+    if (!sameOrigin(c)) {
+      c.res = c.json({ error: "cross-origin request refused" }, 403);
+      return;
+    }
+    // cookie-authenticated writes carry the session's CSRF token; bearer tokens are not ambient, so need none
+    if (p?.kind === "user" && !(await csrfOk(c, p.csrf))) {
+      c.res = c.json({ error: "missing or wrong CSRF token" }, 403);
+      return;
+    }
+  }
+  states.set(c.req.raw, who);
+  await next();
+}

@@ -1,0 +1,234 @@
+/**
+ * THE access policy: one table for HTTP routes, one for MQTT topics. Default deny:
+ * a route that no rule names is admin-only, a topic that no rule names is refused.
+ * Engineers adding a route add one line here (or get admin-only); the table-driven
+ * test in tests/auth/ walks every route the app registers and every MQTT rule.
+ */
+import type { Role } from "../db/users.ts";
+import { ROLES } from "../db/users.ts";
+import { TOPIC_ROOT } from "../../shared/topics.ts";
+
+export type Principal =
+  | { kind: "user"; username: string; role: Role; csrf: string }
+  | { kind: "agent"; agentId: string; tokenId: string }
+  | { kind: "device"; username: string; topics: string[]; group: string | null }
+  | { kind: "server" };
+
+/**
+ * Who may call a route:
+ *   "public"      anyone, signed in or not (login page, static assets)
+ *   Role          a signed-in user with at least this role (viewer < operator < admin)
+ *   "agent"       any bench agent presenting a live token (Authorization: Bearer)
+ *   "agent:self"  a bench agent whose id equals the route's :agentId segment
+ */
+export type Allow = "public" | Role | "agent" | "agent:self";
+
+export interface RouteRule {
+  method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "*";
+  /** `/a/:param/b`, `*` at the end = any rest (including none) */
+  path: string;
+  allow: Allow[];
+  /** request body cap in bytes (default DEFAULT_MAX_BODY); uploads name their own */
+  maxBody?: number;
+}
+
+export const DEFAULT_MAX_BODY = 64 * 1024;
+
+/** First match wins: put specific rules before general ones. */
+export const ROUTES: RouteRule[] = [
+  // public: signing in, and what the login page itself needs
+  { method: "GET", path: "/login", allow: ["public"] },
+  { method: "POST", path: "/login", allow: ["public"], maxBody: 8 * 1024 },
+  { method: "GET", path: "/static/*", allow: ["public"] },
+  { method: "GET", path: "/_islands/*", allow: ["public"] },
+  // liveness for load balancers and process supervisors (status and ingest counters, nothing per meter)
+  { method: "GET", path: "/api/health", allow: ["public"] },
+
+  // any signed-in user
+  { method: "GET", path: "/logout", allow: ["viewer"] },
+  { method: "POST", path: "/logout", allow: ["viewer"] },
+  { method: "GET", path: "/api/auth/me", allow: ["viewer"] },
+
+  // the live fleet (issue 2): read-only
+  { method: "GET", path: "/", allow: ["viewer"] },
+  { method: "GET", path: "/meters/:id", allow: ["viewer"] },
+  { method: "GET", path: "/api/meters", allow: ["viewer"] },
+  { method: "GET", path: "/api/meters/*", allow: ["viewer"] },
+  { method: "GET", path: "/api/live", allow: ["viewer"] },
+
+  // OpenBeken units fetch OTA images with a plain HTTP GET (`ota_http`) and cannot sign in; the URL names
+  // the image by sha256 or by rollout+unit, so it is a capability, and an OpenBeken image holds no secret
+  { method: "GET", path: "/fw/*", allow: ["public"] },
+
+  // bench work (issue 3/4): operators flash, calibrate, keep the rework log; everyone reads
+  { method: "GET", path: "/flash", allow: ["viewer"] },
+  { method: "GET", path: "/api/flash/*", allow: ["viewer"] },
+  { method: "GET", path: "/units/*", allow: ["viewer"] },
+  { method: "POST", path: "/units/*", allow: ["operator"] },
+  { method: "GET", path: "/api/units", allow: ["viewer"] },
+  { method: "GET", path: "/api/units/*", allow: ["viewer"] },
+  { method: "POST", path: "/api/units", allow: ["operator"] },
+  { method: "POST", path: "/api/units/*", allow: ["operator"] },
+  { method: "PATCH", path: "/api/units/:id", allow: ["operator"] },
+  { method: "GET", path: "/api/rework/*", allow: ["viewer"] },
+  { method: "GET", path: "/api/rework.csv", allow: ["viewer"] },
+  { method: "GET", path: "/api/audit", allow: ["operator"] },
+  { method: "GET", path: "/api/audit.csv", allow: ["operator"] },
+
+  // energy and OpenBeken units (issue 6)
+  { method: "GET", path: "/api/energy/*", allow: ["viewer"] },
+  { method: "PUT", path: "/api/energy/sites/:deviceId", allow: ["operator"] },
+  { method: "GET", path: "/api/openbeken/*", allow: ["viewer"] },
+
+  // firmware and rollouts (issue 5): everyone reads, admins change
+  { method: "GET", path: "/api/firmware", allow: ["viewer"] },
+  { method: "GET", path: "/api/firmware/*", allow: ["viewer"] },
+  { method: "POST", path: "/api/firmware", allow: ["admin"], maxBody: 4 * 1024 * 1024 + 128 * 1024 },
+  { method: "GET", path: "/api/rollouts", allow: ["viewer"] },
+  { method: "GET", path: "/api/rollouts/:id", allow: ["viewer"] },
+  { method: "POST", path: "/api/rollouts", allow: ["admin"] },
+  { method: "POST", path: "/api/rollouts/*", allow: ["admin"] },
+
+  // bench agents calling the server over HTTP use their MQTT token, only for themselves
+  { method: "*", path: "/api/agents/:agentId/*", allow: ["agent:self", "operator"] },
+
+  // users, agent tokens, device credentials
+  { method: "*", path: "/admin", allow: ["admin"] },
+  { method: "*", path: "/admin/*", allow: ["admin"] },
+  { method: "*", path: "/api/auth/*", allow: ["admin"] },
+];
+
+/** What applies when no rule matches. */
+export const DEFAULT_RULE: RouteRule = { method: "*", path: "*", allow: ["admin"] };
+
+export function matchPath(pattern: string, path: string): Record<string, string> | null {
+  const p = pattern.split("/").filter(Boolean);
+  const s = path.split("/").filter(Boolean);
+  const params: Record<string, string> = {};
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === "*" && i === p.length - 1) return params;
+    if (i >= s.length) return null;
+    if (p[i].startsWith(":")) params[p[i].slice(1)] = s[i];
+    else if (p[i] !== s[i]) return null;
+  }
+  return p.length === s.length ? params : null;
+}
+
+export function ruleFor(method: string, path: string): { rule: RouteRule; params: Record<string, string> } {
+  const m = method === "HEAD" ? "GET" : method;
+  for (const rule of ROUTES) {
+    if (rule.method !== "*" && rule.method !== m) continue;
+    const params = matchPath(rule.path, path);
+    if (params) return { rule, params };
+  }
+  return { rule: DEFAULT_RULE, params: {} };
+}
+
+export function roleAtLeast(have: Role, need: Role): boolean {
+  return ROLES.indexOf(have) >= ROLES.indexOf(need);
+}
+
+export function allows(rule: RouteRule, params: Record<string, string>, who: Principal | null): boolean {
+  for (const a of rule.allow) {
+    if (a === "public") return true;
+    if (!who) continue;
+    if (a === "agent" && who.kind === "agent") return true;
+    if (a === "agent:self" && who.kind === "agent" && params.agentId === who.agentId) return true;
+    if ((ROLES as readonly string[]).includes(a) && who.kind === "user" && roleAtLeast(who.role, a as Role)) return true;
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// MQTT
+
+/**
+ * Topic patterns per kind of client. `{agentId}`, `{topic}` (each of a device
+ * credential's topics) and `{group}` are filled in per client; a pattern with a
+ * placeholder the client lacks (no group) is dropped. Publishing is checked per
+ * message topic; subscribing per filter, which must lie inside an allowed pattern.
+ */
+export const MQTT_ACL: Record<"server" | "agent" | "device", { publish: string[]; subscribe: string[] }> = {
+  // the server's own client: ingest, acks, OpenBeken commands (OTA, calibration)
+  server: { publish: ["#"], subscribe: ["#", "$share/+/#"] },
+  // a bench agent: only under its own id; never cmnd/#, never another agent
+  agent: {
+    publish: [`${TOPIC_ROOT}/agents/{agentId}/#`],
+    subscribe: [`${TOPIC_ROOT}/agents/{agentId}/#`],
+  },
+  // an OpenBeken unit (OpenBeken reference §1): its own topic tree, Tasmota-style tele/stat, HA discovery;
+  // it receives commands for itself and its group, and never publishes commands
+  device: {
+    publish: ["{topic}/#", "tele/{topic}/#", "stat/{topic}/#", "homeassistant/+/+/config"],
+    subscribe: ["{topic}/#", "cmnd/{topic}/#", "tele/{topic}/#", "stat/{topic}/#", "{group}/+/set", "cmnd/{group}/#", "homeassistant/+"],
+  },
+};
+
+/** Names a device topic or group may not take, or its ACL would cover someone else's tree. */
+export const RESERVED_TOPIC_LEVELS = new Set(["meterfleet", "cmnd", "stat", "tele", "homeassistant", "$SYS", "$share"]);
+
+export function mqttPatterns(who: Principal, op: "publish" | "subscribe"): string[] {
+  if (who.kind === "user") return [];
+  const pats = MQTT_ACL[who.kind][op];
+  if (who.kind === "server") return pats;
+  if (who.kind === "agent") return pats.map((p) => p.replaceAll("{agentId}", who.agentId));
+  const out: string[] = [];
+  for (const p of pats) {
+    if (p.includes("{group}") && !who.group) continue;
+    const g = p.replaceAll("{group}", who.group ?? "");
+    if (g.includes("{topic}")) for (const t of who.topics) out.push(g.replaceAll("{topic}", t));
+    else out.push(g);
+  }
+  return out;
+}
+
+/** Does concrete `topic` fall under pattern `pat` (+, # wildcards)? `$` topics only match `$` patterns. */
+export function topicUnder(pat: string, topic: string): boolean {
+  return filterWithin(topic, pat) && !/[+#]/.test(topic);
+}
+
+/** Is every topic matched by `filter` also matched by `pat`? */
+export function filterWithin(filter: string, pat: string): boolean {
+  const f = filter.split("/");
+  const p = pat.split("/");
+  // wildcards at the first level never match `$` topics ($SYS, $share)
+  if ((p[0] === "+" || p[0] === "#") && f[0].startsWith("$")) return false;
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === "#") return true;
+    if (i >= f.length) return false;
+    if (f[i] === "#") return false;
+    if (p[i] === "+") continue;
+    if (f[i] !== p[i]) return false;
+  }
+  return f.length === p.length;
+}
+
+export function mayPublish(who: Principal, topic: string): boolean {
+  if (topic.length === 0 || topic.length > 512 || /[+#\u0000]/.test(topic)) return false;
+  return mqttPatterns(who, "publish").some((p) => topicUnder(p, topic));
+}
+
+export function maySubscribe(who: Principal, filter: string): boolean {
+  if (filter.length === 0 || filter.length > 512 || filter.includes("\u0000")) return false;
+  if (!validFilter(filter)) return false;
+  return mqttPatterns(who, "subscribe").some((p) => filterWithin(filter, p));
+}
+
+function validFilter(f: string): boolean {
+  const parts = f.split("/");
+  return parts.every((s, i) => (s === "#" ? i === parts.length - 1 : s === "+" || !/[+#]/.test(s)));
+}
+
+/** MQTT client ids are bound to the principal, so nobody can take over another's session. */
+export function mayUseClientId(who: Principal, clientId: string): boolean {
+  if (who.kind === "server") return clientId.startsWith("meterfleet-server-");
+  if (clientId.startsWith("meterfleet-server")) return false;
+  if (who.kind === "agent") {
+    return clientId === `meterfleet-agent-${who.agentId}` || clientId.startsWith(`meterfleet-agent-${who.agentId}-`);
+  }
+  if (who.kind === "device") {
+    // OpenBeken's client id is its topic (reference §0); a simulator may add a suffix
+    return who.topics.some((t) => clientId === t || clientId.startsWith(`${t}-`));
+  }
+  return false;
+}
