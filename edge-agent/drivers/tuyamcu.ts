@@ -9,7 +9,7 @@
 import type { DeviceProfile } from "../../shared/profiles/types.ts";
 import { DpState } from "../../shared/profiles/readings.ts";
 import { TuyaCommand, type TuyaFrame, TuyaFrameParser } from "../../shared/tuyamcu/frame.ts";
-import { decodeDatapoints } from "../../shared/tuyamcu/dp.ts";
+import { decodeDatapoints, type DpInput } from "../../shared/tuyamcu/dp.ts";
 import { parseProductInfo, tuyaMessages, WifiState } from "../../shared/tuyamcu/messages.ts";
 import type { SerialPort } from "../serial/mod.ts";
 import { SerialPoller, type SerialPollerOptions } from "./serial_poller.ts";
@@ -43,6 +43,7 @@ export class TuyaMcuPoller extends SerialPoller {
   #dirtyAt: number | null = null;
   /** handshake restarts, for tests and the UI */
   resets = 0;
+  #outbox: Uint8Array[] = [];
 
   constructor(o: SerialPollerOptions & { profile: DeviceProfile; timing?: Partial<TuyaTiming> }) {
     const t = o.profile.transport;
@@ -58,11 +59,25 @@ export class TuyaMcuPoller extends SerialPoller {
 
   declare readonly o: SerialPollerOptions & { profile: DeviceProfile };
 
+  /** Queue a set-DP command (e.g. the relay, dp 16 bool); sent once the handshake is done. */
+  setDp(dp: DpInput) {
+    this.#outbox.push(tuyaMessages.setDp([dp]));
+  }
+
+  /** The profile's relay DP, if it has one. */
+  setRelay(on: boolean) {
+    const t = this.o.profile.transport;
+    const relay = t.kind === "tuyamcu" ? t.datapoints.find((d) => d.quantity === "relay") : undefined;
+    if (!relay) throw new Error(`profile ${this.o.profile.id} has no relay DP`);
+    this.setDp({ id: relay.dp, type: "bool", value: on });
+  }
+
   protected async session(port: SerialPort) {
     const parser = new TuyaFrameParser();
     this.#restart();
     while (!this.stopped) {
       await this.#timers(port);
+      while (this.phase === "running" && this.#outbox.length) await this.#send(port, this.#outbox.shift()!);
       const got = await port.readSome(25);
       for (const e of parser.push(got)) {
         if (e.kind === "frame") await this.#onFrame(port, e.frame);

@@ -65,3 +65,22 @@ Deno.test("TuyaMCU driver survives bad checksums, noise, silence and an MCU rebo
     await sim.stop();
   }
 });
+
+Deno.test("TuyaMCU driver switches the DIN-rail meter's relay (dp16) and reads its 10-byte raw dp6", async () => {
+  const meter = new PhysicalMeter({ loadW: 20 });
+  const sim = new TuyaMcuSim("din", meter, undefined, { reportMs: 300 }).start();
+  const poller = new TuyaMcuPoller({ port: sim.path, deviceId: "din-1", profile: getProfile("din-rail-tuyamcu"), timing: fast, reopenMs: 50 });
+  const c = new Collector();
+  try {
+    poller.start(c);
+    await c.until(() => c.readings.length > 0 && poller.state.relay === true, "first reading, relay on");
+    assertEquals([c.last!.voltage, c.last!.power], [230, 20]);
+    poller.setRelay(false);
+    await c.until(() => poller.state.relay === false, "relay reported off");
+    assertEquals(sim.relay, false);
+    assert(sim.received.includes(0x06));
+  } finally {
+    await poller.stop();
+    await sim.stop();
+  }
+});
