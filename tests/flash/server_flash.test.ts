@@ -6,8 +6,6 @@ import { ProgressBoard } from "../../edge-agent/flash/progress.ts";
 import { HttpFlashServer } from "../../edge-agent/flash/server-client.ts";
 import { sha256Hex } from "../../edge-agent/flash/jobs.ts";
 import { Bk7231Sim } from "../../edge-agent/sim/bk7231.ts";
-import { defaultExtensions } from "../../server/extensions.ts";
-import { flashApi } from "../../server/api/flash.ts";
 import { getBlob } from "../../server/db/blobs.ts";
 import { getBackup } from "../../server/db/flash.ts";
 import { findUnitByMac } from "../../server/db/units.ts";
@@ -25,7 +23,7 @@ async function countChunks(kv: Deno.Kv) {
 }
 
 Deno.test("flash + server: backup stored once in KV, unit registered, batch progress visible", async () => {
-  const ts = await startTestServer({ extensions: [...defaultExtensions(), flashApi()] });
+  const ts = await startTestServer(); // flashApi is one of the default extensions
   const sim = Bk7231Sim.start({ chip: "bk7231n", mac: "c8:47:8c:12:34:56", log: quiet });
   try {
     await withTempDir(async (dir) => {
@@ -89,7 +87,7 @@ Deno.test("flash + server: backup stored once in KV, unit registered, batch prog
 });
 
 Deno.test("flash + server: an upload that does not hash to its name is refused and not stored", async () => {
-  const ts = await startTestServer({ extensions: [...defaultExtensions(), flashApi()] });
+  const ts = await startTestServer(); // flashApi is one of the default extensions
   try {
     const creds = await ts.agentCredentials("bench-2");
     const auth: Record<string, string> = creds.token ? { authorization: `Bearer ${creds.token}` } : {};
