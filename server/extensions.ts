@@ -7,6 +7,7 @@ import { telemetryIngest } from "./ingest/telemetry.ts";
 import { metersApi } from "./api/meters.ts";
 import { healthApi } from "./api/health.ts";
 import { openbekenIngest } from "./ingest/openbeken.ts";
+import { inventoryExtensions } from "./api/inventory.ts";
 import { calibrationApi } from "./api/calibration.ts";
 import { flashApi } from "./api/flash.ts";
 
@@ -16,6 +17,7 @@ export function defaultExtensions(): Extension[] {
     metersApi(),
     telemetryIngest(),
     openbekenIngest(),
+    ...inventoryExtensions(),
     calibrationApi(),
     flashApi(),
   ];

@@ -12,6 +12,7 @@ const sims: Record<string, () => Promise<{ runSimCli(args: string[]): Promise<vo
   rn8209: () => import("./register_chips.ts").then((m) => ({ runSimCli: m.runRn8209 })),
   ht7017: () => import("./register_chips.ts").then((m) => ({ runSimCli: m.runHt7017 })),
   bl6552: () => import("./register_chips.ts").then((m) => ({ runSimCli: m.runBl6552 })),
+  openbeken: () => import("./openbeken.ts"),
 };
 
 const [name, ...rest] = Deno.args;

@@ -33,6 +33,13 @@ export interface EngineDeps {
   log: Logger;
   presence: PresenceSource;
   delivery: OtaDelivery;
+  /**
+   * when this engine started: a unit is commanded only once it has been heard
+   * from since then. After a restart the stored presence still says "online"
+   * while units are reconnecting to the broker, and a command published then
+   * reaches nobody (and would be lost for good: commands are at-most-once).
+   */
+  startedAt: number;
 }
 
 export interface TickStats {
@@ -151,6 +158,7 @@ async function driveRollout(deps: EngineDeps, id: string, tickMs: number, stats:
         if (n) e.value = n;
         continue; // an offline unit costs no pacing slot
       }
+      if (p.lastSeen < deps.startedAt) continue; // not heard from since we started: wait for it
       if (p.version === r.version) {
         const n = await transitionDevice(kv, e, ["scheduled"], "verified", { now, note: `already runs ${r.version}` });
         if (n) e.value = n;

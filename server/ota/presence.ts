@@ -22,6 +22,8 @@ export interface OtaPresence {
    */
   bootedAt: number | null;
   ip: string | null;
+  /** any message from the unit */
+  lastSeen: number;
 }
 
 export interface PresenceSource {
@@ -37,7 +39,7 @@ export function kvPresence(kv: Deno.Kv): PresenceSource {
         const p = e.value;
         if (!p) continue;
         const bootedAt = p.uptimeAt !== null && p.uptimeS !== null ? p.uptimeAt - p.uptimeS * 1000 : null;
-        out.set(topic, { online: p.online, version: p.version, bootedAt, ip: p.ip });
+        out.set(topic, { online: p.online, version: p.version, bootedAt, ip: p.ip, lastSeen: p.lastSeen });
       }
       return out;
     },
