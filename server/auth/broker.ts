@@ -8,7 +8,17 @@ import type { Aedes } from "aedes";
 import type { Logger } from "../../shared/log.ts";
 import { AGENT_ID } from "../../shared/topics.ts";
 import type { BrokerAuth } from "../broker.ts";
-import { findAgentToken, findDeviceCredential, INTERNAL_USERNAME, internalCredential } from "../db/tokens.ts";
+import {
+  deviceCredentialRevoked,
+  findAgentToken,
+  findDeviceCredential,
+  INTERNAL_USERNAME,
+  internalCredential,
+  OBK_TOPIC,
+  unitSecret,
+} from "../db/tokens.ts";
+import { unitMqttCredentials } from "../../shared/obk-config.ts";
+import { RESERVED_TOPIC_LEVELS } from "./policy.ts";
 import { timingSafeEqual } from "./crypto.ts";
 import { mayPublish, maySubscribe, mayUseClientId, type Principal } from "./policy.ts";
 
@@ -61,8 +71,19 @@ export function createBrokerGuard(kv: Deno.Kv, log: Logger): BrokerGuard {
         : null;
     }
     const dev = await findDeviceCredential(kv, username, password);
-    if (dev) revokedDevices.delete(dev.username); // re-issued after a revoke
-    return dev ? { kind: "device", username: dev.username, topics: dev.topics, group: dev.group } : null;
+    if (dev) {
+      revokedDevices.delete(dev.username); // re-issued after a revoke
+      return { kind: "device", username: dev.username, topics: dev.topics, group: dev.group };
+    }
+    // a unit provisioned at flash time with a credential derived from the fleet secret (user = its topic)
+    const secret = await unitSecret(kv);
+    if (secret && OBK_TOPIC.test(username) && !RESERVED_TOPIC_LEVELS.has(username) && password.length === 24) {
+      const derived = await unitMqttCredentials(secret, username);
+      if (timingSafeEqual(password, derived.password) && !await deviceCredentialRevoked(kv, username)) {
+        return { kind: "device", username, topics: [username], group: null };
+      }
+    }
+    return null;
   };
 
   const connectedList = () => {

@@ -13,6 +13,7 @@ import {
   listDeviceCredentials,
   revokeAgentToken,
   revokeDeviceCredential,
+  unitSecret,
 } from "../db/tokens.ts";
 import { createUser, listUsers, newUserSchema, type Role, ROLES, setDisabled, setPassword, setRole } from "../db/users.ts";
 import { writeMosquittoFiles } from "./mosquitto.ts";
@@ -29,6 +30,8 @@ const HELP = `deno task admin <command> [options]      (KV from $KV_PATH or $DAT
   issue-device --topic <obkTopic> [--topic …] [--username <name>] [--group <bekens_n>]   prints the password once
   list-devices
   revoke-device --username <name>
+  unit-secret                                                  prints the fleet secret for flash-time unit credentials
+                                                               (provisioning file mqtt.unitSecret; created on first use)
   mosquitto-files --out <dir>                                  writes <dir>/passwd and <dir>/acl (0600)`;
 
 async function readPassword(): Promise<string> {
@@ -152,6 +155,9 @@ export async function main(argv: string[]) {
       case "revoke-device":
         if (!await revokeDeviceCredential(kv, need(o.username, "username"))) throw new Error("no such credential");
         console.log("revoked");
+        break;
+      case "unit-secret":
+        console.log(await unitSecret(kv, true));
         break;
       case "mosquitto-files": {
         const r = await writeMosquittoFiles(kv, need(o.out, "out"));

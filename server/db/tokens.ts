@@ -7,6 +7,7 @@
  *   ["agent_tokens_by_hash", sha256(token)] -> tokenId           (deleted on revoke, same commit)
  *   ["device_credentials", username]        -> DeviceCredentialRecord
  *   ["auth_internal", "mqtt_server"]        -> InternalCredential
+ *   ["auth_internal", "unit_secret"]        -> string   (fleet secret for derived per-unit credentials)
  *   ["auth_revocations"]                    -> { at, tokenId|username }  (watched by every instance)
  *
  * Tokens and device passwords are 256-bit random secrets, so a SHA-256 lookup key
@@ -176,9 +177,20 @@ export async function listDeviceCredentials(kv: Deno.Kv): Promise<DeviceCredenti
 }
 
 export async function revokeDeviceCredential(kv: Deno.Kv, username: string, now = Date.now()) {
+  if (!OBK_TOPIC.test(username)) return null;
   for (let i = 0; i < 10; i++) {
     const cur = await kv.get<DeviceCredentialRecord>(["device_credentials", username]);
-    if (!cur.value) return null;
+    if (!cur.value) {
+      // no listed credential: a unit on a derived credential (unitSecret) is blocked by a revoked tombstone
+      if (!await unitSecret(kv)) return null;
+      const tomb: DeviceCredentialRecord = {
+        username, topics: [username], group: null, createdAt: now, createdBy: "derived", revokedAt: now, hash: "", mosquittoHash: "",
+      };
+      const res = await kv.atomic().check(cur).set(cur.key, tomb)
+        .set(["auth_revocations"], { at: now, kind: "device", id: username }).commit();
+      if (res.ok) return tomb;
+      continue;
+    }
     if (cur.value.revokedAt !== null) return cur.value;
     const next = { ...cur.value, revokedAt: now };
     const res = await kv.atomic().check(cur).set(cur.key, next)
@@ -197,4 +209,26 @@ export async function internalCredential(kv: Deno.Kv): Promise<InternalCredentia
   const cred: InternalCredential = { username: INTERNAL_USERNAME, password, mosquittoHash: await mosquittoHash(password) };
   const res = await kv.atomic().check(cur).set(key, cred).commit();
   return res.ok ? cred : (await kv.get<InternalCredential>(key)).value!;
+}
+
+/**
+ * The fleet secret from which per-unit OpenBeken credentials are derived at flash time
+ * (shared/obk-config.ts unitMqttCredentials: user = topic, password = HMAC(secret, topic)).
+ * The broker derives the same, so a freshly flashed unit connects without a listed credential.
+ * `create` makes one when there is none (deno task admin unit-secret).
+ */
+export async function unitSecret(kv: Deno.Kv, create = false): Promise<string | null> {
+  const key = ["auth_internal", "unit_secret"];
+  const cur = await kv.get<string>(key);
+  if (cur.value || !create) return cur.value;
+  const secret = randomSecret(32);
+  const res = await kv.atomic().check(cur).set(key, secret).commit();
+  return res.ok ? secret : (await kv.get<string>(key)).value;
+}
+
+/** A revoked listed credential with this user name blocks the derived one too. */
+export async function deviceCredentialRevoked(kv: Deno.Kv, username: string): Promise<boolean> {
+  if (!OBK_TOPIC.test(username)) return true;
+  const rec = (await kv.get<DeviceCredentialRecord>(["device_credentials", username])).value;
+  return !!rec && rec.revokedAt !== null;
 }
