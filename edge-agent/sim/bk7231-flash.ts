@@ -30,6 +30,8 @@ export class SimFlash {
   }
 
   read(addr: number, len: number): Uint8Array {
+    const a = this.wrap(addr);
+    if (a + len <= this.size) return this.data.slice(a, a + len);
     const out = new Uint8Array(len);
     for (let i = 0; i < len; i++) out[i] = this.data[this.wrap(addr + i)];
     return out;

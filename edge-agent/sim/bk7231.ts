@@ -344,8 +344,9 @@ export class Bk7231Sim {
         const addr = rd32(p, 0);
         this.stats.reads++;
         if (!N && addr < T_BOOT_END) return this.#reply(longReply(0x09, 6, [0x00])); // refused, ltchiptool#34
-        const data = this.flash.read(addr, 4096);
-        let payload = new Uint8Array([...le32(addr), ...data]);
+        const payload = new Uint8Array(4 + 4096);
+        payload.set(le32(addr));
+        payload.set(this.flash.read(addr, 4096), 4);
         const ci = this.faults.corruptReadAt?.indexOf(addr) ?? -1;
         if (ci >= 0) {
           this.faults.corruptReadAt!.splice(ci, 1);
