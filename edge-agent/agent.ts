@@ -5,7 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { createLogger, type Logger } from "../shared/log.ts";
-import type { Reading } from "../shared/telemetry.ts";
+import { READINGS_PER_AGENT_BATCH, type Reading } from "../shared/telemetry.ts";
 import { AGENT_ID } from "../shared/topics.ts";
 import type { Poller, PollerEvent } from "./drivers/poller.ts";
 import { defaultBench, SimulatedBench } from "./drivers/simulated.ts";
@@ -69,7 +69,11 @@ export class BenchAgent {
     if (this.#buffer.length === 0) return this.#flushing;
     const readings = this.#buffer;
     this.#buffer = [];
-    this.#flushing = this.#flushing.then(() => this.uplink.send(readings)).catch((e) => {
+    this.#flushing = this.#flushing.then(async () => {
+      for (let i = 0; i < readings.length; i += READINGS_PER_AGENT_BATCH) {
+        await this.uplink.send(readings.slice(i, i + READINGS_PER_AGENT_BATCH));
+      }
+    }).catch((e) => {
       // the disk is the only place readings survive; failing to write it is worth shouting about
       this.log.error("could not spool batch; readings kept in memory", { err: e, readings: readings.length });
       this.#buffer.unshift(...readings);

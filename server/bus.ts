@@ -17,7 +17,11 @@ export interface BusEvents {
     previousVersion?: string | null;
   };
   /** readings made from OpenBeken messages, just committed; counterWh is set when the message was the unit's own counter */
-  "openbeken.committed": { samples: { reading: Reading; counterWh: number | null; hasCounter: boolean }[] };
+  "openbeken.committed": {
+    samples: { reading: Reading; counterWh: number | null; hasCounter: boolean; bootedAt: number | null }[];
+  };
+  /** the energy accountant committed (or skipped as replays/duplicates) this many samples */
+  "energy.accounted": { samples: number };
   /** an MQTT payload or API body that was refused */
   "ingest.rejected": { source: string; code: string; message: string };
 }

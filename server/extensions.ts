@@ -7,6 +7,7 @@ import { telemetryIngest } from "./ingest/telemetry.ts";
 import { metersApi } from "./api/meters.ts";
 import { healthApi } from "./api/health.ts";
 import { openbekenIngest } from "./ingest/openbeken.ts";
+import { energy } from "./energy/extension.ts";
 import { inventoryExtensions } from "./api/inventory.ts";
 import { calibrationApi } from "./api/calibration.ts";
 import { flashApi } from "./api/flash.ts";
@@ -17,6 +18,7 @@ export function defaultExtensions(): Extension[] {
     metersApi(),
     telemetryIngest(),
     openbekenIngest(),
+    energy(),
     ...inventoryExtensions(),
     calibrationApi(),
     flashApi(),

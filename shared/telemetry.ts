@@ -10,10 +10,17 @@ import { AGENT_ID } from "./topics.ts";
 
 /** Hard limits, so one bad agent cannot make the server allocate without bound. */
 export const TELEMETRY_LIMITS = {
-  maxPayloadBytes: 1024 * 1024,
-  maxReadingsPerBatch: 5000,
+  maxPayloadBytes: 256 * 1024,
+  maxReadingsPerBatch: 1000,
   maxPhases: 3,
 };
+
+/**
+ * What an agent puts in one batch at most. Keeps every MQTT payload well under
+ * 100 KB: aedes on Deno stalls a connection that publishes more than ~150 KB
+ * in one packet (measured here), and small packets keep broker memory flat.
+ */
+export const READINGS_PER_AGENT_BATCH = 400;
 
 const finite = z.number().finite();
 export const DEVICE_ID = /^[A-Za-z0-9_.:-]{1,64}$/;

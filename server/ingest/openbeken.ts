@@ -11,6 +11,7 @@ import { CodecError } from "../../shared/errors.ts";
 import { type ObkMessage, parseObkMessage } from "../../shared/openbeken/mqtt.ts";
 import { sharedSubscription } from "../../shared/topics.ts";
 import { addReadings, countRejection } from "../db/meters.ts";
+import { commitRetryingLocks } from "../db/kv_retry.ts";
 import { loadPresence, type UnitPresence, writePresence } from "../db/presence.ts";
 import { findUnitByMac, findUnitByTopic, recordUnitSeen } from "../db/units.ts";
 import type { Extension, ServerContext } from "../context.ts";
@@ -116,7 +117,7 @@ export function openbekenIngest(): Extension {
         }
       }
       addReadings(op, "openbeken", samples.map((s) => s.reading), now);
-      const res = await op.commit();
+      const res = await commitRetryingLocks(op);
       if (res.ok) {
         for (const [t, u] of next) cache.set(t, { value: u, versionstamp: res.versionstamp });
         for (const { topic, e } of events) {

@@ -23,6 +23,8 @@ export interface UnitSample {
   counterWh: number | null;
   /** the unit has a counter of its own, so power must not be integrated on top */
   hasCounter: boolean;
+  /** boot time from uptime, so a counter drop after a reboot reads as lost flash vars */
+  bootedAt: number | null;
 }
 
 export interface StepResult {
@@ -198,7 +200,7 @@ function updateLive(unit: UnitPresence, quantity: ChannelQuantity | MeterQuantit
     ...(l.frequency !== undefined ? { frequency: l.frequency } : {}),
     ...(l.powerFactor !== undefined ? { powerFactor: l.powerFactor } : {}),
   };
-  return { reading, counterWh: quantity === "energy" ? value : null, hasCounter: l.energyWh !== undefined };
+  return { reading, counterWh: quantity === "energy" ? value : null, hasCounter: l.energyWh !== undefined, bootedAt: unit.bootedAt };
 }
 
 function escapeRe(s: string) {

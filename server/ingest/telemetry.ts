@@ -33,13 +33,21 @@ export function telemetryIngest(): Extension {
       queuedReadings = 0;
       const parts = batches.flatMap(splitBatch);
       let outcome;
-      try {
-        outcome = await commitParts(ctx.kv, parts, ctx.clock.now());
-      } catch (e) {
-        // KV unavailable: these batches stay unacked in their agents' spools and are re-sent
-        ctx.log.error("KV commit failed; batches left unacked", { batches: batches.length, err: e });
-        continue;
+      for (let attempt = 1; !outcome; attempt++) {
+        try {
+          outcome = await commitParts(ctx.kv, parts, ctx.clock.now());
+        } catch (e) {
+          // SQLite "database is locked" when instances share a local KV file: brief, worth a retry
+          if (attempt < 4 && !stopped) {
+            await ctx.clock.sleep(25 * 2 ** attempt);
+            continue;
+          }
+          // KV unavailable: these batches stay unacked in their agents' spools and are re-sent
+          ctx.log.error("KV commit failed; batches left unacked", { batches: batches.length, err: e });
+          break;
+        }
       }
+      if (!outcome) continue;
       const dupParts = new Set(outcome.duplicate.map((p) => `${p.agentId}/${p.seq}`));
       let committed = 0, duplicate = 0;
       for (const b of batches) {

@@ -26,6 +26,8 @@ export interface TestServer {
   agentCredentials(agentId: string): Promise<{ username?: string; password?: string; token?: string }>;
   /** MQTT credentials a deployed OpenBeken unit (or the OpenBeken simulator) uses for its topic */
   deviceCredentials(topic: string): Promise<{ username?: string; password?: string }>;
+  /** sign a Playwright page in (as an admin) before it opens pages; optional until sign-in exists */
+  browserLogin?: (page: import("playwright-core").Page) => Promise<void>;
   close(): Promise<void>;
 }
 

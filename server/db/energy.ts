@@ -1,0 +1,156 @@
+/**
+ * Energy domain over Deno KV: per-meter accounting state, and rollups of
+ * consumption per minute, hour, day and month for each unit, each site and
+ * the whole fleet — kept forever. Rollups are KV sums (Deno.KvU64, mWh), so
+ * concurrent commits from two server instances add up instead of conflicting;
+ * the accounting state they depend on is guarded by a versionstamp check.
+ *
+ * Keys (this module owns them):
+ *   ["energy_state", deviceId]                           -> StoredEnergyState
+ *   ["energy", "unit", deviceId, level, bucketStartMs]   -> KvU64 mWh
+ *   ["energy", "site", site, level, bucketStartMs]       -> KvU64 mWh
+ *   ["energy", "fleet", "all", level, bucketStartMs]     -> KvU64 mWh
+ *   ["energy_site", deviceId]                            -> site   (manual mapping; inventory wins when it has one)
+ *
+ * A range query (one unit, one level, [from, to)) is one range scan.
+ */
+import type { EnergyState } from "../energy/accounting.ts";
+import { type Level, LEVELS } from "../energy/buckets.ts";
+
+export type Scope = "unit" | "site" | "fleet";
+
+export interface StoredEnergyState extends EnergyState {
+  /** site its energy is attributed to (resolved at accounting time) */
+  site: string | null;
+}
+
+export const stateKey = (deviceId: string): Deno.KvKey => ["energy_state", deviceId];
+export const rollupKey = (scope: Scope, id: string, level: Level, start: number): Deno.KvKey => ["energy", scope, id, level, start];
+export const FLEET_ID = "all";
+
+export async function loadEnergyStates(kv: Deno.Kv, ids: string[]): Promise<Map<string, Deno.KvEntryMaybe<StoredEnergyState>>> {
+  const out = new Map<string, Deno.KvEntryMaybe<StoredEnergyState>>();
+  for (let i = 0; i < ids.length; i += 10) {
+    const chunk = ids.slice(i, i + 10);
+    const entries = await kv.getMany<StoredEnergyState[]>(chunk.map(stateKey));
+    chunk.forEach((id, j) => out.set(id, entries[j]));
+  }
+  return out;
+}
+
+/**
+ * Add one meter's accounting step to an atomic op: the new state (checked
+ * against the versionstamp it was read at) and the rollup sums. Returns the
+ * number of mutations added.
+ */
+export function writeEnergy(
+  op: Deno.AtomicOperation,
+  next: StoredEnergyState,
+  versionstamp: string | null,
+  rollups: Map<Level, Map<number, number>>,
+): number {
+  op.check({ key: stateKey(next.deviceId), versionstamp });
+  op.set(stateKey(next.deviceId), next);
+  let n = 1;
+  for (const [level, buckets] of rollups) {
+    for (const [start, mwh] of buckets) {
+      if (mwh <= 0) continue;
+      const v = BigInt(mwh);
+      op.sum(rollupKey("unit", next.deviceId, level, start), v);
+      op.sum(rollupKey("fleet", FLEET_ID, level, start), v);
+      n += 2;
+      if (next.site) {
+        op.sum(rollupKey("site", next.site, level, start), v);
+        n++;
+      }
+    }
+  }
+  return n;
+}
+
+export interface EnergyPoint {
+  /** bucket start, ms */
+  ts: number;
+  wh: number;
+}
+
+/** Energy per bucket in [from, to), oldest first: one range scan. Empty buckets are absent. */
+export async function energySeries(
+  kv: Deno.Kv,
+  scope: Scope,
+  id: string,
+  level: Level,
+  from: number,
+  to: number,
+): Promise<EnergyPoint[]> {
+  const out: EnergyPoint[] = [];
+  const iter = kv.list<Deno.KvU64>({ start: rollupKey(scope, id, level, from), end: rollupKey(scope, id, level, to) }, { batchSize: 1000 });
+  for await (const e of iter) out.push({ ts: e.key[4] as number, wh: Number(e.value.value) / 1000 });
+  return out;
+}
+
+/** Energy of single buckets (e.g. today and this month for many units), 10 keys per read. */
+export async function energyAt(kv: Deno.Kv, keys: Deno.KvKey[]): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < keys.length; i += 10) {
+    const entries = await kv.getMany<Deno.KvU64[]>(keys.slice(i, i + 10));
+    for (const e of entries) out.push(e.value ? Number(e.value.value) / 1000 : 0);
+  }
+  return out;
+}
+
+/** Every meter with an accounting state (i.e. that ever produced a sample). */
+export async function listEnergyStates(kv: Deno.Kv): Promise<StoredEnergyState[]> {
+  const out: StoredEnergyState[] = [];
+  for await (const e of kv.list<StoredEnergyState>({ prefix: ["energy_state"] })) out.push(e.value);
+  return out;
+}
+
+/** Sites meters are attributed to now (a site a meter left keeps its rollups, but is listed only while it has members). */
+export async function listSites(kv: Deno.Kv): Promise<string[]> {
+  const sites = new Set<string>();
+  for (const st of await listEnergyStates(kv)) if (st.site) sites.add(st.site);
+  return [...sites].sort();
+}
+
+export async function setSiteMapping(kv: Deno.Kv, deviceId: string, site: string | null) {
+  if (site === null) await kv.delete(["energy_site", deviceId]);
+  else await kv.set(["energy_site", deviceId], site);
+}
+
+export async function getSiteMapping(kv: Deno.Kv, deviceId: string): Promise<string | null> {
+  return (await kv.get<string>(["energy_site", deviceId])).value;
+}
+
+/**
+ * Raw readings retention: delete history points older than `before` for every
+ * meter. Rollups are untouched (kept forever). Returns the number deleted.
+ */
+export async function pruneHistory(kv: Deno.Kv, before: number): Promise<number> {
+  const devices = new Set<string>();
+  for await (const e of kv.list({ prefix: ["meters"] })) devices.add(e.key[1] as string);
+  for await (const e of kv.list({ prefix: ["energy_state"] })) devices.add(e.key[1] as string);
+  let deleted = 0;
+  for (const id of devices) {
+    let keys: Deno.KvKey[] = [];
+    for await (const e of kv.list({ start: ["meter_history", id, 0], end: ["meter_history", id, before] }, { batchSize: 500 })) {
+      keys.push(e.key);
+      if (keys.length === 500) {
+        deleted += await deleteKeys(kv, keys);
+        keys = [];
+      }
+    }
+    deleted += await deleteKeys(kv, keys);
+  }
+  return deleted;
+}
+
+async function deleteKeys(kv: Deno.Kv, keys: Deno.KvKey[]): Promise<number> {
+  if (keys.length === 0) return 0;
+  const op = kv.atomic();
+  for (const k of keys) op.delete(k);
+  await op.commit();
+  return keys.length;
+}
+
+export { LEVELS };

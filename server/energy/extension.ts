@@ -1,0 +1,100 @@
+/**
+ * The energy feature: listens for committed readings on the bus (agents and
+ * OpenBeken units), accounts them into rollups, prunes raw history past the
+ * retention window, and serves the energy API (server/api/energy.ts).
+ *
+ * Settings (environment): RAW_RETENTION_DAYS (default 7), ENERGY_TZ_OFFSET_MIN
+ * (day/month boundaries, default 0 = UTC), ENERGY_MAX_POWER_W (default 60000).
+ */
+import { energyApi } from "../api/energy.ts";
+import { getSiteMapping, pruneHistory } from "../db/energy.ts";
+import { getUnitPresence } from "../db/presence.ts";
+import { findUnitByMac, findUnitByTopic } from "../db/units.ts";
+import type { Extension, ServerContext } from "../context.ts";
+import { EnergyAccountant } from "./accountant.ts";
+import type { EnergySample } from "./accounting.ts";
+
+export interface EnergySettings {
+  rawRetentionMs: number;
+  tzOffsetMin: number;
+  maxPowerW: number;
+}
+
+export function energySettingsFromEnv(env: Record<string, string | undefined> = Deno.env.toObject()): EnergySettings {
+  const num = (v: string | undefined, d: number) => (v === undefined || v === "" || !Number.isFinite(Number(v)) ? d : Number(v));
+  return {
+    rawRetentionMs: num(env.RAW_RETENTION_DAYS, 7) * 86_400_000,
+    tzOffsetMin: num(env.ENERGY_TZ_OFFSET_MIN, 0),
+    maxPowerW: num(env.ENERGY_MAX_POWER_W, 60_000),
+  };
+}
+
+const PRUNE_EVERY_MS = 3600_000;
+
+/** Inventory (issue 5) decides a meter's site: by the MAC its OBK presence reports, else by topic; else the manual mapping. */
+export async function resolveSite(kv: Deno.Kv, deviceId: string): Promise<string | null> {
+  const presence = await getUnitPresence(kv, deviceId);
+  const unit = (presence?.mac && presence.mac.length === 17 ? await findUnitByMac(kv, presence.mac) : null) ??
+    await findUnitByTopic(kv, deviceId);
+  return unit?.site ?? await getSiteMapping(kv, deviceId);
+}
+
+export function energy(settings: EnergySettings = energySettingsFromEnv()): Extension {
+  let accountant: EnergyAccountant | null = null;
+  let timer: ReturnType<typeof setInterval> | null = null;
+  let pruning: Promise<void> | null = null;
+  const offs: (() => void)[] = [];
+
+  const prune = (ctx: ServerContext) => {
+    if (pruning) return;
+    pruning = pruneHistory(ctx.kv, ctx.clock.now() - settings.rawRetentionMs)
+      .then((n) => void (n && ctx.log.info("raw history pruned", { deleted: n })))
+      .catch((e) => ctx.log.warn("history pruning failed", { err: e }))
+      .finally(() => (pruning = null));
+  };
+
+  const getAccountant = (ctx: ServerContext) =>
+    accountant ??= new EnergyAccountant(ctx.kv, {
+      log: ctx.log,
+      siteOf: (id) => resolveSite(ctx.kv, id),
+      accounting: { maxPowerW: settings.maxPowerW },
+      tzOffsetMin: settings.tzOffsetMin,
+      now: () => ctx.clock.now(),
+      onCommitted: (n) => ctx.bus.emit("energy.accounted", { samples: n }),
+    });
+
+  return {
+    name: "energy",
+    routes(app, ctx) {
+      energyApi(app, ctx, { tzOffsetMin: settings.tzOffsetMin, accountant: () => getAccountant(ctx) });
+    },
+    start(ctx) {
+      const acc = getAccountant(ctx);
+      offs.push(ctx.bus.on("telemetry.committed", (e) =>
+        acc.submit(e.readings.map((r): EnergySample => ({
+          deviceId: r.deviceId,
+          ts: r.ts,
+          powerW: r.power,
+          counterWh: r.energyWh,
+          hasCounter: true,
+        })))));
+      offs.push(ctx.bus.on("openbeken.committed", (e) =>
+        acc.submit(e.samples.map((s): EnergySample => ({
+          deviceId: s.reading.deviceId,
+          ts: s.reading.ts,
+          powerW: s.reading.power,
+          counterWh: s.counterWh,
+          hasCounter: s.hasCounter,
+          bootedAt: s.bootedAt,
+        })))));
+      prune(ctx);
+      timer = setInterval(() => prune(ctx), PRUNE_EVERY_MS);
+    },
+    async stop() {
+      for (const off of offs) off();
+      if (timer !== null) clearInterval(timer);
+      await pruning;
+      await accountant?.stop();
+    },
+  };
+}
