@@ -24,7 +24,7 @@ export interface AgentOptions {
   log?: Logger;
   onEvent?: (e: PollerEvent) => void;
   /** uplink tuning (ack timeout, in-flight window) */
-  uplink?: Pick<UplinkOptions, "ackTimeoutMs" | "maxInflight">;
+  uplink?: Pick<UplinkOptions, "ackTimeoutMs" | "maxInflight" | "onAck">;
 }
 
 export class BenchAgent {

@@ -21,6 +21,8 @@ export interface UplinkOptions {
   ackTimeoutMs?: number;
   /** batches published but not yet acked, at most */
   maxInflight?: number;
+  /** called when the server acks a batch, with when it was (last) published; for latency figures */
+  onAck?: (seq: number, publishedAt: number, status: string) => void;
 }
 
 export interface UplinkStats {
@@ -152,7 +154,9 @@ export class TelemetryUplink {
       this.o.log.warn("ignoring malformed ack", { err: e });
       return;
     }
+    const publishedAt = this.#inflight.get(ack.seq);
     this.#inflight.delete(ack.seq);
+    if (publishedAt !== undefined) this.o.onAck?.(ack.seq, publishedAt, ack.status);
     if (ack.status === "rejected") {
       this.#stats.rejected++;
       this.o.log.error("server rejected batch; kept in spool/rejected", { seq: ack.seq });

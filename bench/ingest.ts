@@ -1,0 +1,138 @@
+/**
+ * `deno task bench ingest [--meters 20000] [--agents 20] [--seconds 30] [--broker embedded|mosquitto]`
+ *
+ * Drives N simulated meters at 1 Hz from bench agents through a real broker
+ * into a server process (its own OS process, so its RSS is its own) and KV.
+ * Prints sustained readings/s, p50/p99 publish→ack latency (the server acks
+ * after its KV commit, so this bounds publish→commit from above), server RSS,
+ * and — in the same run — the raw rate of batched KV atomic commits of the
+ * same shape on this machine, with the ratio between the two.
+ */
+import { parseArgs } from "node:util";
+import { BenchAgent } from "../edge-agent/agent.ts";
+import { defaultBench, SimulatedBench } from "../edge-agent/drivers/simulated.ts";
+import { commitParts, READINGS_PER_COMMIT } from "../server/db/meters.ts";
+import { createLogger } from "../shared/log.ts";
+import type { Reading } from "../shared/telemetry.ts";
+import { freePort } from "../tests/helpers/net.ts";
+import { startMosquitto } from "../tests/helpers/mosquitto.ts";
+import { spawnServer } from "../tests/helpers/server_process.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function percentile(sorted: number[], p: number) {
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] : NaN;
+}
+
+async function rssMiB(pid: number): Promise<number> {
+  const status = await Deno.readTextFile(`/proc/${pid}/status`).catch(() => "");
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  return kb / 1024;
+}
+
+async function serverPid(port: string): Promise<number> {
+  // the server is a child of this process; find it by its PORT in the environment
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    const env = await Deno.readTextFile(`/proc/${e.name}/environ`).catch(() => "");
+    if (env.includes(`\0PORT=${port}\0`) && (await Deno.readTextFile(`/proc/${e.name}/cmdline`).catch(() => "")).includes("server/main.ts")) {
+      return Number(e.name);
+    }
+  }
+  return NaN;
+}
+
+/** Raw KV: batched atomic commits of READINGS_PER_COMMIT readings, as fast as one writer goes. */
+async function rawKvRate(dir: string, seconds: number): Promise<number> {
+  const kv = await Deno.openKv(`${dir}/raw.kv`);
+  const ts0 = Date.now();
+  let seq = 0, readings = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < seconds * 1000) {
+    const batch: Reading[] = Array.from({ length: READINGS_PER_COMMIT }, (_, i) => ({
+      deviceId: `m-${i}`, ts: ts0 + seq * 1000, voltage: 230.1, current: 1.234, power: 250.5, energyWh: 1234.5, frequency: 50, powerFactor: 0.9,
+    }));
+    await commitParts(kv, [{ agentId: "raw", seq: seq++, part: 0, readings: batch }]);
+    readings += batch.length;
+  }
+  const rate = readings / ((performance.now() - t0) / 1000);
+  kv.close();
+  return rate;
+}
+
+export default async function (args: string[]) {
+  const { values } = parseArgs({
+    args,
+    options: {
+      meters: { type: "string", default: "20000" },
+      agents: { type: "string", default: "20" },
+      seconds: { type: "string", default: "30" },
+      warmup: { type: "string", default: "8" },
+      broker: { type: "string", default: "embedded" },
+    },
+  });
+  const meters = Number(values.meters), agentsN = Number(values.agents), seconds = Number(values.seconds);
+  const dir = await Deno.makeTempDir({ prefix: "meterfleet-bench-ingest-" });
+  const log = createLogger({ level: "error" });
+  const mosq = values.broker === "mosquitto" ? await startMosquitto() : null;
+  const env: Record<string, string> = { DATA_DIR: `${dir}/srv`, PORT: String(freePort()), MQTT_PORT: String(freePort()) };
+  if (mosq) env.MQTT_URL = mosq.url;
+  const srv = await spawnServer(env);
+  const pid = await serverPid(env.PORT);
+  const brokerUrl = mosq?.url ?? `mqtt://127.0.0.1:${env.MQTT_PORT}`;
+
+  const latencies: number[] = [];
+  let measuring = false;
+  const perAgent = Math.ceil(meters / agentsN);
+  const agents: BenchAgent[] = [];
+  for (let a = 0; a < agentsN; a++) {
+    const specs = defaultBench(Math.min(perAgent, meters - a * perAgent), a + 1)
+      .map((m, i) => ({ ...m, deviceId: `b${a}-m${i}` }));
+    agents.push(await BenchAgent.start({
+      agentId: `bench-${a}`,
+      mqttUrl: brokerUrl,
+      spoolDir: `${dir}/spool-${a}`,
+      pollers: [new SimulatedBench(specs, { intervalMs: 1000, seed: a })],
+      batchIntervalMs: 1000,
+      log,
+      uplink: {
+        maxInflight: 256,
+        onAck: (_seq, publishedAt) => {
+          if (measuring) latencies.push(Date.now() - publishedAt);
+        },
+      },
+    }));
+  }
+  const committed = async () => (await (await fetch(`${srv.url}/api/health`)).json()).ingest.readings_committed as number;
+  console.log(`ingest bench: ${meters} meters at 1 Hz from ${agentsN} agents, broker ${values.broker}, ${seconds}s after ${values.warmup}s warm-up`);
+  await sleep(Number(values.warmup) * 1000);
+  measuring = true;
+  const c0 = await committed();
+  const t0 = performance.now();
+  let rssMax = 0;
+  while (performance.now() - t0 < seconds * 1000) {
+    await sleep(1000);
+    rssMax = Math.max(rssMax, await rssMiB(pid));
+  }
+  const c1 = await committed();
+  const elapsed = (performance.now() - t0) / 1000;
+  measuring = false;
+  const sustained = (c1 - c0) / elapsed;
+  const backlog = agents.reduce((s, a) => s + a.uplink.stats().spooled, 0);
+  for (const a of agents) await a.stop();
+  await srv.stop();
+  await mosq?.stop();
+
+  const raw = await rawKvRate(dir, 8);
+  latencies.sort((a, b) => a - b);
+  const p50 = percentile(latencies, 0.5), p99 = percentile(latencies, 0.99);
+  console.log(`offered load          ${meters.toLocaleString()} readings/s`);
+  console.log(`sustained ingest      ${Math.round(sustained).toLocaleString()} readings/s  (${(sustained / meters * 100).toFixed(1)} % of offered; target ≥ 20,000)`);
+  console.log(`publish→ack p50 / p99 ${p50} ms / ${p99} ms  (${latencies.length} batches; target p99 < 1000 ms)`);
+  console.log(`agent backlog at end  ${backlog} spooled batches`);
+  console.log(`server RSS (max)      ${rssMax.toFixed(0)} MiB`);
+  console.log(`raw KV batched commit ${Math.round(raw).toLocaleString()} readings/s  (${READINGS_PER_COMMIT} readings per atomic commit, one writer)`);
+  console.log(`ratio ingest / raw KV ${(sustained / raw).toFixed(2)}  (target ≥ 0.5)`);
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+}
+
