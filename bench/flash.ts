@@ -1,5 +1,5 @@
 /**
- * `deno task bench flash [--quick]`: a 2 MB backup and an OpenBeken-sized write
+ * `deno task bench flash [--quick | --baud N]`: a 2 MB backup and an OpenBeken-sized write
  * (1,150,832 bytes, the N app) against the simulator paced at the real line
  * rate, at 921,600 / 1,500,000 / 2,000,000 baud; then four ports in parallel
  * against one. Each figure is printed beside the line-rate minimum
@@ -79,7 +79,8 @@ async function timedBackup(f: Flasher) {
 
 export default async function (args: string[]) {
   const quick = args.includes("--quick");
-  const bauds = quick ? [2_000_000] : [921_600, 1_500_000, 2_000_000];
+  const only = args.indexOf("--baud") >= 0 ? Number(args[args.indexOf("--baud") + 1]) : undefined;
+  const bauds = only ? [only] : quick ? [2_000_000] : [921_600, 1_500_000, 2_000_000];
   console.log(`flash benchmark: simulator paced at the line rate, erase ${ERASE_SECTOR_MS} ms/4K (excluded from write figures)\n`);
   const image = new Uint8Array(APP_BYTES).map((_, i) => (i * 131 + (i >> 9)) & 0xff);
 
@@ -102,6 +103,7 @@ export default async function (args: string[]) {
     console.log(`${"".padEnd(34)} (raw ${(writeMs / 1000).toFixed(2)} s, of which simulated erase ${(eraseMs / 1000).toFixed(2)} s)`);
   }
 
+  if (only) return;
   const baud = 2_000_000;
   console.log(`\nparallel backups @ ${baud}:`);
   const one = await startSim();

@@ -8,6 +8,7 @@ import { LAYOUTS, type ChipKind } from "../../shared/bk7231/mod.ts";
 import type { Clock } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
 import { openSerial } from "../serial/mod.ts";
+import { parseObkConfig } from "../../shared/obk-config.ts";
 import { backupJob, type BackupResult, planImage, writeJob, type WriteResult } from "./jobs.ts";
 import { Flasher, type FlasherOptions, type Progress } from "./flasher.ts";
 
@@ -37,6 +38,8 @@ export interface UnitRecord {
   backupSha256?: string;
   firmware?: { name: string; sha256: string; addr: number; length: number };
   configWritten?: boolean;
+  /** MQTT topic written into the config sector: how the unit is recognised when it comes online */
+  topic?: string;
   benchHost: string;
   port: string;
   at: string;
@@ -107,6 +110,7 @@ export async function flashUnit(j: UnitJob): Promise<UnitResult> {
 
     let write: WriteResult | undefined;
     let configWritten = false;
+    let topic: string | undefined;
     if (j.image) {
       const plan = planImage(j.image.data, f.info.chip, {
         name: j.image.name,
@@ -123,6 +127,7 @@ export async function flashUnit(j: UnitJob): Promise<UnitResult> {
           jobName: `${portBase}-config`,
         });
         configWritten = true;
+        topic = parseObkConfig(sector).mqttTopic;
       }
       await f.reboot();
     }
@@ -138,6 +143,7 @@ export async function flashUnit(j: UnitJob): Promise<UnitResult> {
         ? { name: j.image.name, sha256: write.sha256, addr: write.addr, length: write.length }
         : undefined,
       configWritten,
+      topic,
       benchHost: j.benchHost,
       port: j.port,
       at: new Date(j.clock.now()).toISOString(),

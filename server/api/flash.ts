@@ -43,6 +43,7 @@ const unitBody = z.object({
   backupSha256: z.string().max(64).nullish(),
   firmware: z.object({ name: z.string().max(120), sha256: z.string(), addr: z.number(), length: z.number() }).nullish(),
   configWritten: z.boolean().optional(),
+  topic: z.string().max(64).nullish(),
   benchHost: z.string().min(1).max(80),
   port: z.string().max(200).optional(),
   at: z.string().optional(),
@@ -149,6 +150,8 @@ export function flashApi(): Extension {
             benchHost: u.benchHost,
             at: u.at ? Date.parse(u.at) : undefined,
             jobId: u.port ? `${c.req.param("agentId")}:${u.port}`.slice(0, 80) : undefined,
+            // the provisioned MQTT topic: the OpenBeken ingest matches the unit by it when it comes online
+            topic: u.topic ?? undefined,
           });
           return c.json({ unitId: unit.id });
         } catch (e) {

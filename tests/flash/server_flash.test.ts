@@ -8,7 +8,8 @@ import { sha256Hex } from "../../edge-agent/flash/jobs.ts";
 import { Bk7231Sim } from "../../edge-agent/sim/bk7231.ts";
 import { getBlob } from "../../server/db/blobs.ts";
 import { getBackup } from "../../server/db/flash.ts";
-import { findUnitByMac } from "../../server/db/units.ts";
+import { findUnitByMac, findUnitByTopic } from "../../server/db/units.ts";
+import { provisioning } from "../../edge-agent/flash/provision.ts";
 import { systemClock } from "../../shared/clock.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { withTempDir } from "../helpers/tmp.ts";
@@ -42,6 +43,7 @@ Deno.test("flash + server: backup stored once in KV, unit registered, batch prog
           log: quiet,
           board: silentBoard(),
           batchId: "house-42",
+          provision: provisioning({ wifi: { ssid: "house", password: "pw" }, mqtt: { host: "10.0.0.2", unitSecret: "s" }, profile: "zmai-90" }),
           benchHost: "bench-1",
         });
       const [r] = await run();
@@ -59,6 +61,9 @@ Deno.test("flash + server: backup stored once in KV, unit registered, batch prog
       assertEquals(unit?.flashId, "1560eb");
       assertEquals(unit?.backups.map((b) => b.backupId), [sha]);
       assertEquals(unit?.flashes.at(-1)?.firmware, "OpenBK7231N_UA_1.18.299.bin");
+      // the provisioned unit will come online as obk8C123456: inventory knows it by that topic
+      assertEquals(unit?.topic, "obk8C123456");
+      assertEquals((await findUnitByTopic(ts.kv, "obk8C123456"))?.id, unit?.id);
 
       const batches = await (await ts.api("/api/flash/batches")).json();
       const batch = batches.batches.find((b: { batchId: string }) => b.batchId === "house-42");
