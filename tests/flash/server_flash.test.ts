@@ -121,3 +121,45 @@ Deno.test("flash + server: an upload that does not hash to its name is refused a
     await ts.close();
   }
 });
+
+Deno.test("flash + server: the image comes from the firmware store; a backup that never verifies is not uploaded", async () => {
+  const { registerFirmware } = await import("../../server/db/firmware.ts");
+  const ts = await startTestServer();
+  const good = Bk7231Sim.start({ chip: "bk7231n", mac: "c8:47:8c:00:00:0a", log: quiet });
+  // the same sector corrupted on every read: the chip CRC never agrees
+  const flaky = Bk7231Sim.start({ chip: "bk7231n", mac: "c8:47:8c:00:00:0b", log: quiet, faults: { corruptReadAt: Array(10).fill(0x8000) } });
+  try {
+    await withTempDir(async (dir) => {
+      const creds = await ts.agentCredentials("bench-3");
+      const server = new HttpFlashServer(ts.url, "bench-3", creds.token);
+      const fw = fakeObkImage(0x20000, 5);
+      const { firmware } = await registerFirmware(ts.kv, { filename: "OpenBK7231N_UA_1.18.299.bin", bytes: fw, by: "test" });
+      const image = await server.fetchBlob("firmware", firmware.sha256);
+      assert(equalBytes(image, fw));
+      const results = await runBatch({
+        ports: [good.path, flaky.path],
+        image: { name: firmware.filename, data: image },
+        backupDir: `${dir}/backups`,
+        stateDir: `${dir}/state`,
+        server,
+        flasher: fastOptions(),
+        clock: systemClock,
+        log: quiet,
+        board: silentBoard(),
+        benchHost: "bench-3",
+      });
+      assertEquals(results.map((r) => r.ok), [true, false]);
+      assertEquals(!results[1].ok && (results[1].error as { code: string }).code, "VERIFY_FAILED");
+      assert(equalBytes(good.flash.data.subarray(0x11000, 0x11000 + fw.length), fw));
+      assertEquals(flaky.stats.writes + flaky.stats.erases, 0); // no backup, no write
+      const stored: string[] = [];
+      for await (const e of ts.kv.list<{ mac: string }>({ prefix: ["flash_backup"] })) stored.push(e.value.mac);
+      assertEquals(stored, ["c8:47:8c:00:00:0a"]);
+      assertEquals(await findUnitByMac(ts.kv, "c8:47:8c:00:00:0b"), null);
+    });
+  } finally {
+    await good.stop();
+    await flaky.stop();
+    await ts.close();
+  }
+});
