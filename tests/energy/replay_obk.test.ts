@@ -128,6 +128,14 @@ Deno.test("OpenBeken replay: exact kWh per day across reboots, replays, duplicat
     const row = fleet.units.find((u: { deviceId: string }) => u.deviceId === "obkKWH01");
     assertEquals([row.todayWh, row.monthWh, row.site], [500, 500, "plant-1"]);
     assertEquals(fleet.fleet.monthWh, 7200 + 7200 + 7190 + 500);
+
+    // the pages render the same figures
+    const page = await (await srv.api("/energy")).text();
+    assertEquals(/data-meter="obkKWH01".*?data-field="today">0\.500</.test(page), true);
+    const unitPage = await srv.api("/energy/unit/obkPLUG01");
+    assertEquals([unitPage.status, /reboots seen (<!-- -->)?2 /.test(await unitPage.text())], [200, true]);
+    const sitePage = await srv.api("/energy/site/plant-1");
+    assertEquals([sitePage.status, (await sitePage.text()).includes("obkKWH01")], [200, true]);
   } finally {
     r.close();
     await plug.close();

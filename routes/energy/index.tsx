@@ -1,0 +1,74 @@
+/** Fleet energy: kWh today and this month per meter and per site, the fleet's daily energy, CSV export. */
+import type { PageProps, RouteHandler } from "../../server/web/pages.ts";
+import { type FleetEnergy, fleetEnergy } from "../../server/api/energy.ts";
+import { energySettingsFromEnv } from "../../server/energy/extension.ts";
+import { listUnitPresence, type UnitPresence } from "../../server/db/presence.ts";
+import { EnergyPanels, kwh } from "../../components/EnergyPanels.tsx";
+
+interface Data {
+  fleet: FleetEnergy;
+  presence: Record<string, Pick<UnitPresence, "online" | "version">>;
+}
+
+export const handler: RouteHandler<Data> = async (ctx) => {
+  const fleet = await fleetEnergy(ctx.app.kv, ctx.app.clock.now(), energySettingsFromEnv().tzOffsetMin);
+  const presence: Data["presence"] = {};
+  for (const p of await listUnitPresence(ctx.app.kv)) presence[p.deviceId] = { online: p.online, version: p.version };
+  return ctx.render({ fleet, presence });
+};
+
+export default function EnergyPage({ data }: PageProps<Data>) {
+  const f = data.fleet;
+  return (
+    <>
+      <h1>Energy</h1>
+      <div class="cards">
+        <div class="card"><div class="label">Fleet today</div><div class="value" data-testid="fleet-today">{kwh(f.fleet.todayWh)} kWh</div></div>
+        <div class="card"><div class="label">Fleet this month</div><div class="value" data-testid="fleet-month">{kwh(f.fleet.monthWh)} kWh</div></div>
+        <div class="card"><div class="label">Meters</div><div class="value">{f.units.length}</div></div>
+      </div>
+      <table data-testid="energy-units">
+        <thead>
+          <tr>
+            <th>Meter</th><th>Site</th><th>Source</th>
+            <th class="num">Today (kWh)</th><th class="num">This month (kWh)</th><th class="num">Counted (kWh)</th><th>Last sample</th>
+          </tr>
+        </thead>
+        <tbody>
+          {f.units.map((u) => {
+            const p = data.presence[u.deviceId];
+            return (
+              <tr key={u.deviceId} data-meter={u.deviceId}>
+                <td><a href={`/energy/unit/${encodeURIComponent(u.deviceId)}`}>{u.deviceId}</a></td>
+                <td>{u.site ? <a href={`/energy/site/${encodeURIComponent(u.site)}`}>{u.site}</a> : <span class="muted">–</span>}</td>
+                <td class="muted">{p ? `OpenBeken ${p.version ?? ""}${p.online ? "" : " (offline)"}` : "agent"}</td>
+                <td class="num" data-field="today">{kwh(u.todayWh)}</td>
+                <td class="num" data-field="month">{kwh(u.monthWh)}</td>
+                <td class="num">{kwh(u.totalWh)}</td>
+                <td class="muted">{u.lastTs ? new Date(u.lastTs).toISOString().replace("T", " ").slice(0, 19) : "–"}</td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+      {f.sites.length ? (
+        <>
+          <h2>Sites</h2>
+          <table data-testid="energy-sites">
+            <thead><tr><th>Site</th><th class="num">Today (kWh)</th><th class="num">This month (kWh)</th></tr></thead>
+            <tbody>
+              {f.sites.map((s) => (
+                <tr key={s.site}>
+                  <td><a href={`/energy/site/${encodeURIComponent(s.site)}`}>{s.site}</a></td>
+                  <td class="num">{kwh(s.todayWh)}</td>
+                  <td class="num">{kwh(s.monthWh)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
+      ) : null}
+      <EnergyPanels scope="fleet" id="all" now={f.at} dayStart={f.dayStart} monthStart={f.monthStart} />
+    </>
+  );
+}
