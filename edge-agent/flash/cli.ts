@@ -2,6 +2,7 @@
  * `deno task agent flash <backup|write|batch|restore> ...`
  *
  *   flash backup  --port <path> --out <file> [--baud N] [--chip auto|bk7231n|bk7231t]
+ *                 [--start 0x1d0000 --length 0x2000]   (a ranged read; default the whole flash)
  *   flash write   --port <path> --image <file> [--chip auto|bk7231n|bk7231t] [--baud N] [--addr 0x11000]
  *                 [--include-bootloader]   (BK7231N only)
  *   flash batch   --port <p1> --port <p2> ... [--image <file>] [--backup-dir data/backups]
@@ -31,7 +32,7 @@ type Args = Record<string, string | undefined> & { _: string[]; port: string[] }
 
 function parse(args: string[]): Args {
   return parseArgs(args, {
-    string: ["port", "out", "image", "baud", "chip", "addr", "state-dir", "backup-dir", "link-timeout", "server", "token", "agent-id", "backup", "backup-id", "firmware-id", "firmware-name", "log-level", "provision", "batch-id"],
+    string: ["port", "out", "image", "baud", "chip", "addr", "state-dir", "backup-dir", "link-timeout", "server", "token", "agent-id", "backup", "backup-id", "firmware-id", "firmware-name", "start", "length", "log-level", "provision", "batch-id"],
     boolean: ["include-bootloader", "help"],
     collect: ["port"],
   }) as unknown as Args;
@@ -67,7 +68,11 @@ export async function runFlashCli(args: string[]): Promise<void> {
         const serial = await openSerial(port);
         try {
           const f = await Flasher.connect(serial, flasherOptions(a, log.child({ port })));
-          const r = await backupJob(f, a.out as string, { onProgress: (p) => board.update(port, p) });
+          const r = await backupJob(f, a.out as string, {
+            onProgress: (p) => board.update(port, p),
+            start: a.start ? Number(a.start) : undefined,
+            length: a.length ? Number(a.length) : undefined,
+          });
           await f.release();
           board.finish();
           console.log(`backup ${r.path}: ${r.size} bytes, sha256 ${r.sha256}, chip ${r.chip}, mac ${r.mac ?? "?"}` +

@@ -48,14 +48,18 @@ async function writeAt(file: Deno.FsFile, off: number, data: Uint8Array) {
 export async function backupJob(
   f: Flasher,
   out: string,
-  o: { onProgress?: (p: Progress) => void } = {},
+  o: { onProgress?: (p: Progress) => void; start?: number; length?: number } = {},
 ): Promise<BackupResult> {
-  const length = f.info.flashSize;
+  const start = o.start ?? 0;
+  const length = o.length ?? f.info.flashSize - start;
+  if (start % SECTOR || length % SECTOR || length <= 0 || start + length > f.info.flashSize) {
+    throw new FlashError("BAD_IMAGE", `range 0x${start.toString(16)}+0x${length.toString(16)} is not 4 KiB aligned inside the flash`);
+  }
   const partial = `${out}.partial`;
   const journal = await Journal.open(`${out}.journal.json`, {
     kind: "backup",
     target: out,
-    start: 0,
+    start,
     length,
     chip: f.info.chip,
   });
@@ -64,12 +68,12 @@ export async function backupJob(
   const file = await Deno.open(partial, { read: true, write: true, create: true });
   try {
     if ((await file.stat()).size !== length) await file.truncate(length);
-    await f.readRange(0, length, {
+    await f.readRange(start, length, {
       onProgress: o.onProgress,
       skip: async (off, len) => {
         const crc = journal.doneCrc(off);
         if (crc === undefined) return false;
-        const bytes = await readAt(file, off, len);
+        const bytes = await readAt(file, off - start, len);
         if (crc32Jam(bytes) === crc && await f.verify(off, bytes)) {
           resumedChunks++;
           return true;
@@ -78,7 +82,7 @@ export async function backupJob(
         return false;
       },
       onChunk: async (off, data) => {
-        await writeAt(file, off, data);
+        await writeAt(file, off - start, data);
         await file.syncData();
         await journal.markDone(off, crc32Jam(data));
       },
@@ -88,16 +92,17 @@ export async function backupJob(
   }
   const image = await Deno.readFile(partial);
   // every chunk was chip-verified; check the file we assembled still matches the journal
-  for (let off = 0; off < length; off += 0x8000) {
+  for (let off = start; off < start + length; off += 0x8000) {
     const crc = journal.doneCrc(off);
-    if (crc !== undefined && crc !== crc32Jam(image.subarray(off, Math.min(length, off + 0x8000)))) {
+    const rel = off - start;
+    if (crc !== undefined && crc !== crc32Jam(image.subarray(rel, Math.min(length, rel + 0x8000)))) {
       await journal.forget(off);
       throw new FlashError("VERIFY_FAILED", `backup file changed under us at 0x${off.toString(16)}`, [], true);
     }
   }
   await Deno.rename(partial, out);
   await journal.remove();
-  const id = identifyBackup(image);
+  const id = start === 0 ? identifyBackup(image) : {};
   return {
     path: out,
     sha256: await sha256Hex(image),
