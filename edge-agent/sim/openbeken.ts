@@ -148,10 +148,17 @@ export class ObkSimUnit {
       client.once("close", () => resolve());
     });
     if (!client.connected) return;
-    await client.subscribeAsync([`cmnd/${this.topic}/+`, `cmnd/${this.group}/+`], { qos: 1 });
-    await client.publishAsync(`${this.topic}/connected`, "online", { qos: 2, retain: true });
-    await this.#broadcastSelfState(client);
-    if (this.o.meterIntervalMs) this.#meterLoop(client);
+    try {
+      await client.subscribeAsync(`cmnd/${this.topic}/+`, { qos: 1 });
+      // the platform group topic: a broker ACL may refuse it; OBK carries on without it
+      await client.subscribeAsync(`cmnd/${this.group}/+`, { qos: 1 }).catch(() => {});
+      await client.publishAsync(`${this.topic}/connected`, "online", { qos: 2, retain: true });
+      await this.#broadcastSelfState(client);
+      if (this.o.meterIntervalMs) this.#meterLoop(client);
+    } catch {
+      // the connection dropped while we were announcing ourselves: the close handler reconnects
+      client.end(true);
+    }
   }
 
   #selfState(): [string, string][] {

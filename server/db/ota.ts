@@ -367,10 +367,20 @@ export type RolloutAction = "pause" | "resume" | "cancel" | "retry_failed";
  * only failed and timed-out devices, as new attempts.
  */
 export async function rolloutAction(kv: Deno.Kv, id: string, action: RolloutAction, actor: string, now: number): Promise<Rollout> {
+  const first = (await getRollout(kv, id)).value;
+  if (!first) throw new RolloutInputError(`no such rollout ${id}`);
+  if (action === "retry_failed") {
+    if (first.status === "cancelled") throw new RolloutInputError("cannot retry a cancelled rollout");
+    // devices first, rollout status second: the engine must never see "running" with nothing left to do and finish it
+    for (const e of await listDevices(kv, id)) {
+      if (ERROR_STATES.includes(e.value.state)) {
+        await transitionDeviceFresh(kv, id, e.value.unitId, ERROR_STATES, "scheduled", { now, note: `retry by ${actor}` });
+      }
+    }
+  }
   for (let attempt = 0; attempt < 20; attempt++) {
     const entry = await getRollout(kv, id);
-    const r = entry.value;
-    if (!r) throw new RolloutInputError(`no such rollout ${id}`);
+    const r = entry.value!;
     const next: Rollout = structuredClone(r);
     if (action === "pause") {
       if (r.status !== "running" && r.status !== "scheduled") throw new RolloutInputError(`cannot pause a ${r.status} rollout`);
@@ -393,8 +403,7 @@ export async function rolloutAction(kv: Deno.Kv, id: string, action: RolloutActi
       next.status = "cancelled";
       next.finishedAt = now;
     } else {
-      if (r.status === "cancelled") throw new RolloutInputError("cannot retry a cancelled rollout");
-      next.status = r.status === "finished" || r.status === "paused" ? "running" : r.status;
+      next.status = r.status === "scheduled" ? "scheduled" : "running";
       next.pauseReason = null;
       next.finishedAt = null;
       for (const g of next.groups) {
@@ -404,12 +413,12 @@ export async function rolloutAction(kv: Deno.Kv, id: string, action: RolloutActi
     }
     const audit = { actor, action: `rollout.${action}`, target: `rollout:${id}` };
     if (!(await saveRollout(kv, entry, next, [audit], now))) continue;
-    if (action === "cancel" || action === "retry_failed") {
-      const from: DeviceState[] = action === "cancel" ? ["scheduled", "skipped_offline"] : ["failed", "timed_out"];
-      const to: DeviceState = action === "cancel" ? "cancelled" : "scheduled";
+    if (action === "cancel") {
+      // rollout first (the engine stops commanding), then the devices that were still waiting
+      const from: DeviceState[] = ["scheduled", "skipped_offline"];
       for (const e of await listDevices(kv, id)) {
         if (from.includes(e.value.state)) {
-          await transitionDeviceFresh(kv, id, e.value.unitId, from, to, { now, note: `${action} by ${actor}` });
+          await transitionDeviceFresh(kv, id, e.value.unitId, from, "cancelled", { now, note: `cancelled by ${actor}` });
         }
       }
     }

@@ -1,0 +1,59 @@
+import { assert, assertEquals } from "@std/assert";
+import { buildFakeRbl } from "../../edge-agent/sim/obk-image.ts";
+import { createRollout, json, startOtaServer, uploadFirmware } from "../ota/fleet.ts";
+
+Deno.test("pages: inventory with the rework audit, unit detail with its forms, firmware upload form, rollout create and live view", async () => {
+  const srv = await startOtaServer();
+  try {
+    const u = await json<{ id: string }>(srv.api("/api/units", {
+      method: "POST", headers: { "content-type": "application/json" },
+      body: JSON.stringify({ mac: "c8:47:8c:aa:bb:01", chip: "BK7231N", topic: "obkAABB01", site: "plant-1", by: "t" }),
+    }));
+    const page = async (path: string, init?: RequestInit) => {
+      const res = await srv.api(path, init);
+      return { status: res.status, html: await res.text() };
+    };
+    // log a desolder through the unit page's form, then find it in the audit view
+    const form = new URLSearchParams({ form: "rework", component: "RN8209C", action: "desoldered", reason: "free UART1", who: "ola" });
+    const posted = await page(`/units/${u.id}`, { method: "POST", body: form });
+    assertEquals(posted.status, 200);
+    assert(posted.html.includes("logged: RN8209C desoldered"));
+    const bad = await page(`/units/${u.id}`, { method: "POST", body: new URLSearchParams({ form: "rework", component: "RN8209C", action: "melted", who: "x" }) });
+    assertEquals(bad.status, 400);
+    const list = await page("/units?component=RN8209C&state=off");
+    assertEquals(list.status, 200);
+    assert(/<b>1<\/b> unit\(s\) with RN8209C off/.test(list.html), "audit count");
+    assert(list.html.includes(`href="/units/${u.id}"`));
+
+    // firmware upload through the page form: corrupt refused, good accepted
+    const good = buildFakeRbl({ chip: "BK7231N", version: "1.18.300" });
+    const corrupt = good.slice();
+    corrupt[200] ^= 1;
+    const fd = (bytes: Uint8Array) => {
+      const f = new FormData();
+      f.set("file", new File([bytes as Uint8Array<ArrayBuffer>], "OpenBK7231N_1.18.300.rbl"));
+      return f;
+    };
+    const refused = await page("/firmware", { method: "POST", body: fd(corrupt) });
+    assertEquals(refused.status, 422);
+    assert(refused.html.includes("refused: corrupt RBL package"));
+    const accepted = await page("/firmware", { method: "POST", body: fd(good) });
+    assertEquals(accepted.status, 200);
+    assert(accepted.html.includes("registered OpenBK7231N_1.18.300.rbl"));
+
+    const fw = await uploadFirmware(srv, "1.18.301");
+    const r = await createRollout(srv, { firmwareId: fw.id, groups: [{ name: "all", percent: 100 }] });
+    const detail = await page(`/rollouts/${r.id}`);
+    assertEquals(detail.status, 200);
+    assert(detail.html.includes("mf-island") && detail.html.includes("obkAABB01"));
+    const rolloutList = await page("/rollouts");
+    assert(rolloutList.html.includes(r.id));
+    const noUnits = await page("/rollouts", { method: "POST", body: new URLSearchParams({ name: "x", firmwareId: fw.id, groups: "all:100", site: "nowhere" }) });
+    assertEquals(noUnits.status, 400);
+    assert(noUnits.html.includes("no unit matches"));
+    assertEquals((await page(`/units/${u.id}`)).status, 200);
+    assertEquals((await page("/units/u-nope")).status, 404);
+  } finally {
+    await srv.close();
+  }
+});
