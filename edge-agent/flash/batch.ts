@@ -32,6 +32,8 @@ export interface BatchOptions {
 export type BatchResult = { port: string; ok: true; result: UnitResult } | { port: string; ok: false; error: unknown };
 
 export async function runBatch(o: BatchOptions): Promise<BatchResult[]> {
+  const dup = o.ports.find((p, i) => o.ports.indexOf(p) !== i);
+  if (dup) throw new Error(`port ${dup} is listed twice: two jobs cannot share one adapter`);
   const batchId = o.batchId ?? `b-${new Date(o.clock.now()).toISOString().replace(/[-:]/g, "").slice(0, 15)}`;
   const benchHost = o.benchHost ?? Deno.hostname();
   const stopReporting = reportLoop(o, batchId);

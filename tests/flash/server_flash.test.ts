@@ -8,7 +8,8 @@ import { sha256Hex } from "../../edge-agent/flash/jobs.ts";
 import { Bk7231Sim } from "../../edge-agent/sim/bk7231.ts";
 import { getBlob } from "../../server/db/blobs.ts";
 import { getBackup } from "../../server/db/flash.ts";
-import { findUnitByMac, findUnitByTopic } from "../../server/db/units.ts";
+import { findUnitByMac, findUnitByTopic, getUnit } from "../../server/db/units.ts";
+import { ObkUnit } from "../energy/obk_unit.ts";
 import { provisioning } from "../../edge-agent/flash/provision.ts";
 import { systemClock } from "../../shared/clock.ts";
 import { startTestServer } from "../helpers/server.ts";
@@ -64,6 +65,20 @@ Deno.test("flash + server: backup stored once in KV, unit registered, batch prog
       // the provisioned unit will come online as obk8C123456: inventory knows it by that topic
       assertEquals(unit?.topic, "obk8C123456");
       assertEquals((await findUnitByTopic(ts.kv, "obk8C123456"))?.id, unit?.id);
+      // ...and when it does come online, the OpenBeken ingest matches it to this record
+      const obk = await ObkUnit.connect(ts, "obk8C123456");
+      try {
+        await obk.item("mac", "c8:47:8c:12:34:56");
+        await obk.item("build", "OpenBK7231N 1.18.299 Jul 24 2026 10:41:55");
+        let seen = null;
+        for (let i = 0; i < 100 && !seen; i++) {
+          await new Promise((r) => setTimeout(r, 50));
+          seen = (await getUnit(ts.kv, unit!.id))?.lastSeen ?? null;
+        }
+        assert(seen !== null, "the provisioned unit was matched when it came online");
+      } finally {
+        await obk.close();
+      }
 
       const batches = await (await ts.api("/api/flash/batches")).json();
       const batch = batches.batches.find((b: { batchId: string }) => b.batchId === "house-42");
