@@ -79,7 +79,16 @@ export async function flashUnit(j: UnitJob): Promise<UnitResult> {
   const serial = await openSerial(j.port, { baud: 115200 });
   try {
     j.onProgress?.({ phase: "link", done: 0, total: 1 }, "getting bus");
-    const f = await Flasher.connect(serial, { ...j.flasher, clock: j.clock, log: j.log });
+    const f = await Flasher.connect(serial, {
+      ...j.flasher,
+      clock: j.clock,
+      log: j.log,
+      // in a batch, say which unit needs a hand
+      onNeedReset: (msg) => {
+        j.onProgress?.({ phase: "link", done: 0, total: 1 }, "reset this unit now (CEN to GND or power-cycle)");
+        j.flasher.onNeedReset?.(`${j.port}: ${msg}`);
+      },
+    });
     j.onProgress?.({ phase: "link", done: 1, total: 1 }, `${f.info.bootloader ?? f.info.chip} @ ${f.info.baud}`);
 
     let backup: BackupResult | undefined;
