@@ -21,7 +21,7 @@ import { applyObkMessage, type UnitEvent, type UnitSample } from "./openbeken_un
 export const OBK_FILTERS = ["+/+", "+/+/get", "homeassistant/+/+/config"];
 
 /** Commit budget: Deno KV allows 1000 mutations and 100 checks per atomic commit. */
-const MAX_MUTATIONS = 800;
+const MAX_MUTATIONS = 900;
 const MAX_UNITS_PER_COMMIT = 80;
 const MAX_QUEUED = 200_000;
 const MAX_ATTEMPTS = 6;
@@ -72,7 +72,7 @@ export function openbekenIngest(): Extension {
     let i = 0;
     for (; i < queue.length; i++) {
       const q = queue[i];
-      const cost = q.msg.kind === "meter" || q.msg.kind === "channel" ? 2 : 0;
+      const cost = q.msg.kind === "meter" || q.msg.kind === "channel" ? 1 : 0; // one history point
       const isNew = !round.has(q.msg.topic);
       if (isNew && (round.size >= MAX_UNITS_PER_COMMIT || mutations + cost + 4 > MAX_MUTATIONS)) break;
       if (!isNew && mutations + cost > MAX_MUTATIONS) break;

@@ -6,7 +6,7 @@
  */
 import { CodecError } from "../../shared/errors.ts";
 import { macTailFromName, type MeterQuantity, type ObkMessage } from "../../shared/openbeken/mqtt.ts";
-import { type Reading, readingSchema } from "../../shared/telemetry.ts";
+import type { Reading } from "../../shared/telemetry.ts";
 import { type ChannelQuantity, newPresence, type UnitLive, type UnitPresence } from "../db/presence.ts";
 
 export type UnitChange = "discovered" | "online" | "offline" | "rebooted" | "version";
@@ -56,12 +56,19 @@ const liveField: Record<ChannelQuantity | MeterQuantity, keyof UnitLive | null> 
   reactivePower: null,
 };
 
-/** Same bounds as the agents' readings, so an uncalibrated unit (CSE7766 shows 10⁴ A) is refused, not charted. */
+/** The agents' reading bounds (shared/telemetry.ts), so an uncalibrated unit (CSE7766 shows 10⁴ A) is refused, not charted. */
+const BOUNDS: Partial<Record<string, [number, number]>> = {
+  voltage: [0, 1000],
+  current: [0, 1000],
+  power: [-1e6, 1e6],
+  frequency: [0, 100],
+  powerFactor: [-1, 1],
+  energy: [0, Number.MAX_VALUE],
+};
+
 function checkRange(quantity: string, value: number) {
-  const shape = readingSchema.shape as Record<string, { safeParse(v: unknown): { success: boolean } }>;
-  const key = quantity === "energy" ? "energyWh" : quantity;
-  const s = shape[key];
-  if (s && !s.safeParse(value).success) throw new CodecError("out_of_range", `${quantity} ${value} outside the reading's bounds`);
+  const b = BOUNDS[quantity];
+  if (b && !(value >= b[0] && value <= b[1])) throw new CodecError("out_of_range", `${quantity} ${value} outside the reading's bounds`);
 }
 
 export function applyObkMessage(prev: UnitPresence | null, msg: ObkMessage, at: number): StepResult {

@@ -177,8 +177,10 @@ export function parseDiscovery(component: string, uniqueId: string, text: string
  * Parse one MQTT message. Returns null for topics that are not OpenBeken
  * device output we use (including empty `/get` requests other clients send).
  */
+const utf8 = new TextDecoder("utf-8", { fatal: false });
+
 export function parseObkMessage(topic: string, payload: Uint8Array | string): ObkMessage | null {
-  const text = typeof payload === "string" ? payload : new TextDecoder("utf-8", { fatal: false }).decode(payload);
+  const text = typeof payload === "string" ? payload : utf8.decode(payload);
   const parts = topic.split("/");
   if (parts[0] === "homeassistant") {
     if (parts.length !== 4 || parts[3] !== "config" || text.length === 0) return null;
