@@ -46,7 +46,7 @@ export interface EnergyState {
   suspect: { mwh: number; ts: number } | null;
   /** power was integrated since the last trusted counter (the counter went quiet): re-base when it returns */
   integrated: boolean;
-  /** integration remainder below 1 mWh, carried so nothing is lost to rounding */
+  /** integration remainder below 1 mWh, in mW·ms (< 3.6e6), carried so nothing is lost to rounding */
   fracMwh: number;
   /** everything accounted so far */
   totalMwh: number;
@@ -118,9 +118,10 @@ export function accountSample(prev: EnergyState, s: EnergySample, o: AccountingO
     note = applyCounter(st, Math.round(s.counterWh * 1000), s.ts, s.bootedAt ?? null, spans, o);
   } else if (!s.hasCounter && !(st.counter && s.ts - st.counter.ts < o.counterStaleMs)) {
     if (st.lastPowerTs !== null && st.lastPowerW !== null && s.ts - st.lastPowerTs <= o.maxGapMs) {
-      const exact = Math.max(0, st.lastPowerW) * (s.ts - st.lastPowerTs) / 3600 + st.fracMwh;
-      const mwh = Math.floor(exact);
-      st.fracMwh = exact - mwh;
+      // integer arithmetic (mW × ms, 1 mWh = 3.6e6 of them) so repeated steps add up exactly
+      const num = Math.round(Math.max(0, st.lastPowerW) * 1000) * (s.ts - st.lastPowerTs) + st.fracMwh;
+      const mwh = Math.floor(num / 3_600_000);
+      st.fracMwh = num - mwh * 3_600_000;
       if (mwh > 0) spans.push({ from: st.lastPowerTs, to: s.ts, mwh });
       if (st.counter) st.integrated = true;
     } else if (st.lastPowerTs !== null) {
