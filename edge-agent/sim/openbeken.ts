@@ -362,6 +362,11 @@ export async function runSimCli(args: string[]) {
       fail: { type: "string", default: "0" },
       interval: { type: "string", default: "5000" },
       first: { type: "string", default: "1" },
+      "boot-ms": { type: "string", default: "3000" },
+      "reboot-delay-ms": { type: "string", default: "1000" },
+      "item-gap-ms": { type: "string", default: "1000" },
+      "no-http": { type: "boolean", default: false },
+      quiet: { type: "boolean", default: false },
     },
   });
   const failEvery = Number(values.fail) > 0 ? Math.round(1 / Number(values.fail)) : 0;
@@ -371,15 +376,16 @@ export async function runSimCli(args: string[]) {
     version: values.version,
     chip: values.chip as "BK7231N" | "BK7231T",
     firstIndex: Number(values.first),
-    http: true,
-    bootMs: 3000,
-    rebootDelayMs: 1000,
-    itemGapMs: 1000,
+    http: !values["no-http"],
+    bootMs: Number(values["boot-ms"]),
+    rebootDelayMs: Number(values["reboot-delay-ms"]),
+    itemGapMs: Number(values["item-gap-ms"]),
     meterIntervalMs: Number(values.interval),
+    concurrency: 100,
     behaviourOf: (i) => (failEvery && i % failEvery === failEvery - 1 ? "bad_image" : "ok"),
   });
   console.log(`openbeken: ${fleet.units.length} simulated units on ${values.mqtt}`);
-  for (const u of fleet.units) console.log(`  ${u.topic} mac ${u.mac} ${u.chip} ${u.version} http 127.0.0.1:${u.httpPort} ${u.behaviour}`);
+  if (!values.quiet) for (const u of fleet.units) console.log(`  ${u.topic} mac ${u.mac} ${u.chip} ${u.version} http 127.0.0.1:${u.httpPort} ${u.behaviour}`);
   const stop = async () => {
     await fleet.stop();
     Deno.exit(0);
