@@ -1,0 +1,79 @@
+import { assert, assertEquals } from "@std/assert";
+import { groupSizes, inWindow } from "../../server/db/ota.ts";
+import { waitFor } from "../helpers/net.ts";
+import { countBy, createRollout, registerFleet, rolloutState, startFleet, startOtaServer, uploadFirmware } from "./fleet.ts";
+
+Deno.test("maintenance window and group sizes (pure)", () => {
+  const at = (h: number, m = 0) => Date.UTC(2026, 10, 21, h, m);
+  const night = { start: 22 * 60, end: 5 * 60, tzOffsetMin: 0 };
+  assertEquals([inWindow(night, at(23)), inWindow(night, at(4, 59)), inWindow(night, at(5)), inWindow(night, at(12))], [true, true, false, false]);
+  // 22:00–05:00 at UTC+2 is 20:00–03:00 UTC
+  const cest = { ...night, tzOffsetMin: 120 };
+  assertEquals([inWindow(cest, at(20, 30)), inWindow(cest, at(3, 30))], [true, false]);
+  assertEquals(inWindow(null, at(12)), true);
+  assertEquals(groupSizes(200, [5, 25, 70]), [10, 50, 140]);
+  assertEquals(groupSizes(7, [5, 95]), [1, 6]); // a canary always has a unit
+  assertEquals(groupSizes(3, [34, 33, 33]).reduce((a, b) => a + b), 3);
+});
+
+Deno.test("operator controls: a future start and a closed window command nothing; pause holds, resume continues, cancel stops the rest", async () => {
+  const srv = await startOtaServer();
+  const fleet = await startFleet(srv, 12);
+  try {
+    await registerFleet(srv, fleet);
+    const fw = await uploadFirmware(srv);
+    const later = await createRollout(srv, { firmwareId: fw.id, startAt: Date.now() + 3600_000, groups: [{ name: "all", percent: 100 }] });
+    const now = new Date();
+    const closedStart = (now.getUTCHours() + 2) % 24;
+    const closed = await createRollout(srv, {
+      firmwareId: fw.id,
+      window: { start: `${String(closedStart).padStart(2, "0")}:00`, end: `${String((closedStart + 1) % 24).padStart(2, "0")}:00`, tzOffsetMin: 0 },
+      groups: [{ name: "all", percent: 100 }],
+    });
+    // wait until the engine has looked at both (the windowed one starts, but commands nothing)
+    await waitFor(async () => (await rolloutState(srv, closed.id)).rollout.status === "running", { what: "windowed rollout running" });
+    assertEquals((await rolloutState(srv, later.id)).rollout.status, "scheduled");
+    for (const id of [later.id, closed.id]) {
+      const res = await srv.api(`/api/rollouts/${id}/cancel?by=ana`, { method: "POST" });
+      assertEquals(res.status, 200);
+      await res.body?.cancel();
+      const s = await rolloutState(srv, id);
+      assertEquals([s.rollout.status, countBy(s.devices, (d) => d.state === "cancelled")], ["cancelled", 12]);
+    }
+    assertEquals(fleet.units.every((u) => u.otaCommands === 0), true);
+
+    // slow pacing so pause lands mid-way
+    const r = await createRollout(srv, { firmwareId: fw.id, pacingPerMin: 120, groups: [{ name: "all", percent: 100, successThreshold: 100 }] });
+    await waitFor(async () => countBy((await rolloutState(srv, r.id)).devices, (d) => d.attempts > 0) >= 2, { what: "two commanded" });
+    const p = await srv.api(`/api/rollouts/${r.id}/pause?by=ana`, { method: "POST" });
+    assertEquals(p.status, 200);
+    await p.body?.cancel();
+    await new Promise((res) => setTimeout(res, 200)); // a tick already under way may finish its command
+    const atPause = countBy((await rolloutState(srv, r.id)).devices, (d) => d.attempts > 0);
+    // a pause is a pause: wait until the engine has certainly ticked many times, nothing more is commanded
+    await new Promise((res) => setTimeout(res, 1000));
+    assertEquals(countBy((await rolloutState(srv, r.id)).devices, (d) => d.attempts > 0), atPause);
+    const bad = await srv.api(`/api/rollouts/${r.id}/pause`, { method: "POST" });
+    assertEquals(bad.status, 409);
+    await bad.body?.cancel();
+    const unknown = await srv.api(`/api/rollouts/${r.id}/explode`, { method: "POST" });
+    assertEquals(unknown.status, 400);
+    await unknown.body?.cancel();
+    const res = await srv.api(`/api/rollouts/${r.id}/resume`, { method: "POST" });
+    assertEquals(res.status, 200);
+    await res.body?.cancel();
+    await waitFor(async () => countBy((await rolloutState(srv, r.id)).devices, (d) => d.attempts > 0) > atPause, { what: "more commanded after resume" });
+    const c = await srv.api(`/api/rollouts/${r.id}/cancel`, { method: "POST" });
+    assertEquals(c.status, 200);
+    await c.body?.cancel();
+    const s = await rolloutState(srv, r.id);
+    const commanded = countBy(s.devices, (d) => d.attempts > 0);
+    assert(commanded < 12, "cancel must land before the end");
+    assertEquals(countBy(s.devices, (d) => d.state === "cancelled"), 12 - commanded);
+    const actions = (await (await srv.api(`/api/audit?target=rollout:${r.id}`)).json() as { action: string; actor: string }[]).map((a) => `${a.action}:${a.actor}`);
+    for (const a of ["rollout.pause:ana", "rollout.resume:operator", "rollout.cancel:operator"]) assert(actions.includes(a), a);
+  } finally {
+    await fleet.stop();
+    await srv.close();
+  }
+});
