@@ -28,6 +28,15 @@ import { runBatch } from "./batch.ts";
 import { HttpFlashServer } from "./server-client.ts";
 import { provisioningFromFile } from "./provision.ts";
 
+const USAGE = `deno task agent flash <command> [options]
+  backup  --port <path> --out <file> [--baud N] [--chip auto|bk7231n|bk7231t] [--start 0x.. --length 0x..]
+  write   --port <path> (--image <file> | --firmware-id <sha256>) [--chip ..] [--baud N] [--addr 0x11000] [--include-bootloader]
+  restore --port <path> (--backup <file> | --backup-id <sha256>) [--baud N]
+  batch   --port <p1> --port <p2> ... [--image <file> | --firmware-id <sha256>] [--backup-dir data/backups] [--provision <json>]
+common: --baud (default 921600, lower rates tried on failure), --link-timeout <s> (20), --state-dir (data/flash-jobs),
+        --server <url> --agent-id <id> --token <t> (upload backups, register units, live page /flash), --log-level
+Run the same command again after an interruption: the job resumes.`;
+
 type Args = Record<string, string | undefined> & { _: string[]; port: string[] } & Record<string, unknown>;
 
 function parse(args: string[]): Args {
@@ -55,6 +64,10 @@ export async function runFlashCli(args: string[]): Promise<void> {
   const a = parse(rest);
   const log = createLogger({ level: ((a["log-level"] as string) ?? "warn") as LogLevel });
   const stateDir = (a["state-dir"] as string) ?? "data/flash-jobs";
+  if (a.help || !sub) {
+    console.log(USAGE);
+    return;
+  }
   const board = new ProgressBoard();
   const one = () => {
     if (a.port.length !== 1) throw new Error("exactly one --port is needed");
@@ -149,7 +162,7 @@ export async function runFlashCli(args: string[]): Promise<void> {
         return;
       }
       default:
-        console.error("usage: deno task agent flash <backup|write|batch|restore> --port <path> ... (see edge-agent/flash/cli.ts)");
+        console.error(USAGE);
         Deno.exitCode = 2;
     }
   } catch (e) {
