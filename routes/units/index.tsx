@@ -1,17 +1,24 @@
 /** Inventory: every unit with filters, and the rework audit ("which units have the RN8209C off?"). */
 import type { PageProps, RouteHandler } from "../../server/web/pages.ts";
-import { type ComponentState, listUnits, type Unit, type UnitFilter, unitsWithComponentState } from "../../server/db/units.ts";
+import {
+  type ComponentState, createUnit, listUnits, type Unit, UnitConflictError, type UnitFilter, UnitInputError, unitsWithComponentState,
+} from "../../server/db/units.ts";
+import { getUnitPresence, listUnitPresence, type UnitPresence } from "../../server/db/presence.ts";
+import { recordAudit } from "../../server/db/audit.ts";
 
 interface Data {
   filter: UnitFilter;
   units: Unit[];
   audit: { component: string; state: ComponentState; unitIds: string[] };
+  /** OpenBeken units seen on MQTT that inventory does not know yet */
+  unregistered: UnitPresence[];
+  message?: string;
 }
 
 const STATES: ComponentState[] = ["off", "on", "cut", "jumpered"];
 
-export const handler: RouteHandler<Data> = async (ctx) => {
-  const q = ctx.url.searchParams;
+async function load(kv: Deno.Kv, url: URL, message?: string): Promise<Data> {
+  const q = url.searchParams;
   const filter: UnitFilter = {};
   for (const k of ["model", "site", "tag", "chip", "firmware", "q"] as const) {
     const v = q.get(k)?.trim();
@@ -19,8 +26,40 @@ export const handler: RouteHandler<Data> = async (ctx) => {
   }
   const component = (q.get("component") ?? "RN8209C").slice(0, 40) || "RN8209C";
   const state = (STATES.includes(q.get("state") as ComponentState) ? q.get("state") : "off") as ComponentState;
-  const audit = await unitsWithComponentState(ctx.app.kv, component, state);
-  return ctx.render({ filter, units: await listUnits(ctx.app.kv, filter), audit: { component, state, unitIds: audit.map((a) => a.unitId) } });
+  const audit = await unitsWithComponentState(kv, component, state);
+  const all = await listUnits(kv, {});
+  const known = new Set(all.flatMap((u) => [u.topic, u.mac]).filter(Boolean));
+  const unregistered = (await listUnitPresence(kv)).filter((p) => !known.has(p.topic) && !(p.mac && known.has(p.mac)));
+  return {
+    filter,
+    units: Object.keys(filter).length ? await listUnits(kv, filter) : all,
+    audit: { component, state, unitIds: audit.map((a) => a.unitId) },
+    unregistered,
+    message,
+  };
+}
+
+export const handler: RouteHandler<Data> = {
+  async GET(ctx) {
+    return ctx.render(await load(ctx.app.kv, ctx.url));
+  },
+  /** "Add to inventory" for a unit seen on MQTT */
+  async POST(ctx) {
+    const form = await ctx.req.formData().catch(() => new FormData());
+    const topic = String(form.get("adopt") ?? "");
+    const p = topic ? await getUnitPresence(ctx.app.kv, topic) : null;
+    if (!p) return ctx.render(await load(ctx.app.kv, ctx.url, `no OpenBeken unit ${topic} has been seen`), { status: 400 });
+    try {
+      const u = await createUnit(ctx.app.kv, {
+        topic: p.topic, mac: p.mac && p.mac.length === 17 ? p.mac : null, chip: p.chip, tags: [],
+      }, { by: String(form.get("by") ?? "") || "operator", reason: "adopted from MQTT", now: ctx.app.clock.now() });
+      await recordAudit(ctx.app.kv, { actor: "operator", action: "unit.adopt", target: `unit:${u.id}`, details: { topic: p.topic } });
+      return new Response(null, { status: 303, headers: { location: `/units/${u.id}` } });
+    } catch (e) {
+      if (!(e instanceof UnitInputError || e instanceof UnitConflictError)) throw e;
+      return ctx.render(await load(ctx.app.kv, ctx.url, `not added: ${e.message}`), { status: 400 });
+    }
+  },
 };
 
 export default function UnitsPage({ data }: PageProps<Data>) {
@@ -30,6 +69,23 @@ export default function UnitsPage({ data }: PageProps<Data>) {
   return (
     <>
       <h1>Inventory</h1>
+      {data.message && <p class="badge warn" data-testid="message">{data.message}</p>}
+      {data.unregistered.length > 0 && (
+        <>
+          <h2>Seen on MQTT, not in inventory</h2>
+          <table data-testid="unregistered">
+            <thead><tr><th>Topic</th><th>MAC</th><th>Chip</th><th>Version</th><th>Status</th><th></th></tr></thead>
+            <tbody>
+              {data.unregistered.map((p) => (
+                <tr>
+                  <td>{p.topic}</td><td><code>{p.mac ?? "–"}</code></td><td>{p.chip ?? "–"}</td><td>{p.version ?? "–"}</td><td>{p.online ? "online" : "offline"}</td>
+                  <td><form method="post"><input type="hidden" name="adopt" value={p.topic} /><button type="submit">Add to inventory</button></form></td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
+      )}
       <form method="get" class="filters">
         {(["q", "model", "site", "tag", "chip", "firmware"] as const).map((k) => (
           <label>

@@ -53,7 +53,32 @@ Deno.test("pages: inventory with the rework audit, unit detail with its forms, f
     assert(noUnits.html.includes("no unit matches"));
     assertEquals((await page(`/units/${u.id}`)).status, 200);
     assertEquals((await page("/units/u-nope")).status, 404);
+    const noSuch = await page("/units", { method: "POST", body: new URLSearchParams({ adopt: "obkNOPE" }) });
+    assertEquals(noSuch.status, 400);
   } finally {
+    await srv.close();
+  }
+});
+
+Deno.test("pages: an OpenBeken unit seen on MQTT but not in inventory can be added from the inventory page", async () => {
+  const { startFleet } = await import("../ota/fleet.ts");
+  const { waitFor } = await import("../helpers/net.ts");
+  const { getUnitPresence } = await import("../../server/db/presence.ts");
+  const srv = await startOtaServer();
+  const fleet = await startFleet(srv, 1, { firstIndex: 900 });
+  try {
+    const u = fleet.units[0];
+    await waitFor(async () => (await getUnitPresence(srv.kv, u.topic))?.mac?.length === 17, { what: "unit seen with its MAC" });
+    const list = await (await srv.api("/units")).text();
+    assert(list.includes("Seen on MQTT, not in inventory") && list.includes(u.topic));
+    const res = await srv.api("/units", { method: "POST", body: new URLSearchParams({ adopt: u.topic }), redirect: "manual" });
+    assertEquals(res.status, 303);
+    await res.body?.cancel();
+    const unit = await (await srv.api(res.headers.get("location")!.replace("/units/", "/api/units/"))).json();
+    assertEquals([unit.unit.mac, unit.unit.topic, unit.unit.chip], [u.mac, u.topic, "BK7231N"]);
+    assert(!(await (await srv.api("/units")).text()).includes("Seen on MQTT, not in inventory"));
+  } finally {
+    await fleet.stop();
     await srv.close();
   }
 });
