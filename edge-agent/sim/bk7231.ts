@@ -47,6 +47,11 @@ export interface Bk7231Faults {
   maxBaud?: number;
   /** Send an extra link-check reply before the baud echo (hid_download_py#3). */
   strayLinkReplyOnBaud?: boolean;
+  /**
+   * Another chip talking on UART1 outside download mode, every ~100 ms: e.g. a TuyaMCU
+   * heartbeat `55 AA 03 00 00 01 00 03` — the flasher's diagnosis should name it.
+   */
+  chatter?: Uint8Array;
 }
 
 export interface Bk7231SimOptions {
@@ -162,7 +167,12 @@ export class Bk7231Sim {
   }
 
   async #run() {
+    let lastChatter = 0;
     while (!this.#stopped) {
+      if (this.faults.chatter && this.mode !== "download" && performance.now() - lastChatter > 100) {
+        lastChatter = performance.now();
+        await this.line.send(this.faults.chatter).catch(() => {});
+      }
       let got: Uint8Array;
       try {
         got = await this.line.receive(20);

@@ -125,6 +125,16 @@ Deno.test("fault: blocked UART (RN8209C on the lines) → NO_BUS with guidance, 
   });
 });
 
+Deno.test("fault: a TuyaMCU heartbeating on UART1 with the loader unreachable → NO_BUS naming the TuyaMCU first", async () => {
+  const heartbeat = new Uint8Array([0x55, 0xaa, 0x03, 0x00, 0x00, 0x01, 0x00, 0x03]);
+  await withSim({ chip: "bk7231n", faults: { blockedUart: true, chatter: heartbeat } }, async (sim, port) => {
+    const err = await assertRejects(() => Flasher.connect(port, fastOptions({ linkTimeoutMs: 1500 })), FlashError);
+    assertEquals(err.code, "NO_BUS");
+    assertStringIncludes(err.guidance[0], "TuyaMCU frames (55 AA)");
+    assertEquals(sim.stats.commands, 0);
+  });
+});
+
 Deno.test("fault: adapter cannot do 2 Mbaud → falls back (after a reset) to a rate that works, backup verified", async () => {
   await withTempDir(async (dir) => {
     await withSim({ chip: "bk7231n", faults: { maxBaud: 921_600, strayLinkReplyOnBaud: true } }, async (sim, port) => {
