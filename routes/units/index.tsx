@@ -1,7 +1,7 @@
 /** Inventory: every unit with filters, and the rework audit ("which units have the RN8209C off?"). */
 import type { PageProps, RouteHandler } from "../../server/web/pages.ts";
 import {
-  type ComponentState, createUnit, listUnits, type Unit, UnitConflictError, type UnitFilter, UnitInputError, unitsWithComponentState,
+  type ComponentState, createUnit, listUnits, type ReworkEntry, reworksBy, type Unit, UnitConflictError, type UnitFilter, UnitInputError, unitsWithComponentState,
 } from "../../server/db/units.ts";
 import { getUnitPresence, listUnitPresence, type UnitPresence } from "../../server/db/presence.ts";
 import { recordAudit } from "../../server/db/audit.ts";
@@ -12,6 +12,8 @@ interface Data {
   audit: { component: string; state: ComponentState; unitIds: string[] };
   /** OpenBeken units seen on MQTT that inventory does not know yet */
   unregistered: UnitPresence[];
+  /** "which units were reworked by whom" */
+  who: { name: string; entries: ReworkEntry[] } | null;
   message?: string;
 }
 
@@ -35,6 +37,7 @@ async function load(kv: Deno.Kv, url: URL, message?: string): Promise<Data> {
     units: Object.keys(filter).length ? await listUnits(kv, filter) : all,
     audit: { component, state, unitIds: audit.map((a) => a.unitId) },
     unregistered,
+    who: q.get("who")?.trim() ? { name: q.get("who")!.trim().slice(0, 60), entries: await reworksBy(kv, q.get("who")!.trim().slice(0, 60)) } : null,
     message,
   };
 }
@@ -105,8 +108,19 @@ export default function UnitsPage({ data }: PageProps<Data>) {
             {STATES.map((s) => <option value={s} selected={s === data.audit.state}>{s === "off" ? "off (desoldered, not resoldered)" : s}</option>)}
           </select>
         </label>
+        <label>reworked by <input name="who" value={data.who?.name ?? ""} size={8} /></label>
         <button type="submit">Show</button>
       </form>
+      {data.who && (
+        <table data-testid="rework-by">
+          <thead><tr><th>When</th><th>Unit</th><th>Component</th><th>Action</th><th>Reason</th><th>Bench</th></tr></thead>
+          <tbody>
+            {data.who.entries.map((r) => (
+              <tr><td>{new Date(r.at).toISOString().slice(0, 16).replace("T", " ")}</td><td><a href={`/units/${r.unitId}`}>{r.unitId}</a></td><td>{r.component}</td><td>{r.action}</td><td>{r.reason}</td><td>{r.benchHost ?? ""}</td></tr>
+            ))}
+          </tbody>
+        </table>
+      )}
       <p data-testid="audit-result">
         <b>{data.audit.unitIds.length}</b> unit(s) with {data.audit.component} {data.audit.state}
         {data.audit.unitIds.length > 0 && <>: {data.audit.unitIds.map((id) => <a href={`/units/${id}`}> {id}</a>)}</>}

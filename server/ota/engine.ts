@@ -159,6 +159,14 @@ async function driveRollout(deps: EngineDeps, id: string, tickMs: number, stats:
         continue; // an offline unit costs no pacing slot
       }
       if (p.lastSeen < deps.startedAt) continue; // not heard from since we started: wait for it
+      if (p.chip && p.chip.toUpperCase() !== r.platform) {
+        // inventory said otherwise, the unit knows better: never send a wrong-platform image
+        const n = await transitionDevice(kv, e, ["scheduled"], "failed", {
+          now, audit: true, error: `unit reports chip ${p.chip}, the image is for ${r.platform}: not sent`,
+        });
+        if (n) e.value = n;
+        continue;
+      }
       if (p.version === r.version) {
         const n = await transitionDevice(kv, e, ["scheduled"], "verified", { now, note: `already runs ${r.version}` });
         if (n) e.value = n;

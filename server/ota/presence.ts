@@ -24,6 +24,8 @@ export interface OtaPresence {
   ip: string | null;
   /** any message from the unit */
   lastSeen: number;
+  /** chip the unit reports ("BK7231N"), when known */
+  chip: string | null;
 }
 
 export interface PresenceSource {
@@ -39,7 +41,7 @@ export function kvPresence(kv: Deno.Kv): PresenceSource {
         const p = e.value;
         if (!p) continue;
         const bootedAt = p.uptimeAt !== null && p.uptimeS !== null ? p.uptimeAt - p.uptimeS * 1000 : null;
-        out.set(topic, { online: p.online, version: p.version, bootedAt, ip: p.ip, lastSeen: p.lastSeen });
+        out.set(topic, { online: p.online, version: p.version, bootedAt, ip: p.ip, lastSeen: p.lastSeen, chip: p.chip });
       }
       return out;
     },

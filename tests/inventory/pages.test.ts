@@ -24,6 +24,8 @@ Deno.test("pages: inventory with the rework audit, unit detail with its forms, f
     assertEquals(list.status, 200);
     assert(/<b>1<\/b> unit\(s\) with RN8209C off/.test(list.html), "audit count");
     assert(list.html.includes(`href="/units/${u.id}"`));
+    const byOla = await page("/units?who=ola");
+    assert(/data-testid="rework-by"[\s\S]*free UART1/.test(byOla.html), "rework by ola listed");
 
     // firmware upload through the page form: corrupt refused, good accepted
     const good = buildFakeRbl({ chip: "BK7231N", version: "1.18.300" });

@@ -77,3 +77,22 @@ Deno.test("operator controls: a future start and a closed window command nothing
     await srv.close();
   }
 });
+
+Deno.test("a unit whose inventory record says BK7231N but which reports BK7231T is never sent the N image", async () => {
+  const srv = await startOtaServer();
+  const fleet = await startFleet(srv, 2, { chip: "BK7231T", firstIndex: 700 });
+  try {
+    await registerFleet(srv, fleet, { chip: "BK7231N" }); // a wrong inventory entry
+    const fw = await uploadFirmware(srv);
+    const r = await createRollout(srv, { firmwareId: fw.id, groups: [{ name: "all", percent: 100, errorThreshold: 100 }] });
+    const s = await waitFor(async () => {
+      const s = await rolloutState(srv, r.id);
+      return countBy(s.devices, (d) => d.state === "failed") === 2 ? s : null;
+    }, { what: "both refused" });
+    assert(s.devices.every((d) => d.error?.includes("reports chip BK7231T") && d.attempts === 0));
+    assertEquals(fleet.units.map((u) => [u.otaCommands, u.version]), [[0, "1.18.299"], [0, "1.18.299"]]);
+  } finally {
+    await fleet.stop();
+    await srv.close();
+  }
+});

@@ -25,13 +25,14 @@ export async function startOtaServer(opts: TestServerOptions = {}): Promise<Test
 export async function startFleet(
   srv: TestServer,
   count: number,
-  o: { behaviourOf?: (i: number) => ObkBehaviour; http?: boolean; bootMs?: number; firstIndex?: number } = {},
+  o: { behaviourOf?: (i: number) => ObkBehaviour; http?: boolean; bootMs?: number; firstIndex?: number; chip?: "BK7231N" | "BK7231T" } = {},
 ) {
   return await ObkSimFleet.start({
     count,
     brokerUrl: srv.brokerUrl,
     credentials: (t) => srv.deviceCredentials(t),
     version: OLD,
+    chip: o.chip,
     bootMs: o.bootMs ?? 20,
     rebootDelayMs: 0,
     http: o.http,
