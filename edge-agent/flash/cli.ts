@@ -132,7 +132,7 @@ export async function runFlashCli(args: string[]): Promise<void> {
         if (a.port.length === 0) throw new Error("at least one --port is needed");
         const server = serverFrom(a);
         const image = await imageFrom(a, server);
-        const provision = a.provision ? await provisioningFromFile(a.provision as string) : undefined;
+        const provision = a.provision ? await provisioningFromFile(a.provision as string, server) : undefined;
         const results = await runBatch({
           ports: a.port,
           image,

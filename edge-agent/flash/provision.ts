@@ -5,7 +5,8 @@
  * File (JSON):
  *   { "wifi": { "ssid": "house", "password": "..." },
  *     "mqtt": { "host": "10.0.0.2", "port": 1883, "user": "...", "password": "..." |
- *               "unitSecret": "..." (per-unit user/password derived from the topic) },
+ *               "credentials": "server" (per-unit user/password issued by the server for the topic) |
+ *               "unitSecret": "..." (derive them here from the fleet secret) },
  *     "profile": "zmai-90",              // device profile: GPIO template + startup command
  *     "topicPrefix": "obk",              // topic = prefix + 4 MAC bytes (OBK's default form)
  *     "startupCommand": "..." }          // overrides the profile's autoexec
@@ -17,7 +18,15 @@ import { FlashError } from "./errors.ts";
 
 export interface ProvisioningFile {
   wifi: { ssid: string; password: string };
-  mqtt: { host: string; port?: number; user?: string; password?: string; unitSecret?: string; group?: string };
+  mqtt: {
+    host: string;
+    port?: number;
+    user?: string;
+    password?: string;
+    credentials?: "server";
+    unitSecret?: string;
+    group?: string;
+  };
   profile?: string;
   topicPrefix?: string;
   startupCommand?: string;
@@ -32,14 +41,23 @@ export function startupFromAutoexec(text: string): string {
   return `backlog ${lines.join("; ")}`;
 }
 
-export function provisioning(p: ProvisioningFile): ConfigSectorFor {
+export interface CredentialIssuer {
+  unitCredentials(topic: string): Promise<{ user: string; password: string }>;
+}
+
+export function provisioning(p: ProvisioningFile, issuer?: CredentialIssuer): ConfigSectorFor {
   if (!p.wifi?.ssid || !p.mqtt?.host) throw new FlashError("BAD_IMAGE", "provisioning needs wifi.ssid and mqtt.host");
+  if (p.mqtt.credentials === "server" && !issuer) {
+    throw new FlashError("BAD_IMAGE", `mqtt.credentials "server" needs --server (and --agent-id/--token)`);
+  }
   const profile = p.profile ? getProfile(p.profile) : undefined;
   return async ({ chip, mac }) => {
     if (!mac) throw new FlashError("BAD_IMAGE", "cannot provision a unit whose MAC was not found in its backup");
     const names = defaultNames(chip, mac);
     const topic = p.topicPrefix ? `${p.topicPrefix}${names.short.slice(3)}` : names.short;
-    const creds = p.mqtt.unitSecret
+    const creds = p.mqtt.credentials === "server"
+      ? await issuer!.unitCredentials(topic)
+      : p.mqtt.unitSecret
       ? await unitMqttCredentials(p.mqtt.unitSecret, topic)
       : { user: p.mqtt.user, password: p.mqtt.password };
     return buildObkConfig({
@@ -61,6 +79,6 @@ export function provisioning(p: ProvisioningFile): ConfigSectorFor {
   };
 }
 
-export async function provisioningFromFile(path: string): Promise<ConfigSectorFor> {
-  return provisioning(JSON.parse(await Deno.readTextFile(path)) as ProvisioningFile);
+export async function provisioningFromFile(path: string, issuer?: CredentialIssuer): Promise<ConfigSectorFor> {
+  return provisioning(JSON.parse(await Deno.readTextFile(path)) as ProvisioningFile, issuer);
 }

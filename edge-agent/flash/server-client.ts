@@ -79,6 +79,17 @@ export class HttpFlashServer implements BatchServer {
     await res.body?.cancel();
   }
 
+  /** MQTT credentials for a unit's topic, derived on the server from the fleet secret. */
+  async unitCredentials(topic: string): Promise<{ user: string; password: string }> {
+    const res = await fetch(`${this.root}/credentials`, {
+      method: "POST",
+      headers: this.#headers({ "content-type": "application/json" }),
+      body: JSON.stringify({ topic }),
+    });
+    await this.#check(res, "unit credentials");
+    return await res.json() as { user: string; password: string };
+  }
+
   /** A firmware image or a stored backup by sha256, checked against its hash. */
   async fetchBlob(kind: "firmware" | "backup", sha256: string): Promise<Uint8Array> {
     const url = kind === "firmware" ? `${this.root}/firmware/${sha256}` : `${this.root}/backups/${sha256}/bytes`;

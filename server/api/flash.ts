@@ -9,6 +9,9 @@
  *   GET  backups/:sha/bytes           a stored backup (restore)
  *   GET  firmware/:sha                a registered firmware image (server/db/firmware.ts)
  *   POST units                        register/update the unit in inventory after a job
+ *   POST credentials {topic}          the unit's MQTT user/password, derived from the fleet secret
+ *                                     (server/db/tokens.ts unitSecret; the broker derives the same),
+ *                                     so the secret itself never leaves the server
  *   POST batches/:batchId/progress    {rows: [...]} live progress for the batch page
  * Viewers: GET /api/flash/batches, GET /api/flash/live (SSE, "batches" events).
  */
@@ -19,6 +22,8 @@ import { SHA256_HEX, sha256Hex, getBlob } from "../db/blobs.ts";
 import { backupExists, getBackup, getBackupBytes, listBatches, putBatchProgress, storeBackup } from "../db/flash.ts";
 import { upsertUnitFromBench, UnitInputError } from "../db/units.ts";
 import { readCapped } from "./firmware.ts";
+import { OBK_TOPIC, unitSecret } from "../db/tokens.ts";
+import { unitMqttCredentials } from "../../shared/obk-config.ts";
 
 export const UPLOAD_PART_BYTES = 60_000;
 const STAGE_TTL_MS = 24 * 3600_000;
@@ -158,6 +163,15 @@ export function flashApi(): Extension {
           if (e instanceof UnitInputError) return c.json({ error: e.message }, 400);
           throw e;
         }
+      });
+
+      app.post(`${base}/credentials`, async (c) => {
+        const body = z.object({ topic: z.string().regex(OBK_TOPIC) }).safeParse(await c.req.json().catch(() => null));
+        if (!body.success) return c.json({ error: "topic: an OpenBeken topic (letters, digits, _ . -)" }, 400);
+        const secret = await unitSecret(kv, true);
+        if (!secret) return c.json({ error: "no fleet secret" }, 500);
+        ctx.log.info("unit credentials issued", { topic: body.data.topic, agentId: c.req.param("agentId") });
+        return c.json(await unitMqttCredentials(secret, body.data.topic));
       });
 
       app.post(`${base}/batches/:batchId/progress`, async (c) => {

@@ -10,6 +10,9 @@ import { getBlob } from "../../server/db/blobs.ts";
 import { getBackup } from "../../server/db/flash.ts";
 import { findUnitByMac, findUnitByTopic, getUnit } from "../../server/db/units.ts";
 import { ObkUnit } from "../energy/obk_unit.ts";
+import { unitSecret } from "../../server/db/tokens.ts";
+import { unitMqttCredentials } from "../../shared/obk-config.ts";
+import mqtt from "mqtt";
 import { provisioning } from "../../edge-agent/flash/provision.ts";
 import { systemClock } from "../../shared/clock.ts";
 import { startTestServer } from "../helpers/server.ts";
@@ -44,7 +47,7 @@ Deno.test("flash + server: backup stored once in KV, unit registered, batch prog
           log: quiet,
           board: silentBoard(),
           batchId: "house-42",
-          provision: provisioning({ wifi: { ssid: "house", password: "pw" }, mqtt: { host: "10.0.0.2", unitSecret: "s" }, profile: "zmai-90" }),
+          provision: provisioning({ wifi: { ssid: "house", password: "pw" }, mqtt: { host: "10.0.0.2", credentials: "server" }, profile: "zmai-90" }, server),
           benchHost: "bench-1",
         });
       const [r] = await run();
@@ -65,6 +68,13 @@ Deno.test("flash + server: backup stored once in KV, unit registered, batch prog
       // the provisioned unit will come online as obk8C123456: inventory knows it by that topic
       assertEquals(unit?.topic, "obk8C123456");
       assertEquals((await findUnitByTopic(ts.kv, "obk8C123456"))?.id, unit?.id);
+      // its MQTT password came from the server (derived from the fleet secret the broker checks against)
+      const cfg = sim.flash.data.subarray(0x1d1000, 0x1d1000 + 4096);
+      const password = new TextDecoder().decode(cfg.subarray(0x214, 0x214 + 128)).replace(/\0.*$/s, "");
+      const secret = await unitSecret(ts.kv);
+      assertEquals(password, (await unitMqttCredentials(secret!, "obk8C123456")).password);
+      const probe = await mqtt.connectAsync(ts.brokerUrl, { username: "obk8C123456", password, clientId: "obk8C123456", protocolVersion: 4, reconnectPeriod: 0 });
+      await probe.endAsync();
       // ...and when it does come online, the OpenBeken ingest matches it to this record
       const obk = await ObkUnit.connect(ts, "obk8C123456");
       try {
