@@ -38,11 +38,11 @@ export class FdPort implements SerialPort {
   #fd: number;
   #wake: number;
   #pending = new Uint8Array(0);
-  #polling: Promise<unknown> | null = null;
+  /** Polls in flight (a read and a write may wait at the same time); close() waits for them. */
+  #polling = new Set<Promise<unknown>>();
   #closed = false;
   #settings: LineSettings;
   #readBuf = new Uint8Array(READ_CHUNK);
-  #pollBuf = new Uint8Array(16);
 
   constructor(
     fd: number,
@@ -182,7 +182,7 @@ export class FdPort implements SerialPort {
     if (this.#closed) return;
     this.#closed = true;
     libc().write(this.#wake, new Uint8Array(new BigUint64Array([1n]).buffer), 8n);
-    await this.#polling?.catch(() => {});
+    await Promise.allSettled([...this.#polling]);
     libc().close(this.#fd);
     libc().close(this.#wake);
   }
@@ -205,7 +205,7 @@ export class FdPort implements SerialPort {
 
   /** poll(fd, events) with the wake eventfd; true if fd is ready. Throws GONE on HUP/ERR. */
   async #poll(events: number, timeoutMs: number): Promise<boolean> {
-    const b = this.#pollBuf;
+    const b = new Uint8Array(16); // per call: a concurrent read and write each need their own pollfds
     const v = new DataView(b.buffer);
     v.setInt32(0, this.#fd, true);
     v.setInt16(4, events, true);
@@ -214,9 +214,8 @@ export class FdPort implements SerialPort {
     v.setInt16(12, POLL.IN, true);
     v.setInt16(14, 0, true);
     const p = libc().poll(b, 2n, Math.max(0, Math.min(2 ** 31 - 1, Math.ceil(timeoutMs))));
-    this.#polling = p;
-    const r = await p;
-    this.#polling = null;
+    this.#polling.add(p);
+    const r = await p.finally(() => this.#polling.delete(p));
     if (this.#closed) return false;
     if (r <= 0) return false;
     const rev = v.getInt16(6, true);

@@ -122,3 +122,26 @@ Deno.test("serial: close while a read is pending resolves promptly", async () =>
   assertEquals((await pending).length, 0);
   await pty.close();
 });
+
+Deno.test("serial: one port reading and writing at the same time, then closed cleanly", async () => {
+  const pty = openPty();
+  const port = await openSerial(pty.slavePath);
+  try {
+    const big = new Uint8Array(200_000).map((_, i) => i & 0xff);
+    const echoBack = (async () => {
+      let n = 0;
+      while (n < big.length) {
+        const got = await pty.masterPort.readSome(2000);
+        if (got.length === 0) break;
+        n += got.length;
+        await pty.masterPort.write(got);
+      }
+    })();
+    const [, back] = await Promise.all([port.write(big), port.read(big.length, 10_000)]);
+    await echoBack;
+    assertEquals(back, big);
+  } finally {
+    await port.close();
+    await pty.close();
+  }
+});
