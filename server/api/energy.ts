@@ -9,6 +9,7 @@ import {
   energyAt,
   energySeries,
   FLEET_ID,
+  hourlyDense,
   listEnergyStates,
   listSites,
   rollupKey,
@@ -31,6 +32,8 @@ const seriesQuery = z.object({
   scope: z.enum(["unit", "site", "fleet"]).default("unit"),
   id: z.string().max(64).optional(),
   level: z.enum([...LEVELS, "raw"]).default("day"),
+  /** level=hour only: {from, stepMs, wh[]} with a value for every hour (zeros included) */
+  format: z.enum(["points", "dense"]).default("points"),
   from: timeParam.optional(),
   to: timeParam.optional(),
 }).superRefine((q, c) => {
@@ -120,7 +123,14 @@ export function energyApi(app: App, ctx: ServerContext, opts: { tzOffsetMin: num
       const points = await listHistory(ctx.kv, id, from, to);
       return c.json({ scope, id, level, from, to, points });
     }
-    const points = await energySeries(ctx.kv, scope, id, level, from, to);
+    const sopts = { tzOffsetMin: opts.tzOffsetMin, now: ctx.clock.now() };
+    if (p.q.format === "dense") {
+      if (level !== "hour") return c.json({ error: "format=dense exists for level=hour" }, 400);
+      const start = Math.floor(from / 3600_000) * 3600_000;
+      const wh = Array.from(await hourlyDense(ctx.kv, scope, id, start, to, sopts), (x) => x / 1000);
+      return c.json({ scope, id, level, from: start, to, stepMs: 3600_000, wh, totalWh: wh.reduce((s, x) => s + x, 0) });
+    }
+    const points = await energySeries(ctx.kv, scope, id, level, from, to, sopts);
     return c.json({ scope, id, level, from, to, points, totalWh: points.reduce((s, x) => s + x.wh, 0) });
   });
 
@@ -145,7 +155,7 @@ export function energyApi(app: App, ctx: ServerContext, opts: { tzOffsetMin: num
       }
     } else {
       lines.push("bucket_start_utc,bucket_start_ms,kwh");
-      for (const x of await energySeries(ctx.kv, scope, id, level, from, to)) {
+      for (const x of await energySeries(ctx.kv, scope, id, level, from, to, { tzOffsetMin: opts.tzOffsetMin, now: ctx.clock.now() })) {
         lines.push(`${new Date(x.ts).toISOString()},${x.ts},${(x.wh / 1000).toFixed(6)}`);
       }
     }

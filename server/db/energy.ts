@@ -11,11 +11,12 @@
  *   ["energy", "site", site, level, bucketStartMs]       -> KvU64 mWh
  *   ["energy", "fleet", "all", level, bucketStartMs]     -> KvU64 mWh
  *   ["energy_site", deviceId]                            -> site   (manual mapping; inventory wins when it has one)
+ *   ["energy_pack", scope, id, monthStartMs]             -> HourPack (a closed month's hours in one value; a cache)
  *
  * A range query (one unit, one level, [from, to)) is one range scan.
  */
 import type { EnergyState } from "../energy/accounting.ts";
-import { type Level, LEVELS } from "../energy/buckets.ts";
+import { bucketStart, type Level, LEVELS, nextBucket } from "../energy/buckets.ts";
 
 export type Scope = "unit" | "site" | "fleet";
 
@@ -82,11 +83,104 @@ export async function energySeries(
   level: Level,
   from: number,
   to: number,
+  opts: { tzOffsetMin?: number; now?: number } = {},
 ): Promise<EnergyPoint[]> {
+  if (level === "hour" && to - from > 40 * 86_400_000) return await hourSeriesPacked(kv, scope, id, from, to, opts.tzOffsetMin ?? 0, opts.now ?? Date.now());
+  return await scan(kv, scope, id, level, from, to);
+}
+
+async function scan(kv: Deno.Kv, scope: Scope, id: string, level: Level, from: number, to: number): Promise<EnergyPoint[]> {
   const out: EnergyPoint[] = [];
+  if (to <= from) return out;
   const iter = kv.list<Deno.KvU64>({ start: rollupKey(scope, id, level, from), end: rollupKey(scope, id, level, to) }, { batchSize: 1000 });
   for await (const e of iter) out.push({ ts: e.key[4] as number, wh: Number(e.value.value) / 1000 });
   return out;
+}
+
+/**
+ * A closed month's hourly energy packed in one value, so a year of hours is
+ * 12 reads instead of 8760. A cache: valid while its total equals the month's
+ * rollup (a late sample changes the rollup, and the pack is rebuilt).
+ */
+interface HourPack {
+  totalMwh: number;
+  /** Float64 mWh per hour from the month start, as bytes */
+  hours: Uint8Array;
+}
+
+const packKey = (scope: Scope, id: string, month: number): Deno.KvKey => ["energy_pack", scope, id, month];
+const HOUR_MS = 3_600_000;
+
+async function hourSeriesPacked(kv: Deno.Kv, scope: Scope, id: string, from: number, to: number, tz: number, now: number): Promise<EnergyPoint[]> {
+  const out: EnergyPoint[] = [];
+  await visitHours(kv, scope, id, from, to, tz, now, (ts, mwh) => void out.push({ ts, wh: mwh / 1000 }));
+  return out;
+}
+
+/**
+ * Hourly energy of one meter/site as a dense array (mWh per hour from `from`,
+ * which must be on an hour): no object per hour, for wide queries (a year of
+ * 100 units) and exports.
+ */
+export async function hourlyDense(
+  kv: Deno.Kv,
+  scope: Scope,
+  id: string,
+  from: number,
+  to: number,
+  opts: { tzOffsetMin?: number; now?: number } = {},
+): Promise<Float64Array> {
+  const out = new Float64Array(Math.ceil((to - from) / HOUR_MS));
+  await visitHours(kv, scope, id, from, to, opts.tzOffsetMin ?? 0, opts.now ?? Date.now(), (ts, mwh) => {
+    out[Math.floor((ts - from) / HOUR_MS)] += mwh;
+  });
+  return out;
+}
+
+async function visitHours(
+  kv: Deno.Kv,
+  scope: Scope,
+  id: string,
+  from: number,
+  to: number,
+  tz: number,
+  now: number,
+  visit: (ts: number, mwh: number) => void,
+): Promise<void> {
+  const scanInto = async (a: number, b: number) => {
+    for (const p of await scan(kv, scope, id, "hour", a, b)) visit(p.ts, Math.round(p.wh * 1000));
+  };
+  let m = bucketStart("month", from, tz);
+  if (m < from) m = nextBucket("month", m, tz);
+  const months: number[] = [];
+  // only months that ended over an hour ago are packed: later samples for them are rare, and detected
+  for (let x = m; nextBucket("month", x, tz) <= Math.min(to, now - HOUR_MS); x = nextBucket("month", x, tz)) months.push(x);
+  if (months.length === 0) return await scanInto(from, to);
+  await scanInto(from, months[0]);
+  for (let i = 0; i < months.length; i += 5) {
+    const chunk = months.slice(i, i + 5);
+    const keys = chunk.flatMap((mo) => [packKey(scope, id, mo), rollupKey(scope, id, "month", mo)]);
+    const got = await kv.getMany<unknown[]>(keys);
+    for (let j = 0; j < chunk.length; j++) {
+      const mo = chunk[j], end = nextBucket("month", mo, tz);
+      const pack = got[2 * j].value as HourPack | null;
+      const total = got[2 * j + 1].value ? Number((got[2 * j + 1].value as Deno.KvU64).value) : 0;
+      if (pack && pack.totalMwh === total) {
+        const hours = new Float64Array(pack.hours.slice().buffer);
+        for (let h = 0; h < hours.length; h++) if (hours[h] > 0) visit(mo + h * HOUR_MS, hours[h]);
+        continue;
+      }
+      const rows = await scan(kv, scope, id, "hour", mo, end);
+      for (const r of rows) visit(r.ts, Math.round(r.wh * 1000));
+      const sum = rows.reduce((s, r) => s + Math.round(r.wh * 1000), 0);
+      if (sum === total) {
+        const hours = new Float64Array(Math.round((end - mo) / HOUR_MS));
+        for (const r of rows) hours[Math.round((r.ts - mo) / HOUR_MS)] = Math.round(r.wh * 1000);
+        await kv.set(packKey(scope, id, mo), { totalMwh: sum, hours: new Uint8Array(hours.buffer) } satisfies HourPack);
+      }
+    }
+  }
+  await scanInto(nextBucket("month", months[months.length - 1], tz), to);
 }
 
 /** Energy of single buckets (e.g. today and this month for many units), 10 keys per read. */

@@ -1,13 +1,15 @@
 /**
  * The energy feature: listens for committed readings on the bus (agents and
  * OpenBeken units), accounts them into rollups, prunes raw history past the
- * retention window, and serves the energy API (server/api/energy.ts).
+ * retention window, packs closed months' hours for fast year queries, and
+ * serves the energy API (server/api/energy.ts).
  *
  * Settings (environment): RAW_RETENTION_DAYS (default 7), ENERGY_TZ_OFFSET_MIN
  * (day/month boundaries, default 0 = UTC), ENERGY_MAX_POWER_W (default 60000).
  */
 import { energyApi } from "../api/energy.ts";
-import { getSiteMapping, pruneHistory } from "../db/energy.ts";
+import { FLEET_ID, getSiteMapping, hourlyDense, listEnergyStates, listSites, pruneHistory } from "../db/energy.ts";
+import { bucketStart } from "./buckets.ts";
 import { getUnitPresence } from "../db/presence.ts";
 import { findUnitByMac, findUnitByTopic } from "../db/units.ts";
 import type { Extension, ServerContext } from "../context.ts";
@@ -45,11 +47,23 @@ export function energy(settings: EnergySettings = energySettingsFromEnv()): Exte
   let pruning: Promise<void> | null = null;
   const offs: (() => void)[] = [];
 
+  /** Pack the hours of closed months ahead of the first wide query (a no-op for months already packed). */
+  const warmPacks = async (ctx: ServerContext) => {
+    const now = ctx.clock.now();
+    const to = bucketStart("month", now, settings.tzOffsetMin);
+    const from = bucketStart("month", to - 366 * 86_400_000, settings.tzOffsetMin);
+    const opts = { tzOffsetMin: settings.tzOffsetMin, now };
+    for (const s of await listEnergyStates(ctx.kv)) await hourlyDense(ctx.kv, "unit", s.deviceId, from, to, opts);
+    for (const site of await listSites(ctx.kv)) await hourlyDense(ctx.kv, "site", site, from, to, opts);
+    await hourlyDense(ctx.kv, "fleet", FLEET_ID, from, to, opts);
+  };
+
   const prune = (ctx: ServerContext) => {
     if (pruning) return;
     pruning = pruneHistory(ctx.kv, ctx.clock.now() - settings.rawRetentionMs)
       .then((n) => void (n && ctx.log.info("raw history pruned", { deleted: n })))
-      .catch((e) => ctx.log.warn("history pruning failed", { err: e }))
+      .then(() => warmPacks(ctx))
+      .catch((e) => ctx.log.warn("history pruning / packing failed", { err: e }))
       .finally(() => (pruning = null));
   };
 

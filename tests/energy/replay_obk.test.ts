@@ -108,6 +108,8 @@ Deno.test("OpenBeken replay: exact kWh per day across reboots, replays, duplicat
     const series = async (level: string, from: number, to: number) =>
       (await (await srv.api(`/api/energy/series?scope=unit&id=obkPLUG01&level=${level}&from=${from}&to=${to}`)).json()).totalWh;
     assertEquals(await series("hour", at(2, 0, 0), at(3, 0, 0)), 7200);
+    const dense = await (await srv.api(`/api/energy/series?scope=unit&id=obkPLUG01&level=hour&format=dense&from=${at(1, 0, 0)}&to=${at(4, 0, 0)}`)).json();
+    assertEquals([dense.wh.length, dense.totalWh, dense.wh[0], dense.wh[24 + 15]], [72, 7200 * 2 + 7190, 300, 300]);
     assertEquals(await series("minute", at(2, 0, 0), at(3, 0, 0)), 7200);
     assertEquals(await series("month", Date.UTC(2026, 9, 1), Date.UTC(2026, 10, 1)), 7200 + 7200 + 7190);
     // the Wi-Fi gap's 900 Wh are spread over the three hours it covered
