@@ -96,3 +96,43 @@ Deno.test("a unit whose inventory record says BK7231N but which reports BK7231T 
     await srv.close();
   }
 });
+
+Deno.test("units that never come back time out; a slow download still verifies; an unreachable HTTP unit fails with the reason", async () => {
+  const srv = await startOtaServer();
+  const fleet = await startFleet(srv, 6, { firstIndex: 800, behaviourOf: (i) => (i < 2 ? "never_returns" : i < 4 ? "slow_download" : "ok") });
+  try {
+    await registerFleet(srv, fleet);
+    const fw = await uploadFirmware(srv);
+    const r = await createRollout(srv, {
+      firmwareId: fw.id, verifyTimeoutMs: 2500, pacingPerMin: 6000,
+      groups: [{ name: "all", percent: 100, successThreshold: 60, errorThreshold: 50 }],
+    });
+    const s = await waitFor(async () => {
+      const s = await rolloutState(srv, r.id);
+      return s.rollout.status === "finished" ? s : null;
+    }, { what: "rollout finished", timeoutMs: 20_000 });
+    const state = (i: number) => s.devices.find((d) => d.topic === fleet.units[i].topic)!;
+    assertEquals([0, 1].map((i) => state(i).state), ["timed_out", "timed_out"]);
+    assert(state(0).error!.includes("no reconnect with 1.18.300"));
+    assertEquals([2, 3, 4, 5].map((i) => state(i).state), ["verified", "verified", "verified", "verified"]);
+    assert(state(2).log.some((l) => l.state === "downloading"));
+
+    // HTTP delivery to an address where nothing listens
+    const dead = await startFleet(srv, 1, { firstIndex: 850 });
+    try {
+      await registerFleet(srv, dead, { httpAddress: "127.0.0.1:9" });
+      const r2 = await createRollout(srv, { firmwareId: fw.id, delivery: "http", filter: { q: dead.units[0].topic }, groups: [{ name: "all", percent: 100, errorThreshold: 100 }] });
+      const d = await waitFor(async () => {
+        const s = await rolloutState(srv, r2.id);
+        return s.devices[0].state === "failed" ? s.devices[0] : null;
+      }, { what: "HTTP delivery failure recorded" });
+      assert(d.error!.startsWith("HTTP delivery failed"), d.error!);
+      assertEquals(dead.units[0].version, "1.18.299");
+    } finally {
+      await dead.stop();
+    }
+  } finally {
+    await fleet.stop();
+    await srv.close();
+  }
+});
