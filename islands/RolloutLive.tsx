@@ -61,22 +61,22 @@ export default function RolloutLive({ initial }: { initial: RolloutView }) {
         {" · excluded: "}{Object.entries(r.excluded).map(([k, v]) => `${v} ${k}`).join(", ")}
       </p>
       <p>
-        <button onClick={() => act("pause")} disabled={r.status !== "running" && r.status !== "scheduled"}>Pause</button>{" "}
-        <button onClick={() => act("resume")} disabled={r.status !== "paused"}>Resume</button>{" "}
-        <button onClick={() => act("retry_failed")} disabled={r.status === "cancelled" || (r.counts.failed ?? 0) + (r.counts.timed_out ?? 0) === 0}>Retry failed</button>{" "}
-        <button onClick={() => confirm("Cancel this rollout?") && act("cancel")} disabled={r.status === "cancelled" || r.status === "finished"}>Cancel</button>
+        <button type="button" onClick={() => act("pause")} disabled={r.status !== "running" && r.status !== "scheduled"}>Pause</button>{" "}
+        <button type="button" onClick={() => act("resume")} disabled={r.status !== "paused"}>Resume</button>{" "}
+        <button type="button" onClick={() => act("retry_failed")} disabled={r.status === "cancelled" || (r.counts.failed ?? 0) + (r.counts.timed_out ?? 0) === 0}>Retry failed</button>{" "}
+        <button type="button" onClick={() => confirm("Cancel this rollout?") && act("cancel")} disabled={r.status === "cancelled" || r.status === "finished"}>Cancel</button>
         {error && <span class="badge warn"> {error}</span>}
       </p>
       <div class="cards">
         {STATES.filter((s) => r.counts[s]).map((s) => (
-          <div class="card"><div class="label">{s.replace("_", " ")}</div><div class="value">{r.counts[s]}</div></div>
+          <div class="card" key={s}><div class="label">{s.replace("_", " ")}</div><div class="value">{r.counts[s]}</div></div>
         ))}
       </div>
       <table data-testid="groups">
         <thead><tr><th>Group</th><th>State</th><th class="num">Size</th><th>Success / error threshold</th><th>Progress</th></tr></thead>
         <tbody>
           {r.groups.map((g, i) => (
-            <tr>
+            <tr key={g.index}>
               <td>{g.name} ({g.percent} %)</td>
               <td>{g.state}</td>
               <td class="num">{g.total}</td>
@@ -91,14 +91,14 @@ export default function RolloutLive({ initial }: { initial: RolloutView }) {
         state{" "}
         <select onChange={(e) => setFilter((e.target as HTMLSelectElement).value)}>
           <option value="">all</option>
-          {STATES.map((s) => <option value={s}>{s}</option>)}
+          {STATES.map((s) => <option key={s} value={s}>{s}</option>)}
         </select>
       </label>
       <table data-testid="devices">
         <thead><tr><th>Unit</th><th>Topic</th><th>Group</th><th>State</th><th class="num">Attempts</th><th>From</th><th>Since</th><th>Error</th></tr></thead>
         <tbody>
           {shown.slice(0, 500).map((d) => (
-            <tr>
+            <tr key={d.unitId}>
               <td><a href={`/units/${d.unitId}`}>{d.unitId}</a></td>
               <td>{d.topic}</td>
               <td>{r.groups[d.group]?.name}</td>

@@ -249,20 +249,21 @@ export class ObkSimUnit {
     return marker.version;
   }
 
-  async #reboot(image: Uint8Array | null) {
+  #reboot(image: Uint8Array | null): Promise<void> {
     this.#busy = true;
     this.reboots++;
     const client = this.#client;
     this.#client = null;
     client?.end(true); // power cut: no DISCONNECT, the broker publishes the LWT
     const next = this.behaviour === "bad_image" ? null : this.#unpack(image);
-    if (this.behaviour === "never_returns") return;
+    if (this.behaviour === "never_returns") return Promise.resolve();
     this.#later(this.o.bootMs ?? 20, async () => {
       if (next) this.version = next;
       this.#bootAt = Date.now();
       this.#busy = false;
       await this.#connect();
     });
+    return Promise.resolve();
   }
 
   async #serve(req: Request): Promise<Response> {
