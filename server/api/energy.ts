@@ -26,7 +26,7 @@ const timeParam = z.union([
   z.string().regex(/^\d+$/).transform(Number),
   z.string().datetime({ offset: true }).transform((s) => Date.parse(s)),
 ]);
-const SITE = /^[A-Za-z0-9_. :-]{1,64}$/;
+const SITE = /^[^\x00-\x1f/]{1,80}$/;
 
 const seriesQuery = z.object({
   scope: z.enum(["unit", "site", "fleet"]).default("unit"),

@@ -17,7 +17,7 @@ interface Data {
 
 export const handler: RouteHandler<Data> = async (ctx) => {
   const site = ctx.params.id;
-  if (!/^[A-Za-z0-9_. :-]{1,64}$/.test(site)) return new Response("invalid site", { status: 400 });
+  if (!/^[^\x00-\x1f/]{1,80}$/.test(site)) return new Response("invalid site", { status: 400 });
   const now = ctx.app.clock.now();
   const tz = energySettingsFromEnv().tzOffsetMin;
   const dayStart = bucketStart("day", now, tz), monthStart = bucketStart("month", now, tz);
