@@ -64,11 +64,19 @@ function row(what: string, ms: number, minMs: number, target: number) {
   );
 }
 
+/**
+ * A pty carries no timing, so a simulator that reads a SetBaudRate late (busy machine) may judge it
+ * sent at the new rate; a longer switch delay (GUI flasher: 200 ms) makes that unlikely, and one
+ * reconnect covers the rest.
+ */
 async function connect(path: string, baud: number) {
-  const port = await openSerial(path, { baud: 115200 });
-  const f = await Flasher.connect(port, { baud, log, linkTimeoutMs: 10_000, commandTimeoutMs: 1000 });
-  if (f.info.baud !== baud) throw new Error(`wanted ${baud}, got ${f.info.baud}`);
-  return { port, f };
+  for (let attempt = 0; ; attempt++) {
+    const port = await openSerial(path, { baud: 115200 });
+    const f = await Flasher.connect(port, { baud, baudDelayMs: 100, log, linkTimeoutMs: 10_000, commandTimeoutMs: 1000 });
+    if (f.info.baud === baud) return { port, f };
+    await port.close();
+    if (attempt === 2) throw new Error(`wanted ${baud}, got ${f.info.baud}`);
+  }
 }
 
 async function timedBackup(f: Flasher) {

@@ -15,7 +15,8 @@ export async function withSim<T>(
   opts: Bk7231SimOptions,
   fn: (sim: Bk7231Sim, port: SerialPort) => Promise<T>,
 ): Promise<T> {
-  const sim = Bk7231Sim.start({ log: quiet, ...opts });
+  // a generous reset window: on a loaded CI machine the event loop can lag a few hundred ms
+  const sim = Bk7231Sim.start({ log: quiet, ...opts, timing: { resetWindowMs: 1500, ...opts.timing } });
   const port = await openSerial(sim.path, { baud: 115200 });
   try {
     return await fn(sim, port);
