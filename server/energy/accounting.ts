@@ -159,7 +159,7 @@ function applyCounter(
     return "rebased";
   }
   const sus = st.suspect;
-  const rebooted = bootedAt !== null && t.bootedAt != null && bootedAt > t.bootedAt + 60_000;
+  const rebooted = bootedAt !== null && t.bootedAt != null && bootedAt > t.bootedAt + 10_000;
   if (
     rebooted && sus && sus.mwh > 0 && sus.mwh < t.mwh && t.mwh - sus.mwh <= o.lostFlashMaxMwh &&
     plausible(c - sus.mwh, sus.ts, ts, o)

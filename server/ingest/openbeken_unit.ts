@@ -33,8 +33,12 @@ export interface StepResult {
   events: UnitEvent[];
 }
 
-/** A reboot the uptime arithmetic cannot explain by message jitter (the trickle publishes 1 item/s). */
-const BOOT_JITTER_MS = 120_000;
+/**
+ * A reboot is a boot estimate (receive time − uptime) later than the last one
+ * by more than whole-second truncation and delivery jitter can explain; kept
+ * small so a quick second reboot (an OTA retry) is still seen.
+ */
+const BOOT_JITTER_MS = 10_000;
 
 const DISCOVERY_CLASSES: Record<string, ChannelQuantity> = {
   energy: "energy",
