@@ -16,7 +16,7 @@ export interface RolloutView {
 const STATES = ["scheduled", "commanded", "downloading", "rebooting", "verified", "failed", "timed_out", "skipped_offline", "cancelled"];
 const hhmm = (m: number) => `${String(Math.floor(m / 60)).padStart(2, "0")}:${String(m % 60).padStart(2, "0")}`;
 
-export default function RolloutLive({ initial }: { initial: RolloutView }) {
+export default function RolloutLive({ initial, csrf = "" }: { initial: RolloutView; csrf?: string }) {
   const [view, setView] = useState(initial);
   const [error, setError] = useState<string | null>(null);
   const [filter, setFilter] = useState("");
@@ -39,7 +39,7 @@ export default function RolloutLive({ initial }: { initial: RolloutView }) {
   }, [id]);
 
   const act = async (action: string) => {
-    const res = await fetch(`/api/rollouts/${id}/${action}`, { method: "POST" });
+    const res = await fetch(`/api/rollouts/${id}/${action}`, { method: "POST", headers: csrf ? { "x-csrf-token": csrf } : {} });
     const body = await res.json();
     setError(res.ok ? null : body.error);
     if (res.ok) setView({ ...view, rollout: body });

@@ -2,16 +2,18 @@
 import type { PageProps, RouteHandler } from "../../server/web/pages.ts";
 import { type Firmware, FirmwareRejected, listFirmware, registerFirmware } from "../../server/db/firmware.ts";
 import { parseUpload } from "../../server/api/firmware.ts";
+import { csrfTokenOf } from "../../server/auth/middleware.ts";
 
 interface Data {
   firmware: Firmware[];
   message?: string;
   ok?: boolean;
+  csrf: string;
 }
 
 export const handler: RouteHandler<Data> = {
   async GET(ctx) {
-    return ctx.render({ firmware: await listFirmware(ctx.app.kv) });
+    return ctx.render({ firmware: await listFirmware(ctx.app.kv), csrf: csrfTokenOf(ctx.req) });
   },
   async POST(ctx) {
     const up = await parseUpload(ctx.req);
@@ -30,7 +32,7 @@ export const handler: RouteHandler<Data> = {
         status = 422;
       }
     }
-    return ctx.render({ firmware: await listFirmware(ctx.app.kv), message, ok }, { status });
+    return ctx.render({ firmware: await listFirmware(ctx.app.kv), message, ok, csrf: csrfTokenOf(ctx.req) }, { status });
   },
 };
 
@@ -40,6 +42,7 @@ export default function FirmwarePage({ data }: PageProps<Data>) {
       <h1>Firmware</h1>
       {data.message && <p class={data.ok ? "badge" : "badge warn"} data-testid="message">{data.message}</p>}
       <form method="post" enctype="multipart/form-data" class="filters">
+        <input type="hidden" name="_csrf" value={data.csrf} />
         <label>file <input type="file" name="file" accept=".rbl,.bin" required /></label>
         <label>platform <input name="platform" placeholder="from the name" size={9} /></label>
         <label>version <input name="version" placeholder="from the name" size={9} /></label>

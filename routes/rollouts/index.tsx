@@ -3,12 +3,14 @@ import type { PageProps, RouteHandler } from "../../server/web/pages.ts";
 import { type Firmware, listFirmware } from "../../server/db/firmware.ts";
 import { listRollouts, type Rollout, RolloutInputError } from "../../server/db/ota.ts";
 import { createRolloutFrom } from "../../server/api/rollouts.ts";
+import { csrfTokenOf } from "../../server/auth/middleware.ts";
 
 interface Data {
   rollouts: Rollout[];
   firmware: Firmware[];
   selected: string | null;
   message?: string;
+  csrf: string;
 }
 
 /** "canary:5:100:0, early:25:80:10, rest:70:80:10" → groups */
@@ -26,7 +28,7 @@ export function parseGroups(text: string) {
 
 export const handler: RouteHandler<Data> = {
   async GET(ctx) {
-    return ctx.render({ rollouts: await listRollouts(ctx.app.kv), firmware: (await listFirmware(ctx.app.kv)).filter((f) => f.otaAllowed), selected: ctx.url.searchParams.get("firmware") });
+    return ctx.render({ rollouts: await listRollouts(ctx.app.kv), firmware: (await listFirmware(ctx.app.kv)).filter((f) => f.otaAllowed), selected: ctx.url.searchParams.get("firmware"), csrf: csrfTokenOf(ctx.req) });
   },
   async POST(ctx) {
     const form = await ctx.req.formData().catch(() => new FormData());
@@ -49,7 +51,7 @@ export const handler: RouteHandler<Data> = {
       return new Response(null, { status: 303, headers: { location: `/rollouts/${r.id}` } });
     } catch (e) {
       if (!(e instanceof RolloutInputError)) throw e;
-      return ctx.render({ rollouts: await listRollouts(ctx.app.kv), firmware: (await listFirmware(ctx.app.kv)).filter((f) => f.otaAllowed), selected: body.firmwareId, message: e.message }, { status: 400 });
+      return ctx.render({ rollouts: await listRollouts(ctx.app.kv), firmware: (await listFirmware(ctx.app.kv)).filter((f) => f.otaAllowed), selected: body.firmwareId, message: e.message, csrf: csrfTokenOf(ctx.req) }, { status: 400 });
     }
   },
 };
@@ -78,6 +80,7 @@ export default function RolloutsPage({ data }: PageProps<Data>) {
       <h2>New rollout</h2>
       {data.firmware.length === 0 ? <p class="muted">Upload an RBL package on the <a href="/firmware">firmware</a> page first.</p> : (
         <form method="post" class="stack">
+          <input type="hidden" name="_csrf" value={data.csrf} />
           <label>name <input name="name" required size={24} /></label>
           <label>
             firmware{" "}

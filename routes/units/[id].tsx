@@ -7,6 +7,7 @@ import {
 import { getUnitPresence, type UnitPresence } from "../../server/db/presence.ts";
 import { type OtaDevice, type Rollout, unitOtaHistory } from "../../server/db/ota.ts";
 import { recordAudit } from "../../server/db/audit.ts";
+import { csrfTokenOf } from "../../server/auth/middleware.ts";
 
 interface Data {
   unit: Unit | null;
@@ -15,11 +16,12 @@ interface Data {
   revisions: UnitRevision[];
   ota: { rollout: Rollout; device: OtaDevice }[];
   message?: string;
+  csrf: string;
 }
 
 const ts = (t: number | null | undefined) => (t ? new Date(t).toISOString().replace("T", " ").slice(0, 19) : "–");
 
-async function load(kv: Deno.Kv, id: string, message?: string): Promise<Data> {
+async function load(kv: Deno.Kv, id: string, csrf: string, message?: string): Promise<Data> {
   const unit = await getUnit(kv, id);
   return {
     unit,
@@ -28,12 +30,13 @@ async function load(kv: Deno.Kv, id: string, message?: string): Promise<Data> {
     revisions: unit ? await unitRevisions(kv, id) : [],
     ota: unit ? await unitOtaHistory(kv, id) : [],
     message,
+    csrf,
   };
 }
 
 export const handler: RouteHandler<Data> = {
   async GET(ctx) {
-    const d = await load(ctx.app.kv, ctx.params.id);
+    const d = await load(ctx.app.kv, ctx.params.id, csrfTokenOf(ctx.req));
     return ctx.render(d, { status: d.unit ? 200 : 404 });
   },
   /** the page's two forms: log a rework step, or edit placement fields */
@@ -65,7 +68,7 @@ export const handler: RouteHandler<Data> = {
       if (!(e instanceof UnitInputError || e instanceof UnitConflictError)) throw e;
       message = `not saved: ${e.message}`;
     }
-    const d = await load(ctx.app.kv, id, message);
+    const d = await load(ctx.app.kv, id, csrfTokenOf(ctx.req), message);
     return ctx.render(d, { status: d.unit ? (message.startsWith("not saved") ? 400 : 200) : 404 });
   },
 };
@@ -105,6 +108,7 @@ export default function UnitPage({ data }: PageProps<Data>) {
         </tbody>
       </table>
       <form method="post" class="filters">
+        <input type="hidden" name="_csrf" value={data.csrf} />
         <input type="hidden" name="form" value="rework" />
         <label>component <input name="component" value="RN8209C" size={10} required /></label>
         <label>action <select name="action">{REWORK_ACTIONS.map((a) => <option>{a}</option>)}</select></label>
@@ -117,6 +121,7 @@ export default function UnitPage({ data }: PageProps<Data>) {
 
       <h2>Placement</h2>
       <form method="post" class="filters">
+        <input type="hidden" name="_csrf" value={data.csrf} />
         <input type="hidden" name="form" value="edit" />
         {(["site", "location", "circuit", "topic", "model"] as const).map((k) => <label>{k} <input name={k} value={u[k] ?? ""} size={10} /></label>)}
         <label>tags <input name="tags" value={u.tags.join(", ")} size={14} /></label>

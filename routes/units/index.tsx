@@ -5,6 +5,7 @@ import {
 } from "../../server/db/units.ts";
 import { getUnitPresence, listUnitPresence, type UnitPresence } from "../../server/db/presence.ts";
 import { recordAudit } from "../../server/db/audit.ts";
+import { csrfTokenOf } from "../../server/auth/middleware.ts";
 
 interface Data {
   filter: UnitFilter;
@@ -15,11 +16,12 @@ interface Data {
   /** "which units were reworked by whom" */
   who: { name: string; entries: ReworkEntry[] } | null;
   message?: string;
+  csrf: string;
 }
 
 const STATES: ComponentState[] = ["off", "on", "cut", "jumpered"];
 
-async function load(kv: Deno.Kv, url: URL, message?: string): Promise<Data> {
+async function load(kv: Deno.Kv, url: URL, csrf: string, message?: string): Promise<Data> {
   const q = url.searchParams;
   const filter: UnitFilter = {};
   for (const k of ["model", "site", "tag", "chip", "firmware", "q"] as const) {
@@ -39,19 +41,20 @@ async function load(kv: Deno.Kv, url: URL, message?: string): Promise<Data> {
     unregistered,
     who: q.get("who")?.trim() ? { name: q.get("who")!.trim().slice(0, 60), entries: await reworksBy(kv, q.get("who")!.trim().slice(0, 60)) } : null,
     message,
+    csrf,
   };
 }
 
 export const handler: RouteHandler<Data> = {
   async GET(ctx) {
-    return ctx.render(await load(ctx.app.kv, ctx.url));
+    return ctx.render(await load(ctx.app.kv, ctx.url, csrfTokenOf(ctx.req)));
   },
   /** "Add to inventory" for a unit seen on MQTT */
   async POST(ctx) {
     const form = await ctx.req.formData().catch(() => new FormData());
     const topic = String(form.get("adopt") ?? "");
     const p = topic ? await getUnitPresence(ctx.app.kv, topic) : null;
-    if (!p) return ctx.render(await load(ctx.app.kv, ctx.url, `no OpenBeken unit ${topic} has been seen`), { status: 400 });
+    if (!p) return ctx.render(await load(ctx.app.kv, ctx.url, csrfTokenOf(ctx.req), `no OpenBeken unit ${topic} has been seen`), { status: 400 });
     try {
       const u = await createUnit(ctx.app.kv, {
         topic: p.topic, mac: p.mac && p.mac.length === 17 ? p.mac : null, chip: p.chip, tags: [],
@@ -60,7 +63,7 @@ export const handler: RouteHandler<Data> = {
       return new Response(null, { status: 303, headers: { location: `/units/${u.id}` } });
     } catch (e) {
       if (!(e instanceof UnitInputError || e instanceof UnitConflictError)) throw e;
-      return ctx.render(await load(ctx.app.kv, ctx.url, `not added: ${e.message}`), { status: 400 });
+      return ctx.render(await load(ctx.app.kv, ctx.url, csrfTokenOf(ctx.req), `not added: ${e.message}`), { status: 400 });
     }
   },
 };
@@ -82,7 +85,7 @@ export default function UnitsPage({ data }: PageProps<Data>) {
               {data.unregistered.map((p) => (
                 <tr>
                   <td>{p.topic}</td><td><code>{p.mac ?? "–"}</code></td><td>{p.chip ?? "–"}</td><td>{p.version ?? "–"}</td><td>{p.online ? "online" : "offline"}</td>
-                  <td><form method="post"><input type="hidden" name="adopt" value={p.topic} /><button type="submit">Add to inventory</button></form></td>
+                  <td><form method="post"><input type="hidden" name="_csrf" value={data.csrf} /><input type="hidden" name="adopt" value={p.topic} /><button type="submit">Add to inventory</button></form></td>
                 </tr>
               ))}
             </tbody>
