@@ -16,7 +16,7 @@ export default function App({ children }: AppProps) {
         <header class="top">
           <a class="brand" href="/">meterfleet</a>
           <a href="/">Live fleet</a>
-          <a href="/units">Inventory</a> <a href="/firmware">Firmware</a> <a href="/rollouts">Rollouts</a>
+          <a href="/units">Inventory</a> <a href="/firmware">Firmware</a> <a href="/rollouts">Rollouts</a> <a href="/flash">Flashing</a>
           <a href="/energy">Energy</a>
         </header>
         <main>{children}</main>
