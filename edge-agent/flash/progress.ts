@@ -107,8 +107,10 @@ export function formatRow(r: PortProgress): string {
   const kb = (n: number) => `${(n / 1024).toFixed(0)}K`;
   const rate = r.rate ? `${(r.rate / 1024).toFixed(1)} KiB/s` : "";
   const eta = r.etaS !== null && r.done < r.total ? `ETA ${fmtTime(r.etaS)}` : "";
-  return `${r.port.padEnd(14)} ${r.phase.padEnd(7)} ${bar} ${(frac * 100).toFixed(0).padStart(3)}% ${kb(r.done)}/${kb(r.total)} ${rate} ${eta}${r.note ? "  " + r.note : ""}`
-    .trimEnd();
+  // link/done/failed rows count steps, not bytes
+  const bytes = r.total >= 4096 ? `${kb(r.done)}/${kb(r.total)} ${rate} ${eta}` : "";
+  return `${r.port.padEnd(14)} ${r.phase.padEnd(7)} ${bar} ${(frac * 100).toFixed(0).padStart(3)}% ${bytes}${r.note ? "  " + r.note : ""}`
+    .replace(/ +$/, "");
 }
 
 function fmtTime(s: number) {
