@@ -28,8 +28,8 @@ Deno.test("simulated OBK unit: linked to inventory by MAC, firmware reported, en
     await waitFor(async () => (await getUnit(srv.kv, inv.id))?.firmwareReported === "1.18.299", { what: "inventory firmwareReported" });
     const st = await waitFor(async () => {
       const s = (await srv.kv.get<StoredEnergyState>(stateKey(sim.topic))).value;
-      return s && s.totalMwh > 0 ? s : null;
-    }, { what: "energy counted" });
+      return s && s.totalMwh > 0 && s.site === "depot-a" ? s : null;
+    }, { what: "energy counted for the inventory site" });
     assertEquals(st.site, "depot-a");
     const site = await energySeries(srv.kv, "site", "depot-a", "day", 0, Date.now() + 86_400_000);
     assertGreater(site.reduce((s, x) => s + x.wh, 0), 0);
