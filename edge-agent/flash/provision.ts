@@ -9,6 +9,7 @@
  *               "unitSecret": "..." (derive them here from the fleet secret) },
  *     "profile": "zmai-90",              // device profile: GPIO template + startup command
  *     "topicPrefix": "obk",              // topic = prefix + 4 MAC bytes (OBK's default form)
+ *     "deviceName": "ZMAi-90 {mac}",     // shown in OBK's UI/HA; {mac} = the 4 MAC bytes, {topic} = the topic
  *     "startupCommand": "..." }          // overrides the profile's autoexec
  */
 import { buildObkConfig, defaultNames, unitMqttCredentials } from "../../shared/obk-config.ts";
@@ -29,6 +30,7 @@ export interface ProvisioningFile {
   };
   profile?: string;
   topicPrefix?: string;
+  deviceName?: string;
   startupCommand?: string;
 }
 
@@ -72,6 +74,7 @@ export function provisioning(p: ProvisioningFile, issuer?: CredentialIssuer): Co
       mqttGroup: p.mqtt.group,
       mqttTopic: topic,
       shortName: topic,
+      longName: p.deviceName?.replaceAll("{mac}", names.short.slice(3)).replaceAll("{topic}", topic),
       pins: profile?.gpio,
       channels: profile?.channels,
       startupCommand: p.startupCommand ?? (profile ? startupFromAutoexec(profile.autoexec) : undefined),

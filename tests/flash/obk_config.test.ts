@@ -55,6 +55,7 @@ Deno.test("obk config: provisioning from a profile, per-unit MQTT credentials de
     wifi: { ssid: "house", password: "pw" },
     mqtt: { host: "mqtt.local", unitSecret: "fleet-secret" },
     profile: "zmai-90",
+    deviceName: "ZMAi-90 {mac}",
   });
   const a = parseObkConfig((await forUnit({ chip: "bk7231n", mac: "c8:47:8c:00:00:01" }))!);
   const b = parseObkConfig((await forUnit({ chip: "bk7231n", mac: "c8:47:8c:00:00:02" }))!);
@@ -62,6 +63,7 @@ Deno.test("obk config: provisioning from a profile, per-unit MQTT credentials de
   assertEquals(a.mqttUser, "obk8C000001");
   assertEquals(b.mqttUser, "obk8C000002");
   assertEquals(a.pins[6], "WifiLED_n");
+  assertEquals(a.longName, "ZMAi-90 8C000001");
   const credsA = await unitMqttCredentials("fleet-secret", "obk8C000001");
   assertEquals(credsA.password.length, 24);
   assertEquals((await unitMqttCredentials("fleet-secret", "obk8C000002")).password === credsA.password, false);
