@@ -13,6 +13,10 @@ import type { App, AppEnv, Extension, ServerContext } from "./context.ts";
 import { defaultExtensions } from "./extensions.ts";
 import { connectServerMqtt } from "./mqtt.ts";
 import { loadIslands } from "./web/islands.ts";
+import { createBrokerGuard } from "./auth/broker.ts";
+import { authMiddleware } from "./auth/middleware.ts";
+import { mountAuthApi } from "./auth/api.ts";
+import { internalCredential } from "./db/tokens.ts";
 import { mountPages } from "./web/pages.ts";
 
 export const PROJECT_ROOT = new URL("../", import.meta.url);
@@ -40,11 +44,17 @@ export async function startServer(
   try {
     let broker: EmbeddedBroker | null = null;
     if (!config.mqttUrl) {
-      broker = await startEmbeddedBroker({ host: config.embeddedMqttHost, port: config.embeddedMqttPort, log });
-      cleanup.unshift(() => broker!.close());
+      // access control (server/auth/): every MQTT client authenticates, every topic is checked
+      const guard = createBrokerGuard(kv, log);
+      broker = await startEmbeddedBroker({ host: config.embeddedMqttHost, port: config.embeddedMqttPort, log, auth: guard.auth });
+      guard.attach(broker.aedes);
+      cleanup.unshift(() => broker!.close(), () => guard.stop());
     }
+    const internal = await internalCredential(kv);
     const mqtt = await connectServerMqtt(config.mqttUrl ?? broker!.url, {
       clientId: `meterfleet-server-${config.instanceId}`,
+      username: internal.username,
+      password: internal.password,
       log,
     });
     cleanup.unshift(() => mqtt.close());
@@ -55,10 +65,12 @@ export async function startServer(
       c.set("ctx", ctx);
       await next();
     });
+    app.use("*", authMiddleware()); // default-deny policy, CSRF, body caps, security headers (server/auth/policy.ts)
     app.onError((err, c) => {
       log.error("request failed", { path: c.req.path, err });
       return c.json({ error: "internal error" }, 500);
     });
+    mountAuthApi(app, ctx);
     const extensions = opts.extensions ?? defaultExtensions();
     for (const ext of extensions) ext.routes?.(app, ctx);
     app.get("/static/uplot.css", async (c) =>

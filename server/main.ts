@@ -6,11 +6,14 @@
 import { parseArgs } from "node:util";
 import { configFromEnv } from "./config.ts";
 import { startServer } from "./app.ts";
+import { ensureInitialAdmin, simBenchToken } from "./auth/bootstrap.ts";
 
 const { values: args } = parseArgs({ args: Deno.args, options: { "sim-bench": { type: "string" } } });
 const config = configFromEnv();
 const server = await startServer(config);
 console.log(`meterfleet: dashboard on ${server.url}`);
+const firstAdmin = await ensureInitialAdmin(server.ctx);
+if (firstAdmin) console.log(`meterfleet: first start — sign in as "admin" with the one-time password in ${firstAdmin}`);
 
 let agent: Deno.ChildProcess | null = null;
 const simCount = Number(args["sim-bench"] ?? 0);
@@ -19,6 +22,8 @@ if (simCount > 0) {
   agent = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", new URL("../edge-agent/main.ts", import.meta.url).pathname, "run",
       "--id", "sim-bench", "--sim", String(simCount), "--mqtt", brokerUrl, "--spool", `${config.dataDir}/agent-sim-bench`],
+    // the agent's credential goes through the environment, never the command line (visible in ps)
+    env: { AGENT_TOKEN: await simBenchToken(server.ctx, "sim-bench") },
     stdout: "inherit",
     stderr: "inherit",
   }).spawn();

@@ -28,7 +28,7 @@ Deno.test("agent batches: replays and out-of-order batches never double the ener
   const srv = await startTestServer();
   let accounted = 0;
   const off = srv.server.ctx.bus.on("energy.accounted", (e) => void (accounted += e.samples));
-  const client = await mqtt.connectAsync(srv.brokerUrl, { ...(await srv.agentCredentials("bench-e1")), clientId: "bench-e1", protocolVersion: 4 });
+  const client = await mqtt.connectAsync(srv.brokerUrl, { ...(await srv.agentCredentials("bench-e1")), protocolVersion: 4 });
   const acks: string[] = [];
   client.on("message", (_t, p) => {
     const a = decodeTelemetryAck(new Uint8Array(p));

@@ -12,6 +12,8 @@ import type { Extension } from "../../server/context.ts";
 import { createLogger } from "../../shared/log.ts";
 import type { Clock } from "../../shared/clock.ts";
 import { freePort } from "./net.ts";
+import { fetchAs, testAgentCredentials, testDeviceCredentials, testSession, type TestSession } from "./auth.ts";
+import { SESSION_COOKIE } from "../../server/auth/middleware.ts";
 
 export interface TestServer {
   server: RunningServer;
@@ -23,9 +25,9 @@ export interface TestServer {
   /** fetch against the server as an admin (path like "/api/meters") */
   api(path: string, init?: RequestInit): Promise<Response>;
   /** credentials a bench agent uses for MQTT (username/password) and HTTP (bearer token) */
-  agentCredentials(agentId: string): Promise<{ username?: string; password?: string; token?: string }>;
+  agentCredentials(agentId: string): Promise<{ username?: string; password?: string; token?: string; clientId?: string }>;
   /** MQTT credentials a deployed OpenBeken unit (or the OpenBeken simulator) uses for its topic */
-  deviceCredentials(topic: string): Promise<{ username?: string; password?: string }>;
+  deviceCredentials(topic: string): Promise<{ username?: string; password?: string; clientId?: string }>;
   /** sign a Playwright page in (as an admin) before it opens pages; optional until sign-in exists */
   browserLogin?: (page: import("playwright-core").Page) => Promise<void>;
   close(): Promise<void>;
@@ -61,6 +63,10 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     clock: opts.clock,
     log: createLogger({ level: config.logLevel, fields: { instance: config.instanceId } }),
   });
+  // access control is on (server/auth/): api() is a signed-in admin (session cookie, CSRF header on writes),
+  // agent/device credentials are real ones issued in this server's KV (with the client id the broker expects)
+  let admin: Promise<TestSession> | null = null;
+  const asAdmin = () => admin ??= testSession(server.ctx.kv, "admin");
   return {
     server,
     url: server.url,
@@ -68,9 +74,13 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     kv: server.ctx.kv,
     dir,
     config,
-    api: (path, init) => fetch(server.url + path, init),
-    agentCredentials: () => Promise.resolve({}),
-    deviceCredentials: () => Promise.resolve({}),
+    api: async (path, init) => fetchAs(server.url, await asAdmin(), path, init),
+    agentCredentials: (agentId) => testAgentCredentials(server.ctx.kv, agentId),
+    deviceCredentials: (topic) => testDeviceCredentials(server.ctx.kv, topic),
+    browserLogin: async (page) => {
+      const s = await asAdmin();
+      await page.context().addCookies([{ name: SESSION_COOKIE, value: s.token, url: server.url, httpOnly: true, sameSite: "Lax" }]);
+    },
     close: async () => {
       await server.close();
       if (!opts.dir) await Deno.remove(dir, { recursive: true }).catch(() => {});

@@ -3,6 +3,7 @@
  * with SIGKILL mid-work, exactly as a crash or a power cut would.
  */
 import { waitFor } from "./net.ts";
+import { testAgentCredentials } from "./auth.ts";
 
 export interface ServerProcess {
   url: string;
@@ -41,4 +42,15 @@ export async function spawnServer(env: Record<string, string>): Promise<ServerPr
     await proc.status;
   };
   return { url, kill: () => end("SIGKILL"), stop: () => end("SIGTERM") };
+}
+
+/** Agent credentials in the KV of a server process (env as given to spawnServer); call before or between runs. */
+export async function processAgentCredentials(env: Record<string, string>, agentId: string) {
+  await Deno.mkdir(env.DATA_DIR, { recursive: true });
+  const kv = await Deno.openKv(env.KV_PATH ?? `${env.DATA_DIR}/meterfleet.kv`);
+  try {
+    return await testAgentCredentials(kv, agentId);
+  } finally {
+    kv.close();
+  }
 }

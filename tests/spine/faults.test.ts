@@ -11,7 +11,7 @@ import { freePort, waitFor } from "../helpers/net.ts";
 import { RecordingPoller } from "../helpers/recording.ts";
 import { startMosquitto } from "../helpers/mosquitto.ts";
 import { startTestServer } from "../helpers/server.ts";
-import { spawnServer } from "../helpers/server_process.ts";
+import { processAgentCredentials, spawnServer } from "../helpers/server_process.ts";
 import { withTempDir } from "../helpers/tmp.ts";
 
 const quiet = createLogger({ level: "error" });
@@ -42,8 +42,9 @@ function startAgent(brokerUrl: string, creds: object, spoolDir: string, meters =
 Deno.test("server killed (SIGKILL) twice during ingest: nothing lost, nothing doubled", async () => {
   await withTempDir(async (dir) => {
     const env = { DATA_DIR: `${dir}/srv`, PORT: String(freePort()), MQTT_PORT: String(freePort()) };
+    const creds = await processAgentCredentials(env, "bench-faults");
     let srv = await spawnServer(env);
-    const { agent, recorder } = await startAgent(`mqtt://127.0.0.1:${env.MQTT_PORT}`, {}, `${dir}/spool`);
+    const { agent, recorder } = await startAgent(`mqtt://127.0.0.1:${env.MQTT_PORT}`, creds, `${dir}/spool`);
     try {
       for (let round = 0; round < 2; round++) {
         await sleep(700);

@@ -19,7 +19,8 @@ Deno.test("bad CBOR, schema errors, topic/agent mismatch and truncation are reje
     await client.publishAsync(t, Buffer.from(valid.subarray(0, valid.length - 4)), { qos: 1 }); // truncated → bad_cbor
     await client.publishAsync(t, Buffer.from(encode({ ...good, readings: [{ ...good.readings[0], voltage: "230" }] })), { qos: 1 }); // schema
     await client.publishAsync(t, Buffer.from(encode({ ...good, readings: Array(TELEMETRY_LIMITS.maxReadingsPerBatch + 1).fill(good.readings[0]) })), { qos: 1 }); // schema (too many)
-    await client.publishAsync(topics.telemetry("someone-else"), Buffer.from(valid), { qos: 1 }); // topic_mismatch
+    // topic_mismatch: another agent's batch on this agent's topic (publishing on another agent's topic is refused by the broker)
+    await client.publishAsync(t, Buffer.from(encodeTelemetryBatch({ ...good, agentId: "someone-else" })), { qos: 1 });
     await client.publishAsync(t, Buffer.alloc(0), { qos: 1 }); // empty
 
     const health = await waitFor(async () => {

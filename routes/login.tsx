@@ -1,0 +1,84 @@
+/** Sign-in. Public (policy.ts). Login CSRF: a double-submit cookie scoped to /login. */
+import { z } from "zod";
+import type { PageProps, RouteHandler } from "../server/web/pages.ts";
+import { randomSecret, timingSafeEqual } from "../server/auth/crypto.ts";
+import { checkLogin, createSession, USERNAME } from "../server/db/users.ts";
+import { BOOTSTRAP_FILE, LOGIN_CSRF_COOKIE, loginCsrfCookie, readCookie, safeNext, sessionCookie } from "../server/auth/web.ts";
+import { authOf } from "../server/auth/middleware.ts";
+
+interface LoginData {
+  csrf: string;
+  next: string;
+  error?: string;
+  username?: string;
+}
+
+const form = z.object({
+  username: z.string().max(64),
+  password: z.string().max(256),
+  _csrf: z.string().min(16).max(64),
+  next: z.string().max(512).optional(),
+});
+
+export const handler: RouteHandler<LoginData> = {
+  GET(ctx) {
+    const next = safeNext(ctx.url.searchParams.get("next") ?? "/");
+    if (authOf(ctx.req).principal?.kind === "user") return new Response(null, { status: 303, headers: { location: next } });
+    const csrf = readCookie(ctx.hono, LOGIN_CSRF_COOKIE) ?? randomSecret(18);
+    return ctx.render({ csrf, next }, { headers: { "set-cookie": loginCsrfCookie(ctx.req, csrf) } });
+  },
+  async POST(ctx) {
+    const raw = await ctx.req.formData().catch(() => null);
+    const f = form.safeParse(raw ? Object.fromEntries(raw) : {});
+    const cookie = readCookie(ctx.hono, LOGIN_CSRF_COOKIE);
+    const fresh = randomSecret(18);
+    const again = (error: string, status: number, username?: string) =>
+      ctx.render({ csrf: fresh, next: safeNext(f.data?.next), error, username }, {
+        status,
+        headers: { "set-cookie": loginCsrfCookie(ctx.req, fresh) },
+      });
+    if (!f.success) return again("Fill in user name and password.", 400);
+    if (!cookie || !timingSafeEqual(cookie, f.data._csrf)) return again("The form expired; please sign in again.", 403);
+    const r = await checkLogin(ctx.app.kv, f.data.username, f.data.password);
+    if (!r.ok) {
+      // the name only when it is one: people type passwords into the name field
+      ctx.app.log.warn("sign-in failed", { user: USERNAME.test(f.data.username) ? f.data.username : "(not a user name)", reason: r.reason });
+      return r.reason === "locked"
+        ? again("Too many failed attempts; try again in 15 minutes.", 429, f.data.username)
+        : again("Wrong user name or password.", 401, f.data.username);
+    }
+    const { token } = await createSession(ctx.app.kv, r.user.username);
+    if (r.user.bootstrap) {
+      // the one-time password has been used: remove its file
+      await Deno.remove(`${ctx.app.config.dataDir}/${BOOTSTRAP_FILE}`).catch(() => {});
+    }
+    ctx.app.log.info("signed in", { user: r.user.username, role: r.user.role });
+    const headers = new Headers({ location: safeNext(f.data.next) });
+    headers.append("set-cookie", sessionCookie(ctx.req, token));
+    headers.append("set-cookie", `${LOGIN_CSRF_COOKIE}=; Path=/login; Max-Age=0`);
+    return new Response(null, { status: 303, headers });
+  },
+};
+
+export default function Login({ data }: PageProps<LoginData>) {
+  return (
+    <section class="auth">
+      <h1>Sign in</h1>
+      {data.error ? <p class="badge warn" role="alert">{data.error}</p> : null}
+      <form method="post" action="/login" class="stack">
+        <input type="hidden" name="_csrf" value={data.csrf} />
+        <input type="hidden" name="next" value={data.next} />
+        <label>
+          User name <input name="username" autocomplete="username" required maxLength={64} value={data.username ?? ""} />
+        </label>
+        <label>
+          Password <input name="password" type="password" autocomplete="current-password" required maxLength={256} />
+        </label>
+        <button type="submit">Sign in</button>
+      </form>
+      <p class="muted">
+        First start? The server wrote a one-time admin password to <code>data/{BOOTSTRAP_FILE}</code> (see the README).
+      </p>
+    </section>
+  );
+}
