@@ -2,7 +2,7 @@
 import type { PageProps, RouteHandler } from "../../server/web/pages.ts";
 import { type FleetEnergy, fleetEnergy } from "../../server/api/energy.ts";
 import { energySettingsFromEnv } from "../../server/energy/extension.ts";
-import { listUnitPresence, type UnitPresence } from "../../server/db/presence.ts";
+import { isUnitOnline, listUnitPresence, type UnitPresence } from "../../server/db/presence.ts";
 import { EnergyPanels, kwh } from "../../components/EnergyPanels.tsx";
 
 interface Data {
@@ -13,7 +13,7 @@ interface Data {
 export const handler: RouteHandler<Data> = async (ctx) => {
   const fleet = await fleetEnergy(ctx.app.kv, ctx.app.clock.now(), energySettingsFromEnv().tzOffsetMin);
   const presence: Data["presence"] = {};
-  for (const p of await listUnitPresence(ctx.app.kv)) presence[p.deviceId] = { online: p.online, version: p.version };
+  for (const p of await listUnitPresence(ctx.app.kv)) presence[p.deviceId] = { online: isUnitOnline(p, fleet.at), version: p.version };
   return ctx.render({ fleet, presence });
 };
 

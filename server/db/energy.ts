@@ -239,6 +239,26 @@ export async function pruneHistory(kv: Deno.Kv, before: number): Promise<number>
   return deleted;
 }
 
+/** Optional retention for minute rollups (hours, days and months stay): deletes minutes before `before`. */
+export async function pruneMinuteRollups(kv: Deno.Kv, before: number): Promise<number> {
+  const series: [Scope, string][] = [["fleet", FLEET_ID]];
+  for (const st of await listEnergyStates(kv)) series.push(["unit", st.deviceId]);
+  for (const site of await listSites(kv)) series.push(["site", site]);
+  let deleted = 0;
+  for (const [scope, id] of series) {
+    let keys: Deno.KvKey[] = [];
+    for await (const e of kv.list({ start: rollupKey(scope, id, "minute", 0), end: rollupKey(scope, id, "minute", before) }, { batchSize: 500 })) {
+      keys.push(e.key);
+      if (keys.length === 500) {
+        deleted += await deleteKeys(kv, keys);
+        keys = [];
+      }
+    }
+    deleted += await deleteKeys(kv, keys);
+  }
+  return deleted;
+}
+
 async function deleteKeys(kv: Deno.Kv, keys: Deno.KvKey[]): Promise<number> {
   if (keys.length === 0) return 0;
   const op = kv.atomic();

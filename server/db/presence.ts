@@ -98,6 +98,17 @@ export function newPresence(topic: string, at: number): UnitPresence {
   };
 }
 
+/**
+ * `connected` is advisory (a reboot may never show the will): a unit counts as
+ * online only while it also keeps talking. OBK republishes meter values at
+ * least every 60 s, so 3 minutes of silence means it is gone.
+ */
+export const SILENT_AFTER_MS = 3 * 60_000;
+
+export function isUnitOnline(p: UnitPresence, now: number): boolean {
+  return p.online && now - p.lastSeen < SILENT_AFTER_MS;
+}
+
 /** The presence of one unit by its MQTT topic, or null if it was never seen. */
 export async function getUnitPresence(kv: Deno.Kv, topic: string): Promise<UnitPresence | null> {
   return (await kv.get<UnitPresence>(presenceKey(topic))).value;

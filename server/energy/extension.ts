@@ -5,10 +5,12 @@
  * serves the energy API (server/api/energy.ts).
  *
  * Settings (environment): RAW_RETENTION_DAYS (default 7), ENERGY_TZ_OFFSET_MIN
- * (day/month boundaries, default 0 = UTC), ENERGY_MAX_POWER_W (default 60000).
+ * (day/month boundaries, default 0 = UTC), ENERGY_MAX_POWER_W (default 60000),
+ * MINUTE_ROLLUP_RETENTION_DAYS (default 0 = keep minute rollups forever; they
+ * are ~90 % of the rollup bytes, see bench/energy.ts).
  */
 import { energyApi } from "../api/energy.ts";
-import { FLEET_ID, getSiteMapping, hourlyDense, listEnergyStates, listSites, pruneHistory } from "../db/energy.ts";
+import { FLEET_ID, getSiteMapping, hourlyDense, listEnergyStates, listSites, pruneHistory, pruneMinuteRollups } from "../db/energy.ts";
 import { bucketStart } from "./buckets.ts";
 import { getUnitPresence } from "../db/presence.ts";
 import { findUnitByMac, findUnitByTopic } from "../db/units.ts";
@@ -18,6 +20,8 @@ import type { EnergySample } from "./accounting.ts";
 
 export interface EnergySettings {
   rawRetentionMs: number;
+  /** 0 = forever */
+  minuteRetentionMs: number;
   tzOffsetMin: number;
   maxPowerW: number;
 }
@@ -26,6 +30,7 @@ export function energySettingsFromEnv(env: Record<string, string | undefined> = 
   const num = (v: string | undefined, d: number) => (v === undefined || v === "" || !Number.isFinite(Number(v)) ? d : Number(v));
   return {
     rawRetentionMs: num(env.RAW_RETENTION_DAYS, 7) * 86_400_000,
+    minuteRetentionMs: num(env.MINUTE_ROLLUP_RETENTION_DAYS, 0) * 86_400_000,
     tzOffsetMin: num(env.ENERGY_TZ_OFFSET_MIN, 0),
     maxPowerW: num(env.ENERGY_MAX_POWER_W, 60_000),
   };
@@ -62,6 +67,11 @@ export function energy(settings: EnergySettings = energySettingsFromEnv()): Exte
     if (pruning) return;
     pruning = pruneHistory(ctx.kv, ctx.clock.now() - settings.rawRetentionMs)
       .then((n) => void (n && ctx.log.info("raw history pruned", { deleted: n })))
+      .then(async () => {
+        if (!settings.minuteRetentionMs) return;
+        const n = await pruneMinuteRollups(ctx.kv, ctx.clock.now() - settings.minuteRetentionMs);
+        if (n) ctx.log.info("minute rollups pruned", { deleted: n });
+      })
       .then(() => warmPacks(ctx))
       .catch((e) => ctx.log.warn("history pruning / packing failed", { err: e }))
       .finally(() => (pruning = null));

@@ -6,7 +6,7 @@
  */
 import { assertEquals, assertGreater } from "@std/assert";
 import { ObkSimUnit } from "../../edge-agent/sim/openbeken.ts";
-import { energySeries, pruneHistory, type StoredEnergyState, stateKey } from "../../server/db/energy.ts";
+import { energySeries, pruneHistory, pruneMinuteRollups, type StoredEnergyState, stateKey } from "../../server/db/energy.ts";
 import { addReadings, countHistory } from "../../server/db/meters.ts";
 import { getUnitPresence } from "../../server/db/presence.ts";
 import { createUnit, getUnit } from "../../server/db/units.ts";
@@ -48,10 +48,16 @@ Deno.test("raw history older than the retention window is pruned; rollups are no
       const op = kv.atomic();
       addReadings(op, "openbeken", [mk(now - 9 * 86_400_000), mk(now - 8 * 86_400_000), mk(now - 6 * 86_400_000), mk(now - 1000)], now);
       op.sum(["energy", "unit", "m1", "day", now - 9 * 86_400_000], 5000n);
+      op.sum(["energy", "unit", "m1", "minute", now - 9 * 86_400_000], 5000n);
+      op.set(["energy_state", "m1"], { deviceId: "m1", site: null });
       await op.commit();
       assertEquals(await pruneHistory(kv, now - 7 * 86_400_000), 2);
       assertEquals(await countHistory(kv, "m1"), 2);
       assertEquals((await energySeries(kv, "unit", "m1", "day", 0, now)).map((p) => p.wh), [5]);
+      // minute rollups only when a retention is configured
+      assertEquals(await pruneMinuteRollups(kv, now - 7 * 86_400_000), 1);
+      assertEquals((await energySeries(kv, "unit", "m1", "minute", 0, now)).length, 0);
+      assertEquals((await energySeries(kv, "unit", "m1", "day", 0, now)).length, 1);
     } finally {
       kv.close();
     }
