@@ -34,7 +34,7 @@ const USAGE = `deno task agent flash <command> [options]
   restore --port <path> (--backup <file> | --backup-id <sha256>) [--baud N]
   batch   --port <p1> --port <p2> ... [--image <file> | --firmware-id <sha256>] [--backup-dir data/backups] [--provision <json>]
 common: --baud (default 921600, lower rates tried on failure), --link-timeout <s> (20), --state-dir (data/flash-jobs),
-        --server <url> --agent-id <id> --token <t> (upload backups, register units, live page /flash), --log-level
+        --server <url> --agent-id <id> (token in $AGENT_TOKEN, or --token <t>; upload backups, register units, live page /flash), --log-level
 Run the same command again after an interruption: the job resumes.`;
 
 type Args = Record<string, string | undefined> & { _: string[]; port: string[] } & Record<string, unknown>;
@@ -174,7 +174,9 @@ export async function runFlashCli(args: string[]): Promise<void> {
 
 function serverFrom(a: Args): HttpFlashServer | undefined {
   if (!a.server) return undefined;
-  return new HttpFlashServer(a.server as string, (a["agent-id"] as string) ?? Deno.hostname(), a.token as string | undefined);
+  // the token preferably from $AGENT_TOKEN: a command line is visible to every user (ps)
+  const token = (a.token as string | undefined) ?? Deno.env.get("AGENT_TOKEN");
+  return new HttpFlashServer(a.server as string, (a["agent-id"] as string) ?? Deno.hostname(), token);
 }
 
 function need(server: HttpFlashServer | undefined, what: string): HttpFlashServer {
