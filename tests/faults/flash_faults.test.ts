@@ -1,0 +1,137 @@
+/**
+ * Randomised faults during a flash batch: the agent's `flash batch` process and
+ * the server process are SIGKILLed at random points while three simulated
+ * BK7231N units are backed up, uploaded, written and registered; the operator
+ * then power-cycles the unfinished units and runs the same command again.
+ * Must hold: every completed backup (each verified file in the backup dir) is
+ * stored on the server exactly once (one blob, one record, listed once on its
+ * unit) and its bytes hash to its name; each unit's original stock image is
+ * among them; every unit ends flashed. FAULT_SEED replays a run.
+ */
+import { assert, assertEquals } from "@std/assert";
+import { Bk7231Sim } from "../../edge-agent/sim/bk7231.ts";
+import { sha256Hex } from "../../edge-agent/flash/jobs.ts";
+import { getBlob, getBlobMeta } from "../../server/db/blobs.ts";
+import { getBackup } from "../../server/db/flash.ts";
+import { findUnitByMac } from "../../server/db/units.ts";
+import { freePort } from "../helpers/net.ts";
+import { processAgentCredentials, spawnServer } from "../helpers/server_process.ts";
+import { withTempDir } from "../helpers/tmp.ts";
+import { fakeObkImage, quiet } from "../flash/helpers.ts";
+
+const SEED = Number(Deno.env.get("FAULT_SEED") ?? (Date.now() & 0x7fffffff));
+const MAX_ROUNDS = 10;
+const IMAGE_NAME = "OpenBK7231N_UA_1.18.299.bin";
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function rng(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+Deno.test("random kills of the flash agent and the server during a batch: every completed backup stored exactly once and verified", async () => {
+  const r = rng(SEED);
+  await withTempDir(async (dir) => {
+    const env = { DATA_DIR: `${dir}/srv`, PORT: String(freePort()), MQTT_PORT: String(freePort()) };
+    const creds = await processAgentCredentials(env, "bench-flt");
+    const macs = ["c8:47:8c:a0:00:01", "c8:47:8c:a0:00:02", "c8:47:8c:a0:00:03"];
+    const sims = macs.map((mac) => Bk7231Sim.start({ chip: "bk7231n", mac, log: quiet, timing: { resetWindowMs: 10_000 } }));
+    const originals = await Promise.all(sims.map((s) => sha256Hex(s.flash.data.slice())));
+    await Deno.writeFile(`${dir}/${IMAGE_NAME}`, fakeObkImage(0x40000));
+    let srv = await spawnServer(env);
+    const kv = await Deno.openKv(`${env.DATA_DIR}/meterfleet.kv`);
+    const faults = { server: 0, agent: 0 };
+    const log: string[] = [];
+    try {
+      const done = async (i: number) => ((await findUnitByMac(kv, macs[i]))?.flashes ?? []).some((f) => (f.firmware ?? "").endsWith(IMAGE_NAME));
+      let rounds = 0;
+      for (; rounds < MAX_ROUNDS; rounds++) {
+        const todo = [];
+        for (let i = 0; i < sims.length; i++) if (!await done(i)) todo.push(i);
+        if (todo.length === 0) break;
+        for (const i of todo) sims[i].reset(); // the operator power-cycles what is not finished
+        const proc = new Deno.Command(Deno.execPath(), {
+          args: [
+            "run", "-A", new URL("../../edge-agent/main.ts", import.meta.url).pathname, "flash", "batch",
+            ...todo.flatMap((i) => ["--port", sims[i].path]),
+            "--image", `${dir}/${IMAGE_NAME}`, "--backup-dir", `${dir}/backups`, "--state-dir", `${dir}/state`,
+            "--server", `http://127.0.0.1:${env.PORT}`, "--agent-id", "bench-flt", "--batch-id", `flt-${rounds}`,
+            "--baud", "2000000", "--link-timeout", "8", "--log-level", "error",
+          ],
+          env: { AGENT_TOKEN: creds.token },
+          stdout: "null",
+          stderr: "null",
+        }).spawn();
+        // no fault in the last rounds, so the run converges
+        const fault = rounds >= MAX_ROUNDS - 3 ? "none" : (["server", "agent"] as const)[Math.floor(r() * 2)];
+        const at = 200 + Math.floor(r() * 2000);
+        let killedAgent = false;
+        let exited = false;
+        const statusP = proc.status.then((s) => {
+          exited = true;
+          return s;
+        });
+        let injected = false;
+        const injector = (async () => {
+          await sleep(at);
+          if (exited || fault === "none") return; // the batch finished first: no fault this round
+          injected = true;
+          faults[fault]++;
+          if (fault === "agent") {
+            try {
+              proc.kill("SIGKILL");
+              killedAgent = true;
+            } catch { /* already finished */ }
+          } else if (fault === "server") {
+            await srv.kill();
+            await sleep(Math.floor(r() * 800));
+            srv = await spawnServer(env);
+          }
+        })();
+        const status = await statusP;
+        await injector;
+        log.push(`round ${rounds}: units ${todo.join(",")}, ${injected ? `${fault} killed at ${at} ms` : "no fault"} → ` +
+          `${killedAgent ? "killed" : `exit ${status.code}`}`);
+      }
+      assert(rounds < MAX_ROUNDS, `batch did not converge: ${log.join("; ")} ${JSON.stringify(await findUnitByMac(kv, macs[0]))}`);
+
+      // every completed (verified, renamed) backup file is on the server exactly once, and verified
+      const files = [...Deno.readDirSync(`${dir}/backups`)].filter((e) => /^[a-z0-9]+-[0-9a-f]{12}-[0-9a-f]{12}\.bin$/i.test(e.name));
+      const shas = new Set<string>();
+      for (const f of files) {
+        const bytes = await Deno.readFile(`${dir}/backups/${f.name}`);
+        const sha = await sha256Hex(bytes);
+        assert(f.name.endsWith(`${sha.slice(0, 12)}.bin`), `${f.name} does not hash to its name`);
+        shas.add(sha);
+        const rec = await getBackup(kv, sha);
+        assert(rec, `completed backup ${f.name} not stored on the server`);
+        const blob = await getBlob(kv, sha);
+        assertEquals(blob ? await sha256Hex(blob) : null, sha, `${f.name}: stored bytes do not verify`);
+        assertEquals((await getBlobMeta(kv, sha))?.size, bytes.length);
+      }
+      for (let i = 0; i < sims.length; i++) {
+        assert(shas.has(originals[i]), `unit ${macs[i]}: its stock image backup is missing (${originals[i].slice(0, 12)} not in ${[...shas].map((s) => s.slice(0, 12))}; ${log.join("; ")}; files ${files.map((f) => f.name)})`);
+        const unit = (await findUnitByMac(kv, macs[i]))!;
+        const ids = unit.backups.map((b) => b.backupId);
+        assertEquals(ids.length, new Set(ids).size, `unit ${macs[i]} lists a backup twice`);
+        assert(ids.includes(originals[i]), `unit ${macs[i]}: stock backup not linked`);
+      }
+      // nothing stored that no completed backup explains
+      let records = 0;
+      for await (const _ of kv.list({ prefix: ["flash_backup"] })) records++;
+      assertEquals(records, shas.size, "backup records without a completed backup file");
+      console.log(`flash fault run (seed ${SEED}): ${rounds} rounds, faults injected ${faults.server + faults.agent} ` +
+        `(server ${faults.server}, agent ${faults.agent}), ${files.length} completed backups, ${shas.size} stored once each, ` +
+        `${sims.length} units flashed\n  ${log.join("\n  ")}`);
+    } finally {
+      kv.close();
+      await srv.kill();
+      for (const s of sims) await s.stop();
+    }
+  });
+});
