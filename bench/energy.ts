@@ -1,5 +1,5 @@
 /**
- * `deno task bench energy [--units 100] [--days 2] [--messages 20000]`
+ * `deno task bench energy [--units 100] [--days 2] [--messages 20000] [--broker embedded|mosquitto] [--only storage|query|ingest]`
  *
  * 1. Storage: bytes per unit per day in the KV file, raw readings (kept for the
  *    retention window) and rollups (kept forever) measured separately.
@@ -15,10 +15,12 @@ import { startServer } from "../server/app.ts";
 import { configFromEnv } from "../server/config.ts";
 import { addReadings } from "../server/db/meters.ts";
 import { energySeries, hourlyDense, rollupKey } from "../server/db/energy.ts";
+import { issueAgentToken, issueDeviceCredential } from "../server/db/tokens.ts";
 import { EnergyAccountant } from "../server/energy/accountant.ts";
 import { createLogger } from "../shared/log.ts";
 import { encodeTelemetryBatch, type Reading } from "../shared/telemetry.ts";
 import { topics } from "../shared/topics.ts";
+import { startMosquitto } from "../tests/helpers/mosquitto.ts";
 
 const log = createLogger({ level: "error" });
 const HOUR = 3600_000, DAY = 86_400_000;
@@ -143,26 +145,33 @@ async function queries(dir: string, units: number) {
   kv.close();
 }
 
-async function ingest(dir: string, messages: number) {
+async function ingest(dir: string, messages: number, broker: string) {
+  // --broker mosquitto: the external broker a larger install would run (no embedded auth guard then)
+  const mosq = broker === "mosquitto" ? await startMosquitto() : null;
   const server = await startServer(
-    { ...configFromEnv({ DATA_DIR: `${dir}/srv` }), port: 0, embeddedMqttPort: 0, logLevel: "error", instanceId: "bench" },
+    { ...configFromEnv({ DATA_DIR: `${dir}/srv` }), port: 0, embeddedMqttPort: 0, logLevel: "error", instanceId: "bench", mqttUrl: mosq?.url ?? null },
     { log, listen: false },
   );
   const ctx = server.ctx;
-  const url = ctx.broker!.url;
+  const url = mosq?.url ?? ctx.broker!.url;
   try {
     // OpenBeken: 100 units, alternating power and counter messages (one reading each)
     let obkDone = 0;
     const offObk = ctx.bus.on("openbeken.committed", (e) => void (obkDone += e.samples.length));
     const units = 100;
-    const clients = await Promise.all(Array.from({ length: 4 }, (_, i) => mqtt.connectAsync(url, { clientId: `bench-obk-${i}`, protocolVersion: 4 })));
+    // one connection per unit, with its own credential, as deployed units connect
+    const topicOf = (u: number) => `obkB${String(u).padStart(7, "0")}`;
+    const clients = await Promise.all(Array.from({ length: units }, async (_, u) => {
+      const cred = await issueDeviceCredential(ctx.kv, { topics: [topicOf(u)], createdBy: "bench" });
+      return await mqtt.connectAsync(url, { clientId: topicOf(u), username: cred!.username, password: cred!.password, protocolVersion: 4 });
+    }));
     const t1 = performance.now();
     const sends: Promise<unknown>[] = [];
     for (let i = 0; i < messages; i++) {
       const u = i % units, round = Math.floor(i / units);
-      const topic = round % 2 ? `obkB${String(u).padStart(7, "0")}/energycounter/get` : `obkB${String(u).padStart(7, "0")}/power/get`;
+      const topic = round % 2 ? `${topicOf(u)}/energycounter/get` : `${topicOf(u)}/power/get`;
       const payload = round % 2 ? (1000 + round * 0.01).toFixed(3) : (100 + (round % 7)).toFixed(2);
-      sends.push(clients[i % clients.length].publishAsync(topic, payload, { qos: 0 }));
+      sends.push(clients[u].publishAsync(topic, payload, { qos: 0 }));
       if (sends.length >= 2000) await Promise.all(sends.splice(0));
     }
     await Promise.all(sends);
@@ -174,7 +183,8 @@ async function ingest(dir: string, messages: number) {
     // agents: CBOR batches of 100 readings (their usual size at 1 Hz × 100 meters)
     let cborDone = 0;
     const offCbor = ctx.bus.on("telemetry.committed", (e) => void (cborDone += e.readings.length));
-    const agent = await mqtt.connectAsync(url, { clientId: "bench-agent", protocolVersion: 4 });
+    const { token } = await issueAgentToken(ctx.kv, { agentId: "bench-agent", createdBy: "bench" });
+    const agent = await mqtt.connectAsync(url, { clientId: "meterfleet-agent-bench-agent", username: "bench-agent", password: token, protocolVersion: 4 });
     const per = 100, batches = Math.ceil(messages / per);
     const payloads = Array.from({ length: batches }, (_, seq) =>
       encodeTelemetryBatch({
@@ -198,27 +208,64 @@ async function ingest(dir: string, messages: number) {
     offCbor();
     await agent.endAsync();
 
+    // the server's own path without the broker: messages handed to the server's MQTT client as if delivered
+    const inject = (topic: string, payload: Uint8Array | string) =>
+      ctx.mqtt.client.emit("message", topic, Buffer.from(payload), { topic } as never);
+    let obkDirect = 0;
+    const offD1 = ctx.bus.on("openbeken.committed", (e) => void (obkDirect += e.samples.length));
+    const t3 = performance.now();
+    for (let i = 0; i < messages; i++) {
+      const u = i % units, round = 1000 + Math.floor(i / units);
+      inject(round % 2 ? `${topicOf(u)}/energycounter/get` : `${topicOf(u)}/power/get`, round % 2 ? (1000 + round * 0.01).toFixed(3) : (100 + (round % 7)).toFixed(2));
+      if (i % 2000 === 1999) await new Promise((r) => setTimeout(r, 0)); // let the writer run, as socket reads would
+    }
+    while (obkDirect < messages && performance.now() - t3 < 120_000) await new Promise((r) => setTimeout(r, 2));
+    const obkDirectMs = performance.now() - t3;
+    offD1();
+    let cborDirect = 0;
+    const offD2 = ctx.bus.on("telemetry.committed", (e) => void (cborDirect += e.readings.length));
+    const t4 = performance.now();
+    for (let k = 0; k < batches; k++) {
+      const p = encodeTelemetryBatch({
+        v: 1,
+        agentId: "bench-agent",
+        seq: batches + k,
+        readings: Array.from({ length: per }, (_, j) => ({ deviceId: `din-${String(j).padStart(3, "0")}`, ts: T0 + (batches + k) * 1000 + j, voltage: 230, current: 0.5, power: 115, energyWh: 2000 + k * 0.032 })),
+      });
+      inject(topics.telemetry("bench-agent"), p);
+      if (k % 20 === 19) await new Promise((r) => setTimeout(r, 0));
+    }
+    while (cborDirect < batches * per && performance.now() - t4 < 120_000) await new Promise((r) => setTimeout(r, 2));
+    const cborDirectMs = performance.now() - t4;
+    offD2();
+
     const obkRate = obkDone / (obkMs / 1000), cborRate = cborDone / (cborMs / 1000);
-    console.log("ingest through the embedded broker into KV (readings committed per second):");
-    console.log(`  OpenBeken text, ${messages} messages from ${units} units      ${obkRate.toFixed(0).padStart(8)} readings/s (${obkDone} in ${(obkMs / 1000).toFixed(2)} s)`);
+    const obkD = obkDirect / (obkDirectMs / 1000), cborD = cborDirect / (cborDirectMs / 1000);
+    console.log("server ingest path only (messages handed to the server's MQTT client; no broker, no auth):");
+    console.log(`  OpenBeken text                                          ${obkD.toFixed(0).padStart(8)} readings/s`);
+    console.log(`  agents' CBOR (incl. encoding the batches)               ${cborD.toFixed(0).padStart(8)} readings/s`);
+    console.log(`  ratio OpenBeken / CBOR: ${(obkD / cborD).toFixed(2)}`);
+    console.log(`end to end: units/agent → ${mosq ? "Mosquitto" : "embedded aedes (per-client auth)"} → server → KV (readings committed per second):`);
+    console.log(`  OpenBeken text, ${messages} messages from ${units} units (QoS 0) ${obkRate.toFixed(0).padStart(8)} readings/s (${obkDone} in ${(obkMs / 1000).toFixed(2)} s)`);
     console.log(`  agents' CBOR, ${batches} batches × ${per} readings          ${cborRate.toFixed(0).padStart(8)} readings/s (${cborDone} in ${(cborMs / 1000).toFixed(2)} s)`);
     console.log(`  ratio OpenBeken / CBOR: ${(obkRate / cborRate).toFixed(2)} (target ≥ 0.5)`);
   } finally {
     await server.close();
+    await mosq?.stop();
   }
 }
 
 export default async function (args: string[]) {
   const { values } = parseArgs({
     args,
-    options: { units: { type: "string", default: "100" }, days: { type: "string", default: "2" }, messages: { type: "string", default: "20000" }, only: { type: "string" } },
+    options: { units: { type: "string", default: "100" }, days: { type: "string", default: "2" }, messages: { type: "string", default: "20000" }, only: { type: "string" }, broker: { type: "string", default: "embedded" } },
   });
   const dir = await Deno.makeTempDir({ prefix: "meterfleet-bench-energy-" });
   try {
     const only = values.only;
     if (!only || only === "storage") await storage(dir, 10, Number(values.days));
     if (!only || only === "query") await queries(dir, Number(values.units));
-    if (!only || only === "ingest") await ingest(dir, Number(values.messages));
+    if (!only || only === "ingest") await ingest(dir, Number(values.messages), values.broker!);
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }

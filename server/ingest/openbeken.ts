@@ -65,25 +65,33 @@ export function openbekenIngest(): Extension {
     kick();
   };
 
-  /** Take the next group of messages that fits one commit, whole units only. */
+  /**
+   * Take the next group of messages that fits one commit. Messages of units
+   * that do not fit stay queued in order (a unit's messages are never
+   * reordered), while later messages of units already in the round still join.
+   */
   const takeRound = (): Map<string, Queued[]> => {
     const round = new Map<string, Queued[]>();
+    const deferred = new Set<string>();
+    const rest: Queued[] = [];
     let mutations = 0;
-    let i = 0;
-    for (; i < queue.length; i++) {
-      const q = queue[i];
+    for (const q of queue) {
+      const t = q.msg.topic;
       const cost = q.msg.kind === "meter" || q.msg.kind === "channel" ? 1 : 0; // one history point
-      const isNew = !round.has(q.msg.topic);
-      if (isNew && (round.size >= MAX_UNITS_PER_COMMIT || mutations + cost + 4 > MAX_MUTATIONS)) break;
-      if (!isNew && mutations + cost > MAX_MUTATIONS) break;
+      const isNew = !round.has(t);
+      if (deferred.has(t) || (isNew && (round.size >= MAX_UNITS_PER_COMMIT || mutations + cost + 4 > MAX_MUTATIONS)) || mutations + cost > MAX_MUTATIONS) {
+        deferred.add(t);
+        rest.push(q);
+        continue;
+      }
       if (isNew) {
-        round.set(q.msg.topic, []);
+        round.set(t, []);
         mutations += 4; // presence + MAC index (2) + latest
       }
-      round.get(q.msg.topic)!.push(q);
+      round.get(t)!.push(q);
       mutations += cost;
     }
-    queue = queue.slice(i);
+    queue = rest;
     return round;
   };
 
