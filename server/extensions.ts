@@ -16,9 +16,9 @@ export function defaultExtensions(): Extension[] {
   return [
     healthApi(),
     metersApi(),
+    energy(), // before the ingests: stopped after them, so what they drain at shutdown is still accounted
     telemetryIngest(),
     openbekenIngest(),
-    energy(),
     ...inventoryExtensions(),
     calibrationApi(),
     flashApi(),
