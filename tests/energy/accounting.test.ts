@@ -138,3 +138,16 @@ Deno.test("spreading: whole mWh, sums preserved, split at midnight by duration",
   assertEquals(long.size, 21);
   assertEquals([...long.values()].every((v) => v === 1000), true);
 });
+
+Deno.test("day and month boundaries follow the configured UTC offset (no DST)", async () => {
+  const { bucketStart } = await import("../../server/energy/buckets.ts");
+  const cet = 60;
+  // 23:30 UTC on 31 March is already 1 April in UTC+1
+  const ts = Date.UTC(2026, 2, 31, 23, 30);
+  assertEquals(bucketStart("day", ts, cet), Date.UTC(2026, 2, 31, 23, 0));
+  assertEquals(bucketStart("month", ts, cet), Date.UTC(2026, 2, 31, 23, 0));
+  assertEquals(bucketStart("day", ts, 0), Date.UTC(2026, 2, 31));
+  assertEquals(bucketStart("month", ts, 0), Date.UTC(2026, 2, 1));
+  const days = rollUp(spreadSpan({ from: ts - 60 * MIN, to: ts + 30 * MIN, mwh: 900 }), cet).get("day")!;
+  assertEquals([...days.entries()], [[Date.UTC(2026, 2, 30, 23, 0), 300], [Date.UTC(2026, 2, 31, 23, 0), 600]]);
+});
