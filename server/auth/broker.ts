@@ -7,6 +7,7 @@
 import type { Aedes } from "aedes";
 import type { Logger } from "../../shared/log.ts";
 import { AGENT_ID } from "../../shared/topics.ts";
+import { TELEMETRY_LIMITS } from "../../shared/telemetry.ts";
 import type { BrokerAuth } from "../broker.ts";
 import {
   deviceCredentialRevoked,
@@ -26,6 +27,14 @@ import { mayPublish, maySubscribe, mayUseClientId, type Principal } from "./poli
 function loggableName(u: string | undefined): string {
   return u && /^[A-Za-z0-9_.-]{1,64}$/.test(u) && !u.startsWith("mfa_") ? u : "(not a user name)";
 }
+
+/** Payload caps per kind of client: telemetry batches are ≤ 1 MiB (shared/telemetry.ts), OpenBeken texts are small. */
+export const MAX_PAYLOAD: Record<Principal["kind"], number> = {
+  server: 16 * 1024 * 1024,
+  agent: TELEMETRY_LIMITS.maxPayloadBytes,
+  device: 64 * 1024,
+  user: 0,
+};
 
 export interface BrokerGuard {
   auth: BrokerAuth;
@@ -135,7 +144,8 @@ export function createBrokerGuard(kv: Deno.Kv, log: Logger): BrokerGuard {
       a.authorizePublish = (client, packet, done) => {
         if (!client) return done(null); // broker-internal ($SYS)
         const p = principals.get(client);
-        if (live(p) && mayPublish(p, packet.topic)) return done(null);
+        const size = packet.payload?.length ?? 0;
+        if (live(p) && mayPublish(p, packet.topic) && size <= MAX_PAYLOAD[p.kind]) return done(null);
         refuse("publish", client.id, packet.topic);
         done(new Error("publish not allowed"));
       };

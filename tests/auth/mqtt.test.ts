@@ -168,6 +168,13 @@ Deno.test("embedded broker enforces it: connects, every table row published and 
       }
       c.end(true);
     }
+    // an oversized payload on an allowed topic is refused too (the client is dropped, nothing delivered)
+    const big = await connect(url, kinds[1].creds);
+    if (big instanceof Error) throw big;
+    clients.push(big);
+    const bigClosed = new Promise<void>((r) => big.once("close", () => r()));
+    big.publish("obkAAAA0001/power/get", "9".repeat(65 * 1024), { qos: 1 });
+    await bigClosed;
     console.log(`mqtt: ${refused.length} refused connects, ${PUBLISH.length * 2} publishes, ${SUBSCRIBE.length * 2} subscribes checked on the broker`);
   } finally {
     for (const c of clients) c.end(true);
@@ -319,5 +326,30 @@ Deno.test("flash-time unit credentials derived from the fleet secret: accepted f
   } finally {
     for (const c of clients) c.end(true);
     await srv.close();
+  }
+});
+
+Deno.test("revoking on one server instance closes the agent's connection on another (they share KV)", async () => {
+  const a = await startTestServer();
+  const b = await startTestServer({ env: { KV_PATH: a.config.kvPath } });
+  const clients: MqttClient[] = [];
+  try {
+    const creds = await a.agentCredentials("bench-two");
+    const c = await connect(b.brokerUrl, { clientId: "meterfleet-agent-bench-two", ...creds });
+    if (c instanceof Error) throw c;
+    clients.push(c);
+    const closed = new Promise<void>((r) => c.once("close", () => r()));
+    const id = (await (await a.api("/api/auth/tokens")).json()).find((t: { agentId: string }) => t.agentId === "bench-two").id;
+    const res = await a.api(`/api/auth/tokens/${id}/revoke`, { method: "POST" });
+    assertEquals(res.status, 200);
+    await res.body?.cancel();
+    await closed; // instance b learned it through KV (auth_revocations watch)
+    const again = await connect(b.brokerUrl, { clientId: "meterfleet-agent-bench-two", ...creds });
+    if (!(again instanceof Error)) clients.push(again);
+    assert(again instanceof Error, "reconnected to instance b with a revoked token");
+  } finally {
+    for (const c of clients) c.end(true);
+    await b.close();
+    await a.close();
   }
 });
