@@ -16,7 +16,7 @@ import { createLogger } from "../shared/log.ts";
 import type { Reading } from "../shared/telemetry.ts";
 import { freePort } from "../tests/helpers/net.ts";
 import { startMosquitto } from "../tests/helpers/mosquitto.ts";
-import { spawnServer } from "../tests/helpers/server_process.ts";
+import { processAgentCredentials, spawnServer } from "../tests/helpers/server_process.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -91,6 +91,7 @@ export default async function (args: string[]) {
     agents.push(await BenchAgent.start({
       agentId: `bench-${a}`,
       mqttUrl: brokerUrl,
+      ...(await processAgentCredentials(env, `bench-${a}`)), // a token per agent, as an admin would issue
       spoolDir: `${dir}/spool-${a}`,
       pollers: [new SimulatedBench(specs, { intervalMs: 1000, seed: a })],
       batchIntervalMs: 1000,

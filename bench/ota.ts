@@ -20,6 +20,7 @@ import { listUnitPresence } from "../server/db/presence.ts";
 import { ObkSimUnit } from "../edge-agent/sim/openbeken.ts";
 import { buildFakeRbl, fakeRblName } from "../edge-agent/sim/obk-image.ts";
 import { createLogger } from "../shared/log.ts";
+import { unitSecret } from "../server/db/tokens.ts";
 
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -67,6 +68,8 @@ export default async function (args: string[]) {
     sim = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", new URL("../edge-agent/sim/main.ts", import.meta.url).pathname, "openbeken", "--count", String(n), "--mqtt", brokerUrl,
         "--interval", "0", "--boot-ms", String(bootMs), "--reboot-delay-ms", "0", "--item-gap-ms", "0", "--no-http", "--quiet"],
+      // units sign in with flash-time credentials derived from the fleet secret (server/auth)
+      env: { OBK_UNIT_SECRET: (await unitSecret(kv, true))! },
       stdout: "null",
       stderr: "inherit",
     }).spawn();

@@ -23,6 +23,7 @@ import mqtt, { type MqttClient } from "mqtt";
 import { parseArgs } from "node:util";
 import { crc32Zlib } from "../../shared/bk7231/crc32.ts";
 import { readSimMarker } from "./obk-image.ts";
+import { unitMqttCredentials } from "../../shared/obk-config.ts";
 
 export type ObkBehaviour = "ok" | "bad_image" | "never_returns" | "slow_download" | "offline";
 
@@ -351,7 +352,10 @@ export class ObkSimFleet {
   }
 }
 
-/** `deno task sim openbeken --count 5 --mqtt mqtt://127.0.0.1:1883 [--version 1.18.299] [--chip BK7231N] [--fail 0.1]` */
+/**
+ * `deno task sim openbeken --count 5 --mqtt mqtt://127.0.0.1:1883 [--version 1.18.299] [--chip BK7231N] [--fail 0.1]`
+ * With $OBK_UNIT_SECRET (`deno task admin unit-secret`) each unit signs in with its flash-time credential.
+ */
 export async function runSimCli(args: string[]) {
   const { values } = parseArgs({
     args,
@@ -371,6 +375,7 @@ export async function runSimCli(args: string[]) {
     },
   });
   const failEvery = Number(values.fail) > 0 ? Math.round(1 / Number(values.fail)) : 0;
+  const secret = Deno.env.get("OBK_UNIT_SECRET");
   const fleet = await ObkSimFleet.start({
     count: Number(values.count),
     brokerUrl: values.mqtt!,
@@ -384,6 +389,10 @@ export async function runSimCli(args: string[]) {
     meterIntervalMs: Number(values.interval),
     concurrency: 100,
     behaviourOf: (i) => (failEvery && i % failEvery === failEvery - 1 ? "bad_image" : "ok"),
+    credentials: secret ? async (t) => {
+      const c = await unitMqttCredentials(secret, t);
+      return { username: c.user, password: c.password };
+    } : undefined,
   });
   console.log(`openbeken: ${fleet.units.length} simulated units on ${values.mqtt}`);
   if (!values.quiet) for (const u of fleet.units) console.log(`  ${u.topic} mac ${u.mac} ${u.chip} ${u.version} http 127.0.0.1:${u.httpPort} ${u.behaviour}`);
