@@ -16,7 +16,7 @@ import {
   type Scope,
   setSiteMapping,
 } from "../db/energy.ts";
-import { listUnitPresence } from "../db/presence.ts";
+import { listUnitPresence, setEnergyUnit } from "../db/presence.ts";
 import { bucketStart, type Level, LEVELS } from "../energy/buckets.ts";
 import type { EnergyAccountant } from "../energy/accountant.ts";
 import type { App, ServerContext } from "../context.ts";
@@ -178,4 +178,12 @@ export function energyApi(app: App, ctx: ServerContext, opts: { tzOffsetMin: num
   });
 
   app.get("/api/openbeken/units", async (c) => c.json({ units: await listUnitPresence(ctx.kv) }));
+
+  const unitBody = z.object({ energyUnit: z.enum(["Wh", "kWh"]) }).strict();
+  app.put("/api/openbeken/units/:topic/energy-unit", async (c) => {
+    const body = unitBody.safeParse(await c.req.json().catch(() => null));
+    if (!body.success) return c.json({ error: 'body: { "energyUnit": "Wh" | "kWh" }' }, 400);
+    if (!(await setEnergyUnit(ctx.kv, c.req.param("topic"), body.data.energyUnit))) return c.json({ error: "no such unit" }, 404);
+    return c.json({ topic: c.req.param("topic"), energyUnit: body.data.energyUnit });
+  });
 }

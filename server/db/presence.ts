@@ -166,3 +166,17 @@ export function writePresence(
 }
 
 const isFullMac = (mac: string) => mac.length === 17;
+
+/**
+ * Operator override of the energycounter unit, for a unit with flag 40 (kWh)
+ * whose discovery never reached us. The ingest re-reads the record on its next
+ * commit (the versionstamp moved). Returns false for a unit never seen.
+ */
+export async function setEnergyUnit(kv: Deno.Kv, topic: string, unit: "Wh" | "kWh"): Promise<boolean> {
+  for (let i = 0; i < 10; i++) {
+    const cur = await kv.get<UnitPresence>(presenceKey(topic));
+    if (!cur.value) return false;
+    if ((await kv.atomic().check(cur).set(presenceKey(topic), { ...cur.value, energyUnit: unit }).commit()).ok) return true;
+  }
+  throw new Error(`energy unit of ${topic}: too many concurrent updates`);
+}

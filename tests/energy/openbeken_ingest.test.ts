@@ -104,3 +104,27 @@ Deno.test("garbage OpenBeken payloads are counted as rejections, not stored", as
     await srv.close();
   }
 });
+
+Deno.test("energy unit override: a flag-40 unit without discovery publishes kWh", async () => {
+  const srv = await startTestServer();
+  const unit = await ObkUnit.connect(srv, "obkKWH0002");
+  try {
+    await unit.value("energycounter", "12.345");
+    await waitFor(async () => (await getUnitPresence(srv.kv, "obkKWH0002"))?.live.energyWh === 12.345);
+    const put = (body: unknown) =>
+      srv.api("/api/openbeken/units/obkKWH0002/energy-unit", { method: "PUT", body: JSON.stringify(body), headers: { "content-type": "application/json" } });
+    assertEquals((await put({ energyUnit: "MWh" })).status, 400);
+    const ok = await put({ energyUnit: "kWh" });
+    assertEquals(ok.status, 200);
+    await ok.body?.cancel();
+    await unit.value("energycounter", "12.346");
+    const p = await waitFor(async () => {
+      const x = await getUnitPresence(srv.kv, "obkKWH0002");
+      return x?.live.energyWh === 12346 ? x : null;
+    }, { what: "counter read as kWh" });
+    assertEquals(p.energyUnit, "kWh");
+  } finally {
+    await unit.close();
+    await srv.close();
+  }
+});
