@@ -1,22 +1,7 @@
 /** Live progress of bench flash batches: one bar per port (phase, bytes, rate, ETA), fed by /api/flash/live. */
 import { useEffect, useState } from "preact/hooks";
 
-export interface BatchRow {
-  port: string;
-  phase: string;
-  done: number;
-  total: number;
-  rate: number;
-  etaS: number | null;
-  note?: string;
-}
-export interface Batch {
-  batchId: string;
-  agentId: string;
-  rows: BatchRow[];
-  startedAt: number;
-  updatedAt: number;
-}
+import type { FlashBatch as Batch } from "../shared/flash-progress.ts";
 
 const kib = (n: number) => `${(n / 1024).toFixed(0)} KiB`;
 const eta = (s: number | null) => (s === null ? "" : s >= 60 ? `${Math.floor(s / 60)}m${Math.round(s % 60)}s` : `${Math.round(s)}s`);

@@ -1,7 +1,8 @@
 /** Bench flashing: live progress of every recent flash batch (one bar per adapter). */
 import type { PageProps, RouteHandler } from "../server/web/pages.ts";
 import { listBatches } from "../server/db/flash.ts";
-import FlashBatches, { type Batch } from "../islands/FlashBatches.tsx";
+import FlashBatches from "../islands/FlashBatches.tsx";
+import type { FlashBatch as Batch } from "../shared/flash-progress.ts";
 
 export const handler: RouteHandler<Batch[]> = async (ctx) => ctx.render(await listBatches(ctx.app.kv));
 

@@ -4,17 +4,8 @@
  * pipe or file it prints a line per phase change and every 10 %.
  */
 import type { Progress } from "./flasher.ts";
-
-export interface PortProgress {
-  port: string;
-  phase: string;
-  done: number;
-  total: number;
-  /** bytes per second over the last few seconds */
-  rate: number;
-  etaS: number | null;
-  note?: string;
-}
+import type { PortProgress } from "../../shared/flash-progress.ts";
+export type { PortProgress };
 
 interface Row extends PortProgress {
   samples: { t: number; done: number }[];

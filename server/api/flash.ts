@@ -19,6 +19,7 @@ import { streamSSE } from "hono/streaming";
 import { z } from "zod";
 import type { Extension } from "../context.ts";
 import { SHA256_HEX, sha256Hex, getBlob } from "../db/blobs.ts";
+import { batchProgressBody } from "../../shared/flash-progress.ts";
 import { backupExists, getBackup, getBackupBytes, listBatches, putBatchProgress, storeBackup } from "../db/flash.ts";
 import { upsertUnitFromBench, UnitInputError } from "../db/units.ts";
 import { readCapped } from "./firmware.ts";
@@ -54,17 +55,6 @@ const unitBody = z.object({
   at: z.string().optional(),
 });
 
-const progressBody = z.object({
-  rows: z.array(z.object({
-    port: z.string().max(200),
-    phase: z.string().max(20),
-    done: z.number(),
-    total: z.number(),
-    rate: z.number(),
-    etaS: z.number().nullable(),
-    note: z.string().max(200).optional(),
-  })).max(64),
-});
 
 const BATCH_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 const chipName = (c: string) => c.toUpperCase(); // inventory spells chips "BK7231N"
@@ -177,7 +167,7 @@ export function flashApi(): Extension {
       app.post(`${base}/batches/:batchId/progress`, async (c) => {
         const batchId = c.req.param("batchId");
         if (!BATCH_ID.test(batchId)) return c.json({ error: "bad batch id" }, 400);
-        const body = progressBody.safeParse(await c.req.json().catch(() => null));
+        const body = batchProgressBody.safeParse(await c.req.json().catch(() => null));
         if (!body.success) return c.json({ error: body.error.issues[0].message }, 400);
         try {
           await putBatchProgress(kv, batchId, c.req.param("agentId"), body.data.rows);

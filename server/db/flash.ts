@@ -27,23 +27,8 @@ export interface FlashBackup {
   seen: number;
 }
 
-export interface FlashBatchRow {
-  port: string;
-  phase: string;
-  done: number;
-  total: number;
-  rate: number;
-  etaS: number | null;
-  note?: string;
-}
-
-export interface FlashBatch {
-  batchId: string;
-  agentId: string;
-  rows: FlashBatchRow[];
-  startedAt: number;
-  updatedAt: number;
-}
+import type { FlashBatch, PortProgress as FlashBatchRow } from "../../shared/flash-progress.ts";
+export type { FlashBatch, FlashBatchRow };
 
 export const BATCH_TTL_MS = 7 * 24 * 3600_000;
 
