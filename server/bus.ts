@@ -9,10 +9,10 @@ import type { UnitPresence } from "./db/presence.ts";
 export interface BusEvents {
   /** readings just committed to KV (by this instance) */
   "telemetry.committed": { agentId: string; seq: number; readings: Reading[] };
-  /** an OpenBeken unit appeared, went online/offline, rebooted (uptime fell) or reports another version; after commit */
+  /** an OpenBeken unit appeared, got its MAC, went online/offline, rebooted (uptime fell) or reports another version; after commit */
   "openbeken.unit": {
     topic: string;
-    change: "discovered" | "online" | "offline" | "rebooted" | "version";
+    change: "discovered" | "identified" | "online" | "offline" | "rebooted" | "version";
     presence: UnitPresence;
     previousVersion?: string | null;
   };

@@ -128,8 +128,7 @@ export class EnergyAccountant {
   async #siteOf(deviceId: string): Promise<string | null> {
     const now = (this.o.now ?? Date.now)();
     const c = this.#sites.get(deviceId);
-    // a meter with no site yet is re-checked soon: its MAC (and so its inventory record) may just be arriving
-    if (c && now - c.at < (c.site === null ? 2_000 : SITE_TTL_MS)) return c.site;
+    if (c && now - c.at < SITE_TTL_MS) return c.site;
     const site = this.o.siteOf ? await this.o.siteOf(deviceId).catch(() => c?.site ?? null) : null;
     this.#sites.set(deviceId, { site, at: now });
     return site;

@@ -102,6 +102,10 @@ export function energy(settings: EnergySettings = energySettingsFromEnv()): Exte
           counterWh: r.energyWh,
           hasCounter: true,
         })))));
+      // a unit's MAC (so its inventory record, so its site) may become known after its first samples
+      offs.push(ctx.bus.on("openbeken.unit", (e) => {
+        if (e.change === "discovered" || e.change === "identified") acc.forgetSite(e.presence.deviceId);
+      }));
       offs.push(ctx.bus.on("openbeken.committed", (e) =>
         acc.submit(e.samples.map((s): EnergySample => ({
           deviceId: s.reading.deviceId,

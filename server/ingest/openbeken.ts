@@ -127,15 +127,12 @@ export function openbekenIngest(): Extension {
       addReadings(op, "openbeken", samples.map((s) => s.reading), now);
       const res = await commitRetryingLocks(op);
       if (res.ok) {
+        for (const [t, u] of next) cache.set(t, { value: u, versionstamp: res.versionstamp });
         const toLink = new Set<string>();
-        for (const [t, u] of next) {
-          // the MAC usually arrives after `connected` and `build` (OBK trickles 1 item/s): link when it does
-          if (u.mac !== cache.get(t)?.value?.mac) toLink.add(t);
-          cache.set(t, { value: u, versionstamp: res.versionstamp });
-        }
         for (const { topic, e } of events) {
           const presence = next.get(topic)!;
           ctx.bus.emit("openbeken.unit", { topic, change: e.change, presence, previousVersion: e.previousVersion });
+          // the MAC ("identified") usually arrives after `connected` and `build`: OBK trickles 1 item/s
           if (e.change !== "offline") toLink.add(topic);
         }
         for (const topic of toLink) {

@@ -9,7 +9,7 @@ import { macTailFromName, type MeterQuantity, type ObkMessage } from "../../shar
 import type { Reading } from "../../shared/telemetry.ts";
 import { type ChannelQuantity, newPresence, type UnitLive, type UnitPresence } from "../db/presence.ts";
 
-export type UnitChange = "discovered" | "online" | "offline" | "rebooted" | "version";
+export type UnitChange = "discovered" | "identified" | "online" | "offline" | "rebooted" | "version";
 
 export interface UnitEvent {
   change: UnitChange;
@@ -158,6 +158,7 @@ export function applyObkMessage(prev: UnitPresence | null, msg: ObkMessage, at: 
       break;
     }
   }
+  if (unit.mac && unit.mac !== (prev?.mac ?? null)) events.push({ change: "identified" });
   return { unit, sample, events };
 }
 
