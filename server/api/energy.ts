@@ -10,6 +10,7 @@ import {
   energySeries,
   FLEET_ID,
   hourlyDense,
+  isSiteName,
   listEnergyStates,
   listSites,
   rollupKey,
@@ -26,7 +27,6 @@ const timeParam = z.union([
   z.string().regex(/^\d+$/).transform(Number),
   z.string().datetime({ offset: true }).transform((s) => Date.parse(s)),
 ]);
-const SITE = /^[^\x00-\x1f/]{1,80}$/;
 
 const seriesQuery = z.object({
   scope: z.enum(["unit", "site", "fleet"]).default("unit"),
@@ -38,7 +38,7 @@ const seriesQuery = z.object({
   to: timeParam.optional(),
 }).superRefine((q, c) => {
   if (q.scope === "unit" && !(q.id && DEVICE_ID.test(q.id))) c.addIssue({ code: "custom", message: "id: a meter id is required for scope=unit" });
-  if (q.scope === "site" && !(q.id && SITE.test(q.id))) c.addIssue({ code: "custom", message: "id: a site is required for scope=site" });
+  if (q.scope === "site" && !(q.id && isSiteName(q.id))) c.addIssue({ code: "custom", message: "id: a site is required for scope=site" });
   if (q.level === "raw" && q.scope !== "unit") c.addIssue({ code: "custom", message: "level=raw exists for one unit only" });
 });
 
@@ -166,7 +166,7 @@ export function energyApi(app: App, ctx: ServerContext, opts: { tzOffsetMin: num
     });
   });
 
-  const siteBody = z.object({ site: z.string().regex(SITE).nullable() }).strict();
+  const siteBody = z.object({ site: z.string().refine(isSiteName, "1-80 characters, no '/'").nullable() }).strict();
   app.put("/api/energy/sites/:deviceId", async (c) => {
     const id = c.req.param("deviceId");
     if (!DEVICE_ID.test(id)) return c.json({ error: "invalid meter id" }, 400);

@@ -29,6 +29,11 @@ export const stateKey = (deviceId: string): Deno.KvKey => ["energy_state", devic
 export const rollupKey = (scope: Scope, id: string, level: Level, start: number): Deno.KvKey => ["energy", scope, id, level, start];
 export const FLEET_ID = "all";
 
+/** Site names as inventory allows them (free text up to 80), minus what breaks a URL path or a log line. */
+export function isSiteName(s: string): boolean {
+  return s.length >= 1 && s.length <= 80 && !s.includes("/") && ![...s].some((ch) => ch.charCodeAt(0) < 32);
+}
+
 export async function loadEnergyStates(kv: Deno.Kv, ids: string[]): Promise<Map<string, Deno.KvEntryMaybe<StoredEnergyState>>> {
   const out = new Map<string, Deno.KvEntryMaybe<StoredEnergyState>>();
   for (let i = 0; i < ids.length; i += 10) {

@@ -1,6 +1,6 @@
 /** One site's energy: power over today, kWh per day and month of all its meters, CSV export. */
 import type { PageProps, RouteHandler } from "../../../server/web/pages.ts";
-import { energyAt, listEnergyStates, rollupKey } from "../../../server/db/energy.ts";
+import { energyAt, isSiteName, listEnergyStates, rollupKey } from "../../../server/db/energy.ts";
 import { bucketStart } from "../../../server/energy/buckets.ts";
 import { energySettingsFromEnv } from "../../../server/energy/extension.ts";
 import { EnergyPanels, kwh } from "../../../components/EnergyPanels.tsx";
@@ -17,7 +17,7 @@ interface Data {
 
 export const handler: RouteHandler<Data> = async (ctx) => {
   const site = ctx.params.id;
-  if (!/^[^\x00-\x1f/]{1,80}$/.test(site)) return new Response("invalid site", { status: 400 });
+  if (!isSiteName(site)) return new Response("invalid site", { status: 400 });
   const now = ctx.app.clock.now();
   const tz = energySettingsFromEnv().tzOffsetMin;
   const dayStart = bucketStart("day", now, tz), monthStart = bucketStart("month", now, tz);
@@ -36,7 +36,12 @@ export default function SiteEnergyPage({ data }: PageProps<Data>) {
         <div class="card"><div class="label">Meters</div><div class="value">{data.members.length}</div></div>
       </div>
       <p>
-        {data.members.map((m, i) => <>{i ? ", " : ""}<a href={`/energy/unit/${encodeURIComponent(m)}`}>{m}</a></>)}
+        {data.members.map((m, i) => (
+          <span key={m}>
+            {i ? ", " : ""}
+            <a href={`/energy/unit/${encodeURIComponent(m)}`}>{m}</a>
+          </span>
+        ))}
       </p>
       <EnergyPanels scope="site" id={data.site} now={data.now} dayStart={data.dayStart} monthStart={data.monthStart} />
     </>

@@ -42,9 +42,11 @@ export default function UnitEnergyPage({ data }: PageProps<Data>) {
       </div>
       {p ? (
         <p class="muted" data-testid="presence">
-          OpenBeken {p.version ?? "?"} {p.chip ?? ""} · {p.online ? <span class="badge">online</span> : <span class="badge warn">offline</span>}
-          {" "}· MAC {p.mac ?? "?"} · IP {p.ip ?? "?"} · uptime {p.uptimeS ?? "?"} s · reboots seen {p.reboots} · energy unit {p.energyUnit}
-          {" "}· last seen {new Date(p.lastSeen).toISOString().replace("T", " ").slice(0, 19)} · <a href={`/meters/${encodeURIComponent(data.id)}`}>live</a>
+          {`OpenBeken ${p.version ?? "?"} ${p.chip ?? ""} · `}
+          {p.online ? <span class="badge">online</span> : <span class="badge warn">offline</span>}
+          {` · MAC ${p.mac ?? "?"} · IP ${p.ip ?? "?"} · uptime ${p.uptimeS ?? "?"} s · reboots seen ${p.reboots} · energy unit ${p.energyUnit}`}
+          {` · last seen ${new Date(p.lastSeen).toISOString().replace("T", " ").slice(0, 19)} · `}
+          <a href={`/meters/${encodeURIComponent(data.id)}`}>live</a>
         </p>
       ) : <p class="muted"><a href={`/meters/${encodeURIComponent(data.id)}`}>live readings</a></p>}
       {!data.state ? <p class="muted">No energy accounted for this meter yet.</p> : null}
