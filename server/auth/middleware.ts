@@ -40,7 +40,8 @@ export const SECURITY_HEADERS: Record<string, string> = {
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
   "x-content-type-options": "nosniff",
   "x-frame-options": "DENY",
-  "referrer-policy": "no-referrer",
+  // not "no-referrer": with it Chromium sends `Origin: null` on form posts, which the same-origin check refuses
+  "referrer-policy": "same-origin",
   "cross-origin-opener-policy": "same-origin",
   "cross-origin-resource-policy": "same-origin",
   "permissions-policy": "camera=(), microphone=(), geolocation=(), usb=(), serial=()",
