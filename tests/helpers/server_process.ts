@@ -12,10 +12,10 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-export async function spawnServer(env: Record<string, string>): Promise<ServerProcess> {
+export async function spawnServer(env: Record<string, string>, args: string[] = []): Promise<ServerProcess> {
   const main = new URL("../../server/main.ts", import.meta.url).pathname;
   const proc = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", main],
+    args: ["run", "-A", main, ...args],
     env: { LOG_LEVEL: "error", ...env },
     stdout: "null",
     stderr: "inherit",
