@@ -54,6 +54,7 @@ export function writeEnergy(
   next: StoredEnergyState,
   versionstamp: string | null,
   rollups: Map<Level, Map<number, number>>,
+  shared: SharedRollupSums = new SharedRollupSums(),
 ): number {
   op.check({ key: stateKey(next.deviceId), versionstamp });
   op.set(stateKey(next.deviceId), next);
@@ -61,17 +62,35 @@ export function writeEnergy(
   for (const [level, buckets] of rollups) {
     for (const [start, mwh] of buckets) {
       if (mwh <= 0) continue;
-      const v = BigInt(mwh);
-      op.sum(rollupKey("unit", next.deviceId, level, start), v);
-      op.sum(rollupKey("fleet", FLEET_ID, level, start), v);
-      n += 2;
-      if (next.site) {
-        op.sum(rollupKey("site", next.site, level, start), v);
-        n++;
-      }
+      op.sum(rollupKey("unit", next.deviceId, level, start), BigInt(mwh));
+      n++;
+      shared.add(rollupKey("fleet", FLEET_ID, level, start), mwh);
+      if (next.site) shared.add(rollupKey("site", next.site, level, start), mwh);
     }
   }
   return n;
+}
+
+/**
+ * Fleet and site rollups that many meters in one atomic op add to: summed in
+ * memory and written as one mutation per bucket (`flushInto`), instead of one
+ * per meter — at 1 Hz most meters of a commit share the same fleet buckets.
+ */
+export class SharedRollupSums {
+  #sums = new Map<string, { key: Deno.KvKey; mwh: number }>();
+  add(key: Deno.KvKey, mwh: number) {
+    const id = JSON.stringify(key);
+    const cur = this.#sums.get(id);
+    if (cur) cur.mwh += mwh;
+    else this.#sums.set(id, { key, mwh });
+  }
+  /** Add the summed mutations to op; returns how many. */
+  flushInto(op: Deno.AtomicOperation): number {
+    for (const { key, mwh } of this.#sums.values()) op.sum(key, BigInt(mwh));
+    const n = this.#sums.size;
+    this.#sums.clear();
+    return n;
+  }
 }
 
 export interface EnergyPoint {

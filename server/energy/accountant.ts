@@ -12,7 +12,7 @@
  */
 import type { Logger } from "../../shared/log.ts";
 import { commitRetryingLocks } from "../db/kv_retry.ts";
-import { loadEnergyStates, type StoredEnergyState, writeEnergy } from "../db/energy.ts";
+import { loadEnergyStates, SharedRollupSums, type StoredEnergyState, writeEnergy } from "../db/energy.ts";
 import { accountSample, type AccountingOptions, DEFAULT_ACCOUNTING, type EnergySample, newEnergyState } from "./accounting.ts";
 import { rollUp, spreadSpan } from "./buckets.ts";
 
@@ -173,7 +173,9 @@ export class EnergyAccountant {
           cost += writes[k].cost;
           part.push(writes[k++]);
         }
-        for (const w of part) writeEnergy(op, w.next, w.versionstamp, w.rollups);
+        const shared = new SharedRollupSums();
+        for (const w of part) writeEnergy(op, w.next, w.versionstamp, w.rollups, shared);
+        shared.flushInto(op);
         const res = await commitRetryingLocks(op);
         if (res.ok) {
           for (const w of part) {
