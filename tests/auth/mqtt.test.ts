@@ -19,6 +19,16 @@ import { withTempDir } from "../helpers/tmp.ts";
 
 const quiet = createLogger({ level: "error" });
 
+/** Wait for a broker-side effect, failing (not hanging) if it never comes. */
+async function within<T>(p: Promise<T>, what: string, ms = 15_000): Promise<T> {
+  let t: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, rej) => t = setTimeout(() => rej(new Error(`never happened: ${what}`)), ms))]);
+  } finally {
+    clearTimeout(t);
+  }
+}
+
 async function connect(url: string, o: { clientId: string; username?: string; password?: string }): Promise<MqttClient | Error> {
   try {
     return await mqtt.connectAsync(url, { ...o, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000 });
@@ -150,7 +160,7 @@ Deno.test("embedded broker enforces it: connects, every table row published and 
         c.publish(topic, payload, { qos: 1 });
         if (allowed) await s.saw(`${topic} ${payload}`);
         else {
-          await closed; // the broker drops a client that publishes outside its tree
+          await within(closed, `${k.name} dropped after publishing to ${topic}`); // the broker drops a client that publishes outside its tree
           // the spy is QoS 1 in order: a later probe from the spy itself arriving proves the refused one never will
           await s.client.publishAsync("meterfleet/v1/spy", `after-${n}`, { qos: 1 });
           await s.saw(`meterfleet/v1/spy after-${n}`);
@@ -174,7 +184,7 @@ Deno.test("embedded broker enforces it: connects, every table row published and 
     clients.push(big);
     const bigClosed = new Promise<void>((r) => big.once("close", () => r()));
     big.publish("obkAAAA0001/power/get", "9".repeat(65 * 1024), { qos: 1 });
-    await bigClosed;
+    await within(bigClosed, "client dropped after an oversized publish");
     console.log(`mqtt: ${refused.length} refused connects, ${PUBLISH.length * 2} publishes, ${SUBSCRIBE.length * 2} subscribes checked on the broker`);
   } finally {
     for (const c of clients) c.end(true);
@@ -211,8 +221,11 @@ Deno.test("a revoked agent token stops working at once: live MQTT connection clo
       const res = await srv.api(`/api/auth/tokens/${id}/revoke`, { method: "POST" });
       assertEquals(res.status, 200);
       await res.body?.cancel();
-      // at once: by the time the revoke call returned, the broker no longer holds the agent
+      // at once: by the time the revoke call returned, the broker has closed the agent's connection
       assertEquals(guard.connected().filter((c) => c.principal.kind === "agent").length, 0);
+      const live = (srv.server.ctx.broker!.aedes as unknown as { clients: Record<string, { closed: boolean }> }).clients;
+      const conn = live["meterfleet-agent-bench-rev"];
+      assert(!conn || conn.closed, "the revoked agent's connection is still open");
       await waitFor(() => !agent.uplink.client.connected, { what: "agent sees the disconnect" });
       const again = await connect(srv.brokerUrl, { clientId: "meterfleet-agent-bench-rev", ...creds });
       assert(again instanceof Error, "reconnect with a revoked token accepted");
@@ -225,6 +238,7 @@ Deno.test("a revoked agent token stops working at once: live MQTT connection clo
       assert(!listing.includes(creds.token!), "token listed");
       assert(!listing.includes("mosquittoHash") && !listing.includes('"hash"'), "hashes listed");
     } finally {
+      agent.uplink.client.end(true); // its connection may be half-dead on failure: do not wait on it
       await agent.stop().catch(() => {});
       await srv.close();
     }
@@ -319,7 +333,7 @@ Deno.test("flash-time unit credentials derived from the fleet secret: accepted f
     const res = await srv.api("/api/auth/devices/obkDDDD0004/revoke", { method: "POST" });
     assertEquals(res.status, 200);
     await res.body?.cancel();
-    await closed;
+    await within(closed, "revoked unit disconnected");
     const again = await connect(srv.brokerUrl, { clientId: "obkDDDD0004", username: creds.user, password: creds.password });
     if (!(again instanceof Error)) clients.push(again);
     assert(again instanceof Error, "revoked derived credential reconnected");
@@ -343,7 +357,7 @@ Deno.test("revoking on one server instance closes the agent's connection on anot
     const res = await a.api(`/api/auth/tokens/${id}/revoke`, { method: "POST" });
     assertEquals(res.status, 200);
     await res.body?.cancel();
-    await closed; // instance b learned it through KV (auth_revocations watch)
+    await within(closed, "instance b closed the revoked agent"); // instance b learned it through KV (auth_revocations watch)
     const again = await connect(b.brokerUrl, { clientId: "meterfleet-agent-bench-two", ...creds });
     if (!(again instanceof Error)) clients.push(again);
     assert(again instanceof Error, "reconnected to instance b with a revoked token");

@@ -12,6 +12,22 @@ import { fetchAs, testAgentCredentials, testSession, type TestSession } from "..
 /** The only routes anyone may call without signing in. A new public route must be added here on purpose. */
 const EXPECTED_PUBLIC = ["GET /login", "POST /login", "GET /static/*", "GET /_islands/*", "GET /api/health", "GET /fw/*"];
 
+/** What the issue's roles demand, whatever the table says: [method, concrete path, lowest role that may]. */
+const ROLE_FLOORS: [string, string, Role][] = [
+  ["GET", "/api/meters", "viewer"],
+  ["POST", "/api/auth/tokens", "admin"],
+  ["POST", "/api/auth/users", "admin"],
+  ["GET", "/api/auth/tokens", "admin"],
+  ["POST", "/admin", "admin"],
+  ["POST", "/api/firmware", "admin"],
+  ["POST", "/api/rollouts", "admin"],
+  ["POST", "/api/rollouts/x/pause", "admin"],
+  ["POST", "/api/units/x/rework", "operator"],
+  ["POST", "/api/units/x/calibrations", "operator"],
+  ["PUT", "/api/agents/bench-x/flash/backups/x/parts/0", "operator"],
+  ["DELETE", "/api/anything-new", "admin"],
+];
+
 const OWN_AGENT = "bench-policy";
 const SAMPLES = ["x", "sim-01", "styles.css", "a.js", "1", "00000000-0000-0000-0000-000000000000"];
 
@@ -29,6 +45,15 @@ function concrete(pattern: string): string | null {
 }
 
 const refusedUnauth = (r: Response) => r.status === 401 || (r.status === 302 && (r.headers.get("location") ?? "").startsWith("/login"));
+
+Deno.test("the table gives each capability the role the issue asks for", () => {
+  for (const [m, path, floor] of ROLE_FLOORS) {
+    const { rule } = ruleFor(m, path);
+    const min = ROLES.find((r) => rule.allow.includes(r));
+    assertEquals(min, floor, `${m} ${path}: lowest role ${min}, should be ${floor}`);
+    assert(!rule.allow.includes("public") && !rule.allow.includes("agent"), `${m} ${path} open to non-users`);
+  }
+});
 
 Deno.test("every registered route: unauthenticated and wrong-role requests refused, the right role admitted", async () => {
   const srv = await startTestServer();
