@@ -174,3 +174,23 @@ Deno.test("pages carry security headers; bodies over the cap are refused (declar
     await srv.close();
   }
 });
+
+Deno.test("ten wrong passwords lock the account for a while; the right one is then refused too", async () => {
+  const srv = await startTestServer();
+  try {
+    await createUser(srv.kv, { username: "olga", role: "operator", password: "the right password" });
+    const f = await loginForm(srv.url);
+    const statuses: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const r = await postLogin(srv.url, { username: "olga", password: `wrong ${i} wrong`, _csrf: f.csrf }, f.cookie);
+      await r.body?.cancel();
+      statuses.push(r.status);
+    }
+    assertEquals(statuses, Array(10).fill(401));
+    const locked = await postLogin(srv.url, { username: "olga", password: "the right password", _csrf: f.csrf }, f.cookie);
+    assertEquals(locked.status, 429);
+    assertMatch(await locked.text(), /Too many failed attempts/);
+  } finally {
+    await srv.close();
+  }
+});
