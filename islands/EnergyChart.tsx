@@ -35,6 +35,10 @@ export default function EnergyChart({ src, kind, label, height = 260 }: EnergyCh
       const ys = points.map((p) => kind === "energy" ? (p.wh ?? 0) / 1000 : p.w ?? 0);
       setState(points.length ? "ok" : "empty");
       const bars = kind === "energy" && uPlot.paths?.bars ? uPlot.paths.bars({ size: [0.7, 60] }) : undefined;
+      // the requested range, not the data's: with one bar uPlot would otherwise pad the axis out to years
+      const q = new URL(src, location.href).searchParams;
+      const from = Number(q.get("from")), to = Number(q.get("to"));
+      const scales: uPlot.Scales = from > 0 && to > from ? { x: { time: true, range: [from / 1000, to / 1000] } } : {};
       plot = new uPlot({
         width: Math.min(1100, el.current.clientWidth || 900),
         height,
@@ -48,6 +52,7 @@ export default function EnergyChart({ src, kind, label, height = 260 }: EnergyCh
             ...(bars ? { paths: bars } : {}),
           },
         ],
+        scales,
         axes: [{}, { label: kind === "energy" ? "kWh" : "W" }],
       }, [points.map((p) => p.ts / 1000), ys], el.current);
     })().catch((e) => setState(`error: ${(e as Error).message}`));
