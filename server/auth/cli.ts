@@ -176,7 +176,8 @@ if (import.meta.main) {
   try {
     await main(Deno.args);
   } catch (e) {
-    console.error(`error: ${(e as Error).message}`);
+    const issues = (e as { issues?: { path: PropertyKey[]; message: string }[] }).issues;
+    console.error(`error: ${issues ? issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ") : (e as Error).message}`);
     Deno.exit(1);
   }
 }
