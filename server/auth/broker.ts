@@ -13,6 +13,7 @@ import {
   deviceCredentialRevoked,
   findAgentToken,
   findDeviceCredential,
+  getAgentToken,
   INTERNAL_USERNAME,
   internalCredential,
   OBK_TOPIC,
@@ -121,6 +122,19 @@ export function createBrokerGuard(kv: Deno.Kv, log: Logger): BrokerGuard {
     return n;
   };
 
+  /** Close every connection whose credential KV now says is revoked. */
+  const revalidate = async () => {
+    for (const c of clientsOf(aedes)) {
+      const p = principals.get(c);
+      if (p?.kind === "agent") {
+        const rec = await getAgentToken(kv, p.tokenId);
+        if (!rec || rec.revokedAt !== null) disconnect({ tokenId: p.tokenId });
+      } else if (p?.kind === "device" && await deviceCredentialRevoked(kv, p.username)) {
+        disconnect({ deviceUsername: p.username });
+      }
+    }
+  };
+
   const refuse = (what: string, clientId: string, topic: string) =>
     log.warn(`MQTT ${what} refused`, { clientId: clientId.slice(0, 80), topic: topic.slice(0, 200) });
 
@@ -164,6 +178,8 @@ export function createBrokerGuard(kv: Deno.Kv, log: Logger): BrokerGuard {
           const rev = (r.value as Deno.KvEntryMaybe<{ kind: string; id: string }>[])[0]?.value;
           if (rev?.kind === "agent") disconnect({ tokenId: rev.id });
           if (rev?.kind === "device") disconnect({ deviceUsername: rev.id });
+          // a watch may coalesce several quick revocations into the last one: re-check every live client
+          await revalidate().catch((e) => log.warn("revalidating MQTT clients failed", { err: e }));
         }
       })();
     },

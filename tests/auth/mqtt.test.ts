@@ -367,3 +367,27 @@ Deno.test("revoking on one server instance closes the agent's connection on anot
     await a.close();
   }
 });
+
+Deno.test("several quick revocations on one instance all reach the other instance's connections", async () => {
+  const a = await startTestServer();
+  const b = await startTestServer({ env: { KV_PATH: a.config.kvPath } });
+  const clients: MqttClient[] = [];
+  try {
+    const ids = ["bench-q1", "bench-q2", "bench-q3", "bench-q4"];
+    const closed: Promise<void>[] = [];
+    for (const id of ids) {
+      const c = await connect(b.brokerUrl, { clientId: `meterfleet-agent-${id}`, ...(await a.agentCredentials(id)) });
+      if (c instanceof Error) throw c;
+      clients.push(c);
+      closed.push(new Promise<void>((r) => c.once("close", () => r())));
+    }
+    const tokens = await (await a.api("/api/auth/tokens")).json() as { id: string; agentId: string }[];
+    // back to back, without waiting: the KV watch on b may see only the last
+    await Promise.all(tokens.filter((t) => ids.includes(t.agentId)).map((t) => a.api(`/api/auth/tokens/${t.id}/revoke`, { method: "POST" }).then((r) => r.body?.cancel())));
+    await within(Promise.all(closed), "every revoked agent closed on instance b");
+  } finally {
+    for (const c of clients) c.end(true);
+    await b.close();
+    await a.close();
+  }
+});
