@@ -60,12 +60,15 @@ function cse7766Packet(): Uint8Array {
   return b;
 }
 
+/** Two shapes: [register index, response…] for the response decoder, and request+response for the capture walk. */
 function registerSeeds(c: RegisterChip): Uint8Array[] {
   const out: Uint8Array[] = [];
-  for (const reg of Object.keys(c.registers).map(Number).slice(0, 6)) {
+  const regs = Object.keys(c.registers).map(Number);
+  for (const [idx, reg] of regs.slice(0, 6).entries()) {
     const n = c.registers[reg].size;
     const data = new Uint8Array(n).map((_, i) => (i * 37 + reg) & 0xff);
     const resp = Uint8Array.from([...data, invertedSum(c.readRequest(reg), data)]);
+    out.push(Uint8Array.from([idx, ...resp]));
     out.push(Uint8Array.from([...c.readRequest(reg), ...resp]));
   }
   return out;
@@ -80,7 +83,10 @@ function registerTarget(c: RegisterChip): Target {
       // a response for every register the chip knows, then the whole input as a capture
       const reg = regs[input[0] % regs.length] ?? 0;
       okOrCodec(() => decodeRegisterResponse(c, reg, input.subarray(1)));
-      for (const ev of parseRegisterCapture(c, input)) if (ev.kind === "error") tally.codes[`capture:${ev.error.code}`] = (tally.codes[`capture:${ev.error.code}`] ?? 0) + 1;
+      for (const ev of parseRegisterCapture(c, input)) {
+        if (ev.kind === "read") tally.accepted++;
+        if (ev.kind === "error") tally.codes[`capture:${ev.error.code}`] = (tally.codes[`capture:${ev.error.code}`] ?? 0) + 1;
+      }
     },
   };
 }

@@ -14,7 +14,7 @@ export interface FuzzJob {
 export type FuzzReport =
   | { kind: "progress"; runs: number }
   | { kind: "crash"; run: number; error: string; inputHex: string; inputLen: number }
-  | { kind: "done"; runs: number; accepted: number; rejected: number; bytes: number; slowestMs: number; codes: Record<string, number> };
+  | { kind: "done"; runs: number; accepted: number; rejected: number; bytes: number; slowestMs: number; codes: Record<string, number>; seedAccepted: number };
 
 function rng(seed: number) {
   let a = seed >>> 0;
@@ -67,6 +67,10 @@ self.onmessage = (ev: MessageEvent<FuzzJob>) => {
   const t = TARGETS[job.target];
   const r = rng(job.seed);
   let bytes = 0, slowest = 0;
+  // the seeds themselves first: they are valid inputs, so the decoders must accept some of them
+  tally.accepted = 0;
+  for (const seed of t.seeds) t.run(seed);
+  const seedAccepted = tally.accepted;
   tally.accepted = 0;
   tally.rejected = 0;
   tally.codes = {};
@@ -100,5 +104,5 @@ self.onmessage = (ev: MessageEvent<FuzzJob>) => {
     if (i % 500 === 499) self.postMessage({ kind: "progress", runs: i + 1 } satisfies FuzzReport);
   }
   const { accepted, rejected, codes } = tally;
-  self.postMessage({ kind: "done", runs: job.runs, accepted, rejected, bytes, slowestMs: slowest, codes } satisfies FuzzReport);
+  self.postMessage({ kind: "done", runs: job.runs, accepted, rejected, bytes, slowestMs: slowest, codes, seedAccepted } satisfies FuzzReport);
 };
