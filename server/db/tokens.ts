@@ -19,6 +19,7 @@ import { z } from "zod";
 import { AGENT_ID } from "../../shared/topics.ts";
 import { mosquittoHash, randomSecret, sha256Hex } from "../auth/crypto.ts";
 import { RESERVED_TOPIC_LEVELS } from "../auth/policy.ts";
+import { commitRetryingLocks } from "./kv_retry.ts";
 
 export interface AgentTokenRecord {
   id: string;
@@ -86,10 +87,9 @@ export async function issueAgentToken(
     hash,
     mosquittoHash: await mosquittoHash(token),
   };
-  await kv.atomic()
+  await commitRetryingLocks(kv.atomic()
     .set(["agent_tokens", record.id], record)
-    .set(["agent_tokens_by_hash", hash], record.id)
-    .commit();
+    .set(["agent_tokens_by_hash", hash], record.id));
   return { token, record };
 }
 
@@ -120,11 +120,10 @@ export async function revokeAgentToken(kv: Deno.Kv, id: string, now = Date.now()
     if (!cur.value) return null;
     if (cur.value.revokedAt !== null) return cur.value;
     const next = { ...cur.value, revokedAt: now };
-    const res = await kv.atomic().check(cur)
+    const res = await commitRetryingLocks(kv.atomic().check(cur)
       .set(cur.key, next)
       .delete(["agent_tokens_by_hash", cur.value.hash])
-      .set(["auth_revocations"], { at: now, kind: "agent", id, agentId: next.agentId })
-      .commit();
+      .set(["auth_revocations"], { at: now, kind: "agent", id, agentId: next.agentId }));
     if (res.ok) return next;
   }
   throw new Error("revoke kept conflicting");
@@ -155,7 +154,7 @@ export async function issueDeviceCredential(
   // re-issuing for a revoked user name is allowed; for a live one it is not
   const cur = await kv.get<DeviceCredentialRecord>(["device_credentials", username]);
   if (cur.value && cur.value.revokedAt === null) return null;
-  const res = await kv.atomic().check(cur).set(["device_credentials", username], record).commit();
+  const res = await commitRetryingLocks(kv.atomic().check(cur).set(["device_credentials", username], record));
   return res.ok ? { username, password, record } : null;
 }
 
@@ -186,15 +185,15 @@ export async function revokeDeviceCredential(kv: Deno.Kv, username: string, now 
       const tomb: DeviceCredentialRecord = {
         username, topics: [username], group: null, createdAt: now, createdBy: "derived", revokedAt: now, hash: "", mosquittoHash: "",
       };
-      const res = await kv.atomic().check(cur).set(cur.key, tomb)
-        .set(["auth_revocations"], { at: now, kind: "device", id: username }).commit();
+      const res = await commitRetryingLocks(kv.atomic().check(cur).set(cur.key, tomb)
+        .set(["auth_revocations"], { at: now, kind: "device", id: username }));
       if (res.ok) return tomb;
       continue;
     }
     if (cur.value.revokedAt !== null) return cur.value;
     const next = { ...cur.value, revokedAt: now };
-    const res = await kv.atomic().check(cur).set(cur.key, next)
-      .set(["auth_revocations"], { at: now, kind: "device", id: username }).commit();
+    const res = await commitRetryingLocks(kv.atomic().check(cur).set(cur.key, next)
+      .set(["auth_revocations"], { at: now, kind: "device", id: username }));
     if (res.ok) return next;
   }
   throw new Error("revoke kept conflicting");
@@ -207,7 +206,7 @@ export async function internalCredential(kv: Deno.Kv): Promise<InternalCredentia
   if (cur.value) return cur.value;
   const password = randomSecret(32);
   const cred: InternalCredential = { username: INTERNAL_USERNAME, password, mosquittoHash: await mosquittoHash(password) };
-  const res = await kv.atomic().check(cur).set(key, cred).commit();
+  const res = await commitRetryingLocks(kv.atomic().check(cur).set(key, cred));
   return res.ok ? cred : (await kv.get<InternalCredential>(key)).value!;
 }
 
@@ -222,7 +221,7 @@ export async function unitSecret(kv: Deno.Kv, create = false): Promise<string | 
   const cur = await kv.get<string>(key);
   if (cur.value || !create) return cur.value;
   const secret = randomSecret(32);
-  const res = await kv.atomic().check(cur).set(key, secret).commit();
+  const res = await commitRetryingLocks(kv.atomic().check(cur).set(key, secret));
   return res.ok ? secret : (await kv.get<string>(key)).value;
 }
 

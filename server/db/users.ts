@@ -11,6 +11,7 @@
  */
 import { z } from "zod";
 import { hashPassword, randomSecret, sha256Hex, verifyPassword } from "../auth/crypto.ts";
+import { commitRetryingLocks } from "./kv_retry.ts";
 
 export const ROLES = ["viewer", "operator", "admin"] as const;
 export type Role = typeof ROLES[number];
@@ -59,8 +60,7 @@ export async function createUser(
     createdAt: now,
     ...(u.bootstrap ? { bootstrap: true } : {}),
   };
-  const res = await kv.atomic().check({ key: ["users", u.username], versionstamp: null }).set(["users", u.username], rec)
-    .commit();
+  const res = await commitRetryingLocks(kv.atomic().check({ key: ["users", u.username], versionstamp: null }).set(["users", u.username], rec));
   return res.ok ? rec : null;
 }
 
@@ -86,7 +86,7 @@ async function updateUser(kv: Deno.Kv, username: string, fn: (u: UserRecord) => 
     const cur = await kv.get<UserRecord>(["users", username]);
     if (!cur.value) return null;
     const next = fn(cur.value);
-    if ((await kv.atomic().check(cur).set(["users", username], next).commit()).ok) return next;
+    if ((await commitRetryingLocks(kv.atomic().check(cur).set(["users", username], next))).ok) return next;
   }
   throw new Error("user update kept conflicting");
 }
@@ -123,7 +123,7 @@ export async function checkLogin(
   const ok = await verifyPassword(password, user?.passwordHash ?? DUMMY_HASH);
   if (!ok || !user || user.disabled) {
     if (USERNAME.test(username)) {
-      await kv.atomic().sum(["auth_login_failures", username], 1n).commit();
+      await commitRetryingLocks(kv.atomic().sum(["auth_login_failures", username], 1n));
       // expireIn cannot go with sum; re-set with expiry keeps the window bounded
       const cur = await kv.get<Deno.KvU64>(["auth_login_failures", username]);
       if (cur.value) await kv.set(cur.key, cur.value, { expireIn: LOGIN_LOCK.windowMs });
@@ -140,10 +140,9 @@ export async function createSession(kv: Deno.Kv, username: string, now = Date.no
   const csrf = randomSecret(24);
   const rec: SessionRecord = { username, csrf, createdAt: now };
   const h = await sha256Hex(token);
-  await kv.atomic()
+  await commitRetryingLocks(kv.atomic()
     .set(["auth_sessions", h], rec, { expireIn: SESSION_TTL_MS })
-    .set(["auth_sessions_by_user", username, h], true, { expireIn: SESSION_TTL_MS })
-    .commit();
+    .set(["auth_sessions_by_user", username, h], true, { expireIn: SESSION_TTL_MS }));
   return { token, csrf };
 }
 
@@ -166,12 +165,12 @@ export async function deleteSession(kv: Deno.Kv, token: string) {
   const s = (await kv.get<SessionRecord>(["auth_sessions", h])).value;
   const op = kv.atomic().delete(["auth_sessions", h]);
   if (s) op.delete(["auth_sessions_by_user", s.username, h]);
-  await op.commit();
+  await commitRetryingLocks(op);
 }
 
 export async function deleteSessionsOf(kv: Deno.Kv, username: string) {
   for await (const e of kv.list({ prefix: ["auth_sessions_by_user", username] })) {
     const h = e.key[2] as string;
-    await kv.atomic().delete(["auth_sessions", h]).delete(e.key).commit();
+    await commitRetryingLocks(kv.atomic().delete(["auth_sessions", h]).delete(e.key));
   }
 }
