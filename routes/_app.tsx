@@ -1,7 +1,20 @@
 import type { AppProps } from "../server/web/pages.ts";
+import { authOf, csrfTokenOf } from "../server/auth/middleware.ts";
 
-/** The document around every page. */
-export default function App({ children }: AppProps) {
+const NAV: [href: string, label: string, minRole?: "admin"][] = [
+  ["/", "Live fleet"],
+  ["/energy", "Energy"],
+  ["/units", "Inventory"],
+  ["/flash", "Flashing"],
+  ["/firmware", "Firmware"],
+  ["/rollouts", "Rollouts"],
+  ["/admin", "Access", "admin"],
+];
+
+/** The document around every page: navigation for who is signed in, and sign-out. */
+export default function App({ children, req }: AppProps) {
+  const p = authOf(req).principal;
+  const user = p?.kind === "user" ? p : null;
   return (
     <html lang="en">
       <head>
@@ -15,9 +28,17 @@ export default function App({ children }: AppProps) {
       <body>
         <header class="top">
           <a class="brand" href="/">meterfleet</a>
-          <a href="/">Live fleet</a>
-          <a href="/units">Inventory</a> <a href="/firmware">Firmware</a> <a href="/rollouts">Rollouts</a> <a href="/flash">Flashing</a>
-          <a href="/energy">Energy</a>
+          {user
+            ? NAV.filter(([, , min]) => !min || user.role === min).map(([href, label]) => <a href={href}>{label}</a>)
+            : null}
+          {user
+            ? (
+              <form method="post" action="/logout" class="signout">
+                <input type="hidden" name="_csrf" value={csrfTokenOf(req)} />
+                <span class="who">{user.username} ({user.role})</span> <button type="submit">Sign out</button>
+              </form>
+            )
+            : null}
         </header>
         <main>{children}</main>
       </body>

@@ -79,12 +79,17 @@ export const ROUTES: RouteRule[] = [
   { method: "GET", path: "/api/energy/*", allow: ["viewer"] },
   { method: "PUT", path: "/api/energy/sites/:deviceId", allow: ["operator"] },
   { method: "GET", path: "/api/openbeken/*", allow: ["viewer"] },
+  { method: "PUT", path: "/api/openbeken/units/:topic/energy-unit", allow: ["operator"] },
+  { method: "GET", path: "/energy", allow: ["viewer"] },
+  { method: "GET", path: "/energy/*", allow: ["viewer"] },
 
   // firmware and rollouts (issue 5): everyone reads, admins change
   { method: "GET", path: "/api/firmware", allow: ["viewer"] },
   { method: "GET", path: "/api/firmware/*", allow: ["viewer"] },
   { method: "POST", path: "/api/firmware", allow: ["admin"], maxBody: 4 * 1024 * 1024 + 128 * 1024 },
   { method: "GET", path: "/firmware", allow: ["viewer"] },
+  // the page's upload form: a real OpenBeken RBL is ~1.1 MB, its UART image ~1.2 MB
+  { method: "POST", path: "/firmware", allow: ["admin"], maxBody: 4 * 1024 * 1024 + 128 * 1024 },
   { method: "GET", path: "/rollouts", allow: ["viewer"] },
   { method: "GET", path: "/rollouts/:id", allow: ["viewer"] },
   { method: "GET", path: "/api/rollouts", allow: ["viewer"] },

@@ -31,6 +31,8 @@ export type RouteHandler<T = unknown> = MethodHandler<T> | Partial<Record<"GET" 
 
 export interface AppProps {
   url: URL;
+  /** the request, for the layout's own needs (who is signed in) */
+  req: Request;
   children: VNode<any>;
 }
 
@@ -86,7 +88,7 @@ export async function mountPages(app: App, ctx: ServerContext, root: URL, island
           render(data, init) {
             if (!Page) throw new Error(`${file} has no default export to render`);
             let html = "<!DOCTYPE html>" +
-              renderToString(h(appMod.default, { url, children: h(Page, { data, url, params: rc.params }) }));
+              renderToString(h(appMod.default, { url, req: c.req.raw, children: h(Page, { data, url, params: rc.params }) }));
             if (html.includes("<mf-island")) {
               html = html.replace("</body>", `<script type="module" src="${islands.path}"></script></body>`);
             }
