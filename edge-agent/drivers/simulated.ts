@@ -7,18 +7,7 @@
 import { type Clock, systemClock } from "../../shared/clock.ts";
 import type { PhaseReading, Reading } from "../../shared/telemetry.ts";
 import type { Poller, PollerSink } from "./poller.ts";
-
-/** Small seeded PRNG (mulberry32) so a test can replay the same bench. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from "../../shared/random.ts";
 
 /** Load shapes: power in W at time t (seconds), with the load's power factor. */
 export interface LoadModel {

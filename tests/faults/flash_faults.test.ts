@@ -18,26 +18,17 @@ import { freePort } from "../helpers/net.ts";
 import { processAgentCredentials, spawnServer } from "../helpers/server_process.ts";
 import { withTempDir } from "../helpers/tmp.ts";
 import { fakeObkImage, quiet } from "../flash/helpers.ts";
+import { seededRandom } from "../../shared/random.ts";
 
 const SEED = Number(Deno.env.get("FAULT_SEED") ?? (Date.now() & 0x7fffffff));
 const MAX_ROUNDS = 10;
 const IMAGE_NAME = "OpenBK7231N_UA_1.18.299.bin";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const REPEATS = Number(Deno.env.get("FLASH_FAULT_REPEATS") ?? 2);
 
 Deno.test("random kills of the flash agent and the server during a batch: every completed backup stored exactly once and verified", async () => {
-  const r = rng(SEED);
+  const r = seededRandom(SEED);
   for (let rep = 0; rep < REPEATS; rep++) await flashRun(r, rep);
 });
 

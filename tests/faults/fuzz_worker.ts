@@ -4,6 +4,7 @@
  * and terminate it. Deterministic: (seed, run index) reproduces an input.
  */
 import { tally, TARGETS } from "./fuzz_targets.ts";
+import { seededRandom } from "../../shared/random.ts";
 
 export interface FuzzJob {
   target: number;
@@ -15,17 +16,6 @@ export type FuzzReport =
   | { kind: "progress"; runs: number }
   | { kind: "crash"; run: number; error: string; inputHex: string; inputLen: number }
   | { kind: "done"; runs: number; accepted: number; rejected: number; bytes: number; slowestMs: number; codes: Record<string, number>; seedAccepted: number };
-
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const INTERESTING = [0x00, 0xff, 0x7f, 0x80, 0x55, 0xaa, 0x5a, 0x04, 0x0e, 0xfe, 0x01, 0xf4, 0x0a, 0x22, 0x7b];
 
@@ -65,7 +55,7 @@ function mutate(seed: Uint8Array, r: () => number): Uint8Array {
 self.onmessage = (ev: MessageEvent<FuzzJob>) => {
   const job = ev.data;
   const t = TARGETS[job.target];
-  const r = rng(job.seed);
+  const r = seededRandom(job.seed);
   let bytes = 0, slowest = 0;
   // the seeds themselves first: they are valid inputs, so the decoders must accept some of them
   tally.accepted = 0;

@@ -13,22 +13,13 @@ import { freePort } from "../helpers/net.ts";
 import { startMosquitto } from "../helpers/mosquitto.ts";
 import { processAgentCredentials, spawnServer } from "../helpers/server_process.ts";
 import { withTempDir } from "../helpers/tmp.ts";
+import { seededRandom } from "../../shared/random.ts";
 
 const SEED = Number(Deno.env.get("FAULT_SEED") ?? (Date.now() & 0x7fffffff));
 const RUNS = Number(Deno.env.get("FAULT_RUNS") ?? 2);
 const FAULTS_PER_RUN = Number(Deno.env.get("FAULTS_PER_RUN") ?? 6);
 const METERS = 6;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function startAgentProcess(args: string[], token: string) {
   const proc = new Deno.Command(Deno.execPath(), {
@@ -65,7 +56,7 @@ async function startAgentProcess(args: string[], token: string) {
 }
 
 Deno.test("random kills of server, broker and agent during ingest: no reading lost, none doubled", async () => {
-  const r = rng(SEED);
+  const r = seededRandom(SEED);
   const totals = { runs: 0, faults: { server: 0, broker: 0, agent: 0 }, journaled: 0, stored: 0, extra: 0 };
   console.log(`fault seed ${SEED} (replay: FAULT_SEED=${SEED}), ${RUNS} runs × ${FAULTS_PER_RUN} faults`);
   for (let run = 0; run < RUNS; run++) {

@@ -15,6 +15,7 @@ import type { TestServer } from "../helpers/server.ts";
 import { fetchAs, testSession } from "../helpers/auth.ts";
 import { withTempDir } from "../helpers/tmp.ts";
 import { countBy, createRollout, NEW, OLD, registerFleet, rolloutState, uploadFirmware } from "../ota/fleet.ts";
+import { seededRandom } from "../../shared/random.ts";
 
 const SEED = Number(Deno.env.get("FAULT_SEED") ?? (Date.now() & 0x7fffffff));
 const UNITS = 30;
@@ -22,18 +23,8 @@ const KILLS = Number(Deno.env.get("ROLLOUT_KILLS") ?? 3);
 const OPEN = ["scheduled", "commanded", "downloading", "rebooting", "skipped_offline"];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 Deno.test("random server kills during an OTA rollout: no unit commanded twice, the rollout never stuck", async () => {
-  const r = rng(SEED);
+  const r = seededRandom(SEED);
   await withTempDir(async (dir) => {
     const env = { DATA_DIR: `${dir}/srv`, PORT: String(freePort()), MQTT_PORT: String(freePort()), OTA_TICK_MS: "50" };
     await Deno.mkdir(env.DATA_DIR, { recursive: true });
