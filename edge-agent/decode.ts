@@ -4,7 +4,7 @@
  * Prints one JSON object per frame. Exits 1 when any frame could not be
  * decoded (bad checksum, truncated frame or datapoint), 2 on bad usage.
  */
-import { parseArgs } from "@std/cli/parse-args";
+import { parseArgs } from "node:util";
 import { TuyaFrameParser } from "../shared/tuyamcu/frame.ts";
 import { toHex } from "../shared/tuyamcu/dp.ts";
 import { bl0942Values, Bl0942Parser } from "../shared/meterchips/bl0942.ts";
@@ -70,8 +70,12 @@ export function decodeCapture(protocol: Protocol, bytes: Uint8Array, opts: { pow
 }
 
 if (import.meta.main) {
-  const args = parseArgs(Deno.args, { string: ["power-unit"] });
-  const [protocol, input] = args._.map(String);
+  const { values: args, positionals } = parseArgs({
+    args: Deno.args,
+    options: { "power-unit": { type: "string" } },
+    allowPositionals: true,
+  });
+  const [protocol, input] = positionals;
   if (!PROTOCOLS.includes(protocol as Protocol) || !input) {
     console.error(`usage: deno task decode <${PROTOCOLS.join("|")}> <hex or file> [--power-unit W]`);
     Deno.exit(2);

@@ -10,7 +10,8 @@ import type { Clock } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
 import { SerialError, type SerialPort } from "../serial/mod.ts";
 import { BUS_GUIDANCE, FlashError } from "./errors.ts";
-import { concat, mapSerial } from "./link.ts";
+import { mapSerial } from "./link.ts";
+import { concatBytes } from "../../shared/bytes.ts";
 
 export interface BusOptions {
   clock: Clock;
@@ -52,7 +53,7 @@ export async function getBus(port: SerialPort, o: BusOptions): Promise<void> {
           seen.push(got);
           seenLen += got.length;
         }
-        buf = concat(buf, got);
+        buf = concatBytes(buf, got);
         const r = scanResponse(buf, expect.linkCheck);
         if (r.found) {
           parse.linkCheck(r.frame);
@@ -95,7 +96,7 @@ export async function getBus(port: SerialPort, o: BusOptions): Promise<void> {
   o.onNeedReset?.("Getting the bus: short CEN to GND (or power-cycle the module) now.");
   if (await tryFor(total, 500)) return linked();
 
-  const line = seen.reduce((a, b) => concat(a, b), new Uint8Array(0));
+  const line = concatBytes(...seen);
   throw new FlashError("NO_BUS", `Cannot get bus: no link-check reply after ${attempts} attempts in ${Math.round((o.clock.now() - start) / 1000)} s`, [
     ...diagnose(line),
     ...BUS_GUIDANCE,

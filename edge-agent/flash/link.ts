@@ -6,6 +6,7 @@
 import { type Expect, type ResponseFrame, scanResponse } from "../../shared/bk7231/mod.ts";
 import { SerialError, type SerialPort } from "../serial/mod.ts";
 import { FlashError } from "./errors.ts";
+import { concatBytes } from "../../shared/bytes.ts";
 
 export class Timeout extends Error {
   constructor(message: string) {
@@ -45,7 +46,7 @@ export class BootLink {
         throw mapSerial(e);
       }
       if (got.length === 0) continue;
-      buf = buf.length ? concat(buf, got) : got;
+      buf = buf.length ? concatBytes(buf, got) : got;
       const r = scanResponse(buf, expect);
       if (r.found) {
         this.port.unread(r.rest);
@@ -66,12 +67,6 @@ export class BootLink {
   }
 }
 
-export function concat(a: Uint8Array, b: Uint8Array) {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-}
 
 export function mapSerial(e: unknown): unknown {
   if (e instanceof SerialError && (e.code === "GONE" || e.code === "CLOSED")) {

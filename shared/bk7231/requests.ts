@@ -8,6 +8,7 @@
  * Commands are identified by (code, set): 0x0E short = Reboot, 0x0E long = GetMID, etc.
  */
 import { CodecError } from "../errors.ts";
+import { concatBytes } from "../bytes.ts";
 
 export const SHORT = {
   LinkCheck: 0x00,
@@ -61,15 +62,7 @@ const u32 = (v: number) => {
   new DataView(b.buffer).setUint32(0, v >>> 0, true);
   return b;
 };
-const cat = (...parts: (Uint8Array | number[])[]) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-};
+const cat = concatBytes;
 const checkAddr = (addr: number) => {
   if (!Number.isInteger(addr) || addr < 0 || addr > 0xffffffff) {
     throw new CodecError("BK_ADDR", `address ${addr} out of range`);

@@ -3,6 +3,7 @@
  * `dpId(1) type(1) len(2, BE) value(len)`, repeated (reference/openbeken.md §4.3).
  */
 import { CodecError } from "../errors.ts";
+import { concatBytes } from "../bytes.ts";
 
 export const DpType = { raw: 0, bool: 1, value: 2, string: 3, enum: 4, bitmap: 5 } as const;
 export type DpTypeName = keyof typeof DpType;
@@ -117,12 +118,5 @@ export function encodeDatapoint(dp: DpInput): Uint8Array {
 }
 
 export function encodeDatapoints(dps: DpInput[]): Uint8Array {
-  const parts = dps.map(encodeDatapoint);
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concatBytes(...dps.map(encodeDatapoint));
 }

@@ -5,6 +5,7 @@
  * checksum decides. Pure code: no I/O.
  */
 import { CodecError } from "../errors.ts";
+import { concatBytes } from "../bytes.ts";
 
 export const TUYA_HEADER = [0x55, 0xaa] as const;
 /** Frames above this are treated as a false header (OBK's receive buffer is 256 bytes). */
@@ -98,7 +99,7 @@ export class TuyaFrameParser {
   #buf: Uint8Array = new Uint8Array(0);
 
   push(chunk: Uint8Array): TuyaStreamEvent[] {
-    this.#buf = concat(this.#buf, chunk);
+    this.#buf = concatBytes(this.#buf, chunk);
     const out: TuyaStreamEvent[] = [];
     let i = 0;
     const b = this.#buf;
@@ -189,11 +190,4 @@ function findHeader(b: Uint8Array, from: number): number {
   return -1;
 }
 
-export function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  if (a.length === 0) return b.slice();
-  if (b.length === 0) return a;
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-}
+
