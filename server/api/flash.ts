@@ -20,7 +20,7 @@ import { z } from "zod";
 import type { Extension } from "../context.ts";
 import { SHA256_HEX, sha256Hex, getBlob } from "../db/blobs.ts";
 import { batchProgressBody } from "../../shared/flash-progress.ts";
-import { backupExists, getBackup, getBackupBytes, listBatches, putBatchProgress, storeBackup } from "../db/flash.ts";
+import { backupExists, getBackup, getBackupBytes, listBackupsForMac, listBatches, putBatchProgress, storeBackup } from "../db/flash.ts";
 import { upsertUnitFromBench, UnitInputError } from "../db/units.ts";
 import { readCapped } from "./firmware.ts";
 import { OBK_TOPIC, unitSecret } from "../db/tokens.ts";
@@ -136,11 +136,16 @@ export function flashApi(): Extension {
         const u = body.data;
         if (!u.mac) return c.json({ error: "a unit without a MAC cannot be registered" }, 422);
         try {
+          const backupId = u.backupId ?? u.backupSha256 ?? null;
+          const earlierBackups = (await listBackupsForMac(kv, u.mac))
+            .filter((b) => b.sha256 !== backupId)
+            .map((b) => ({ backupId: b.sha256, at: b.at, benchHost: b.benchHost }));
           const unit = await upsertUnitFromBench(kv, {
+            earlierBackups,
             mac: u.mac,
             chip: chipName(u.chip),
             flashId: u.flashId != null ? u.flashId.toString(16).padStart(6, "0") : null,
-            backupId: u.backupId ?? u.backupSha256 ?? null,
+            backupId,
             firmware: u.firmware?.name ?? null,
             benchHost: u.benchHost,
             at: u.at ? Date.parse(u.at) : undefined,

@@ -336,6 +336,13 @@ export const benchRegistration = z.object({
   module: z.string().max(20).optional(),
   meteringChip: z.string().max(20).optional(),
   topic: z.string().max(64).optional(),
+  /**
+   * Backups of the same MAC taken by earlier, interrupted jobs. The first of them is the stock
+   * firmware: a re-run after a half-finished write backs up the half-written chip, so the unit
+   * must keep the earlier ones linked too.
+   */
+  earlierBackups: z.array(z.object({ backupId: z.string().max(120), at: z.number(), benchHost: z.string().max(80).nullable() }))
+    .max(100).optional(),
 });
 export type BenchRegistration = z.input<typeof benchRegistration>;
 
@@ -368,10 +375,12 @@ export async function upsertUnitFromBench(kv: Deno.Kv, reg: BenchRegistration): 
     if (d.topic && !u.topic) set("topic", d.topic);
     u.flashes.push({ at, benchHost: d.benchHost, firmware: d.firmware ?? null, backupId: d.backupId ?? null, flashId: d.flashId ?? null, jobId: d.jobId });
     changed.push("flashes");
-    if (d.backupId) {
-      u.backups.push({ backupId: d.backupId, at, benchHost: d.benchHost });
-      changed.push("backups");
+    for (const b of [...(d.earlierBackups ?? []), ...(d.backupId ? [{ backupId: d.backupId, at, benchHost: d.benchHost }] : [])]) {
+      if (u.backups.some((x) => x.backupId === b.backupId)) continue;
+      u.backups.push(b);
+      if (!changed.includes("backups")) changed.push("backups");
     }
+    u.backups.sort((a, b) => a.at - b.at);
     if (d.firmware) set("firmwareReported", versionFromFirmwareName(d.firmware));
     return changed;
   }, { create: true });

@@ -132,6 +132,8 @@ async function flashRun(r: () => number, rep: number) {
         `(server ${faults.server}, agent ${faults.agent}), ${files.length} completed backups, ${shas.size} stored once each, ` +
         `${sims.length} units flashed, stock backup not linked on the unit record: ${unlinked.length ? unlinked.join("; ") : "none"}` +
         `\n  ${log.join("\n  ")}`);
+      // a re-run after an interrupted write backs up the half-written chip; the stock backup must stay linked
+      assertEquals(unlinked, [], "stock backup not linked on the unit record");
     } finally {
       kv.close();
       await srv.kill();
