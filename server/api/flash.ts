@@ -20,7 +20,7 @@ import { z } from "zod";
 import type { Extension } from "../context.ts";
 import { SHA256_HEX, sha256Hex, getBlob } from "../db/blobs.ts";
 import { batchProgressBody } from "../../shared/flash-progress.ts";
-import { backupExists, getBackup, getBackupBytes, listBackupsForMac, listBatches, putBatchProgress, storeBackup } from "../db/flash.ts";
+import { agentBackedUpTopic, backupExists, getBackup, getBackupBytes, listBackupsForMac, listBatches, putBatchProgress, storeBackup } from "../db/flash.ts";
 import { upsertUnitFromBench, UnitInputError } from "../db/units.ts";
 import { readCapped } from "./firmware.ts";
 import { OBK_TOPIC, unitSecret } from "../db/tokens.ts";
@@ -163,6 +163,9 @@ export function flashApi(): Extension {
       app.post(`${base}/credentials`, async (c) => {
         const body = z.object({ topic: z.string().regex(OBK_TOPIC) }).safeParse(await c.req.json().catch(() => null));
         if (!body.success) return c.json({ error: "topic: an OpenBeken topic (letters, digits, _ . -)" }, 400);
+        if (!(await agentBackedUpTopic(kv, c.req.param("agentId")!, body.data.topic))) {
+          return c.json({ error: `no backup of a unit named ${body.data.topic} came from this bench: back it up first` }, 403);
+        }
         const secret = await unitSecret(kv, true);
         if (!secret) return c.json({ error: "no fleet secret" }, 500);
         ctx.log.info("unit credentials issued", { topic: body.data.topic, agentId: c.req.param("agentId") });

@@ -76,6 +76,23 @@ export async function listBackupsForMac(kv: Deno.Kv, mac: string): Promise<Flash
   return out.sort((a, b) => a.at - b.at);
 }
 
+/**
+ * Whether this agent uploaded a backup of a unit whose MAC ends in the topic's
+ * tail (OpenBeken names a unit by its last 4 MAC bytes, e.g. obk8C112233). The
+ * server derives a unit's MQTT password only for such topics, so a bench can get
+ * credentials for the units it backed up, not for any unit of the fleet.
+ */
+export async function agentBackedUpTopic(kv: Deno.Kv, agentId: string, topic: string): Promise<boolean> {
+  const tail = topic.toUpperCase().match(/[0-9A-F]{8}$/)?.[0];
+  if (!tail) return false;
+  for await (const e of kv.list({ prefix: ["flash_backups_by_mac"] })) {
+    const mac = String(e.key[1]).replace(/[:-]/g, "").toUpperCase();
+    if (!mac.endsWith(tail)) continue;
+    if ((await getBackup(kv, e.key[2] as string))?.agentId === agentId) return true;
+  }
+  return false;
+}
+
 export async function putBatchProgress(kv: Deno.Kv, batchId: string, agentId: string, rows: FlashBatchRow[], now = Date.now()) {
   const cur = (await kv.get<FlashBatch>(["flash_batch", batchId])).value;
   if (cur && cur.agentId !== agentId) throw new Error(`batch ${batchId} belongs to another agent`);
