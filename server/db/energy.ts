@@ -249,18 +249,22 @@ export async function pruneHistory(kv: Deno.Kv, before: number): Promise<number>
   for await (const e of kv.list({ prefix: ["meters"] })) devices.add(e.key[1] as string);
   for await (const e of kv.list({ prefix: ["energy_state"] })) devices.add(e.key[1] as string);
   let deleted = 0;
-  for (const id of devices) {
-    let keys: Deno.KvKey[] = [];
-    for await (const e of kv.list({ start: ["meter_history", id, 0], end: ["meter_history", id, before] }, { batchSize: 500 })) {
-      keys.push(e.key);
-      if (keys.length === 500) {
-        deleted += await deleteKeys(kv, keys);
-        keys = [];
-      }
-    }
-    deleted += await deleteKeys(kv, keys);
-  }
+  for (const id of devices) deleted += await deleteRange(kv, ["meter_history", id, 0], ["meter_history", id, before]);
   return deleted;
+}
+
+/** Delete every key in [start, end), in commits of 500. */
+async function deleteRange(kv: Deno.Kv, start: Deno.KvKey, end: Deno.KvKey): Promise<number> {
+  let deleted = 0;
+  let keys: Deno.KvKey[] = [];
+  for await (const e of kv.list({ start, end }, { batchSize: 500 })) {
+    keys.push(e.key);
+    if (keys.length === 500) {
+      deleted += await deleteKeys(kv, keys);
+      keys = [];
+    }
+  }
+  return deleted + await deleteKeys(kv, keys);
 }
 
 /** Optional retention for minute rollups (hours, days and months stay): deletes minutes before `before`. */
@@ -270,15 +274,7 @@ export async function pruneMinuteRollups(kv: Deno.Kv, before: number): Promise<n
   for (const site of await listSites(kv)) series.push(["site", site]);
   let deleted = 0;
   for (const [scope, id] of series) {
-    let keys: Deno.KvKey[] = [];
-    for await (const e of kv.list({ start: rollupKey(scope, id, "minute", 0), end: rollupKey(scope, id, "minute", before) }, { batchSize: 500 })) {
-      keys.push(e.key);
-      if (keys.length === 500) {
-        deleted += await deleteKeys(kv, keys);
-        keys = [];
-      }
-    }
-    deleted += await deleteKeys(kv, keys);
+    deleted += await deleteRange(kv, rollupKey(scope, id, "minute", 0), rollupKey(scope, id, "minute", before));
   }
   return deleted;
 }
