@@ -14,6 +14,7 @@ import mqtt from "mqtt";
 import { startServer } from "../server/app.ts";
 import { configFromEnv } from "../server/config.ts";
 import { addReadings } from "../server/db/meters.ts";
+import { compactLog } from "../server/db/history.ts";
 import { energySeries, hourlyDense, rollupKey } from "../server/db/energy.ts";
 import { issueAgentToken, issueDeviceCredential } from "../server/db/tokens.ts";
 import { EnergyAccountant } from "../server/energy/accountant.ts";
@@ -56,7 +57,7 @@ async function storage(dir: string, units: number, days: number) {
       readings++;
       if (batch.length === 400) {
         const op = raw.atomic();
-        addReadings(op, "openbeken", batch, t);
+        addReadings(op, batch, t);
         await op.commit();
         acc.submit(batch.map((x, i) => ({ deviceId: x.deviceId, ts: x.ts, powerW: x.power, counterWh: i % 12 === 0 ? x.energyWh : null, hasCounter: true })));
         batch = [];
@@ -64,9 +65,11 @@ async function storage(dir: string, units: number, days: number) {
     }
     if (batch.length) {
       const op = raw.atomic();
-      addReadings(op, "openbeken", batch, 0);
+      addReadings(op, batch, 0);
       await op.commit();
     }
+    // history as it is kept: per-meter blocks (the server's compactor does this every few seconds)
+    while ((await compactLog(raw)).entries > 0);
   }
   await acc.idle();
   raw.close();

@@ -22,6 +22,8 @@ export interface BusEvents {
   };
   /** the energy accountant committed (or skipped as replays/duplicates) this many samples */
   "energy.accounted": { samples: number };
+  /** the history compactor moved this much of the ingest log into per-meter blocks */
+  "history.compacted": { entries: number; readings: number; blocks: number; ms: number };
   /** an MQTT payload or API body that was refused */
   "ingest.rejected": { source: string; code: string; message: string };
 }

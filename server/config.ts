@@ -14,6 +14,8 @@ export interface ServerConfig {
   /** identifies this server instance in MQTT client ids and logs */
   instanceId: string;
   dataDir: string;
+  /** how often the ingest log is moved into per-meter history blocks (HISTORY_COMPACT_MS) */
+  historyCompactMs: number;
   logLevel: "debug" | "info" | "warn" | "error";
 }
 
@@ -30,6 +32,7 @@ export function configFromEnv(env: Record<string, string | undefined> = Deno.env
     mqttShareGroup: env.MQTT_SHARE_GROUP === "" ? null : (env.MQTT_SHARE_GROUP ?? (mqttUrl ? "meterfleet" : null)),
     instanceId: env.INSTANCE_ID ?? `srv-${crypto.randomUUID().slice(0, 8)}`,
     dataDir,
+    historyCompactMs: msFrom(env.HISTORY_COMPACT_MS, 20_000, "HISTORY_COMPACT_MS"),
     logLevel: (env.LOG_LEVEL as ServerConfig["logLevel"]) ?? "info",
   };
 }
@@ -38,5 +41,12 @@ function intFrom(v: string | undefined, dflt: number, name: string): number {
   if (v === undefined || v === "") return dflt;
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`${name} must be a port number, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+function msFrom(v: string | undefined, dflt: number, name: string): number {
+  if (v === undefined || v === "") return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 50 || n > 3_600_000) throw new Error(`${name} must be milliseconds (50..3600000), got ${JSON.stringify(v)}`);
   return n;
 }

@@ -8,6 +8,7 @@ import { metersApi } from "./api/meters.ts";
 import { healthApi } from "./api/health.ts";
 import { openbekenIngest } from "./ingest/openbeken.ts";
 import { energy } from "./energy/extension.ts";
+import { historyCompactor } from "./history/extension.ts";
 import { inventoryExtensions } from "./api/inventory.ts";
 import { calibrationApi } from "./api/calibration.ts";
 import { flashApi } from "./api/flash.ts";
@@ -17,6 +18,7 @@ export function defaultExtensions(): Extension[] {
     healthApi(),
     metersApi(),
     energy(), // before the ingests: stopped after them, so what they drain at shutdown is still accounted
+    historyCompactor(),
     telemetryIngest(),
     openbekenIngest(),
     ...inventoryExtensions(),

@@ -4,7 +4,7 @@
  * mapping, and the OpenBeken units' presence.
  */
 import { z } from "zod";
-import { listHistory } from "../db/meters.ts";
+import { listHistory } from "../db/history.ts";
 import {
   energyAt,
   energySeries,

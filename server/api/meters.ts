@@ -1,7 +1,8 @@
 /** Read API for meters: latest readings, one meter, its history, and the live SSE stream. */
 import { streamSSE } from "hono/streaming";
 import { z } from "zod";
-import { getLatest, listHistory, listLatest } from "../db/meters.ts";
+import { listHistory } from "../db/history.ts";
+import { getLatest, listLatest } from "../db/meters.ts";
 import { LiveFeed, toSnapshot } from "../live.ts";
 import type { Extension } from "../context.ts";
 import { DEVICE_ID } from "../../shared/telemetry.ts";

@@ -240,19 +240,6 @@ export async function getSiteMapping(kv: Deno.Kv, deviceId: string): Promise<str
   return (await kv.get<string>(["energy_site", deviceId])).value;
 }
 
-/**
- * Raw readings retention: delete history points older than `before` for every
- * meter. Rollups are untouched (kept forever). Returns the number deleted.
- */
-export async function pruneHistory(kv: Deno.Kv, before: number): Promise<number> {
-  const devices = new Set<string>();
-  for await (const e of kv.list({ prefix: ["meters"] })) devices.add(e.key[1] as string);
-  for await (const e of kv.list({ prefix: ["energy_state"] })) devices.add(e.key[1] as string);
-  let deleted = 0;
-  for (const id of devices) deleted += await deleteRange(kv, ["meter_history", id, 0], ["meter_history", id, before]);
-  return deleted;
-}
-
 /** Delete every key in [start, end), in commits of 500. */
 async function deleteRange(kv: Deno.Kv, start: Deno.KvKey, end: Deno.KvKey): Promise<number> {
   let deleted = 0;

@@ -1,18 +1,27 @@
 /**
- * Meters domain over Deno KV: the latest reading of every meter, its reading
- * history, and the ingest ledger that makes telemetry ingest idempotent.
+ * Meters domain over Deno KV, write side: what ingest commits, and the latest
+ * reading of every meter. Readings are stored in packed blocks, never one key
+ * per reading: a fresh key per reading is a random B-tree insert, and local
+ * SQLite KV manages only ~22k of those a second here, against ~1M readings a
+ * second as 30 KB blocks (bench/ingest.ts measures both).
  *
  * Keys (this module owns them; nothing else writes here):
- *   ["meters", deviceId]                       -> MeterLatest
- *   ["meter_history", deviceId, ts]            -> HistoryPoint
- *   ["ingest_ledger", agentId, seq, part]      -> { at }   (expires: dedupe window)
- *   ["ingest_counters", name]                  -> Deno.KvU64 (summed across server instances)
+ *   ["ingest_log", source, ...entry]        -> Uint8Array   packed readings, waiting for the history
+ *                                                           compactor (server/db/history.ts) to move them
+ *   ["meters_latest", source, slot]         -> LatestBlock  the newest readings of one batch slot
+ *   ["meter_source", deviceId]              -> MeterSource  where a meter's latest block and log are
+ *   ["ingest_ledger", agentId, seq, part]   -> { at }       (expires: dedupe window)
+ *   ["ingest_counters", name]               -> Deno.KvU64   (summed across server instances)
+ *
+ * An agent's source is its agent id, a log entry is (seq, part) and its slot
+ * is the part number: the same meters land in the same slot every second, so
+ * the latest block is overwritten, not grown. OpenBeken units use source
+ * "openbeken" with one slot per unit.
  */
+import { Decoder, Encoder } from "../../shared/cbor.ts";
 import type { Reading, TelemetryBatch } from "../../shared/telemetry.ts";
 import type { MeterLatest } from "../../shared/fleet.ts";
 export type { MeterLatest };
-
-export type HistoryPoint = Omit<Reading, "deviceId">;
 
 /** One atomic commit's worth of readings from one batch. Large batches are split into parts. */
 export interface BatchPart {
@@ -20,6 +29,19 @@ export interface BatchPart {
   seq: number;
   part: number;
   readings: Reading[];
+  /** the readings, packed (what is stored) */
+  packed: Uint8Array;
+}
+
+export interface LatestBlock {
+  source: string;
+  committedAt: number;
+  packed: Uint8Array;
+}
+
+export interface MeterSource {
+  source: string;
+  slot: number | string;
 }
 
 export type IngestCounter =
@@ -28,22 +50,42 @@ export type IngestCounter =
   | "batches_rejected"
   | "readings_committed";
 
-/** Deno KV allows 1000 mutations per atomic commit; each reading costs two (latest + history). */
-export const READINGS_PER_COMMIT = 450;
+/** A packed block stays under Deno KV's 64 KiB value limit with room to spare. */
+export const MAX_BLOCK_BYTES = 60_000;
+/** Deno KV caps an atomic commit at 800 KiB of keys and values; leave headroom for keys. */
+const MAX_COMMIT_BYTES = 700_000;
 /** A replay older than this is no longer recognised as a duplicate. Agents drop unacked batches long before. */
 export const LEDGER_TTL_MS = 30 * 24 * 3600 * 1000;
 
+// CBOR records: a block's field names are written once, not per reading (~76 B a reading).
+// Every block carries its own record definitions (no shared structures, no `sequential`,
+// which would leave later blocks referring to definitions only this process saw).
+const blockEncoder = new Encoder({ useRecords: true });
+const blockDecoder = new Decoder({ useRecords: true });
+
+export function packReadings(readings: Reading[]): Uint8Array {
+  // a plain copy: cbor-x returns a Node Buffer viewing its reusable pool, which KV would store whole
+  return new Uint8Array(blockEncoder.encode(readings));
+}
+
+export function unpackReadings(packed: Uint8Array): Reading[] {
+  return blockDecoder.decode(packed) as Reading[];
+}
+
+/**
+ * Pack readings into blocks of at most MAX_BLOCK_BYTES, halving a chunk until
+ * it fits. Deterministic: the same readings always give the same blocks, which
+ * is what lets a replayed batch hit the same ledger keys.
+ */
+export function packBlocks(readings: Reading[]): { readings: Reading[]; packed: Uint8Array }[] {
+  const packed = packReadings(readings);
+  if (packed.byteLength <= MAX_BLOCK_BYTES || readings.length <= 1) return [{ readings, packed }];
+  const mid = Math.ceil(readings.length / 2);
+  return [...packBlocks(readings.slice(0, mid)), ...packBlocks(readings.slice(mid))];
+}
+
 export function splitBatch(batch: TelemetryBatch): BatchPart[] {
-  const parts: BatchPart[] = [];
-  for (let i = 0; i === 0 || i * READINGS_PER_COMMIT < batch.readings.length; i++) {
-    parts.push({
-      agentId: batch.agentId,
-      seq: batch.seq,
-      part: i,
-      readings: batch.readings.slice(i * READINGS_PER_COMMIT, (i + 1) * READINGS_PER_COMMIT),
-    });
-  }
-  return parts;
+  return packBlocks(batch.readings).map((b, part) => ({ agentId: batch.agentId, seq: batch.seq, part, ...b }));
 }
 
 function ledgerKey(p: BatchPart): Deno.KvKey {
@@ -51,50 +93,81 @@ function ledgerKey(p: BatchPart): Deno.KvKey {
 }
 
 /**
+ * Which meters this process has already indexed where: the source index is
+ * written when a meter first appears or moves, not every second.
+ */
+export class SourceIndexCache {
+  #seen = new Map<string, string>();
+
+  /** Add the index writes this commit needs; returns the pending entries to remember once it commits. */
+  add(op: Deno.AtomicOperation, readings: Reading[], at: MeterSource): [string, string][] {
+    const tag = `${at.source}\u0000${at.slot}`;
+    const pending = new Map<string, string>();
+    for (const r of readings) {
+      if (this.#seen.get(r.deviceId) === tag || pending.has(r.deviceId)) continue;
+      op.set(["meter_source", r.deviceId], at satisfies MeterSource);
+      pending.set(r.deviceId, tag);
+    }
+    return [...pending];
+  }
+
+  remember(pending: [string, string][]) {
+    if (this.#seen.size > 1_000_000) this.#seen.clear(); // bounded: forgetting only costs a rewrite
+    for (const [d, tag] of pending) this.#seen.set(d, tag);
+  }
+}
+
+/**
  * Commit several batch parts in one atomic operation. Each part's ledger key
  * must not exist yet, so a replayed part makes the whole commit fail and the
  * caller retries part by part (see commitParts). Returns false on that conflict.
  */
-async function commitTogether(kv: Deno.Kv, parts: BatchPart[], now: number): Promise<boolean> {
+async function commitTogether(kv: Deno.Kv, parts: BatchPart[], now: number, index: SourceIndexCache): Promise<boolean> {
   const op = kv.atomic();
   let readings = 0;
-  const latest = new Map<string, { agentId: string; reading: Reading }>();
+  const pending: [string, string][] = [];
   for (const p of parts) {
     op.check({ key: ledgerKey(p), versionstamp: null });
     op.set(ledgerKey(p), { at: now }, { expireIn: LEDGER_TTL_MS });
-    for (const r of p.readings) {
-      const { deviceId, ...point } = r;
-      op.set(["meter_history", deviceId, r.ts], point);
-      const prev = latest.get(deviceId);
-      if (!prev || prev.reading.ts <= r.ts) latest.set(deviceId, { agentId: p.agentId, reading: r });
-      readings++;
-    }
-  }
-  for (const [deviceId, { agentId, reading }] of latest) {
-    op.set(["meters", deviceId], { deviceId, agentId, reading, committedAt: now } satisfies MeterLatest);
+    op.set(["ingest_log", p.agentId, p.seq, p.part], p.packed);
+    op.set(["meters_latest", p.agentId, p.part], { source: p.agentId, committedAt: now, packed: p.packed } satisfies LatestBlock);
+    pending.push(...index.add(op, p.readings, { source: p.agentId, slot: p.part }));
+    readings += p.readings.length;
   }
   op.sum(["ingest_counters", "readings_committed"], BigInt(readings));
   const res = await op.commit();
+  if (res.ok) index.remember(pending);
   return res.ok;
 }
 
+const OBK_SOURCE = "openbeken";
+let obkLogSeq = 0;
+
 /**
  * Add readings from a source other than an agent batch (OpenBeken units) to
- * the caller's atomic op: history points and the latest reading per meter.
- * `source` shows where the agent id would be. Returns the mutation count.
+ * the caller's atomic op: a log entry (for history) and each unit's latest
+ * block. Returns the mutation count.
  */
-export function addReadings(op: Deno.AtomicOperation, source: string, readings: Reading[], now: number): number {
+export function addReadings(op: Deno.AtomicOperation, readings: Reading[], now: number, index = new SourceIndexCache()): { mutations: number; commit(): void } {
+  if (readings.length === 0) return { mutations: 0, commit() {} };
+  let mutations = 0;
+  const entry = `${now}-${(obkLogSeq++).toString(36)}-${crypto.randomUUID().slice(0, 8)}`;
+  packBlocks(readings).forEach((b, i) => {
+    op.set(["ingest_log", OBK_SOURCE, entry, i], b.packed);
+    mutations++;
+  });
   const latest = new Map<string, Reading>();
   for (const r of readings) {
-    const { deviceId, ...point } = r;
-    op.set(["meter_history", deviceId, r.ts], point);
-    const prev = latest.get(deviceId);
-    if (!prev || prev.ts <= r.ts) latest.set(deviceId, r);
+    const prev = latest.get(r.deviceId);
+    if (!prev || prev.ts <= r.ts) latest.set(r.deviceId, r);
   }
-  for (const [deviceId, reading] of latest) {
-    op.set(["meters", deviceId], { deviceId, agentId: source, reading, committedAt: now } satisfies MeterLatest);
+  const pending: [string, string][] = [];
+  for (const [deviceId, r] of latest) {
+    op.set(["meters_latest", OBK_SOURCE, deviceId], { source: OBK_SOURCE, committedAt: now, packed: packReadings([r]) } satisfies LatestBlock);
+    pending.push(...index.add(op, [r], { source: OBK_SOURCE, slot: deviceId }));
+    mutations++;
   }
-  return readings.length + latest.size;
+  return { mutations: mutations + pending.length, commit: () => index.remember(pending) };
 }
 
 export interface CommitOutcome {
@@ -107,28 +180,37 @@ export interface CommitOutcome {
  * exists was committed before (a replay): it is reported as duplicate and
  * writes nothing, so no reading is ever counted twice.
  */
-export async function commitParts(kv: Deno.Kv, parts: BatchPart[], now = Date.now()): Promise<CommitOutcome> {
+export async function commitParts(
+  kv: Deno.Kv,
+  parts: BatchPart[],
+  now = Date.now(),
+  index = new SourceIndexCache(),
+): Promise<CommitOutcome> {
   const out: CommitOutcome = { committed: [], duplicate: [] };
   let group: BatchPart[] = [];
-  let groupReadings = 0;
+  let groupBytes = 0, groupReadings = 0;
   const flush = async () => {
     if (group.length === 0) return;
-    if (await commitTogether(kv, group, now)) {
+    if (await commitTogether(kv, group, now, index)) {
       out.committed.push(...group);
     } else {
       // Some part is a replay: fall back to one commit per part to find which.
       for (const p of group) {
-        if (await commitTogether(kv, [p], now)) out.committed.push(p);
+        if (await commitTogether(kv, [p], now, index)) out.committed.push(p);
         else out.duplicate.push(p);
       }
     }
     group = [];
+    groupBytes = 0;
     groupReadings = 0;
   };
   for (const p of parts) {
-    // checks are limited too (100 per commit): keep groups well under both limits
-    if (groupReadings + p.readings.length > READINGS_PER_COMMIT || group.length >= 50) await flush();
+    // each part is written twice (log + latest); checks are capped at 100 and mutations at 1000
+    // (index writes for new meters count too: at most one per reading)
+    const bytes = 2 * p.packed.byteLength;
+    if (groupBytes + bytes > MAX_COMMIT_BYTES || group.length >= 50 || groupReadings + p.readings.length > 900) await flush();
     group.push(p);
+    groupBytes += bytes;
     groupReadings += p.readings.length;
   }
   await flush();
@@ -172,36 +254,41 @@ export async function readRejections(kv: Deno.Kv): Promise<Record<string, number
   return out;
 }
 
+/** Fold a latest block into `into`, keeping each meter's newest reading. */
+function foldLatest(into: Map<string, MeterLatest>, block: LatestBlock, only?: string) {
+  for (const reading of unpackReadings(block.packed)) {
+    if (only !== undefined && reading.deviceId !== only) continue;
+    const prev = into.get(reading.deviceId);
+    if (!prev || prev.reading.ts < reading.ts) {
+      into.set(reading.deviceId, { deviceId: reading.deviceId, agentId: block.source, reading, committedAt: block.committedAt });
+    }
+  }
+}
+
+/** Every meter with its newest committed reading. A meter that changed slots is in two blocks: the newer wins. */
 export async function listLatest(kv: Deno.Kv): Promise<MeterLatest[]> {
-  const out: MeterLatest[] = [];
-  for await (const e of kv.list<MeterLatest>({ prefix: ["meters"] })) out.push(e.value);
-  return out;
+  const latest = new Map<string, MeterLatest>();
+  for await (const e of kv.list<LatestBlock>({ prefix: ["meters_latest"] })) foldLatest(latest, e.value);
+  return [...latest.values()];
 }
 
 export async function getLatest(kv: Deno.Kv, deviceId: string): Promise<MeterLatest | null> {
-  return (await kv.get<MeterLatest>(["meters", deviceId])).value;
+  const at = (await kv.get<MeterSource>(["meter_source", deviceId])).value;
+  if (!at) return null;
+  const block = (await kv.get<LatestBlock>(["meters_latest", at.source, at.slot])).value;
+  const latest = new Map<string, MeterLatest>();
+  if (block) foldLatest(latest, block, deviceId);
+  // the index is a hint written by whichever instance saw the meter move last: fall back to a full scan
+  return latest.get(deviceId) ?? (await listLatest(kv)).find((m) => m.deviceId === deviceId) ?? null;
 }
 
-/** History of one meter in [from, to), oldest first. One prefix range scan. */
-export async function listHistory(
-  kv: Deno.Kv,
-  deviceId: string,
-  from: number,
-  to: number,
-  limit = 20_000,
-): Promise<(HistoryPoint & { ts: number })[]> {
-  const out: (HistoryPoint & { ts: number })[] = [];
-  const iter = kv.list<HistoryPoint>({
-    start: ["meter_history", deviceId, from],
-    end: ["meter_history", deviceId, to],
-  }, { limit, batchSize: 500 });
-  for await (const e of iter) out.push(e.value);
-  return out;
+export async function getMeterSource(kv: Deno.Kv, deviceId: string): Promise<MeterSource | null> {
+  return (await kv.get<MeterSource>(["meter_source", deviceId])).value;
 }
 
-/** Every history point of a meter (tests and exports). */
-export async function countHistory(kv: Deno.Kv, deviceId: string): Promise<number> {
-  let n = 0;
-  for await (const _ of kv.list({ prefix: ["meter_history", deviceId] })) n++;
-  return n;
+/** Every meter ever indexed (pruning walks these). */
+export async function listMeterIds(kv: Deno.Kv): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const e of kv.list({ prefix: ["meter_source"] })) ids.push(e.key[1] as string);
+  return ids;
 }

@@ -10,7 +10,8 @@
  * are ~90 % of the rollup bytes, see bench/energy.ts).
  */
 import { energyApi } from "../api/energy.ts";
-import { FLEET_ID, getSiteMapping, hourlyDense, listEnergyStates, listSites, pruneHistory, pruneMinuteRollups } from "../db/energy.ts";
+import { FLEET_ID, getSiteMapping, hourlyDense, listEnergyStates, listSites, pruneMinuteRollups } from "../db/energy.ts";
+import { pruneHistory } from "../db/history.ts";
 import { bucketStart } from "./buckets.ts";
 import { getUnitPresence } from "../db/presence.ts";
 import { findUnitByMac, findUnitByTopic } from "../db/units.ts";

@@ -10,7 +10,7 @@
 import { CodecError } from "../../shared/errors.ts";
 import { type ObkMessage, parseObkMessage } from "../../shared/openbeken/mqtt.ts";
 import { sharedSubscription } from "../../shared/topics.ts";
-import { addReadings, countRejection } from "../db/meters.ts";
+import { addReadings, countRejection, SourceIndexCache } from "../db/meters.ts";
 import { commitRetryingLocks } from "../db/kv_retry.ts";
 import { loadPresence, type UnitPresence, writePresence } from "../db/presence.ts";
 import { findUnitByMac, findUnitByTopic, recordUnitSeen } from "../db/units.ts";
@@ -38,6 +38,7 @@ export function openbekenIngest(): Extension {
   let stopped = false;
   /** read-through cache of presence records with the versionstamp they were read at */
   const cache = new Map<string, { value: UnitPresence | null; versionstamp: string | null }>();
+  const sourceIndex = new SourceIndexCache();
 
   const reject = (source: string, e: unknown) => {
     const code = e instanceof CodecError ? e.code : "invalid";
@@ -124,9 +125,10 @@ export function openbekenIngest(): Extension {
           next.set(topic, unit);
         }
       }
-      addReadings(op, "openbeken", samples.map((s) => s.reading), now);
+      const readings = addReadings(op, samples.map((s) => s.reading), now, sourceIndex);
       const res = await commitRetryingLocks(op);
       if (res.ok) {
+        readings.commit();
         for (const [t, u] of next) cache.set(t, { value: u, versionstamp: res.versionstamp });
         const toLink = new Set<string>();
         for (const { topic, e } of events) {

@@ -7,7 +7,7 @@
 import { CodecError } from "../../shared/errors.ts";
 import { decodeTelemetryBatch, encodeTelemetryAck, type TelemetryBatch } from "../../shared/telemetry.ts";
 import { agentIdFromTopic, sharedSubscription, topics } from "../../shared/topics.ts";
-import { addIngestCounters, commitParts, countRejection, splitBatch } from "../db/meters.ts";
+import { addIngestCounters, commitParts, countRejection, SourceIndexCache, splitBatch } from "../db/meters.ts";
 import type { Extension, ServerContext } from "../context.ts";
 
 /** Upper bound of readings waiting for KV; beyond it we stop acking so agents keep spooling. */
@@ -19,6 +19,7 @@ export function telemetryIngest(): Extension {
   let queuedReadings = 0;
   let draining: Promise<void> | null = null;
   let stopped = false;
+  const sourceIndex = new SourceIndexCache();
 
   const ack = (agentId: string, seq: number, status: "committed" | "duplicate" | "rejected") => {
     // not awaited: a broker outage must not stall the writer; the agent re-sends unacked batches
@@ -35,7 +36,7 @@ export function telemetryIngest(): Extension {
       let outcome;
       for (let attempt = 1; !outcome; attempt++) {
         try {
-          outcome = await commitParts(ctx.kv, parts, ctx.clock.now());
+          outcome = await commitParts(ctx.kv, parts, ctx.clock.now(), sourceIndex);
         } catch (e) {
           // SQLite "database is locked" when instances share a local KV file: brief, worth a retry
           if (attempt < 4 && !stopped) {

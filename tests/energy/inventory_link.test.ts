@@ -6,8 +6,9 @@
  */
 import { assertEquals, assertGreater } from "@std/assert";
 import { ObkSimUnit } from "../../edge-agent/sim/openbeken.ts";
-import { energySeries, pruneHistory, pruneMinuteRollups, type StoredEnergyState, stateKey } from "../../server/db/energy.ts";
-import { addReadings, countHistory } from "../../server/db/meters.ts";
+import { energySeries, pruneMinuteRollups, type StoredEnergyState, stateKey } from "../../server/db/energy.ts";
+import { compactLog, countHistory, pruneHistory } from "../../server/db/history.ts";
+import { addReadings } from "../../server/db/meters.ts";
 import { getUnitPresence } from "../../server/db/presence.ts";
 import { createUnit, getUnit } from "../../server/db/units.ts";
 import { waitFor } from "../helpers/net.ts";
@@ -46,11 +47,15 @@ Deno.test("raw history older than the retention window is pruned; rollups are no
       const now = Date.UTC(2026, 10, 21);
       const mk = (ts: number) => ({ deviceId: "m1", ts, voltage: 230, current: 1, power: 230, energyWh: 1 });
       const op = kv.atomic();
-      addReadings(op, "openbeken", [mk(now - 9 * 86_400_000), mk(now - 8 * 86_400_000), mk(now - 6 * 86_400_000), mk(now - 1000)], now);
+      addReadings(op, [mk(now - 9 * 86_400_000), mk(now - 8 * 86_400_000), mk(now - 6 * 86_400_000), mk(now - 1000)], now);
       op.sum(["energy", "unit", "m1", "day", now - 9 * 86_400_000], 5000n);
       op.sum(["energy", "unit", "m1", "minute", now - 9 * 86_400_000], 5000n);
       op.set(["energy_state", "m1"], { deviceId: "m1", site: null });
       await op.commit();
+      assertEquals(await countHistory(kv, "m1"), 4, "readings are history while still in the ingest log");
+      assertEquals(await pruneHistory(kv, now - 7 * 86_400_000), 0, "the log is not pruned: it is compacted first");
+      assertEquals((await compactLog(kv)).readings, 4);
+      assertEquals(await countHistory(kv, "m1"), 4, "and the same history after compaction");
       assertEquals(await pruneHistory(kv, now - 7 * 86_400_000), 2);
       assertEquals(await countHistory(kv, "m1"), 2);
       assertEquals((await energySeries(kv, "unit", "m1", "day", 0, now)).map((p) => p.wh), [5]);

@@ -5,7 +5,8 @@
 import { assertEquals, assertGreater } from "@std/assert";
 import { BenchAgent } from "../../edge-agent/agent.ts";
 import { defaultBench, SimulatedBench } from "../../edge-agent/drivers/simulated.ts";
-import { listHistory, readIngestCounters } from "../../server/db/meters.ts";
+import { listHistory } from "../../server/db/history.ts";
+import { readIngestCounters } from "../../server/db/meters.ts";
 import { createLogger } from "../../shared/log.ts";
 import { freePort, waitFor } from "../helpers/net.ts";
 import { RecordingPoller } from "../helpers/recording.ts";
@@ -41,7 +42,8 @@ function startAgent(brokerUrl: string, creds: object, spoolDir: string, meters =
 
 Deno.test("server killed (SIGKILL) twice during ingest: nothing lost, nothing doubled", async () => {
   await withTempDir(async (dir) => {
-    const env = { DATA_DIR: `${dir}/srv`, PORT: String(freePort()), MQTT_PORT: String(freePort()) };
+    // compaction every 100 ms, so the kills also land inside it
+    const env = { DATA_DIR: `${dir}/srv`, PORT: String(freePort()), MQTT_PORT: String(freePort()), HISTORY_COMPACT_MS: "100" };
     const creds = await processAgentCredentials(env, "bench-faults");
     let srv = await spawnServer(env);
     const { agent, recorder } = await startAgent(`mqtt://127.0.0.1:${env.MQTT_PORT}`, creds, `${dir}/spool`);

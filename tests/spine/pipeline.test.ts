@@ -1,7 +1,7 @@
 import { assertEquals, assertGreater } from "@std/assert";
 import { BenchAgent } from "../../edge-agent/agent.ts";
 import { defaultBench, SimulatedBench } from "../../edge-agent/drivers/simulated.ts";
-import { countHistory } from "../../server/db/meters.ts";
+import { countHistory } from "../../server/db/history.ts";
 import { createLogger } from "../../shared/log.ts";
 import type { FleetSnapshot } from "../../shared/fleet.ts";
 import { startTestServer } from "../helpers/server.ts";

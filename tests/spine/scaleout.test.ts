@@ -6,9 +6,11 @@
 import { assertEquals, assertGreater } from "@std/assert";
 import { BenchAgent } from "../../edge-agent/agent.ts";
 import { defaultBench, SimulatedBench } from "../../edge-agent/drivers/simulated.ts";
-import { listHistory, readIngestCounters } from "../../server/db/meters.ts";
+import { listHistory } from "../../server/db/history.ts";
+import { readIngestCounters } from "../../server/db/meters.ts";
 import { createLogger } from "../../shared/log.ts";
 import { startMosquitto } from "../helpers/mosquitto.ts";
+import { waitFor } from "../helpers/net.ts";
 import { RecordingPoller } from "../helpers/recording.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { withTempDir } from "../helpers/tmp.ts";
@@ -18,8 +20,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 Deno.test("two server instances share the telemetry through $share and one KV: nothing lost or doubled", async () => {
   await withTempDir(async (dir) => {
     const broker = await startMosquitto();
-    const a = await startTestServer({ dir: `${dir}/a`, mqttUrl: broker.url, mqttShareGroup: "meterfleet", env: { KV_PATH: `${dir}/fleet.kv` } });
-    const b = await startTestServer({ dir: `${dir}/b`, mqttUrl: broker.url, mqttShareGroup: "meterfleet", env: { KV_PATH: `${dir}/fleet.kv` } });
+    // both compact the history often: one at a time holds the lease, and B leaves with it mid-run
+    const env = { KV_PATH: `${dir}/fleet.kv`, HISTORY_COMPACT_MS: "150" };
+    const a = await startTestServer({ dir: `${dir}/a`, mqttUrl: broker.url, mqttShareGroup: "meterfleet", env });
+    const b = await startTestServer({ dir: `${dir}/b`, mqttUrl: broker.url, mqttShareGroup: "meterfleet", env });
+    let compacted = 0;
+    for (const s of [a, b]) s.server.ctx.bus.on("history.compacted", (e) => void (compacted += e.readings));
     const handled = { a: 0, b: 0 };
     a.server.ctx.bus.on("telemetry.committed", () => void handled.a++);
     b.server.ctx.bus.on("telemetry.committed", () => void handled.b++);
@@ -52,6 +58,10 @@ Deno.test("two server instances share the telemetry through $share and one KV: n
       await sleep(1000);
       assertGreater(handled.a, before);
       for (const ag of agents) await ag.stop({ drainMs: 20_000 });
+      await waitFor(async () => {
+        for await (const _ of a.kv.list({ prefix: ["ingest_log"] })) return false;
+        return true;
+      }, { what: "the ingest log compacted into history blocks" });
 
       const produced = new Set(recorders.flatMap((r) => [...r.produced]));
       const stored = new Set<string>();
@@ -63,6 +73,7 @@ Deno.test("two server instances share the telemetry through $share and one KV: n
       }
       assertEquals([...produced].filter((r) => !stored.has(r)), [], "lost readings");
       assertEquals(stored.size, produced.size);
+      assertEquals(compacted, produced.size, "every reading moved from the log once");
       assertEquals((await readIngestCounters(a.kv)).readings_committed, produced.size, "a reading was committed twice");
     } finally {
       for (const ag of agents) await ag.uplink.close().catch(() => {});

@@ -1,0 +1,168 @@
+/**
+ * Meter history over Deno KV: each meter's readings in packed blocks, moved
+ * there from the ingest log (server/db/meters.ts) by the compactor. A meter's
+ * history query reads its blocks plus the log entries not compacted yet, so
+ * a reading is in the history from the moment its batch is acknowledged.
+ *
+ * Keys (this module owns them):
+ *   ["meter_history", deviceId, firstTs, blockId] -> Uint8Array  readings of one meter, ts within
+ *                                                   [firstTs, firstTs + MAX_BLOCK_SPAN_MS), sorted
+ *
+ * Compaction writes every block before it deletes the log entries they came
+ * from, and block ids are unique, so a compactor killed midway leaves at most
+ * duplicate blocks; reads merge points by timestamp, so nothing shows twice.
+ * (Up to this change a point was one key, ["meter_history", id, ts]; such
+ * points are still read and pruned.)
+ */
+import type { Reading } from "../../shared/telemetry.ts";
+import { commitRetryingLocks } from "./kv_retry.ts";
+import { getMeterSource, listMeterIds, packBlocks, unpackReadings } from "./meters.ts";
+
+export type HistoryPoint = Omit<Reading, "deviceId">;
+
+/** A block spans at most this long, so a range query knows how far back to start. */
+export const MAX_BLOCK_SPAN_MS = 10 * 60_000;
+/**
+ * Per commit. Well under KV's limits (1000 mutations, 800 KiB): one SQLite
+ * transaction at a time, and ingest commits wait behind a long one.
+ */
+const MAX_MUTATIONS = 250;
+const MAX_COMMIT_BYTES = 400_000;
+
+type Key = Deno.KvKey;
+
+/** Sets and deletes without checks, in as few commits as KV's limits allow. */
+async function commitWrites(kv: Deno.Kv, writes: { key: Key; value?: Uint8Array }[]) {
+  let op = kv.atomic(), n = 0, bytes = 0;
+  for (const w of writes) {
+    const size = (w.value?.byteLength ?? 0) + 100;
+    if (n > 0 && (n >= MAX_MUTATIONS || bytes + size > MAX_COMMIT_BYTES)) {
+      await commitRetryingLocks(op);
+      op = kv.atomic();
+      n = bytes = 0;
+    }
+    if (w.value) op.set(w.key, w.value);
+    else op.delete(w.key);
+    n++;
+    bytes += size;
+  }
+  if (n > 0) await commitRetryingLocks(op);
+}
+
+export interface CompactionRound {
+  /** log entries moved (and deleted) */
+  entries: number;
+  readings: number;
+  blocks: number;
+  /** where the next round goes on (the log is ordered by source, then sequence) */
+  cursor: string | undefined;
+}
+
+/**
+ * Move up to `maxEntries` log entries into per-meter blocks, starting after
+ * `cursor` (a previous round's). Fewer entries than `maxEntries` means the log
+ * is drained up to its end. Going on from the cursor, not from the start,
+ * keeps a sweep's rounds on whole stretches of one source's log (many points
+ * per block) instead of chasing the newest second of every source.
+ */
+export async function compactLog(kv: Deno.Kv, maxEntries = 1000, cursor?: string): Promise<CompactionRound> {
+  const keys: Key[] = [];
+  const byMeter = new Map<string, Reading[]>();
+  let readings = 0;
+  const iter = kv.list<Uint8Array>({ prefix: ["ingest_log"] }, { limit: maxEntries, batchSize: 200, cursor });
+  for await (const e of iter) {
+    keys.push(e.key);
+    for (const r of unpackReadings(e.value)) {
+      let list = byMeter.get(r.deviceId);
+      if (!list) byMeter.set(r.deviceId, list = []);
+      list.push(r);
+      readings++;
+    }
+  }
+  if (keys.length === 0) return { entries: 0, readings: 0, blocks: 0, cursor: undefined };
+  const blockId = `${Date.now().toString(36)}.${crypto.randomUUID().slice(0, 8)}`;
+  let blocks = 0;
+  let writes: { key: Key; value?: Uint8Array }[] = [];
+  for (const [deviceId, list] of byMeter) {
+    list.sort((a, b) => a.ts - b.ts);
+    let start = 0;
+    for (let i = 1; i <= list.length; i++) {
+      if (i < list.length && list[i].ts - list[start].ts < MAX_BLOCK_SPAN_MS) continue;
+      const points = list.slice(start, i).map(({ deviceId: _, ...p }) => p as Reading);
+      for (const b of packBlocks(points)) {
+        writes.push({ key: ["meter_history", deviceId, b.readings[0].ts, blockId], value: b.packed });
+      }
+      start = i;
+    }
+    // commit as we go: bounded memory, and the event loop (ingest acks) runs between commits
+    if (writes.length >= MAX_MUTATIONS) {
+      blocks += writes.length;
+      await commitWrites(kv, writes);
+      writes = [];
+    }
+  }
+  blocks += writes.length;
+  await commitWrites(kv, writes);
+  // only now: a log entry disappears once its readings are in blocks
+  await commitWrites(kv, keys.map((key) => ({ key })));
+  return { entries: keys.length, readings, blocks, cursor: iter.cursor };
+}
+
+function* pointsOf(value: unknown, ts: unknown): Iterable<HistoryPoint> {
+  if (value instanceof Uint8Array) yield* unpackReadings(value) as unknown as HistoryPoint[];
+  else if (value && typeof value === "object" && typeof ts === "number") yield value as HistoryPoint; // a pre-block point
+}
+
+/** History of one meter in [from, to), oldest first, each timestamp once. */
+export async function listHistory(kv: Deno.Kv, deviceId: string, from: number, to: number, limit = 20_000): Promise<HistoryPoint[]> {
+  const byTs = new Map<number, HistoryPoint>();
+  const take = (p: HistoryPoint) => {
+    if (p.ts >= from && p.ts < to) byTs.set(p.ts, p);
+  };
+  // the log first, then the blocks: an entry compacted in between is then found in its block
+  const at = await getMeterSource(kv, deviceId);
+  if (at) {
+    for await (const e of kv.list<Uint8Array>({ prefix: ["ingest_log", at.source] }, { batchSize: 200 })) {
+      for (const r of unpackReadings(e.value)) {
+        if (r.deviceId === deviceId) {
+          const { deviceId: _, ...p } = r;
+          take(p);
+        }
+      }
+    }
+  }
+  const iter = kv.list({
+    start: ["meter_history", deviceId, from - MAX_BLOCK_SPAN_MS],
+    end: ["meter_history", deviceId, to],
+  }, { batchSize: 200 });
+  for await (const e of iter) for (const p of pointsOf(e.value, e.key[2])) take(p);
+  return [...byTs.values()].sort((a, b) => a.ts - b.ts).slice(0, limit);
+}
+
+/** Every history point of a meter (tests and exports). */
+export async function countHistory(kv: Deno.Kv, deviceId: string): Promise<number> {
+  return (await listHistory(kv, deviceId, 0, Number.MAX_SAFE_INTEGER, Infinity)).length;
+}
+
+/**
+ * Raw readings retention: delete history blocks whose every point is older
+ * than `before`, for every meter (a block straddling `before` stays whole).
+ * Returns the number of points deleted.
+ */
+export async function pruneHistory(kv: Deno.Kv, before: number): Promise<number> {
+  const ids = new Set(await listMeterIds(kv));
+  for await (const e of kv.list({ prefix: ["meters"] })) ids.add(e.key[1] as string); // meters from before blocks
+  let deleted = 0;
+  for (const id of ids) {
+    const doomed: { key: Key }[] = [];
+    for await (const e of kv.list({ start: ["meter_history", id, 0], end: ["meter_history", id, before] }, { batchSize: 500 })) {
+      const points = [...pointsOf(e.value, e.key[2])];
+      if (points.every((p) => p.ts < before)) {
+        doomed.push({ key: e.key });
+        deleted += points.length;
+      }
+    }
+    await commitWrites(kv, doomed);
+  }
+  return deleted;
+}

@@ -1,0 +1,62 @@
+/**
+ * The history feature: moves the ingest log into per-meter history blocks
+ * (server/db/history.ts) every `historyCompactMs`, on one server instance at
+ * a time (a KV lease; another instance takes over when it lapses). Retention
+ * of those blocks is the energy feature's setting (RAW_RETENTION_DAYS).
+ */
+import { compactLog } from "../db/history.ts";
+import { holdLease, releaseLease } from "../db/leases.ts";
+import type { Extension, ServerContext } from "../context.ts";
+
+const LEASE = "history-compactor";
+/**
+ * Log entries per compaction round (~400 readings each). Small rounds with a
+ * pause between them spread the work: one big round every interval stalls
+ * ingest acks for a second or more at 20,000 meters (bench/ingest.ts).
+ * The log is ordered by source, so a round mostly covers whole agents.
+ */
+const ENTRIES_PER_ROUND = 100;
+/** at least this long between rounds, and at least as long as the round took (compaction gets half the time at most) */
+const PAUSE_BETWEEN_ROUNDS_MS = 100;
+
+export function historyCompactor(): Extension {
+  let timer: ReturnType<typeof setInterval> | null = null;
+  let running: Promise<void> | null = null;
+  let stopped = false;
+  let ctx: ServerContext | null = null;
+
+  const compact = async (ctx: ServerContext) => {
+    const ttl = Math.max(30_000, 3 * ctx.config.historyCompactMs);
+    // one sweep over the log in rounds, renewing the lease between them
+    let cursor: string | undefined;
+    while (!stopped && await holdLease(ctx.kv, LEASE, ctx.config.instanceId, ttl, ctx.clock.now())) {
+      const t0 = performance.now();
+      const { cursor: next, ...round } = await compactLog(ctx.kv, ENTRIES_PER_ROUND, cursor);
+      cursor = next;
+      if (round.entries === 0) return;
+      ctx.bus.emit("history.compacted", { ...round, ms: performance.now() - t0 });
+      if (round.entries < ENTRIES_PER_ROUND) return;
+      await ctx.clock.sleep(Math.max(PAUSE_BETWEEN_ROUNDS_MS, performance.now() - t0));
+    }
+  };
+
+  return {
+    name: "history-compactor",
+    start(c) {
+      ctx = c;
+      const tick = () => {
+        if (running || stopped) return;
+        running = compact(c)
+          .catch((e) => c.log.warn("history compaction failed; the log stays and is retried", { err: e }))
+          .finally(() => (running = null));
+      };
+      timer = setInterval(tick, c.config.historyCompactMs);
+    },
+    async stop() {
+      stopped = true;
+      if (timer !== null) clearInterval(timer);
+      await running;
+      if (ctx) await releaseLease(ctx.kv, LEASE, ctx.config.instanceId).catch(() => {});
+    },
+  };
+}

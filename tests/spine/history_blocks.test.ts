@@ -1,0 +1,182 @@
+/**
+ * Readings are stored in packed blocks (server/db/meters.ts) and compacted
+ * from the ingest log into per-meter history blocks (server/db/history.ts).
+ * These tests hold the storage to what the API promises: the same history
+ * before and after compaction, nothing twice after a compaction that died
+ * midway, blocks that any process can read, and KV's value limits respected.
+ */
+import { assertEquals, assertGreater, assertLessOrEqual } from "@std/assert";
+import { Decoder } from "../../shared/cbor.ts";
+import type { Reading } from "../../shared/telemetry.ts";
+import { compactLog, countHistory, listHistory, MAX_BLOCK_SPAN_MS, pruneHistory } from "../../server/db/history.ts";
+import { holdLease, releaseLease } from "../../server/db/leases.ts";
+import {
+  commitParts,
+  getLatest,
+  listLatest,
+  MAX_BLOCK_BYTES,
+  packBlocks,
+  packReadings,
+  SourceIndexCache,
+  splitBatch,
+} from "../../server/db/meters.ts";
+import { withTempDir } from "../helpers/tmp.ts";
+
+const T0 = Date.UTC(2026, 10, 22, 8);
+
+function reading(deviceId: string, ts: number, phases = false): Reading {
+  const r: Reading = { deviceId, ts, voltage: 230 + (ts % 7) / 10, current: 1.5, power: 345.25, energyWh: 1000 + (ts - T0) / 3600, frequency: 50, powerFactor: 0.98 };
+  if (phases) r.phases = [0, 1, 2].map((i) => ({ voltage: 230 + i, current: 1 + i, power: 230 * (1 + i), powerFactor: 0.9 }));
+  return r;
+}
+
+/** `seconds` one-second batches of `meters` meters from agent `agentId`, committed as the server commits them. */
+async function ingest(kv: Deno.Kv, agentId: string, meters: number, seconds: number, fromSecond = 0) {
+  const index = new SourceIndexCache();
+  for (let s = fromSecond; s < fromSecond + seconds; s++) {
+    const readings = Array.from({ length: meters }, (_, m) => reading(`${agentId}-m${m}`, T0 + s * 1000));
+    const out = await commitParts(kv, splitBatch({ v: 1, agentId, seq: s, readings }), T0 + s * 1000, index);
+    assertEquals(out.duplicate.length, 0);
+  }
+}
+
+async function countKeys(kv: Deno.Kv, prefix: Deno.KvKey): Promise<number> {
+  let n = 0;
+  for await (const _ of kv.list({ prefix })) n++;
+  return n;
+}
+
+async function withKv(fn: (kv: Deno.Kv) => Promise<void>) {
+  await withTempDir(async (dir) => {
+    const kv = await Deno.openKv(`${dir}/h.kv`);
+    try {
+      await fn(kv);
+    } finally {
+      kv.close();
+    }
+  });
+}
+
+Deno.test("a packed block is self-describing: a fresh decoder reads any block, in any order", () => {
+  const a = packReadings([reading("m1", T0), reading("m2", T0)]);
+  const b = packReadings([reading("m3", T0 + 1000, true)]);
+  const c = packReadings([reading("m4", T0 + 2000)]);
+  // a stored view of cbor-x's pool would be written whole: each block owns exactly its bytes
+  for (const x of [a, b, c]) assertEquals(x.buffer.byteLength, x.byteLength);
+  for (const [bytes, ids] of [[c, ["m4"]], [a, ["m1", "m2"]], [b, ["m3"]]] as const) {
+    const decoded = new Decoder({ useRecords: true }).decode(bytes) as Reading[];
+    assertEquals(decoded.map((r) => r.deviceId), [...ids]);
+  }
+  assertEquals((new Decoder({ useRecords: true }).decode(b) as Reading[])[0], reading("m3", T0 + 1000, true));
+});
+
+Deno.test("blocks stay under KV's 64 KiB value limit, in order, and the same readings always give the same blocks", () => {
+  const many = Array.from({ length: 1000 }, (_, i) => reading(`spm-${i}`, T0 + i, true)); // 3-phase: the largest readings
+  const blocks = packBlocks(many);
+  assertGreater(blocks.length, 1);
+  for (const b of blocks) assertLessOrEqual(b.packed.byteLength, MAX_BLOCK_BYTES);
+  assertEquals(blocks.flatMap((b) => b.readings), many);
+  const again = packBlocks(many);
+  assertEquals(again.map((b) => b.packed), blocks.map((b) => b.packed), "a replayed batch must split into the same parts");
+});
+
+Deno.test("history is the same before and after compaction; the log is gone and blocks are per meter", async () => {
+  await withKv(async (kv) => {
+    await ingest(kv, "bench-a", 30, 40);
+    await ingest(kv, "bench-b", 5, 40);
+    const before = await listHistory(kv, "bench-a-m7", 0, Number.MAX_SAFE_INTEGER);
+    assertEquals(before.length, 40, "readings are history from the moment they are committed");
+    const window = await listHistory(kv, "bench-b-m2", T0 + 10_000, T0 + 20_000);
+    assertEquals(window.map((p) => p.ts), Array.from({ length: 10 }, (_, i) => T0 + 10_000 + i * 1000));
+
+    let cursor: string | undefined, moved = 0;
+    do {
+      const round = await compactLog(kv, 7, cursor); // small rounds: the sweep goes on from its cursor
+      moved += round.readings;
+      cursor = round.cursor;
+      if (round.entries < 7) break;
+    } while (true);
+    assertEquals(moved, 35 * 40);
+    assertEquals(await countKeys(kv, ["ingest_log"]), 0);
+    assertEquals(await listHistory(kv, "bench-a-m7", 0, Number.MAX_SAFE_INTEGER), before);
+    assertEquals(await listHistory(kv, "bench-b-m2", T0 + 10_000, T0 + 20_000), window);
+    assertLessOrEqual(await countKeys(kv, ["meter_history", "bench-a-m7"]), 6, "a meter's points share blocks");
+
+    // a range that starts inside a block still finds the block
+    const mid = await listHistory(kv, "bench-a-m7", T0 + 25_500, T0 + 28_000);
+    assertEquals(mid.map((p) => p.ts), [T0 + 26_000, T0 + 27_000]);
+    // later readings go to the log again and are read together with the blocks
+    await ingest(kv, "bench-a", 30, 5, 40);
+    assertEquals(await countHistory(kv, "bench-a-m7"), 45);
+  });
+});
+
+Deno.test("a compaction that died between writing blocks and deleting the log shows nothing twice", async () => {
+  await withKv(async (kv) => {
+    await ingest(kv, "bench-a", 12, 30);
+    const log: Deno.KvEntry<Uint8Array>[] = [];
+    for await (const e of kv.list<Uint8Array>({ prefix: ["ingest_log"] })) log.push(e);
+    await compactLog(kv);
+    // the state a kill leaves: blocks written, log entries still there
+    const op = kv.atomic();
+    for (const e of log) op.set(e.key, e.value);
+    await op.commit();
+    assertEquals(await countHistory(kv, "bench-a-m3"), 30);
+    await compactLog(kv); // the next compactor run writes the same points again, in new blocks
+    assertEquals(await countKeys(kv, ["ingest_log"]), 0);
+    const points = await listHistory(kv, "bench-a-m3", 0, Number.MAX_SAFE_INTEGER);
+    assertEquals(points.map((p) => p.ts), Array.from({ length: 30 }, (_, i) => T0 + i * 1000));
+  });
+});
+
+Deno.test("latest readings come from the slot blocks; a meter that moved to another slot shows its newest reading", async () => {
+  await withKv(async (kv) => {
+    await ingest(kv, "bench-a", 3, 3);
+    assertEquals((await listLatest(kv)).length, 3);
+    assertEquals((await getLatest(kv, "bench-a-m1"))?.reading.ts, T0 + 2000);
+    // bench-a-m1 now reported by another agent (moved to another bench): the newer reading wins
+    const moved = [reading("bench-a-m1", T0 + 5000)];
+    await commitParts(kv, splitBatch({ v: 1, agentId: "bench-z", seq: 1, readings: moved }), T0 + 5000, new SourceIndexCache());
+    const all = await listLatest(kv);
+    assertEquals(all.length, 3);
+    const m1 = all.find((m) => m.deviceId === "bench-a-m1")!;
+    assertEquals([m1.agentId, m1.reading.ts], ["bench-z", T0 + 5000]);
+    assertEquals((await getLatest(kv, "bench-a-m1"))?.agentId, "bench-z");
+    assertEquals(await getLatest(kv, "no-such-meter"), null);
+  });
+});
+
+Deno.test("history points stored one key each (before blocks) are still read and pruned", async () => {
+  await withKv(async (kv) => {
+    const { deviceId: _, ...old } = reading("m-old", T0 - 10 * 86_400_000);
+    await kv.set(["meter_history", "m-old", old.ts], old);
+    await kv.set(["meters", "m-old"], { deviceId: "m-old" });
+    assertEquals((await listHistory(kv, "m-old", 0, Number.MAX_SAFE_INTEGER)).map((p) => p.ts), [old.ts]);
+    assertEquals(await pruneHistory(kv, T0 - 7 * 86_400_000), 1);
+    assertEquals(await countHistory(kv, "m-old"), 0);
+  });
+});
+
+Deno.test("a block straddling the retention boundary is kept whole; older blocks go", async () => {
+  await withKv(async (kv) => {
+    await ingest(kv, "bench-a", 2, 20);
+    await compactLog(kv);
+    assertEquals(await pruneHistory(kv, T0 + 10_000), 0, "points on both sides: kept");
+    assertEquals(await pruneHistory(kv, T0 + MAX_BLOCK_SPAN_MS + 60_000), 40);
+    assertEquals(await countHistory(kv, "bench-a-m0"), 0);
+  });
+});
+
+Deno.test("one compactor at a time: the lease is exclusive until released or expired", async () => {
+  await withKv(async (kv) => {
+    assertEquals(await holdLease(kv, "job", "a", 1000, T0), true);
+    assertEquals(await holdLease(kv, "job", "b", 1000, T0 + 10), false);
+    assertEquals(await holdLease(kv, "job", "a", 1000, T0 + 500), true, "the holder renews");
+    assertEquals(await holdLease(kv, "job", "b", 1000, T0 + 1400), false);
+    assertEquals(await holdLease(kv, "job", "b", 1000, T0 + 1600), true, "expired: another instance takes over");
+    await releaseLease(kv, "job", "a"); // not a's any more: no effect
+    assertEquals(await holdLease(kv, "job", "a", 1000, T0 + 1700), false);
+    await releaseLease(kv, "job", "b");
+    assertEquals(await holdLease(kv, "job", "a", 1000, T0 + 1700), true);
+  });
+});
