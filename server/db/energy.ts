@@ -36,11 +36,12 @@ export function isSiteName(s: string): boolean {
 
 export async function loadEnergyStates(kv: Deno.Kv, ids: string[]): Promise<Map<string, Deno.KvEntryMaybe<StoredEnergyState>>> {
   const out = new Map<string, Deno.KvEntryMaybe<StoredEnergyState>>();
-  for (let i = 0; i < ids.length; i += 10) {
-    const chunk = ids.slice(i, i + 10);
+  const chunks: string[][] = [];
+  for (let i = 0; i < ids.length; i += 10) chunks.push(ids.slice(i, i + 10)); // getMany takes 10 keys
+  await Promise.all(chunks.map(async (chunk) => {
     const entries = await kv.getMany<StoredEnergyState[]>(chunk.map(stateKey));
     chunk.forEach((id, j) => out.set(id, entries[j]));
-  }
+  }));
   return out;
 }
 

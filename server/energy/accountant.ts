@@ -7,8 +7,9 @@
  * the state (checked by versionstamp in the same commit as the rollup sums)
  * is what makes a sample count at most once — whether it is a replayed agent
  * batch, a message two server instances both received, or a retry after a
- * lost race. If this process dies between the two commits, the counter's
- * growth is picked up by the meter's next sample, so nothing is lost either.
+ * lost race. If this process dies between the two commits (under load up to
+ * `coalesceMs` of samples wait in memory), the counter's growth is picked up
+ * by the meter's next sample, so no energy is lost either.
  */
 import type { Logger } from "../../shared/log.ts";
 import { commitRetryingLocks } from "../db/kv_retry.ts";
@@ -19,9 +20,12 @@ import { rollUp, spreadSpan } from "./buckets.ts";
 const MAX_CHECKS = 90; // Deno KV: 100 checks per atomic commit
 const MAX_MUTATIONS = 900; // Deno KV: 1000 mutations per atomic commit
 const MAX_ATTEMPTS = 8;
+/** a meter's site is re-read after 60–120 s (spread, so 20,000 meters do not all re-read at once) */
 const SITE_TTL_MS = 60_000;
 /** distinct minutes one meter may touch per commit (each costs up to 3 sums, plus hours/days) */
 const MINUTES_PER_ROUND = 120;
+/** a queue this long means load: wait for more samples per meter instead of committing each second */
+const COALESCE_ABOVE = 2000;
 
 export interface AccountantOptions {
   log: Logger;
@@ -32,15 +36,35 @@ export interface AccountantOptions {
   now?: () => number;
   /** after each group: how many samples were applied or skipped as replays */
   onCommitted?: (samples: number) => void;
+  /**
+   * Under load, a meter's samples wait up to this long (default 30 s) to be
+   * committed together: one state write and one set of rollup sums per meter
+   * per window, instead of per reading. Meters come due one after another, so
+   * the commits are spread evenly, not bunched. A light load (the demo bench,
+   * tests) is committed at once.
+   */
+  coalesceMs?: number;
+}
+
+interface PendingMeter {
+  samples: EnergySample[];
+  /** when its oldest pending sample was submitted (performance.now()) */
+  since: number;
 }
 
 export class EnergyAccountant {
-  #queue: EnergySample[] = [];
+  /** meters with samples to account, in order of their oldest pending sample */
+  #pending = new Map<string, PendingMeter>();
+  #pendingSamples = 0;
+  /** meters whose backlog was cut (too many minutes for one commit): the rest is due at once */
+  #ready = new Map<string, EnergySample[]>();
   #draining: Promise<void> | null = null;
   #stopped = false;
   #cache = new Map<string, { value: StoredEnergyState | null; versionstamp: string | null }>();
-  #sites = new Map<string, { site: string | null; at: number }>();
+  #sites = new Map<string, { site: string | null; until: number }>();
   #opts: AccountingOptions;
+  #hurry = 0;
+  #wake: (() => void) | null = null;
 
   constructor(private kv: Deno.Kv, private o: AccountantOptions) {
     this.#opts = { ...DEFAULT_ACCOUNTING, ...o.accounting };
@@ -48,15 +72,27 @@ export class EnergyAccountant {
 
   submit(samples: EnergySample[]) {
     if (this.#stopped || samples.length === 0) return;
-    for (const s of samples) this.#queue.push(s);
+    const now = performance.now();
+    for (const s of samples) {
+      let p = this.#pending.get(s.deviceId);
+      if (!p) this.#pending.set(s.deviceId, p = { samples: [], since: now });
+      p.samples.push(s);
+    }
+    this.#pendingSamples += samples.length;
     this.#kick();
   }
 
   /** Resolves once everything submitted so far is committed (tests, benchmarks, shutdown). */
   async idle(): Promise<void> {
-    while (this.#draining || this.#queue.length > 0) {
-      if (!this.#draining) this.#kick();
-      await this.#draining;
+    this.#hurry++;
+    try {
+      while (this.#draining || this.#pending.size > 0 || this.#ready.size > 0) {
+        this.#wake?.();
+        if (!this.#draining) this.#kick();
+        await this.#draining;
+      }
+    } finally {
+      this.#hurry--;
     }
   }
 
@@ -74,63 +110,80 @@ export class EnergyAccountant {
     if (this.#draining || this.#stopped) return;
     this.#draining = this.#drain().finally(() => {
       this.#draining = null;
-      if (this.#queue.length > 0) this.#kick();
+      if (this.#pending.size > 0 || this.#ready.size > 0) this.#kick();
     });
   }
 
+  /** Up to MAX_CHECKS meters that are due, with their samples in time order (at most MINUTES_PER_ROUND minutes each). */
+  #takeDue(): Map<string, EnergySample[]> {
+    const group = new Map<string, EnergySample[]>();
+    const loaded = this.#pendingSamples >= COALESCE_ABOVE && this.#hurry === 0;
+    const dueBefore = loaded ? performance.now() - (this.o.coalesceMs ?? 30_000) : Infinity;
+    const take = (deviceId: string, samples: EnergySample[]) => {
+      samples.sort((a, b) => a.ts - b.ts);
+      // a backlog (a day of 1 Hz readings) touches too many minute buckets for one commit: cut it
+      const minutes = new Set<number>();
+      let cut = samples.length;
+      for (let i = 0; i < samples.length; i++) {
+        minutes.add(Math.floor(samples[i].ts / 60_000));
+        if (minutes.size > MINUTES_PER_ROUND) {
+          cut = i;
+          break;
+        }
+      }
+      group.set(deviceId, samples.slice(0, cut));
+      if (cut < samples.length) this.#ready.set(deviceId, samples.slice(cut));
+    };
+    for (const [deviceId, samples] of this.#ready) {
+      if (group.size >= MAX_CHECKS) return group;
+      this.#ready.delete(deviceId);
+      take(deviceId, samples);
+    }
+    for (const [deviceId, p] of this.#pending) {
+      if (group.size >= MAX_CHECKS || p.since > dueBefore) break;
+      if (group.has(deviceId) || this.#ready.has(deviceId)) continue; // its earlier samples go first
+      this.#pending.delete(deviceId);
+      this.#pendingSamples -= p.samples.length;
+      take(deviceId, p.samples);
+    }
+    return group;
+  }
+
   async #drain() {
-    while (this.#queue.length > 0) {
-      const batch = this.#queue;
-      this.#queue = [];
-      const byDevice = new Map<string, EnergySample[]>();
-      for (const s of batch) {
-        let list = byDevice.get(s.deviceId);
-        if (!list) byDevice.set(s.deviceId, list = []);
-        list.push(s);
+    while (this.#pending.size > 0 || this.#ready.size > 0) {
+      const group = this.#takeDue();
+      if (group.size === 0) {
+        // nothing due yet: sleep until the oldest pending meter is (idle() wakes this early)
+        const first = this.#pending.values().next().value;
+        if (!first) continue;
+        const wait = first.since + (this.o.coalesceMs ?? 30_000) - performance.now();
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, Math.max(1, wait));
+          this.#wake = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+        this.#wake = null;
+        continue;
       }
-      // a backlog (a day of 1 Hz readings) touches too many minute buckets for one commit: cut it in rounds
-      const rounds: Map<string, EnergySample[]>[] = [];
-      for (const [deviceId, list] of byDevice) {
-        list.sort((a, b) => a.ts - b.ts);
-        let r = 0, minutes = new Set<number>(), chunk: EnergySample[] = [];
-        const flush = () => {
-          if (chunk.length === 0) return;
-          (rounds[r] ??= new Map()).set(deviceId, chunk);
-          r++;
-          chunk = [];
-          minutes = new Set();
-        };
-        for (const smp of list) {
-          minutes.add(Math.floor(smp.ts / 60_000));
-          if (minutes.size > MINUTES_PER_ROUND) flush();
-          chunk.push(smp);
-          minutes.add(Math.floor(smp.ts / 60_000));
-        }
-        flush();
+      let n = 0;
+      for (const l of group.values()) n += l.length;
+      try {
+        await this.#commitGroup(group);
+      } catch (e) {
+        this.o.log.error("energy commit failed; these samples are skipped (the next counter value covers them)", { err: e });
       }
-      for (const round of rounds) {
-        const devices = [...round.keys()];
-        for (let i = 0; i < devices.length; i += MAX_CHECKS) {
-          const group = new Map(devices.slice(i, i + MAX_CHECKS).map((d) => [d, round.get(d)!]));
-          let n = 0;
-          for (const l of group.values()) n += l.length;
-          try {
-            await this.#commitGroup(group);
-          } catch (e) {
-            this.o.log.error("energy commit failed; these samples are skipped (the next counter value covers them)", { err: e });
-          }
-          this.o.onCommitted?.(n);
-        }
-      }
+      this.o.onCommitted?.(n);
     }
   }
 
   async #siteOf(deviceId: string): Promise<string | null> {
     const now = (this.o.now ?? Date.now)();
     const c = this.#sites.get(deviceId);
-    if (c && now - c.at < SITE_TTL_MS) return c.site;
+    if (c && now < c.until) return c.site;
     const site = this.o.siteOf ? await this.o.siteOf(deviceId).catch(() => c?.site ?? null) : null;
-    this.#sites.set(deviceId, { site, at: now });
+    this.#sites.set(deviceId, { site, until: now + SITE_TTL_MS * (1 + Math.random()) });
     return site;
   }
 
@@ -142,9 +195,10 @@ export class EnergyAccountant {
       }
       // account every device; then commit in as few ops as the mutation limit allows
       const writes: { next: StoredEnergyState; versionstamp: string | null; rollups: ReturnType<typeof rollUp>; cost: number }[] = [];
+      const sites = new Map(await Promise.all([...group.keys()].map(async (d) => [d, await this.#siteOf(d)] as const)));
       for (const [deviceId, samples] of group) {
         const cur = this.#cache.get(deviceId)!;
-        const site = await this.#siteOf(deviceId);
+        const site = sites.get(deviceId)!;
         let st: StoredEnergyState = cur.value ?? { ...newEnergyState(deviceId), site };
         const minutes = new Map<number, number>();
         let changed = cur.value === null || st.site !== site;
