@@ -111,6 +111,14 @@ export class SourceIndexCache {
     return [...pending];
   }
 
+  /** How many index writes these readings would need (for sizing commits). */
+  missing(readings: Reading[], at: MeterSource): number {
+    const tag = `${at.source}\u0000${at.slot}`;
+    let n = 0;
+    for (const r of readings) if (this.#seen.get(r.deviceId) !== tag) n++;
+    return n;
+  }
+
   remember(pending: [string, string][]) {
     if (this.#seen.size > 1_000_000) this.#seen.clear(); // bounded: forgetting only costs a rewrite
     for (const [d, tag] of pending) this.#seen.set(d, tag);
@@ -188,7 +196,7 @@ export async function commitParts(
 ): Promise<CommitOutcome> {
   const out: CommitOutcome = { committed: [], duplicate: [] };
   let group: BatchPart[] = [];
-  let groupBytes = 0, groupReadings = 0;
+  let groupBytes = 0, groupMutations = 0;
   const flush = async () => {
     if (group.length === 0) return;
     if (await commitTogether(kv, group, now, index)) {
@@ -202,16 +210,17 @@ export async function commitParts(
     }
     group = [];
     groupBytes = 0;
-    groupReadings = 0;
+    groupMutations = 0;
   };
   for (const p of parts) {
     // each part is written twice (log + latest); checks are capped at 100 and mutations at 1000
-    // (index writes for new meters count too: at most one per reading)
+    // (index writes for meters new to this slot count too; in steady state there are none)
     const bytes = 2 * p.packed.byteLength;
-    if (groupBytes + bytes > MAX_COMMIT_BYTES || group.length >= 50 || groupReadings + p.readings.length > 900) await flush();
+    const mutations = 3 + index.missing(p.readings, { source: p.agentId, slot: p.part });
+    if (groupBytes + bytes > MAX_COMMIT_BYTES || group.length >= 50 || groupMutations + mutations > 950) await flush();
     group.push(p);
     groupBytes += bytes;
-    groupReadings += p.readings.length;
+    groupMutations += mutations;
   }
   await flush();
   return out;
