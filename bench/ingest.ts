@@ -4,14 +4,15 @@
  * Drives N simulated meters at 1 Hz from bench agents through a real broker
  * into a server process (its own OS process, so its RSS is its own) and KV.
  * Prints sustained readings/s, p50/p99 publish→ack latency (the server acks
- * after its KV commit, so this bounds publish→commit from above), server RSS,
- * and — in the same run — the raw rate of batched KV atomic commits of the
- * same shape on this machine, with the ratio between the two.
+ * after its KV commit, so this bounds publish→commit from above), server RSS
+ * and CPU, and — in the same run — the raw rate of batched KV atomic commits
+ * on this machine with one key per reading, with the ratio between the two.
+ * Also the rate of the server's own block storage alone (its headroom).
  */
 import { parseArgs } from "node:util";
 import { BenchAgent } from "../edge-agent/agent.ts";
 import { defaultBench, SimulatedBench } from "../edge-agent/drivers/simulated.ts";
-import { commitParts, READINGS_PER_COMMIT } from "../server/db/meters.ts";
+import { commitParts, splitBatch } from "../server/db/meters.ts";
 import { createLogger } from "../shared/log.ts";
 import type { Reading } from "../shared/telemetry.ts";
 import { freePort } from "../tests/helpers/net.ts";
@@ -30,6 +31,13 @@ async function rssMiB(pid: number): Promise<number> {
   return kb / 1024;
 }
 
+/** CPU seconds (user + system) a process has used so far. */
+async function cpuSeconds(pid: number | "self"): Promise<number> {
+  const stat = await Deno.readTextFile(`/proc/${pid}/stat`).catch(() => "");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // fields from the 3rd on
+  return (Number(f[11]) + Number(f[12])) / 100; // utime + stime, in clock ticks (USER_HZ = 100)
+}
+
 async function serverPid(port: string): Promise<number> {
   // the server is a child of this process; find it by its PORT in the environment
   for (const e of Deno.readDirSync("/proc")) {
@@ -42,23 +50,39 @@ async function serverPid(port: string): Promise<number> {
   return NaN;
 }
 
-/** Raw KV: batched atomic commits of READINGS_PER_COMMIT readings, as fast as one writer goes. */
-async function rawKvRate(dir: string, seconds: number): Promise<number> {
-  const kv = await Deno.openKv(`${dir}/raw.kv`);
-  const ts0 = Date.now();
-  let seq = 0, readings = 0;
+const rawReading = (i: number, ts: number): Reading => ({
+  deviceId: `m-${i}`, ts, voltage: 230.1, current: 1.234, power: 250.5, energyWh: 1234.5, frequency: 50, powerFactor: 0.9,
+});
+
+/** Run `commit` as fast as one writer goes for `seconds`; readings/s. */
+async function rawRate(path: string, seconds: number, commit: (kv: Deno.Kv, round: number) => Promise<number>): Promise<number> {
+  const kv = await Deno.openKv(path);
+  let round = 0, readings = 0;
   const t0 = performance.now();
-  while (performance.now() - t0 < seconds * 1000) {
-    const batch: Reading[] = Array.from({ length: READINGS_PER_COMMIT }, (_, i) => ({
-      deviceId: `m-${i}`, ts: ts0 + seq * 1000, voltage: 230.1, current: 1.234, power: 250.5, energyWh: 1234.5, frequency: 50, powerFactor: 0.9,
-    }));
-    await commitParts(kv, [{ agentId: "raw", seq: seq++, part: 0, readings: batch }]);
-    readings += batch.length;
-  }
+  while (performance.now() - t0 < seconds * 1000) readings += await commit(kv, round++);
   const rate = readings / ((performance.now() - t0) / 1000);
   kv.close();
   return rate;
 }
+
+/**
+ * The issue's baseline: batched KV atomic commits, one key per reading
+ * (["h", meter, ts], 1000 per commit), as a store without blocks would write.
+ */
+const perReadingKeys = (ts0: number) => async (kv: Deno.Kv, round: number) => {
+  const op = kv.atomic();
+  for (let i = 0; i < 1000; i++) op.set(["h", `m-${i}`, ts0 + round * 1000], rawReading(i, ts0 + round * 1000));
+  await op.commit();
+  return 1000;
+};
+
+/** The server's own storage path with nothing in front of it: 400-reading parts through commitParts. */
+const sameShape = (ts0: number) => async (kv: Deno.Kv, round: number) => {
+  const readings = Array.from({ length: 400 }, (_, i) => rawReading(i, ts0 + round * 1000));
+  const parts = splitBatch({ v: 1, agentId: "raw", seq: round, readings });
+  await commitParts(kv, parts);
+  return readings.length;
+};
 
 export default async function (args: string[]) {
   const { values } = parseArgs({
@@ -109,6 +133,7 @@ export default async function (args: string[]) {
   await sleep(Number(values.warmup) * 1000);
   measuring = true;
   const c0 = await committed();
+  const cpu0 = [await cpuSeconds(pid), await cpuSeconds("self")];
   const t0 = performance.now();
   let rssMax = 0;
   while (performance.now() - t0 < seconds * 1000) {
@@ -117,6 +142,7 @@ export default async function (args: string[]) {
   }
   const c1 = await committed();
   const elapsed = (performance.now() - t0) / 1000;
+  const [serverCpu, agentsCpu] = [(await cpuSeconds(pid)) - cpu0[0], (await cpuSeconds("self")) - cpu0[1]];
   measuring = false;
   const sustained = (c1 - c0) / elapsed;
   const backlog = agents.reduce((s, a) => s + a.uplink.stats().spooled, 0);
@@ -124,7 +150,8 @@ export default async function (args: string[]) {
   await srv.stop();
   await mosq?.stop();
 
-  const raw = await rawKvRate(dir, 8);
+  const raw = await rawRate(`${dir}/raw-keys.kv`, 8, perReadingKeys(Date.now()));
+  const rawShape = await rawRate(`${dir}/raw-shape.kv`, 8, sameShape(Date.now()));
   latencies.sort((a, b) => a - b);
   const p50 = percentile(latencies, 0.5), p99 = percentile(latencies, 0.99);
   console.log(`offered load          ${meters.toLocaleString()} readings/s`);
@@ -132,8 +159,11 @@ export default async function (args: string[]) {
   console.log(`publish→ack p50 / p99 ${p50} ms / ${p99} ms  (${latencies.length} batches; target p99 < 1000 ms)`);
   console.log(`agent backlog at end  ${backlog} spooled batches`);
   console.log(`server RSS (max)      ${rssMax.toFixed(0)} MiB`);
-  console.log(`raw KV batched commit ${Math.round(raw).toLocaleString()} readings/s  (${READINGS_PER_COMMIT} readings per atomic commit, one writer)`);
-  console.log(`ratio ingest / raw KV ${(sustained / raw).toFixed(2)}  (target ≥ 0.5)`);
+  console.log(`CPU (2 cores here)     server ${(serverCpu / elapsed * 100).toFixed(0)} % of a core (${(serverCpu / (c1 - c0) * 1e6).toFixed(0)} µs a reading, broker included when embedded), bench agents ${(agentsCpu / elapsed * 100).toFixed(0)} %`);
+  console.log(`raw KV, key per reading  ${Math.round(raw).toLocaleString()} readings/s  (1000 sets per atomic commit, one writer)`);
+  console.log(`ratio ingest / raw KV     ${(sustained / raw).toFixed(2)}  (target ≥ 0.5)`);
+  console.log(`raw KV, ingest's blocks   ${Math.round(rawShape).toLocaleString()} readings/s  (commitParts alone: log + latest blocks, ledger check)`);
+  console.log(`storage headroom          ${(rawShape / sustained).toFixed(1)}×  (what the block store takes alone over what ingest sustained)`);
   await Deno.remove(dir, { recursive: true }).catch(() => {});
 }
 
