@@ -7,3 +7,15 @@ export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }
+
+/** A real KV file in a temporary directory, closed and removed after `fn`. */
+export async function withKv<T>(fn: (kv: Deno.Kv) => Promise<T>): Promise<T> {
+  return await withTempDir(async (dir) => {
+    const kv = await Deno.openKv(`${dir}/kv.sqlite`);
+    try {
+      return await fn(kv);
+    } finally {
+      kv.close();
+    }
+  });
+}

@@ -3,18 +3,7 @@ import {
   appendRework, createUnit, findUnitByMac, findUnitByTopic, listRework, listUnits, reworksBy, unitRevisions,
   UnitConflictError, UnitInputError, unitsWithComponentState, updateUnit, upsertUnitFromBench,
 } from "../../server/db/units.ts";
-import { withTempDir } from "../helpers/tmp.ts";
-
-async function withKv(fn: (kv: Deno.Kv) => Promise<void>) {
-  await withTempDir(async (dir) => {
-    const kv = await Deno.openKv(`${dir}/kv.sqlite`);
-    try {
-      await fn(kv);
-    } finally {
-      kv.close();
-    }
-  });
-}
+import { withKv } from "../helpers/tmp.ts";
 
 const mac = (i: number) => `c8:47:8c:00:${(i >> 8).toString(16).padStart(2, "0")}:${(i & 255).toString(16).padStart(2, "0")}`;
 

@@ -20,7 +20,7 @@ import {
   SourceIndexCache,
   splitBatch,
 } from "../../server/db/meters.ts";
-import { withTempDir } from "../helpers/tmp.ts";
+import { withKv } from "../helpers/tmp.ts";
 
 const T0 = Date.UTC(2026, 10, 22, 8);
 
@@ -44,17 +44,6 @@ async function countKeys(kv: Deno.Kv, prefix: Deno.KvKey): Promise<number> {
   let n = 0;
   for await (const _ of kv.list({ prefix })) n++;
   return n;
-}
-
-async function withKv(fn: (kv: Deno.Kv) => Promise<void>) {
-  await withTempDir(async (dir) => {
-    const kv = await Deno.openKv(`${dir}/h.kv`);
-    try {
-      await fn(kv);
-    } finally {
-      kv.close();
-    }
-  });
 }
 
 Deno.test("a packed block is self-describing: a fresh decoder reads any block, in any order", () => {
