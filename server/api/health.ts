@@ -1,4 +1,9 @@
-/** GET /api/health: liveness of KV and MQTT, and ingest counters (summed across instances in KV). */
+/**
+ * GET /api/health: liveness of KV and MQTT, ingest counters (summed across
+ * instances in KV), and the history compactor's last sweep (a `startedAt`
+ * that stops moving means the log is no longer compacted).
+ */
+import { lastSweep } from "../db/history.ts";
 import { readIngestCounters, readRejections } from "../db/meters.ts";
 import type { Extension } from "../context.ts";
 
@@ -8,10 +13,11 @@ export function healthApi(): Extension {
     routes(app, ctx) {
       app.get("/api/health", async (c) => {
         let kvOk = true;
-        let counters, rejections;
+        let counters, rejections, sweep;
         try {
           counters = await readIngestCounters(ctx.kv);
           rejections = await readRejections(ctx.kv);
+          sweep = await lastSweep(ctx.kv);
         } catch {
           kvOk = false;
         }
@@ -24,6 +30,7 @@ export function healthApi(): Extension {
           mqtt: mqttOk ? "connected" : "disconnected",
           broker: ctx.broker ? "embedded" : "external",
           ingest: counters ? { ...counters, rejected_by_code: rejections } : null,
+          history: kvOk ? { compactEveryMs: ctx.config.historyCompactMs, lastSweep: sweep ?? null } : null,
         }, ok ? 200 : 503);
       });
     },

@@ -7,6 +7,7 @@
  * Keys (this module owns them):
  *   ["meter_history", deviceId, firstTs, blockId] -> Uint8Array  readings of one meter, ts within
  *                                                   [firstTs, firstTs + MAX_BLOCK_SPAN_MS), sorted
+ *   ["history_sweep"]                             -> HistorySweep  the compactor's last sweep (for /api/health)
  *
  * Compaction writes every block before it deletes the log entries they came
  * from, and block ids are unique, so a compactor killed midway leaves at most
@@ -30,6 +31,24 @@ const MAX_MUTATIONS = 250;
 const MAX_COMMIT_BYTES = 400_000;
 
 type Key = Deno.KvKey;
+
+export interface HistorySweep {
+  instance: string;
+  startedAt: number;
+  ms: number;
+  entries: number;
+  readings: number;
+  blocks: number;
+}
+
+export async function recordSweep(kv: Deno.Kv, sweep: HistorySweep): Promise<void> {
+  await kv.set(["history_sweep"], sweep);
+}
+
+/** The compactor's last sweep that moved anything; null before the first. */
+export async function lastSweep(kv: Deno.Kv): Promise<HistorySweep | null> {
+  return (await kv.get<HistorySweep>(["history_sweep"])).value;
+}
 
 /** Sets and deletes without checks, in as few commits as KV's limits allow. */
 async function commitWrites(kv: Deno.Kv, writes: { key: Key; value?: Uint8Array }[]) {

@@ -4,7 +4,7 @@
  * a time (a KV lease; another instance takes over when it lapses). Retention
  * of those blocks is the energy feature's setting (RAW_RETENTION_DAYS).
  */
-import { compactLog } from "../db/history.ts";
+import { compactLog, recordSweep } from "../db/history.ts";
 import { holdLease, releaseLease } from "../db/leases.ts";
 import type { Extension, ServerContext } from "../context.ts";
 
@@ -29,14 +29,22 @@ export function historyCompactor(): Extension {
     const ttl = Math.max(30_000, 3 * ctx.config.historyCompactMs);
     // one sweep over the log in rounds, renewing the lease between them
     let cursor: string | undefined;
+    const sweep = { entries: 0, readings: 0, blocks: 0, startedAt: ctx.clock.now(), t0: performance.now() };
     while (!stopped && await holdLease(ctx.kv, LEASE, ctx.config.instanceId, ttl, ctx.clock.now())) {
       const t0 = performance.now();
       const { cursor: next, ...round } = await compactLog(ctx.kv, ENTRIES_PER_ROUND, cursor);
       cursor = next;
-      if (round.entries === 0) return;
+      if (round.entries === 0) break;
+      sweep.entries += round.entries;
+      sweep.readings += round.readings;
+      sweep.blocks += round.blocks;
       ctx.bus.emit("history.compacted", { ...round, ms: performance.now() - t0 });
-      if (round.entries < ENTRIES_PER_ROUND) return;
+      if (round.entries < ENTRIES_PER_ROUND) break;
       await ctx.clock.sleep(Math.max(PAUSE_BETWEEN_ROUNDS_MS, performance.now() - t0));
+    }
+    if (sweep.entries > 0) {
+      const { t0, ...done } = sweep;
+      await recordSweep(ctx.kv, { ...done, instance: ctx.config.instanceId, ms: Math.round(performance.now() - t0) });
     }
   };
 

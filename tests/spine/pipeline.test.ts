@@ -12,7 +12,7 @@ const quiet = createLogger({ level: "error" });
 
 Deno.test("agent → aedes → server → KV → API: every simulated meter appears with live values", async () => {
   await withTempDir(async (dir) => {
-    const srv = await startTestServer();
+    const srv = await startTestServer({ env: { HISTORY_COMPACT_MS: "300" } }); // compaction runs during the test
     const bench = new SimulatedBench(defaultBench(12), { intervalMs: 100 });
     const agent = await BenchAgent.start({
       agentId: "bench-t1",
@@ -54,6 +54,13 @@ Deno.test("agent → aedes → server → KV → API: every simulated meter appe
       assertGreater(health.ingest.batches_committed, 3);
       assertEquals(health.ingest.batches_rejected, 0);
       assertEquals(await agent.uplink.drained(10_000), true);
+
+      // the compactor reports its sweeps, and the history reads the same from blocks as from the log
+      const sweep = await waitFor(async () => (await (await srv.api("/api/health")).json()).history.lastSweep, { what: "a compaction sweep" });
+      assertGreater(sweep.readings, 0);
+      assertEquals(sweep.instance, srv.config.instanceId);
+      const again = await (await srv.api(`/api/meters/${first.deviceId}/history?from=0&to=${Date.now() + 1000}`)).json();
+      assertEquals(again.points.slice(0, hist.points.length), hist.points);
     } finally {
       await agent.stop();
       await srv.close();
