@@ -23,6 +23,13 @@ export const OBK_FILTERS = ["+/+", "+/+/get", "homeassistant/+/+/config"];
 /** Commit budget: Deno KV allows 1000 mutations and 100 checks per atomic commit. */
 const MAX_MUTATIONS = 900;
 const MAX_UNITS_PER_COMMIT = 80;
+/**
+ * Readings share packed log entries (~76 B each, 60 KB an entry): a mutation
+ * per ~700 readings, not per reading. The cap keeps a commit well under KV's
+ * 800 KiB.
+ */
+const READINGS_PER_MUTATION = 700;
+const MAX_READINGS_PER_COMMIT = 6000;
 const MAX_QUEUED = 200_000;
 const MAX_ATTEMPTS = 6;
 
@@ -75,22 +82,27 @@ export function openbekenIngest(): Extension {
     const round = new Map<string, Queued[]>();
     const deferred = new Set<string>();
     const rest: Queued[] = [];
-    let mutations = 0;
+    let mutations = 0, readings = 0;
     for (const q of queue) {
       const t = q.msg.topic;
-      const cost = q.msg.kind === "meter" || q.msg.kind === "channel" ? 1 : 0; // one history point
+      const reading = q.msg.kind === "meter" || q.msg.kind === "channel" ? 1 : 0;
+      const cost = reading / READINGS_PER_MUTATION; // a share of a log entry
       const isNew = !round.has(t);
-      if (deferred.has(t) || (isNew && (round.size >= MAX_UNITS_PER_COMMIT || mutations + cost + 4 > MAX_MUTATIONS)) || mutations + cost > MAX_MUTATIONS) {
+      if (
+        deferred.has(t) || readings + reading > MAX_READINGS_PER_COMMIT ||
+        (isNew && (round.size >= MAX_UNITS_PER_COMMIT || mutations + cost + 5 > MAX_MUTATIONS)) || mutations + cost > MAX_MUTATIONS
+      ) {
         deferred.add(t);
         rest.push(q);
         continue;
       }
       if (isNew) {
         round.set(t, []);
-        mutations += 4; // presence + MAC index (2) + latest
+        mutations += 5; // presence + MAC index (2) + latest block + source index
       }
       round.get(t)!.push(q);
       mutations += cost;
+      readings += reading;
     }
     queue = rest;
     return round;
