@@ -18,9 +18,9 @@ function captureBoard() {
 Deno.test("batch: three ports at once (N, T, and one with the RN8209C still on the lines), backup + write + provision", async () => {
   await withTempDir(async (dir) => {
     const sims = [
-      Bk7231Sim.start({ chip: "bk7231n", mac: "c8:47:8c:00:00:01", log: quiet }),
-      Bk7231Sim.start({ chip: "bk7231t", mac: "c8:47:8c:00:00:02", log: quiet }),
-      Bk7231Sim.start({ chip: "bk7231n", mac: "c8:47:8c:00:00:03", log: quiet, faults: { blockedUart: true } }),
+      Bk7231Sim.start({ chip: "bk7231n", mac: "c8:47:8c:00:00:01", log: quiet, timing: { resetWindowMs: 1500 } }),
+      Bk7231Sim.start({ chip: "bk7231t", mac: "c8:47:8c:00:00:02", log: quiet, timing: { resetWindowMs: 1500 } }),
+      Bk7231Sim.start({ chip: "bk7231n", mac: "c8:47:8c:00:00:03", log: quiet, timing: { resetWindowMs: 1500 }, faults: { blockedUart: true } }),
     ];
     const originals = sims.map((s) => s.flash.data.slice());
     try {

@@ -158,7 +158,7 @@ Deno.test("fault: adapter unplugged mid-backup → GONE, resumable", async () =>
   await withTempDir(async (dir) => {
     const { Bk7231Sim } = await import("../../edge-agent/sim/bk7231.ts");
     const { openSerial } = await import("../../edge-agent/serial/mod.ts");
-    const sim = Bk7231Sim.start({ chip: "bk7231n", log: quiet });
+    const sim = Bk7231Sim.start({ chip: "bk7231n", log: quiet, timing: { resetWindowMs: 1500 } });
     const port = await openSerial(sim.path);
     try {
       const f = await Flasher.connect(port, fastOptions());

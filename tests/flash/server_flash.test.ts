@@ -29,7 +29,8 @@ async function countChunks(kv: Deno.Kv) {
 
 Deno.test("flash + server: backup stored once in KV, unit registered, batch progress visible", async () => {
   const ts = await startTestServer(); // flashApi is one of the default extensions
-  const sim = Bk7231Sim.start({ chip: "bk7231n", mac: "c8:47:8c:12:34:56", log: quiet });
+  // a generous reset window (as tests/flash/helpers.ts withSim): a loaded CI machine lags past the real 300 ms
+  const sim = Bk7231Sim.start({ chip: "bk7231n", mac: "c8:47:8c:12:34:56", log: quiet, timing: { resetWindowMs: 1500 } });
   try {
     await withTempDir(async (dir) => {
       const creds = await ts.agentCredentials("bench-1");
@@ -150,9 +151,9 @@ Deno.test("flash + server: an upload that does not hash to its name is refused a
 Deno.test("flash + server: the image comes from the firmware store; a backup that never verifies is not uploaded", async () => {
   const { registerFirmware } = await import("../../server/db/firmware.ts");
   const ts = await startTestServer();
-  const good = Bk7231Sim.start({ chip: "bk7231n", mac: "c8:47:8c:00:00:0a", log: quiet });
+  const good = Bk7231Sim.start({ chip: "bk7231n", mac: "c8:47:8c:00:00:0a", log: quiet, timing: { resetWindowMs: 1500 } });
   // the same sector corrupted on every read: the chip CRC never agrees
-  const flaky = Bk7231Sim.start({ chip: "bk7231n", mac: "c8:47:8c:00:00:0b", log: quiet, faults: { corruptReadAt: Array(10).fill(0x8000) } });
+  const flaky = Bk7231Sim.start({ chip: "bk7231n", mac: "c8:47:8c:00:00:0b", log: quiet, timing: { resetWindowMs: 1500 }, faults: { corruptReadAt: Array(10).fill(0x8000) } });
   try {
     await withTempDir(async (dir) => {
       const creds = await ts.agentCredentials("bench-3");
