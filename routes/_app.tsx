@@ -35,7 +35,7 @@ export default function App({ children, req }: AppProps) {
             ? (
               <form method="post" action="/logout" class="signout">
                 <input type="hidden" name="_csrf" value={csrfTokenOf(req)} />
-                <span class="who">{user.username} ({user.role})</span> <button type="submit">Sign out</button>
+                <span class="who"><a href="/account" title="Your account: change your password">{user.username}</a> ({user.role})</span> <button type="submit">Sign out</button>
               </form>
             )
             : null}

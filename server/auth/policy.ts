@@ -48,6 +48,9 @@ export const ROUTES: RouteRule[] = [
   { method: "GET", path: "/logout", allow: ["viewer"] },
   { method: "POST", path: "/logout", allow: ["viewer"] },
   { method: "GET", path: "/api/auth/me", allow: ["viewer"] },
+  // your own account: change your password (the current one is asked again)
+  { method: "GET", path: "/account", allow: ["viewer"] },
+  { method: "POST", path: "/account", allow: ["viewer"], maxBody: 8 * 1024 },
 
   // the live fleet (issue 2): read-only
   { method: "GET", path: "/", allow: ["viewer"] },

@@ -1,0 +1,75 @@
+/**
+ * Your account: change your own password. The current password is asked
+ * again (a session left open on a bench PC must not be enough), failures
+ * count toward the sign-in lock, and every other session of the account is
+ * ended; this one continues on a fresh session.
+ */
+import { z } from "zod";
+import type { PageProps, RouteHandler } from "../server/web/pages.ts";
+import { authOf, csrfTokenOf } from "../server/auth/middleware.ts";
+import { checkLogin, createSession, newUserSchema, setPassword } from "../server/db/users.ts";
+import { sessionCookie } from "../server/auth/web.ts";
+
+interface AccountData {
+  username: string;
+  role: string;
+  csrf: string;
+  error?: string;
+  changed?: boolean;
+}
+
+const form = z.object({
+  current: z.string().max(256),
+  password: z.string().max(256),
+  again: z.string().max(256),
+  _csrf: z.string().max(64),
+});
+
+export const handler: RouteHandler<AccountData> = {
+  GET(ctx) {
+    const p = authOf(ctx.req).principal;
+    if (p?.kind !== "user") return new Response(null, { status: 303, headers: { location: "/login?next=/account" } });
+    return ctx.render({ username: p.username, role: p.role, csrf: csrfTokenOf(ctx.req), changed: ctx.url.searchParams.has("changed") });
+  },
+  async POST(ctx) {
+    const p = authOf(ctx.req).principal;
+    if (p?.kind !== "user") return new Response(null, { status: 303, headers: { location: "/login?next=/account" } });
+    const again = (error: string, status: number) =>
+      ctx.render({ username: p.username, role: p.role, csrf: csrfTokenOf(ctx.req), error }, { status });
+    const raw = await ctx.req.formData().catch(() => null);
+    const f = form.safeParse(raw ? Object.fromEntries(raw) : {});
+    if (!f.success) return again("Fill in all three fields.", 400);
+    const strong = newUserSchema.shape.password.safeParse(f.data.password);
+    if (!strong.success) return again("The new password needs at least 12 characters.", 400);
+    if (f.data.password !== f.data.again) return again("The two new passwords differ.", 400);
+    const check = await checkLogin(ctx.app.kv, p.username, f.data.current);
+    if (!check.ok) {
+      ctx.app.log.warn("password change refused", { user: p.username, reason: check.reason });
+      return check.reason === "locked"
+        ? again("Too many failed attempts; try again in 15 minutes.", 429)
+        : again("The current password is wrong.", 401);
+    }
+    await setPassword(ctx.app.kv, p.username, f.data.password); // ends every session of this account
+    const { token } = await createSession(ctx.app.kv, p.username);
+    ctx.app.log.info("password changed", { user: p.username });
+    return new Response(null, { status: 303, headers: { location: "/account?changed", "set-cookie": sessionCookie(ctx.req, token) } });
+  },
+};
+
+export default function Account({ data }: PageProps<AccountData>) {
+  return (
+    <section class="auth">
+      <h1>Your account</h1>
+      <p>Signed in as <b>{data.username}</b> ({data.role}).</p>
+      {data.changed ? <p class="ok" role="status">Password changed. Your other sessions were signed out.</p> : null}
+      {data.error ? <p class="error" role="alert">{data.error}</p> : null}
+      <form method="post" action="/account">
+        <input type="hidden" name="_csrf" value={data.csrf} />
+        <label>Current password <input type="password" name="current" autocomplete="current-password" required /></label>
+        <label>New password <input type="password" name="password" autocomplete="new-password" minLength={12} required /></label>
+        <label>New password again <input type="password" name="again" autocomplete="new-password" minLength={12} required /></label>
+        <button type="submit">Change password</button>
+      </form>
+    </section>
+  );
+}
