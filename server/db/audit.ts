@@ -8,6 +8,8 @@
  *   ["audit", at, rand]                   -> AuditEntry
  *   ["audit_by_target", target, at, rand] -> true
  */
+import { getManyChunked } from "./kv_bulk.ts";
+
 export interface AuditEntry {
   id: string;
   at: number;
@@ -51,9 +53,7 @@ export async function listAudit(
     for await (const e of kv.list({ prefix: ["audit_by_target", opts.target] }, { reverse: true, limit })) {
       keys.push(["audit", e.key[2], e.key[3]]);
     }
-    for (let i = 0; i < keys.length; i += 10) {
-      for (const g of await kv.getMany<AuditEntry[]>(keys.slice(i, i + 10))) if (g.value) out.push(g.value);
-    }
+    for (const g of await getManyChunked<AuditEntry>(kv, keys)) if (g.value) out.push(g.value);
   } else {
     const sel: Deno.KvListSelector = opts.since
       ? { prefix: ["audit"], start: ["audit", opts.since] }

@@ -17,6 +17,7 @@
  */
 import type { EnergyState } from "../energy/accounting.ts";
 import { bucketStart, type Level, LEVELS, nextBucket } from "../energy/buckets.ts";
+import { deleteRange, getManyChunked } from "./kv_bulk.ts";
 
 export type Scope = "unit" | "site" | "fleet";
 
@@ -35,14 +36,8 @@ export function isSiteName(s: string): boolean {
 }
 
 export async function loadEnergyStates(kv: Deno.Kv, ids: string[]): Promise<Map<string, Deno.KvEntryMaybe<StoredEnergyState>>> {
-  const out = new Map<string, Deno.KvEntryMaybe<StoredEnergyState>>();
-  const chunks: string[][] = [];
-  for (let i = 0; i < ids.length; i += 10) chunks.push(ids.slice(i, i + 10)); // getMany takes 10 keys
-  await Promise.all(chunks.map(async (chunk) => {
-    const entries = await kv.getMany<StoredEnergyState[]>(chunk.map(stateKey));
-    chunk.forEach((id, j) => out.set(id, entries[j]));
-  }));
-  return out;
+  const entries = await getManyChunked<StoredEnergyState>(kv, ids.map(stateKey));
+  return new Map(ids.map((id, i) => [id, entries[i]]));
 }
 
 /**
@@ -208,14 +203,9 @@ async function visitHours(
   await scanInto(nextBucket("month", months[months.length - 1], tz), to);
 }
 
-/** Energy of single buckets (e.g. today and this month for many units), 10 keys per read. */
+/** Energy of single buckets (e.g. today and this month for many units). */
 export async function energyAt(kv: Deno.Kv, keys: Deno.KvKey[]): Promise<number[]> {
-  const out: number[] = [];
-  for (let i = 0; i < keys.length; i += 10) {
-    const entries = await kv.getMany<Deno.KvU64[]>(keys.slice(i, i + 10));
-    for (const e of entries) out.push(e.value ? Number(e.value.value) / 1000 : 0);
-  }
-  return out;
+  return (await getManyChunked<Deno.KvU64>(kv, keys)).map((e) => (e.value ? Number(e.value.value) / 1000 : 0));
 }
 
 /** Every meter with an accounting state (i.e. that ever produced a sample). */
@@ -241,20 +231,6 @@ export async function getSiteMapping(kv: Deno.Kv, deviceId: string): Promise<str
   return (await kv.get<string>(["energy_site", deviceId])).value;
 }
 
-/** Delete every key in [start, end), in commits of 500. */
-async function deleteRange(kv: Deno.Kv, start: Deno.KvKey, end: Deno.KvKey): Promise<number> {
-  let deleted = 0;
-  let keys: Deno.KvKey[] = [];
-  for await (const e of kv.list({ start, end }, { batchSize: 500 })) {
-    keys.push(e.key);
-    if (keys.length === 500) {
-      deleted += await deleteKeys(kv, keys);
-      keys = [];
-    }
-  }
-  return deleted + await deleteKeys(kv, keys);
-}
-
 /** Optional retention for minute rollups (hours, days and months stay): deletes minutes before `before`. */
 export async function pruneMinuteRollups(kv: Deno.Kv, before: number): Promise<number> {
   const series: [Scope, string][] = [["fleet", FLEET_ID]];
@@ -267,12 +243,5 @@ export async function pruneMinuteRollups(kv: Deno.Kv, before: number): Promise<n
   return deleted;
 }
 
-async function deleteKeys(kv: Deno.Kv, keys: Deno.KvKey[]): Promise<number> {
-  if (keys.length === 0) return 0;
-  const op = kv.atomic();
-  for (const k of keys) op.delete(k);
-  await op.commit();
-  return keys.length;
-}
 
 export { LEVELS };

@@ -16,20 +16,13 @@
  * points are still read and pruned.)
  */
 import type { Reading } from "../../shared/telemetry.ts";
-import { commitRetryingLocks } from "./kv_retry.ts";
+import { type BulkWrite, commitInChunks } from "./kv_bulk.ts";
 import { getMeterSource, listMeterIds, packBlocks, unpackReadings } from "./meters.ts";
 
 export type HistoryPoint = Omit<Reading, "deviceId">;
 
 /** A block spans at most this long, so a range query knows how far back to start. */
 export const MAX_BLOCK_SPAN_MS = 10 * 60_000;
-/**
- * Per commit. Well under KV's limits (1000 mutations, 800 KiB): one SQLite
- * transaction at a time, and ingest commits wait behind a long one.
- */
-const MAX_MUTATIONS = 250;
-const MAX_COMMIT_BYTES = 400_000;
-
 type Key = Deno.KvKey;
 
 export interface HistorySweep {
@@ -48,24 +41,6 @@ export async function recordSweep(kv: Deno.Kv, sweep: HistorySweep): Promise<voi
 /** The compactor's last sweep that moved anything; null before the first. */
 export async function lastSweep(kv: Deno.Kv): Promise<HistorySweep | null> {
   return (await kv.get<HistorySweep>(["history_sweep"])).value;
-}
-
-/** Sets and deletes without checks, in as few commits as KV's limits allow. */
-async function commitWrites(kv: Deno.Kv, writes: { key: Key; value?: Uint8Array }[]) {
-  let op = kv.atomic(), n = 0, bytes = 0;
-  for (const w of writes) {
-    const size = (w.value?.byteLength ?? 0) + 100;
-    if (n > 0 && (n >= MAX_MUTATIONS || bytes + size > MAX_COMMIT_BYTES)) {
-      await commitRetryingLocks(op);
-      op = kv.atomic();
-      n = bytes = 0;
-    }
-    if (w.value) op.set(w.key, w.value);
-    else op.delete(w.key);
-    n++;
-    bytes += size;
-  }
-  if (n > 0) await commitRetryingLocks(op);
 }
 
 export interface CompactionRound {
@@ -101,7 +76,7 @@ export async function compactLog(kv: Deno.Kv, maxEntries = 1000, cursor?: string
   if (keys.length === 0) return { entries: 0, readings: 0, blocks: 0, cursor: undefined };
   const blockId = `${Date.now().toString(36)}.${crypto.randomUUID().slice(0, 8)}`;
   let blocks = 0;
-  let writes: { key: Key; value?: Uint8Array }[] = [];
+  let writes: BulkWrite[] = [];
   for (const [deviceId, list] of byMeter) {
     list.sort((a, b) => a.ts - b.ts);
     let start = 0;
@@ -114,16 +89,16 @@ export async function compactLog(kv: Deno.Kv, maxEntries = 1000, cursor?: string
       start = i;
     }
     // commit as we go: bounded memory, and the event loop (ingest acks) runs between commits
-    if (writes.length >= MAX_MUTATIONS) {
+    if (writes.length >= 250) {
       blocks += writes.length;
-      await commitWrites(kv, writes);
+      await commitInChunks(kv, writes);
       writes = [];
     }
   }
   blocks += writes.length;
-  await commitWrites(kv, writes);
+  await commitInChunks(kv, writes);
   // only now: a log entry disappears once its readings are in blocks
-  await commitWrites(kv, keys.map((key) => ({ key })));
+  await commitInChunks(kv, keys.map((key) => ({ key })));
   return { entries: keys.length, readings, blocks, cursor: iter.cursor };
 }
 
@@ -173,7 +148,7 @@ export async function pruneHistory(kv: Deno.Kv, before: number): Promise<number>
   for await (const e of kv.list({ prefix: ["meters"] })) ids.add(e.key[1] as string); // meters from before blocks
   let deleted = 0;
   for (const id of ids) {
-    const doomed: { key: Key }[] = [];
+    const doomed: BulkWrite[] = [];
     for await (const e of kv.list({ start: ["meter_history", id, 0], end: ["meter_history", id, before] }, { batchSize: 500 })) {
       const points = [...pointsOf(e.value, e.key[2])];
       if (points.every((p) => p.ts < before)) {
@@ -181,7 +156,7 @@ export async function pruneHistory(kv: Deno.Kv, before: number): Promise<number>
         deleted += points.length;
       }
     }
-    await commitWrites(kv, doomed);
+    await commitInChunks(kv, doomed);
   }
   return deleted;
 }

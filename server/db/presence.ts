@@ -11,6 +11,7 @@
  * For OTA verification (issue 5): a unit "reconnected and reports version X"
  * when `online && version === X && bootedAt > otaStartedAt`.
  */
+import { getManyChunked } from "./kv_bulk.ts";
 
 export type ChannelQuantity = "energy" | "power" | "voltage" | "current" | "frequency" | "powerFactor";
 
@@ -127,15 +128,10 @@ export async function listUnitPresence(kv: Deno.Kv): Promise<UnitPresence[]> {
   return out;
 }
 
-/** Read records with their versionstamps (10 keys per getMany, Deno KV's limit). */
+/** Read records with their versionstamps. */
 export async function loadPresence(kv: Deno.Kv, topics: string[]): Promise<Map<string, Deno.KvEntryMaybe<UnitPresence>>> {
-  const out = new Map<string, Deno.KvEntryMaybe<UnitPresence>>();
-  for (let i = 0; i < topics.length; i += 10) {
-    const chunk = topics.slice(i, i + 10);
-    const entries = await kv.getMany<UnitPresence[]>(chunk.map(presenceKey));
-    chunk.forEach((t, j) => out.set(t, entries[j]));
-  }
-  return out;
+  const entries = await getManyChunked<UnitPresence>(kv, topics.map(presenceKey));
+  return new Map(topics.map((t, i) => [t, entries[i]]));
 }
 
 /**

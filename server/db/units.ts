@@ -26,6 +26,7 @@
  *   listUnits(filter)    pages, rollouts (target selection)
  */
 import { z } from "zod";
+import { getManyChunked } from "./kv_bulk.ts";
 
 export const MODULES = ["CBU", "CB2S", "CB3S", "WB3S", "WB2S", "CB2L", "other"] as const;
 
@@ -567,10 +568,7 @@ export async function listUnits(kv: Deno.Kv, filter: UnitFilter = {}): Promise<U
     for await (const e of kv.list<Unit>({ prefix: ["unit"] })) units.push(e.value);
   } else {
     const list: string[] = ids;
-    for (let i = 0; i < list.length; i += 10) {
-      const got = await kv.getMany<Unit[]>(list.slice(i, i + 10).map((id) => ["unit", id]));
-      for (const g of got) if (g.value) units.push(g.value);
-    }
+    for (const g of await getManyChunked<Unit>(kv, list.map((id) => ["unit", id]))) if (g.value) units.push(g.value);
     units.sort((a, b) => a.id.localeCompare(b.id));
   }
   if (filter.firmware) units = units.filter((u) => u.firmwareReported === filter.firmware);
