@@ -11,6 +11,7 @@
  * `coalesceMs` of samples wait in memory), the counter's growth is picked up
  * by the meter's next sample, so no energy is lost either.
  */
+import { systemClock } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
 import { commitRetryingLocks } from "../db/kv_retry.ts";
 import { loadEnergyStates, SharedRollupSums, type StoredEnergyState, writeEnergy } from "../db/energy.ts";
@@ -64,7 +65,8 @@ export class EnergyAccountant {
   #sites = new Map<string, { site: string | null; until: number }>();
   #opts: AccountingOptions;
   #hurry = 0;
-  #wake: (() => void) | null = null;
+  /** aborts the wait for the coalescing window (idle() wants everything now) */
+  #wake: AbortController | null = null;
 
   constructor(private kv: Deno.Kv, private o: AccountantOptions) {
     this.#opts = { ...DEFAULT_ACCOUNTING, ...o.accounting };
@@ -87,7 +89,7 @@ export class EnergyAccountant {
     this.#hurry++;
     try {
       while (this.#draining || this.#pending.size > 0 || this.#ready.size > 0) {
-        this.#wake?.();
+        this.#wake?.abort();
         if (!this.#draining) this.#kick();
         await this.#draining;
       }
@@ -157,13 +159,8 @@ export class EnergyAccountant {
         const first = this.#pending.values().next().value;
         if (!first) continue;
         const wait = first.since + (this.o.coalesceMs ?? 30_000) - performance.now();
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, Math.max(1, wait));
-          this.#wake = () => {
-            clearTimeout(t);
-            resolve();
-          };
-        });
+        this.#wake = new AbortController();
+        await systemClock.sleep(Math.max(1, wait), this.#wake.signal).catch(() => {}); // aborted: go on at once
         this.#wake = null;
         continue;
       }
