@@ -8,6 +8,8 @@
  *   ["meter_history", deviceId, firstTs, blockId] -> Uint8Array  readings of one meter, ts within
  *                                                   [firstTs, firstTs + MAX_BLOCK_SPAN_MS), sorted
  *   ["history_sweep"]                             -> HistorySweep  the compactor's last sweep (for /api/health)
+ *   ["ingest_log_bad", ...logKey]                 -> Uint8Array  a log entry that did not decode, set aside
+ *                                                   (kept for inspection) so it cannot stall compaction
  *
  * Compaction writes every block before it deletes the log entries they came
  * from, and block ids are unique, so a compactor killed midway leaves at most
@@ -48,8 +50,21 @@ export interface CompactionRound {
   entries: number;
   readings: number;
   blocks: number;
+  /** log entries that did not decode: moved to ["ingest_log_bad", …] instead */
+  quarantined: number;
   /** where the next round goes on (the log is ordered by source, then sequence) */
   cursor: string | undefined;
+}
+
+/** A log entry's readings, or null when its bytes are not a block of readings (a damaged KV value). */
+function logReadings(value: unknown): Reading[] | null {
+  if (!(value instanceof Uint8Array)) return null;
+  try {
+    const readings = unpackReadings(value);
+    return Array.isArray(readings) && readings.every((r) => typeof r?.deviceId === "string" && typeof r.ts === "number") ? readings : null;
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -61,19 +76,25 @@ export interface CompactionRound {
  */
 export async function compactLog(kv: Deno.Kv, maxEntries = 1000, cursor?: string): Promise<CompactionRound> {
   const keys: Key[] = [];
+  const bad: BulkWrite[] = [];
   const byMeter = new Map<string, Reading[]>();
   let readings = 0;
   const iter = kv.list<Uint8Array>({ prefix: ["ingest_log"] }, { limit: maxEntries, batchSize: 200, cursor });
   for await (const e of iter) {
     keys.push(e.key);
-    for (const r of unpackReadings(e.value)) {
+    const entry = logReadings(e.value);
+    if (!entry) {
+      bad.push({ key: ["ingest_log_bad", ...e.key.slice(1)], value: e.value instanceof Uint8Array ? e.value : new Uint8Array() });
+      continue;
+    }
+    for (const r of entry) {
       let list = byMeter.get(r.deviceId);
       if (!list) byMeter.set(r.deviceId, list = []);
       list.push(r);
       readings++;
     }
   }
-  if (keys.length === 0) return { entries: 0, readings: 0, blocks: 0, cursor: undefined };
+  if (keys.length === 0) return { entries: 0, readings: 0, blocks: 0, quarantined: 0, cursor: undefined };
   const blockId = `${Date.now().toString(36)}.${crypto.randomUUID().slice(0, 8)}`;
   let blocks = 0;
   let writes: BulkWrite[] = [];
@@ -97,9 +118,10 @@ export async function compactLog(kv: Deno.Kv, maxEntries = 1000, cursor?: string
   }
   blocks += writes.length;
   await commitInChunks(kv, writes);
-  // only now: a log entry disappears once its readings are in blocks
+  await commitInChunks(kv, bad);
+  // only now: a log entry disappears once its readings are in blocks (or its bytes are set aside)
   await commitInChunks(kv, keys.map((key) => ({ key })));
-  return { entries: keys.length, readings, blocks, cursor: iter.cursor };
+  return { entries: keys.length, readings, blocks, quarantined: bad.length, cursor: iter.cursor };
 }
 
 function* pointsOf(value: unknown, ts: unknown): Iterable<HistoryPoint> {
@@ -117,7 +139,7 @@ export async function listHistory(kv: Deno.Kv, deviceId: string, from: number, t
   const at = await getMeterSource(kv, deviceId);
   if (at) {
     for await (const e of kv.list<Uint8Array>({ prefix: ["ingest_log", at.source] }, { batchSize: 200 })) {
-      for (const r of unpackReadings(e.value)) {
+      for (const r of logReadings(e.value) ?? []) { // a damaged entry: the compactor sets it aside
         if (r.deviceId === deviceId) {
           const { deviceId: _, ...p } = r;
           take(p);

@@ -23,7 +23,7 @@ export function historyCompactor(): Extension {
   let timer: ReturnType<typeof setInterval> | null = null;
   let running: Promise<void> | null = null;
   let stopped = false;
-  let ctx: ServerContext | null = null;
+  let started: ServerContext | null = null;
 
   const compact = async (ctx: ServerContext) => {
     const ttl = Math.max(30_000, 3 * ctx.config.historyCompactMs);
@@ -35,6 +35,9 @@ export function historyCompactor(): Extension {
       const { cursor: next, ...round } = await compactLog(ctx.kv, ENTRIES_PER_ROUND, cursor);
       cursor = next;
       if (round.entries === 0) break;
+      if (round.quarantined > 0) {
+        ctx.log.error("ingest log entries did not decode; set aside under ingest_log_bad", { entries: round.quarantined });
+      }
       sweep.entries += round.entries;
       sweep.readings += round.readings;
       sweep.blocks += round.blocks;
@@ -51,7 +54,7 @@ export function historyCompactor(): Extension {
   return {
     name: "history-compactor",
     start(c) {
-      ctx = c;
+      started = c;
       const tick = () => {
         if (running || stopped) return;
         running = compact(c)
@@ -64,7 +67,7 @@ export function historyCompactor(): Extension {
       stopped = true;
       if (timer !== null) clearInterval(timer);
       await running;
-      if (ctx) await releaseLease(ctx.kv, LEASE, ctx.config.instanceId).catch(() => {});
+      if (started) await releaseLease(started.kv, LEASE, started.config.instanceId).catch(() => {});
     },
   };
 }

@@ -118,6 +118,23 @@ Deno.test("a compaction that died between writing blocks and deleting the log sh
   });
 });
 
+Deno.test("a damaged log entry is set aside, not allowed to stall compaction or break history reads", async () => {
+  await withKv(async (kv) => {
+    await ingest(kv, "bench-a", 4, 10);
+    // what a damaged KV value could hold: not CBOR, CBOR that is not readings, not bytes at all
+    await kv.set(["ingest_log", "bench-a", 500, 0], new Uint8Array([0xff, 0x00, 0x13, 0x37]));
+    await kv.set(["ingest_log", "bench-a", 501, 0], packReadings([{ nope: 1 } as unknown as Reading]));
+    await kv.set(["ingest_log", "bench-a", 502, 0], "not bytes" as unknown as Uint8Array);
+    assertEquals(await countHistory(kv, "bench-a-m2"), 10, "history reads skip the damaged entries");
+    const round = await compactLog(kv);
+    assertEquals([round.entries, round.readings, round.quarantined], [13, 40, 3]);
+    assertEquals(await countKeys(kv, ["ingest_log"]), 0, "the log drains");
+    assertEquals(await countKeys(kv, ["ingest_log_bad"]), 3, "the damaged bytes are kept for inspection");
+    assertEquals((await kv.get<Uint8Array>(["ingest_log_bad", "bench-a", 500, 0])).value, new Uint8Array([0xff, 0x00, 0x13, 0x37]));
+    assertEquals(await countHistory(kv, "bench-a-m2"), 10);
+  });
+});
+
 Deno.test("latest readings come from the slot blocks; a meter that moved to another slot shows its newest reading", async () => {
   await withKv(async (kv) => {
     await ingest(kv, "bench-a", 3, 3);
