@@ -29,6 +29,14 @@ export async function readJson(req: Request): Promise<{ ok: true; value: unknown
   }
 }
 
+/** A unit create/edit body: JSON, then the edit schema (first issue as the error). */
+async function readEdit(req: Request) {
+  const b = await readJson(req);
+  if (!b.ok) return b;
+  const p = editBody.safeParse(b.value);
+  return p.success ? { ok: true as const, value: p.data } : { ok: false as const, status: 400 as const, error: p.error.issues[0].message };
+}
+
 function errorStatus(e: unknown): { status: 400 | 404 | 409; error: string } | null {
   if (e instanceof UnitConflictError) return { status: 409, error: e.message };
   if (e instanceof UnitInputError) return { status: /^no such unit/.test(e.message) ? 404 : 400, error: e.message };
@@ -54,11 +62,9 @@ export function unitsApi(): Extension {
 
       app.post("/api/units", (c) =>
         guard(async () => {
-          const b = await readJson(c.req.raw);
-          if (!b.ok) return c.json({ error: b.error }, b.status);
-          const p = editBody.safeParse(b.value);
-          if (!p.success) return c.json({ error: p.error.issues[0].message }, 400);
-          const { by, reason, ...fields } = p.data;
+          const p = await readEdit(c.req.raw);
+          if (!p.ok) return c.json({ error: p.error }, p.status);
+          const { by, reason, ...fields } = p.value;
           const u = await createUnit(kv, fields, { by, reason, now: ctx.clock.now() });
           await recordAudit(kv, { actor: by, action: "unit.create", target: `unit:${u.id}` }, ctx.clock.now());
           return c.json(u, 201);
@@ -88,11 +94,9 @@ export function unitsApi(): Extension {
 
       app.patch("/api/units/:id", (c) =>
         guard(async () => {
-          const b = await readJson(c.req.raw);
-          if (!b.ok) return c.json({ error: b.error }, b.status);
-          const p = editBody.safeParse(b.value);
-          if (!p.success) return c.json({ error: p.error.issues[0].message }, 400);
-          const { by, reason, ...fields } = p.data;
+          const p = await readEdit(c.req.raw);
+          if (!p.ok) return c.json({ error: p.error }, p.status);
+          const { by, reason, ...fields } = p.value;
           const u = await updateUnit(kv, c.req.param("id"), fields, { by, reason, now: ctx.clock.now() });
           await recordAudit(kv, { actor: by, action: "unit.edit", target: `unit:${u.id}`, details: { reason } }, ctx.clock.now());
           return c.json(u);
