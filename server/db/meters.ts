@@ -154,16 +154,13 @@ let obkLogSeq = 0;
 /**
  * Add readings from a source other than an agent batch (OpenBeken units) to
  * the caller's atomic op: a log entry (for history) and each unit's latest
- * block. Returns the mutation count.
+ * block. Call `committed()` once the op has committed, so the source index
+ * is not written again for these units.
  */
-export function addReadings(op: Deno.AtomicOperation, readings: Reading[], now: number, index = new SourceIndexCache()): { mutations: number; commit(): void } {
-  if (readings.length === 0) return { mutations: 0, commit() {} };
-  let mutations = 0;
+export function addReadings(op: Deno.AtomicOperation, readings: Reading[], now: number, index = new SourceIndexCache()): { committed(): void } {
+  if (readings.length === 0) return { committed() {} };
   const entry = `${now}-${(obkLogSeq++).toString(36)}-${crypto.randomUUID().slice(0, 8)}`;
-  packBlocks(readings).forEach((b, i) => {
-    op.set(["ingest_log", OBK_SOURCE, entry, i], b.packed);
-    mutations++;
-  });
+  packBlocks(readings).forEach((b, i) => op.set(["ingest_log", OBK_SOURCE, entry, i], b.packed));
   const latest = new Map<string, Reading>();
   for (const r of readings) {
     const prev = latest.get(r.deviceId);
@@ -173,9 +170,8 @@ export function addReadings(op: Deno.AtomicOperation, readings: Reading[], now: 
   for (const [deviceId, r] of latest) {
     op.set(["meters_latest", OBK_SOURCE, deviceId], { source: OBK_SOURCE, committedAt: now, packed: packReadings([r]) } satisfies LatestBlock);
     pending.push(...index.add(op, [r], { source: OBK_SOURCE, slot: deviceId }));
-    mutations++;
   }
-  return { mutations: mutations + pending.length, commit: () => index.remember(pending) };
+  return { committed: () => index.remember(pending) };
 }
 
 export interface CommitOutcome {
@@ -282,7 +278,7 @@ export async function listLatest(kv: Deno.Kv): Promise<MeterLatest[]> {
 }
 
 export async function getLatest(kv: Deno.Kv, deviceId: string): Promise<MeterLatest | null> {
-  const at = (await kv.get<MeterSource>(["meter_source", deviceId])).value;
+  const at = await getMeterSource(kv, deviceId);
   if (!at) return null;
   const block = (await kv.get<LatestBlock>(["meters_latest", at.source, at.slot])).value;
   const latest = new Map<string, MeterLatest>();

@@ -140,7 +140,7 @@ export function openbekenIngest(): Extension {
       const readings = addReadings(op, samples.map((s) => s.reading), now, sourceIndex);
       const res = await commitRetryingLocks(op);
       if (res.ok) {
-        readings.commit();
+        readings.committed();
         for (const [t, u] of next) cache.set(t, { value: u, versionstamp: res.versionstamp });
         const toLink = new Set<string>();
         for (const { topic, e } of events) {
