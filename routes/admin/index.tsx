@@ -115,6 +115,23 @@ function Form({ csrf, action, children }: { csrf: string; action: string; childr
   );
 }
 
+/** A credential's status cell, and its Revoke button while it is live. */
+function RevokeCells(p: { csrf: string; revokedAt: number | null; action: string; field: string; value: string }) {
+  return (
+    <>
+      <td>{p.revokedAt ? `revoked ${when(p.revokedAt)}` : "live"}</td>
+      <td>
+        {p.revokedAt ? null : (
+          <Form csrf={p.csrf} action={p.action}>
+            <input type="hidden" name={p.field} value={p.value} />
+            <button type="submit">Revoke</button>
+          </Form>
+        )}
+      </td>
+    </>
+  );
+}
+
 export default function Admin({ data }: PageProps<AdminData>) {
   const { csrf, listing } = data;
   return (
@@ -172,15 +189,7 @@ export default function Admin({ data }: PageProps<AdminData>) {
           {listing.tokens.map((t) => (
             <tr>
               <td>{t.agentId}</td><td>{t.label}</td><td>{when(t.createdAt)}</td><td>{t.createdBy}</td>
-              <td>{t.revokedAt ? `revoked ${when(t.revokedAt)}` : "live"}</td>
-              <td>
-                {t.revokedAt ? null : (
-                  <Form csrf={csrf} action="revoke-token">
-                    <input type="hidden" name="id" value={t.id} />
-                    <button type="submit">Revoke</button>
-                  </Form>
-                )}
-              </td>
+              <RevokeCells csrf={csrf} revokedAt={t.revokedAt} action="revoke-token" field="id" value={t.id} />
             </tr>
           ))}
         </tbody>
@@ -199,15 +208,7 @@ export default function Admin({ data }: PageProps<AdminData>) {
           {listing.devices.map((d) => (
             <tr>
               <td>{d.username}</td><td>{d.topics.join(", ")}</td><td>{d.group ?? ""}</td><td>{when(d.createdAt)}</td>
-              <td>{d.revokedAt ? `revoked ${when(d.revokedAt)}` : "live"}</td>
-              <td>
-                {d.revokedAt ? null : (
-                  <Form csrf={csrf} action="revoke-device">
-                    <input type="hidden" name="username" value={d.username} />
-                    <button type="submit">Revoke</button>
-                  </Form>
-                )}
-              </td>
+              <RevokeCells csrf={csrf} revokedAt={d.revokedAt} action="revoke-device" field="username" value={d.username} />
             </tr>
           ))}
         </tbody>
