@@ -7,6 +7,7 @@ import { assert, assertEquals, assertMatch } from "@std/assert";
 import { ensureInitialAdmin } from "../../server/auth/bootstrap.ts";
 import { BOOTSTRAP_FILE } from "../../server/auth/web.ts";
 import { createUser } from "../../server/db/users.ts";
+import { listAgentTokens } from "../../server/db/tokens.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { fetchAs, testSession } from "../helpers/auth.ts";
 
@@ -84,7 +85,14 @@ Deno.test("first start: one-time admin password in a 0600 file; signing in with 
     await noCsrf.body?.cancel();
     const made = await issue({ _csrf: csrf, action: "issue-token", agentId: "bench-x", label: "kitchen" });
     assertEquals(made.status, 200);
-    assertMatch(await made.text(), /<code id="secret">mfa_[A-Za-z0-9_-]{43}<\/code>/);
+    const madeHtml = await made.text();
+    assertMatch(madeHtml, /<code id="secret">mfa_[A-Za-z0-9_-]{43}<\/code>/);
+    // its row has a Revoke form; posting it revokes that token, and the row then says so
+    const tokenId = /name="action" value="revoke-token"\/><input type="hidden" name="id" value="([^"]+)"/.exec(madeHtml)![1];
+    const revoked = await issue({ _csrf: csrf, action: "revoke-token", id: tokenId });
+    assertEquals(revoked.status, 200);
+    assertMatch(await revoked.text(), /<td>bench-x<\/td><td>kitchen<\/td>.*?<td>revoked /s);
+    assert((await listAgentTokens(srv.kv)).find((t) => t.id === tokenId)?.revokedAt);
 
     // sign out: a POST with CSRF; the session is then dead
     const out = await fetch(`${srv.url}/logout`, {
