@@ -24,6 +24,8 @@ export const DEVICE_STATES = [
 ] as const;
 export type DeviceState = typeof DEVICE_STATES[number];
 export const IN_FLIGHT: readonly DeviceState[] = ["commanded", "downloading", "rebooting"];
+/** not final yet: the engine still has something to do (or wait for) on these */
+export const OPEN_STATES: readonly DeviceState[] = ["scheduled", ...IN_FLIGHT, "skipped_offline"];
 export const ERROR_STATES: readonly DeviceState[] = ["failed", "timed_out"];
 
 export interface OtaDevice {

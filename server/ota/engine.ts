@@ -16,7 +16,7 @@ import type { Clock } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
 import type { AuditInput } from "../db/audit.ts";
 import {
-  activeRolloutIds, ERROR_STATES, getRollout, IN_FLIGHT, inWindow, listDevices, type OtaDevice, type Rollout,
+  activeRolloutIds, ERROR_STATES, getRollout, IN_FLIGHT, inWindow, listDevices, OPEN_STATES, type OtaDevice, type Rollout,
   saveRollout, transitionDevice, transitionDeviceFresh, zeroCounts,
 } from "../db/ota.ts";
 import type { PresenceSource } from "./presence.ts";
@@ -130,11 +130,22 @@ async function driveRollout(deps: EngineDeps, id: string, tickMs: number, stats:
         audits.push({ actor: "engine", action: "rollout.pause", target: `rollout:${id}`, details: { reason: r.pauseReason } });
         break;
       }
-      if (g.total === 0 || (c.verified / g.total) * 100 >= g.successThreshold) {
+      // a group with nothing left in flight or waiting can never reach its success threshold by itself
+      const exhausted = OPEN_STATES.every((st) => c[st] === 0);
+      // after an operator resumed past its shortfall, the accepted errors leave no new ones: let it through
+      const accepted = exhausted && errors === 0 && g.acceptedErrors !== undefined;
+      if (g.total === 0 || (c.verified / g.total) * 100 >= g.successThreshold || accepted) {
         g.state = "succeeded";
         const nextGroup = r.groups[g.index + 1];
         audits.push({ actor: "engine", action: "rollout.group_succeeded", target: `rollout:${id}`, details: { group: g.name, verified: c.verified, total: g.total } });
         if (nextGroup && nextGroup.state === "waiting") nextGroup.state = "running";
+      } else if (exhausted) {
+        // neither threshold decides (e.g. error threshold 100 %): without this the rollout would sit "running" forever
+        g.state = "error";
+        r.status = "paused";
+        r.pauseReason = `group "${g.name}" is done with ${c.verified} of ${g.total} verified, under its ${g.successThreshold} % success threshold`;
+        audits.push({ actor: "engine", action: "rollout.pause", target: `rollout:${id}`, details: { reason: r.pauseReason } });
+        break;
       }
     }
   }
@@ -193,7 +204,7 @@ async function driveRollout(deps: EngineDeps, id: string, tickMs: number, stats:
   const counts = zeroCounts();
   for (const e of devices) counts[e.value.state]++;
   r.counts = counts;
-  const open = counts.scheduled + counts.commanded + counts.downloading + counts.rebooting + counts.skipped_offline;
+  const open = OPEN_STATES.reduce((s, st) => s + counts[st], 0);
   if (r.status === "running" && open === 0 && r.groups.every((g) => g.state === "succeeded")) {
     r.status = "finished";
     r.finishedAt = now;

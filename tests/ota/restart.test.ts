@@ -1,6 +1,7 @@
 import { assert, assertEquals } from "@std/assert";
 import { freePort, waitFor } from "../helpers/net.ts";
 import { withTempDir } from "../helpers/tmp.ts";
+import { OPEN_STATES } from "../../server/db/ota.ts";
 import { countBy, createRollout, NEW, registerFleet, rolloutState, startFleet, startOtaServer, uploadFirmware } from "./fleet.ts";
 
 Deno.test("server restart mid-rollout: the new server continues where the old one stopped and commands no unit twice", async () => {
@@ -31,7 +32,7 @@ Deno.test("server restart mid-rollout: the new server continues where the old on
       srv = await startOtaServer(opts);
       const done = await waitFor(async () => {
         const s = await rolloutState(srv, r.id);
-        const open = countBy(s.devices, (d) => ["scheduled", "commanded", "downloading", "rebooting", "skipped_offline"].includes(d.state));
+        const open = countBy(s.devices, (d) => OPEN_STATES.includes(d.state));
         return open === 0 ? s : null;
       }, { what: "every device in a final state after the restart", timeoutMs: 60_000 });
       const byTopic = new Map(done.devices.map((d) => [d.topic, d]));

@@ -111,6 +111,48 @@ Deno.test("offline units are skipped, then updated when they return; retry_faile
   }
 });
 
+Deno.test("a group that ends under its success threshold with errors allowed pauses the rollout; resume accepts it and the next group goes", async () => {
+  const srv = await startOtaServer();
+  // every unit refuses the image until the test knows which units are the canary
+  const fleet = await startFleet(srv, 8, { behaviourOf: () => "bad_image" });
+  try {
+    await registerFleet(srv, fleet);
+    const fw = await uploadFirmware(srv);
+    const r = await createRollout(srv, {
+      firmwareId: fw.id,
+      pacingPerMin: 3000,
+      // error threshold 100 %: errors alone never pause, so only the shortfall can stop it
+      groups: [{ name: "canary", percent: 25, successThreshold: 50, errorThreshold: 100 }, { name: "rest", percent: 75, successThreshold: 50, errorThreshold: 100 }],
+    });
+    const canaryTopics = new Set((await rolloutState(srv, r.id)).devices.filter((d) => d.group === 0).map((d) => d.topic));
+    assertEquals(canaryTopics.size, 2);
+    for (const u of fleet.units) if (!canaryTopics.has(u.topic)) u.behaviour = "ok";
+
+    const paused = await waitFor(async () => {
+      const s = await rolloutState(srv, r.id);
+      return s.rollout.status === "paused" ? s : null;
+    }, { what: "the rollout to pause once the canary is done below its threshold", timeoutMs: 30_000 });
+    assertEquals(paused.rollout.pauseReason, `group "canary" is done with 0 of 2 verified, under its 50 % success threshold`);
+    assertEquals(paused.rollout.groups.map((g) => g.state), ["error", "waiting"]);
+    assertEquals(paused.devices.filter((d) => d.group === 1).every((d) => d.state === "scheduled" && d.attempts === 0), true);
+
+    const res = await srv.api(`/api/rollouts/${r.id}/resume`, { method: "POST" });
+    assertEquals(res.status, 200);
+    await res.body?.cancel();
+    const done = await waitFor(async () => {
+      const s = await rolloutState(srv, r.id);
+      return s.rollout.status === "finished" ? s : null;
+    }, { what: "the rollout to finish after the operator accepted the canary", timeoutMs: 30_000 });
+    assertEquals(done.rollout.groups.map((g) => g.state), ["succeeded", "succeeded"]);
+    assertEquals(countBy(done.devices, (d) => d.state === "verified"), 6);
+    assertEquals(countBy(done.devices, (d) => d.state === "failed"), 2);
+    for (const u of fleet.units) assertEquals(u.otaCommands, 1, u.topic);
+  } finally {
+    await fleet.stop();
+    await srv.close();
+  }
+});
+
 Deno.test("HTTP delivery: POST /api/ota then /api/reboot; verified once the unit reports the new version", async () => {
   const srv = await startOtaServer();
   const fleet = await startFleet(srv, 3, { http: true, firstIndex: 500 });
