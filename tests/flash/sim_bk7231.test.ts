@@ -104,15 +104,24 @@ Deno.test("sim T: read protection, alias, exclusive CRC end, boot version, CRC r
 });
 
 Deno.test("sim: reset window closes; OpenBeken app reboots on `reboot\\r\\n`; blocked UART never answers", async () => {
-  // a window wide enough that a loaded CI machine still gets the link check in after `reboot`
-  await withSim({ chip: "bk7231n", timing: { resetWindowMs: 200 } }, async (sim, port) => {
-    await new Promise((r) => setTimeout(r, 400));
+  // the simulator shares the test's event loop: a window wide enough that a stalled CI machine still gets a link check in
+  await withSim({ chip: "bk7231n", timing: { resetWindowMs: 600 } }, async (sim, port) => {
+    await new Promise((r) => setTimeout(r, 900));
     await port.write(hex("01 E0 FC 01 00"));
     assertEquals((await port.readSome(60)).length, 0);
     assertEquals(sim.mode, "app");
+    const resets = sim.stats.resets;
     await port.write(new TextEncoder().encode("reboot\r\n"));
-    await new Promise((r) => setTimeout(r, 5));
-    assertEquals(await ask(port, "01 E0 FC 01 00", 8), "04 0E 05 01 E0 FC 01 00");
+    // like a real flasher: keep sending link checks until the rebooted chip's loader answers one
+    let reply: Uint8Array = new Uint8Array();
+    for (let i = 0; i < 50 && reply.length === 0; i++) {
+      await port.write(hex("01 E0 FC 01 00"));
+      reply = await port.readSome(10);
+    }
+    const rest = await port.read(8 - reply.length, 1000).catch(() => new Uint8Array());
+    assertEquals(show(new Uint8Array([...reply, ...rest])), "04 0E 05 01 E0 FC 01 00");
+    assertEquals(sim.stats.resets, resets + 1);
+    assertEquals(sim.mode, "download");
   });
   await withSim({ chip: "bk7231n", faults: { blockedUart: true } }, async (_sim, port) => {
     assertEquals(await ask(port, "01 E0 FC 01 00", 8, 100), "");
