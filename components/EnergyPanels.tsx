@@ -1,22 +1,42 @@
 /** The charts and CSV links shared by the per-unit and per-site energy pages. */
 import EnergyChart from "../islands/EnergyChart.tsx";
+import { dayStart, monthStart, shiftDays, shiftMonths, type Zone } from "../shared/zone.ts";
 
 const DAY = 86_400_000;
+
+/** The ranges every energy page shows, in the installation's local days and months (a DST day is 23 or 25 h). */
+export interface EnergyRanges {
+  /** server clock, so every panel shows the same "now" */
+  now: number;
+  dayStart: number;
+  monthStart: number;
+  /** today and the 30 local days before it */
+  days31Start: number;
+  /** this month and the 11 before it */
+  yearStart: number;
+  zoneName: string;
+}
+
+export function energyRanges(zone: Zone, now: number): EnergyRanges {
+  return {
+    now,
+    dayStart: dayStart(zone, now),
+    monthStart: monthStart(zone, now),
+    days31Start: shiftDays(zone, now, -30),
+    yearStart: shiftMonths(zone, now, -11),
+    zoneName: zone.name,
+  };
+}
 
 export interface EnergyPanelsProps {
   scope: "unit" | "site" | "fleet";
   id: string;
-  /** server clock, so every panel shows the same "now" */
-  now: number;
-  /** start of today and this month in the installation's day boundaries */
-  dayStart: number;
-  monthStart: number;
+  ranges: EnergyRanges;
 }
 
-export function EnergyPanels({ scope, id, now, dayStart, monthStart }: EnergyPanelsProps) {
+export function EnergyPanels({ scope, id, ranges }: EnergyPanelsProps) {
   const q = `scope=${scope}&id=${encodeURIComponent(id)}`;
-  const days31 = dayStart - 30 * DAY;
-  const year = Date.UTC(new Date(monthStart).getUTCFullYear() - 1, new Date(monthStart).getUTCMonth() + 1, 1);
+  const { now, dayStart, days31Start: days31, yearStart: year } = ranges;
   const csv = (level: string, from: number, to: number) => `/api/energy/export.csv?${q}&level=${level}&from=${from}&to=${to}`;
   return (
     <>
@@ -30,7 +50,7 @@ export function EnergyPanels({ scope, id, now, dayStart, monthStart }: EnergyPan
         CSV: <a href={csv("hour", days31, now)}>hourly, 31 days</a> · <a href={csv("day", year, now)}>daily, 12 months</a> ·{" "}
         <a href={csv("month", year - 4 * 366 * DAY, now)}>monthly, 5 years</a>
         {scope === "unit" ? <> · <a href={csv("raw", now - DAY, now)}>raw readings, 24 h</a></> : null}
-        <span class="muted"> — any range: <code>/api/energy/export.csv?{q}&level=minute|hour|day|month{scope === "unit" ? "|raw" : ""}&from=…&to=…</code></span>
+        <span class="muted"> — days and months in {ranges.zoneName}; any range: <code>/api/energy/export.csv?{q}&level=minute|hour|day|month{scope === "unit" ? "|raw" : ""}&from=…&to=…</code></span>
       </p>
     </>
   );

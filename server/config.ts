@@ -1,4 +1,6 @@
 /** Server configuration, from the environment (12-factor), with the demo-friendly defaults. */
+import { type Zone, ZoneError, zoneFromSettings } from "../shared/zone.ts";
+
 export interface ServerConfig {
   host: string;
   port: number;
@@ -17,6 +19,8 @@ export interface ServerConfig {
   /** how often the ingest log is moved into per-meter history blocks (HISTORY_COMPACT_MS) */
   historyCompactMs: number;
   logLevel: "debug" | "info" | "warn" | "error";
+  /** the installation's time zone: where energy days and months start, and what a maintenance window's hours mean */
+  zone: Zone;
 }
 
 export function configFromEnv(env: Record<string, string | undefined> = Deno.env.toObject()): ServerConfig {
@@ -34,7 +38,22 @@ export function configFromEnv(env: Record<string, string | undefined> = Deno.env
     dataDir,
     historyCompactMs: msFrom(env.HISTORY_COMPACT_MS, 20_000, "HISTORY_COMPACT_MS"),
     logLevel: (env.LOG_LEVEL as ServerConfig["logLevel"]) ?? "info",
+    zone: zoneFromEnv(env),
   };
+}
+
+/**
+ * FLEET_TZ (an IANA zone such as Europe/Berlin, or UTC); else the older fixed
+ * ENERGY_TZ_OFFSET_MIN; else the host's own zone (TZ, /etc/localtime).
+ */
+export function zoneFromEnv(env: Record<string, string | undefined>): Zone {
+  try {
+    const offset = env.ENERGY_TZ_OFFSET_MIN;
+    return zoneFromSettings({ name: env.FLEET_TZ || undefined, offsetMin: offset ? Number(offset) : undefined });
+  } catch (e) {
+    if (e instanceof ZoneError) throw new Error(`FLEET_TZ / ENERGY_TZ_OFFSET_MIN: ${e.message}`);
+    throw e;
+  }
 }
 
 function intFrom(v: string | undefined, dflt: number, name: string): number {

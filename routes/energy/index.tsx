@@ -1,20 +1,20 @@
 /** Fleet energy: kWh today and this month per meter and per site, the fleet's daily energy, CSV export. */
 import type { PageProps, RouteHandler } from "../../server/web/pages.ts";
 import { type FleetEnergy, fleetEnergy } from "../../server/api/energy.ts";
-import { energySettingsFromEnv } from "../../server/energy/extension.ts";
 import { isUnitOnline, listUnitPresence, type UnitPresence } from "../../server/db/presence.ts";
-import { EnergyPanels, kwh } from "../../components/EnergyPanels.tsx";
+import { EnergyPanels, energyRanges, type EnergyRanges, kwh } from "../../components/EnergyPanels.tsx";
 
 interface Data {
   fleet: FleetEnergy;
+  ranges: EnergyRanges;
   presence: Record<string, Pick<UnitPresence, "online" | "version">>;
 }
 
 export const handler: RouteHandler<Data> = async (ctx) => {
-  const fleet = await fleetEnergy(ctx.app.kv, ctx.app.clock.now(), energySettingsFromEnv().tzOffsetMin);
+  const fleet = await fleetEnergy(ctx.app.kv, ctx.app.clock.now(), ctx.app.config.zone);
   const presence: Data["presence"] = {};
   for (const p of await listUnitPresence(ctx.app.kv)) presence[p.deviceId] = { online: isUnitOnline(p, fleet.at), version: p.version };
-  return ctx.render({ fleet, presence });
+  return ctx.render({ fleet, presence, ranges: energyRanges(ctx.app.config.zone, fleet.at) });
 };
 
 export default function EnergyPage({ data }: PageProps<Data>) {
@@ -68,7 +68,7 @@ export default function EnergyPage({ data }: PageProps<Data>) {
           </table>
         </>
       ) : null}
-      <EnergyPanels scope="fleet" id="all" now={f.at} dayStart={f.dayStart} monthStart={f.monthStart} />
+      <EnergyPanels scope="fleet" id="all" ranges={data.ranges} />
     </>
   );
 }

@@ -19,6 +19,7 @@ import {
 } from "../db/energy.ts";
 import { listUnitPresence, setEnergyUnit } from "../db/presence.ts";
 import { bucketStart, type Level, LEVELS } from "../energy/buckets.ts";
+import { localIso, type Zone } from "../../shared/zone.ts";
 import type { EnergyAccountant } from "../energy/accountant.ts";
 import type { App, ServerContext } from "../context.ts";
 import { DEVICE_ID } from "../../shared/telemetry.ts";
@@ -89,9 +90,9 @@ export interface FleetEnergy {
 }
 
 /** kWh today and this month for every meter, every site and the fleet: two bucket reads per row. */
-export async function fleetEnergy(kv: Deno.Kv, at: number, tzOffsetMin: number): Promise<FleetEnergy> {
-  const dayStart = bucketStart("day", at, tzOffsetMin);
-  const monthStart = bucketStart("month", at, tzOffsetMin);
+export async function fleetEnergy(kv: Deno.Kv, at: number, zone: Zone): Promise<FleetEnergy> {
+  const dayStart = bucketStart("day", at, zone);
+  const monthStart = bucketStart("month", at, zone);
   const states = (await listEnergyStates(kv)).sort((a, b) => a.deviceId.localeCompare(b.deviceId));
   const sites = await listSites(kv);
   const keys: Deno.KvKey[] = [];
@@ -112,8 +113,8 @@ function csvCell(v: string | number | undefined): string {
   return /[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
 }
 
-export function energyApi(app: App, ctx: ServerContext, opts: { tzOffsetMin: number; accountant: () => EnergyAccountant }) {
-  app.get("/api/energy/fleet", async (c) => c.json(await fleetEnergy(ctx.kv, ctx.clock.now(), opts.tzOffsetMin)));
+export function energyApi(app: App, ctx: ServerContext, opts: { zone: Zone; accountant: () => EnergyAccountant }) {
+  app.get("/api/energy/fleet", async (c) => c.json(await fleetEnergy(ctx.kv, ctx.clock.now(), opts.zone)));
 
   app.get("/api/energy/series", async (c) => {
     const p = parseSeries(c.req.query(), ctx.clock.now());
@@ -123,7 +124,7 @@ export function energyApi(app: App, ctx: ServerContext, opts: { tzOffsetMin: num
       const points = await listHistory(ctx.kv, id, from, to);
       return c.json({ scope, id, level, from, to, points });
     }
-    const sopts = { tzOffsetMin: opts.tzOffsetMin, now: ctx.clock.now() };
+    const sopts = { zone: opts.zone, now: ctx.clock.now() };
     if (p.q.format === "dense") {
       if (level !== "hour") return c.json({ error: "format=dense exists for level=hour" }, 400);
       const start = Math.floor(from / 3600_000) * 3600_000;
@@ -154,9 +155,10 @@ export function energyApi(app: App, ctx: ServerContext, opts: { tzOffsetMin: num
         lines.push([new Date(r.ts).toISOString(), r.ts, r.voltage, r.current, r.power, r.energyWh, r.frequency, r.powerFactor].map(csvCell).join(","));
       }
     } else {
-      lines.push("bucket_start_utc,bucket_start_ms,kwh");
-      for (const x of await energySeries(ctx.kv, scope, id, level, from, to, { tzOffsetMin: opts.tzOffsetMin, now: ctx.clock.now() })) {
-        lines.push(`${new Date(x.ts).toISOString()},${x.ts},${(x.wh / 1000).toFixed(6)}`);
+      // the local column carries its offset: a spreadsheet shows the day as the household lived it, DST or not
+      lines.push("bucket_start_utc,bucket_start_ms,kwh,bucket_start_local");
+      for (const x of await energySeries(ctx.kv, scope, id, level, from, to, { zone: opts.zone, now: ctx.clock.now() })) {
+        lines.push(`${new Date(x.ts).toISOString()},${x.ts},${(x.wh / 1000).toFixed(6)},${localIso(opts.zone, x.ts)}`);
       }
     }
     const name = `energy-${scope}-${id}-${level}-${new Date(from).toISOString().slice(0, 10)}.csv`.replace(/[^A-Za-z0-9_.-]/g, "_");

@@ -17,6 +17,7 @@
  */
 import type { EnergyState } from "../energy/accounting.ts";
 import { bucketStart, type Level, LEVELS, nextBucket } from "../energy/buckets.ts";
+import { UTC, type Zone } from "../../shared/zone.ts";
 import { deleteRange, getManyChunked } from "./kv_bulk.ts";
 
 export type Scope = "unit" | "site" | "fleet";
@@ -103,9 +104,9 @@ export async function energySeries(
   level: Level,
   from: number,
   to: number,
-  opts: { tzOffsetMin?: number; now?: number } = {},
+  opts: { zone?: Zone; now?: number } = {},
 ): Promise<EnergyPoint[]> {
-  if (level === "hour" && to - from > 40 * 86_400_000) return await hourSeriesPacked(kv, scope, id, from, to, opts.tzOffsetMin ?? 0, opts.now ?? Date.now());
+  if (level === "hour" && to - from > 40 * 86_400_000) return await hourSeriesPacked(kv, scope, id, from, to, opts.zone ?? UTC, opts.now ?? Date.now());
   return await scan(kv, scope, id, level, from, to);
 }
 
@@ -131,7 +132,7 @@ interface HourPack {
 const packKey = (scope: Scope, id: string, month: number): Deno.KvKey => ["energy_pack", scope, id, month];
 const HOUR_MS = 3_600_000;
 
-async function hourSeriesPacked(kv: Deno.Kv, scope: Scope, id: string, from: number, to: number, tz: number, now: number): Promise<EnergyPoint[]> {
+async function hourSeriesPacked(kv: Deno.Kv, scope: Scope, id: string, from: number, to: number, tz: Zone, now: number): Promise<EnergyPoint[]> {
   const out: EnergyPoint[] = [];
   await visitHours(kv, scope, id, from, to, tz, now, (ts, mwh) => void out.push({ ts, wh: mwh / 1000 }));
   return out;
@@ -148,10 +149,10 @@ export async function hourlyDense(
   id: string,
   from: number,
   to: number,
-  opts: { tzOffsetMin?: number; now?: number } = {},
+  opts: { zone?: Zone; now?: number } = {},
 ): Promise<Float64Array> {
   const out = new Float64Array(Math.ceil((to - from) / HOUR_MS));
-  await visitHours(kv, scope, id, from, to, opts.tzOffsetMin ?? 0, opts.now ?? Date.now(), (ts, mwh) => {
+  await visitHours(kv, scope, id, from, to, opts.zone ?? UTC, opts.now ?? Date.now(), (ts, mwh) => {
     out[Math.floor((ts - from) / HOUR_MS)] += mwh;
   });
   return out;
@@ -163,7 +164,7 @@ async function visitHours(
   id: string,
   from: number,
   to: number,
-  tz: number,
+  tz: Zone,
   now: number,
   visit: (ts: number, mwh: number) => void,
 ): Promise<void> {

@@ -17,6 +17,7 @@ import { commitRetryingLocks } from "../db/kv_retry.ts";
 import { loadEnergyStates, SharedRollupSums, type StoredEnergyState, writeEnergy } from "../db/energy.ts";
 import { accountSample, type AccountingOptions, DEFAULT_ACCOUNTING, type EnergySample, newEnergyState } from "./accounting.ts";
 import { rollUp, spreadSpan } from "./buckets.ts";
+import type { Zone } from "../../shared/zone.ts";
 
 const MAX_CHECKS = 90; // Deno KV: 100 checks per atomic commit
 const MAX_MUTATIONS = 900; // Deno KV: 1000 mutations per atomic commit
@@ -33,7 +34,8 @@ export interface AccountantOptions {
   /** where a meter's energy belongs now (inventory, else a manual mapping) */
   siteOf?: (deviceId: string) => Promise<string | null>;
   accounting?: Partial<AccountingOptions>;
-  tzOffsetMin?: number;
+  /** where local days and months start (default UTC) */
+  zone?: Zone;
   now?: () => number;
   /** after each group: how many samples were applied or skipped as replays */
   onCommitted?: (samples: number) => void;
@@ -205,11 +207,11 @@ export class EnergyAccountant {
           changed = true;
           st = { ...r.state, site };
           for (const sp of r.spans) {
-            for (const [m, mwh] of spreadSpan(sp, this.o.tzOffsetMin)) minutes.set(m, (minutes.get(m) ?? 0) + mwh);
+            for (const [m, mwh] of spreadSpan(sp, this.o.zone)) minutes.set(m, (minutes.get(m) ?? 0) + mwh);
           }
         }
         if (!changed) continue;
-        const rollups = rollUp(minutes, this.o.tzOffsetMin);
+        const rollups = rollUp(minutes, this.o.zone);
         let cost = 2;
         for (const m of rollups.values()) cost += m.size * (site ? 3 : 2);
         writes.push({ next: { ...st, site }, versionstamp: cur.versionstamp, rollups, cost });

@@ -3,10 +3,13 @@
  * them in whole milli-watt-hours (cumulative rounding, so the pieces always sum
  * to the interval's total and minute, hour, day and month rollups agree).
  *
- * Days and months start at local midnight for a fixed UTC offset (no DST),
- * configured once per installation.
+ * Days and months start at local midnight in the installation's zone
+ * (shared/zone.ts: an IANA zone follows summer time, so a day may be 23 or 25
+ * hours). Minutes and hours are UTC-aligned, which is local-aligned too in
+ * every whole-hour zone.
  */
 import type { Span } from "./accounting.ts";
+import { dayStart, monthStart, nextDayStart, nextMonthStart, UTC, type Zone } from "../../shared/zone.ts";
 
 export const LEVELS = ["minute", "hour", "day", "month"] as const;
 export type Level = (typeof LEVELS)[number];
@@ -15,31 +18,30 @@ const MIN = 60_000;
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
 
-export function bucketStart(level: Level, ts: number, tzOffsetMin = 0): number {
+export function bucketStart(level: Level, ts: number, zone: Zone = UTC): number {
   switch (level) {
     case "minute":
       return Math.floor(ts / MIN) * MIN;
     case "hour":
       return Math.floor(ts / HOUR) * HOUR;
-    case "day": {
-      const off = tzOffsetMin * MIN;
-      return Math.floor((ts + off) / DAY) * DAY - off;
-    }
-    case "month": {
-      const off = tzOffsetMin * MIN;
-      const d = new Date(ts + off);
-      return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1) - off;
-    }
+    case "day":
+      return dayStart(zone, ts);
+    case "month":
+      return monthStart(zone, ts);
   }
 }
 
-export function nextBucket(level: Level, start: number, tzOffsetMin = 0): number {
-  if (level === "month") {
-    const off = tzOffsetMin * MIN;
-    const d = new Date(start + off);
-    return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1) - off;
+export function nextBucket(level: Level, start: number, zone: Zone = UTC): number {
+  switch (level) {
+    case "minute":
+      return start + MIN;
+    case "hour":
+      return start + HOUR;
+    case "day":
+      return nextDayStart(zone, start);
+    case "month":
+      return nextMonthStart(zone, start);
   }
-  return start + (level === "minute" ? MIN : level === "hour" ? HOUR : DAY);
 }
 
 /** Pieces of an interval at a granularity that keeps the number of keys small. */
@@ -54,7 +56,7 @@ function pieceLevel(ms: number): Level {
  * Spread a span over time: returns energy per minute bucket (a long span's
  * hour/day/month pieces land in the last minute of each piece).
  */
-export function spreadSpan(span: Span, tzOffsetMin = 0): Map<number, number> {
+export function spreadSpan(span: Span, zone: Zone = UTC): Map<number, number> {
   const out = new Map<number, number>();
   if (span.mwh <= 0) return out;
   const { from, to } = span;
@@ -64,9 +66,9 @@ export function spreadSpan(span: Span, tzOffsetMin = 0): Map<number, number> {
   }
   const level = pieceLevel(to - from);
   const pieces: { at: number; w: number }[] = [];
-  for (let s = bucketStart(level, from, tzOffsetMin); s < to; s = nextBucket(level, s, tzOffsetMin)) {
+  for (let s = bucketStart(level, from, zone); s < to; s = nextBucket(level, s, zone)) {
     const a = Math.max(s, from);
-    const b = Math.min(nextBucket(level, s, tzOffsetMin), to);
+    const b = Math.min(nextBucket(level, s, zone), to);
     if (b > a) pieces.push({ at: bucketStart("minute", b - 1), w: b - a });
   }
   if (pieces.length > 130) {
@@ -88,11 +90,11 @@ export function spreadSpan(span: Span, tzOffsetMin = 0): Map<number, number> {
 }
 
 /** Minute-bucket energy → energy per bucket of every level. */
-export function rollUp(minutes: Map<number, number>, tzOffsetMin = 0): Map<Level, Map<number, number>> {
+export function rollUp(minutes: Map<number, number>, zone: Zone = UTC): Map<Level, Map<number, number>> {
   const out = new Map<Level, Map<number, number>>(LEVELS.map((l) => [l, new Map()]));
   for (const [m, mwh] of minutes) {
     for (const l of LEVELS) {
-      const k = l === "minute" ? m : bucketStart(l, m, tzOffsetMin);
+      const k = l === "minute" ? m : bucketStart(l, m, zone);
       const map = out.get(l)!;
       map.set(k, (map.get(k) ?? 0) + mwh);
     }

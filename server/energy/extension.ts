@@ -4,8 +4,8 @@
  * retention window, packs closed months' hours for fast year queries, and
  * serves the energy API (server/api/energy.ts).
  *
- * Settings (environment): RAW_RETENTION_DAYS (default 7), ENERGY_TZ_OFFSET_MIN
- * (day/month boundaries, default 0 = UTC), ENERGY_MAX_POWER_W (default 60000),
+ * Days and months start at midnight in the installation's zone (config.zone,
+ * FLEET_TZ). Settings (environment): RAW_RETENTION_DAYS (default 7), ENERGY_MAX_POWER_W (default 60000),
  * MINUTE_ROLLUP_RETENTION_DAYS (default 0 = keep minute rollups forever; they
  * are ~90 % of the rollup bytes, see bench/energy.ts).
  */
@@ -23,7 +23,6 @@ export interface EnergySettings {
   rawRetentionMs: number;
   /** 0 = forever */
   minuteRetentionMs: number;
-  tzOffsetMin: number;
   maxPowerW: number;
 }
 
@@ -32,7 +31,6 @@ export function energySettingsFromEnv(env: Record<string, string | undefined> = 
   return {
     rawRetentionMs: num(env.RAW_RETENTION_DAYS, 7) * 86_400_000,
     minuteRetentionMs: num(env.MINUTE_ROLLUP_RETENTION_DAYS, 0) * 86_400_000,
-    tzOffsetMin: num(env.ENERGY_TZ_OFFSET_MIN, 0),
     maxPowerW: num(env.ENERGY_MAX_POWER_W, 60_000),
   };
 }
@@ -56,9 +54,10 @@ export function energy(settings: EnergySettings = energySettingsFromEnv()): Exte
   /** Pack the hours of closed months ahead of the first wide query (a no-op for months already packed). */
   const warmPacks = async (ctx: ServerContext) => {
     const now = ctx.clock.now();
-    const to = bucketStart("month", now, settings.tzOffsetMin);
-    const from = bucketStart("month", to - 366 * 86_400_000, settings.tzOffsetMin);
-    const opts = { tzOffsetMin: settings.tzOffsetMin, now };
+    const zone = ctx.config.zone;
+    const to = bucketStart("month", now, zone);
+    const from = bucketStart("month", to - 366 * 86_400_000, zone);
+    const opts = { zone, now };
     for (const s of await listEnergyStates(ctx.kv)) await hourlyDense(ctx.kv, "unit", s.deviceId, from, to, opts);
     for (const site of await listSites(ctx.kv)) await hourlyDense(ctx.kv, "site", site, from, to, opts);
     await hourlyDense(ctx.kv, "fleet", FLEET_ID, from, to, opts);
@@ -83,7 +82,7 @@ export function energy(settings: EnergySettings = energySettingsFromEnv()): Exte
       log: ctx.log,
       siteOf: (id) => resolveSite(ctx.kv, id),
       accounting: { maxPowerW: settings.maxPowerW },
-      tzOffsetMin: settings.tzOffsetMin,
+      zone: ctx.config.zone,
       now: () => ctx.clock.now(),
       onCommitted: (n) => ctx.bus.emit("energy.accounted", { samples: n }),
     });
@@ -91,7 +90,7 @@ export function energy(settings: EnergySettings = energySettingsFromEnv()): Exte
   return {
     name: "energy",
     routes(app, ctx) {
-      energyApi(app, ctx, { tzOffsetMin: settings.tzOffsetMin, accountant: () => getAccountant(ctx) });
+      energyApi(app, ctx, { zone: ctx.config.zone, accountant: () => getAccountant(ctx) });
     },
     start(ctx) {
       const acc = getAccountant(ctx);

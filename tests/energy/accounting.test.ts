@@ -1,6 +1,7 @@
 import { assertEquals } from "@std/assert";
 import { accountSample, DEFAULT_ACCOUNTING, type EnergySample, type EnergyState, newEnergyState } from "../../server/energy/accounting.ts";
-import { rollUp, spreadSpan } from "../../server/energy/buckets.ts";
+import { bucketStart, nextBucket, rollUp, spreadSpan } from "../../server/energy/buckets.ts";
+import { fixedZone, UTC, zoneByName } from "../../shared/zone.ts";
 
 const T0 = Date.UTC(2026, 10, 20, 0, 0, 0);
 const MIN = 60_000;
@@ -139,15 +140,37 @@ Deno.test("spreading: whole mWh, sums preserved, split at midnight by duration",
   assertEquals([...long.values()].every((v) => v === 1000), true);
 });
 
-Deno.test("day and month boundaries follow the configured UTC offset (no DST)", async () => {
+Deno.test("day and month boundaries follow a fixed UTC offset", async () => {
   const { bucketStart } = await import("../../server/energy/buckets.ts");
-  const cet = 60;
+  const cet = fixedZone(60);
   // 23:30 UTC on 31 March is already 1 April in UTC+1
   const ts = Date.UTC(2026, 2, 31, 23, 30);
   assertEquals(bucketStart("day", ts, cet), Date.UTC(2026, 2, 31, 23, 0));
   assertEquals(bucketStart("month", ts, cet), Date.UTC(2026, 2, 31, 23, 0));
-  assertEquals(bucketStart("day", ts, 0), Date.UTC(2026, 2, 31));
-  assertEquals(bucketStart("month", ts, 0), Date.UTC(2026, 2, 1));
+  assertEquals(bucketStart("day", ts, UTC), Date.UTC(2026, 2, 31));
+  assertEquals(bucketStart("month", ts, UTC), Date.UTC(2026, 2, 1));
   const days = rollUp(spreadSpan({ from: ts - 60 * MIN, to: ts + 30 * MIN, mwh: 900 }), cet).get("day")!;
   assertEquals([...days.entries()], [[Date.UTC(2026, 2, 30, 23, 0), 300], [Date.UTC(2026, 2, 31, 23, 0), 600]]);
+});
+
+Deno.test("in a named zone, the DST days have 23 and 25 hours and every hour's energy lands in its local day", () => {
+  const berlin = zoneByName("Europe/Berlin");
+  const H = 3_600_000;
+  // 2026: CET→CEST on 29 March at 01:00 UTC, back on 25 October at 01:00 UTC
+  const spring = bucketStart("day", Date.UTC(2026, 2, 29, 12), berlin);
+  const autumn = bucketStart("day", Date.UTC(2026, 9, 25, 12), berlin);
+  assertEquals([spring, nextBucket("day", spring, berlin) - spring], [Date.UTC(2026, 2, 28, 23), 23 * H]);
+  assertEquals([autumn, nextBucket("day", autumn, berlin) - autumn], [Date.UTC(2026, 9, 24, 22), 25 * H]);
+  // April starts at Berlin midnight, which is 22:00 UTC the day before (summer time)
+  assertEquals(bucketStart("month", Date.UTC(2026, 3, 15), berlin), Date.UTC(2026, 2, 31, 22));
+  assertEquals(nextBucket("month", Date.UTC(2026, 2, 31, 22), berlin), Date.UTC(2026, 3, 30, 22));
+  // 1 kW for the 48 hours from Saturday 24 Oct 00:00 local: Saturday gets 24 kWh, the 25-hour Sunday gets the other 24
+  const from = Date.UTC(2026, 9, 23, 22);
+  const days = rollUp(spreadSpan({ from, to: from + 48 * H, mwh: 48_000_000 }, berlin), berlin).get("day")!;
+  assertEquals([...days.entries()], [[from, 24_000_000], [autumn, 24_000_000]]);
+  // the same 1 kW over the whole autumn Sunday is 25 kWh, over the spring Sunday 23 kWh
+  const sunday = rollUp(spreadSpan({ from: autumn, to: autumn + 25 * H, mwh: 25_000_000 }, berlin), berlin).get("day")!;
+  assertEquals([...sunday.entries()], [[autumn, 25_000_000]]);
+  const month = rollUp(spreadSpan({ from: spring, to: spring + 23 * H, mwh: 23_000_000 }, berlin), berlin).get("month")!;
+  assertEquals([...month.entries()], [[Date.UTC(2026, 1, 28, 23), 23_000_000]]);
 });

@@ -119,10 +119,10 @@ Deno.test("OpenBeken replay: exact kWh per day across reboots, replays, duplicat
     // CSV export of the same range
     const csv = await (await srv.api(`/api/energy/export.csv?scope=unit&id=obkPLUG01&level=day&from=${at(1, 0, 0)}&to=${at(5, 0, 0)}`)).text();
     assertEquals(csv.trim().split("\n"), [
-      "bucket_start_utc,bucket_start_ms,kwh",
-      `2026-10-05T00:00:00.000Z,${at(1, 0, 0)},7.200000`,
-      `2026-10-06T00:00:00.000Z,${at(2, 0, 0)},7.200000`,
-      `2026-10-07T00:00:00.000Z,${at(3, 0, 0)},7.190000`,
+      "bucket_start_utc,bucket_start_ms,kwh,bucket_start_local",
+      `2026-10-05T00:00:00.000Z,${at(1, 0, 0)},7.200000,2026-10-05T00:00+00:00`,
+      `2026-10-06T00:00:00.000Z,${at(2, 0, 0)},7.200000,2026-10-06T00:00+00:00`,
+      `2026-10-07T00:00:00.000Z,${at(3, 0, 0)},7.190000,2026-10-07T00:00+00:00`,
     ]);
 
     // fleet table: "today" is day 4 (00:00–00:11) by the server clock

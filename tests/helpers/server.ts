@@ -50,7 +50,7 @@ export interface TestServerOptions {
 export async function startTestServer(opts: TestServerOptions = {}): Promise<TestServer> {
   const dir = opts.dir ?? await Deno.makeTempDir({ prefix: "meterfleet-srv-" });
   const config: ServerConfig = {
-    ...configFromEnv({ DATA_DIR: dir, ...opts.env }),
+    ...configFromEnv({ DATA_DIR: dir, FLEET_TZ: "UTC", ...opts.env }),
     port: opts.port ?? 0,
     embeddedMqttPort: opts.embeddedMqttPort ?? freePort(),
     mqttUrl: opts.mqttUrl ?? null,

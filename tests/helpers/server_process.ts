@@ -16,7 +16,7 @@ export async function spawnServer(env: Record<string, string>, args: string[] = 
   const main = new URL("../../server/main.ts", import.meta.url).pathname;
   const proc = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", main, ...args],
-    env: { LOG_LEVEL: "error", ...env },
+    env: { LOG_LEVEL: "error", FLEET_TZ: "UTC", ...env },
     stdout: "null",
     stderr: "inherit",
   }).spawn();

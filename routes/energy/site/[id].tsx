@@ -1,15 +1,11 @@
 /** One site's energy: power over today, kWh per day and month of all its meters, CSV export. */
 import type { PageProps, RouteHandler } from "../../../server/web/pages.ts";
 import { energyAt, isSiteName, listEnergyStates, rollupKey } from "../../../server/db/energy.ts";
-import { bucketStart } from "../../../server/energy/buckets.ts";
-import { energySettingsFromEnv } from "../../../server/energy/extension.ts";
-import { EnergyPanels, kwh } from "../../../components/EnergyPanels.tsx";
+import { EnergyPanels, energyRanges, type EnergyRanges, kwh } from "../../../components/EnergyPanels.tsx";
 
 interface Data {
   site: string;
-  now: number;
-  dayStart: number;
-  monthStart: number;
+  ranges: EnergyRanges;
   todayWh: number;
   monthWh: number;
   members: string[];
@@ -19,11 +15,10 @@ export const handler: RouteHandler<Data> = async (ctx) => {
   const site = ctx.params.id;
   if (!isSiteName(site)) return new Response("invalid site", { status: 400 });
   const now = ctx.app.clock.now();
-  const tz = energySettingsFromEnv().tzOffsetMin;
-  const dayStart = bucketStart("day", now, tz), monthStart = bucketStart("month", now, tz);
-  const [todayWh, monthWh] = await energyAt(ctx.app.kv, [rollupKey("site", site, "day", dayStart), rollupKey("site", site, "month", monthStart)]);
+  const ranges = energyRanges(ctx.app.config.zone, now);
+  const [todayWh, monthWh] = await energyAt(ctx.app.kv, [rollupKey("site", site, "day", ranges.dayStart), rollupKey("site", site, "month", ranges.monthStart)]);
   const members = (await listEnergyStates(ctx.app.kv)).filter((s) => s.site === site).map((s) => s.deviceId);
-  return ctx.render({ site, now, dayStart, monthStart, todayWh, monthWh, members });
+  return ctx.render({ site, ranges, todayWh, monthWh, members });
 };
 
 export default function SiteEnergyPage({ data }: PageProps<Data>) {
@@ -43,7 +38,7 @@ export default function SiteEnergyPage({ data }: PageProps<Data>) {
           </span>
         ))}
       </p>
-      <EnergyPanels scope="site" id={data.site} now={data.now} dayStart={data.dayStart} monthStart={data.monthStart} />
+      <EnergyPanels scope="site" id={data.site} ranges={data.ranges} />
     </>
   );
 }

@@ -2,16 +2,12 @@
 import type { PageProps, RouteHandler } from "../../../server/web/pages.ts";
 import { energyAt, rollupKey, type StoredEnergyState, stateKey } from "../../../server/db/energy.ts";
 import { getUnitPresence, type UnitPresence } from "../../../server/db/presence.ts";
-import { bucketStart } from "../../../server/energy/buckets.ts";
-import { energySettingsFromEnv } from "../../../server/energy/extension.ts";
 import { DEVICE_ID } from "../../../shared/telemetry.ts";
-import { EnergyPanels, kwh } from "../../../components/EnergyPanels.tsx";
+import { EnergyPanels, energyRanges, type EnergyRanges, kwh } from "../../../components/EnergyPanels.tsx";
 
 interface Data {
   id: string;
-  now: number;
-  dayStart: number;
-  monthStart: number;
+  ranges: EnergyRanges;
   state: StoredEnergyState | null;
   todayWh: number;
   monthWh: number;
@@ -22,12 +18,11 @@ export const handler: RouteHandler<Data> = async (ctx) => {
   const id = ctx.params.id;
   if (!DEVICE_ID.test(id)) return new Response("invalid meter id", { status: 400 });
   const now = ctx.app.clock.now();
-  const tz = energySettingsFromEnv().tzOffsetMin;
-  const dayStart = bucketStart("day", now, tz), monthStart = bucketStart("month", now, tz);
-  const [todayWh, monthWh] = await energyAt(ctx.app.kv, [rollupKey("unit", id, "day", dayStart), rollupKey("unit", id, "month", monthStart)]);
+  const ranges = energyRanges(ctx.app.config.zone, now);
+  const [todayWh, monthWh] = await energyAt(ctx.app.kv, [rollupKey("unit", id, "day", ranges.dayStart), rollupKey("unit", id, "month", ranges.monthStart)]);
   const state = (await ctx.app.kv.get<StoredEnergyState>(stateKey(id))).value;
   const presence = await getUnitPresence(ctx.app.kv, id);
-  return ctx.render({ id, now, dayStart, monthStart, state, todayWh, monthWh, presence }, { status: state || presence ? 200 : 404 });
+  return ctx.render({ id, ranges, state, todayWh, monthWh, presence }, { status: state || presence ? 200 : 404 });
 };
 
 export default function UnitEnergyPage({ data }: PageProps<Data>) {
@@ -50,7 +45,7 @@ export default function UnitEnergyPage({ data }: PageProps<Data>) {
         </p>
       ) : <p class="muted"><a href={`/meters/${encodeURIComponent(data.id)}`}>live readings</a></p>}
       {!data.state ? <p class="muted">No energy accounted for this meter yet.</p> : null}
-      <EnergyPanels scope="unit" id={data.id} now={data.now} dayStart={data.dayStart} monthStart={data.monthStart} />
+      <EnergyPanels scope="unit" id={data.id} ranges={data.ranges} />
     </>
   );
 }
