@@ -21,6 +21,7 @@ import { ObkSimUnit } from "../edge-agent/sim/openbeken.ts";
 import { buildFakeRbl, fakeRblName } from "../edge-agent/sim/obk-image.ts";
 import { createLogger } from "../shared/log.ts";
 import { unitSecret } from "../server/db/tokens.ts";
+import { UTC } from "../shared/zone.ts";
 
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -89,7 +90,7 @@ export default async function (args: string[]) {
       name: "bench", firmwareId: firmware.id, pacingPerMin: Number(values.pacing), verifyTimeoutMs: 120_000,
       groups: [{ name: "canary", percent: 1, successThreshold: 90, errorThreshold: 10 }, { name: "rest", percent: 99, successThreshold: 90, errorThreshold: 10 }],
     });
-    const r = await createRollout(kv, input, firmware, await listUnits(kv, {}), { now: Date.now(), baseUrl: server.url });
+    const r = await createRollout(kv, input, firmware, await listUnits(kv, {}), { now: Date.now(), baseUrl: server.url, zone: UTC });
     const scheduleMs = performance.now() - t;
     const scheduleCpu = cpuMs() - cpu0;
     console.log(`  schedule (select ${n} targets, groups, ${n} device records): ${scheduleMs.toFixed(0)} ms wall, ${scheduleCpu.toFixed(0)} ms server CPU`);

@@ -8,7 +8,7 @@ export interface RolloutView {
   rollout: {
     id: string; name: string; filename: string; version: string; status: string; pauseReason: string | null; pacingPerMin: number;
     delivery: string; groups: Group[]; counts: Record<string, number>; total: number; startAt: number;
-    window: { start: number; end: number; tzOffsetMin: number } | null; excluded: Record<string, number>;
+    window: { start: number; end: number; zone?: string; tzOffsetMin?: number } | null; excluded: Record<string, number>;
   };
   devices: Device[];
 }
@@ -57,7 +57,7 @@ export default function RolloutLive({ initial, csrf = "" }: { initial: RolloutVi
       <p>
         <b data-testid="status">{r.status}</b>{r.pauseReason ? ` — ${r.pauseReason}` : ""} · {r.filename} ({r.version}) · {r.total} targets ·{" "}
         {r.pacingPerMin}/min via {r.delivery}
-        {r.window ? ` · window ${hhmm(r.window.start)}–${hhmm(r.window.end)} (UTC${r.window.tzOffsetMin >= 0 ? "+" : ""}${r.window.tzOffsetMin / 60})` : ""}
+        {r.window ? ` · window ${hhmm(r.window.start)}–${hhmm(r.window.end)} (${r.window.zone ?? `UTC offset ${r.window.tzOffsetMin ?? 0} min`})` : ""}
         {" · excluded: "}{Object.entries(r.excluded).map(([k, v]) => `${v} ${k}`).join(", ")}
       </p>
       <p>

@@ -11,6 +11,8 @@ interface Data {
   selected: string | null;
   message?: string;
   csrf: string;
+  /** the installation's zone: a window without its own zone is in this one */
+  zoneName: string;
 }
 
 /** "canary:5:100:0, early:25:80:10, rest:70:80:10" → groups */
@@ -28,7 +30,7 @@ export function parseGroups(text: string) {
 
 export const handler: RouteHandler<Data> = {
   async GET(ctx) {
-    return ctx.render({ rollouts: await listRollouts(ctx.app.kv), firmware: (await listFirmware(ctx.app.kv)).filter((f) => f.otaAllowed), selected: ctx.url.searchParams.get("firmware"), csrf: csrfTokenOf(ctx.req) });
+    return ctx.render({ rollouts: await listRollouts(ctx.app.kv), firmware: (await listFirmware(ctx.app.kv)).filter((f) => f.otaAllowed), selected: ctx.url.searchParams.get("firmware"), csrf: csrfTokenOf(ctx.req), zoneName: ctx.app.config.zone.name });
   },
   async POST(ctx) {
     const form = await ctx.req.formData().catch(() => new FormData());
@@ -42,16 +44,16 @@ export const handler: RouteHandler<Data> = {
       pacingPerMin: Number(s("pacingPerMin") || 60),
       delivery: s("delivery") || "mqtt",
       startAt: s("startAt") ? Date.parse(s("startAt")) : undefined,
-      window: s("windowStart") && s("windowEnd") ? { start: s("windowStart"), end: s("windowEnd"), tzOffsetMin: Number(s("tzOffsetMin") || 0) } : null,
+      window: s("windowStart") && s("windowEnd") ? { start: s("windowStart"), end: s("windowEnd"), timeZone: opt("timeZone") } : null,
       baseUrl: opt("baseUrl"),
       createdBy: s("by") || "operator",
     };
     try {
-      const r = await createRolloutFrom(ctx.app.kv, body, ctx.app.clock.now(), ctx.url.origin);
+      const r = await createRolloutFrom(ctx.app.kv, body, ctx.app.clock.now(), ctx.url.origin, ctx.app.config.zone);
       return new Response(null, { status: 303, headers: { location: `/rollouts/${r.id}` } });
     } catch (e) {
       if (!(e instanceof RolloutInputError)) throw e;
-      return ctx.render({ rollouts: await listRollouts(ctx.app.kv), firmware: (await listFirmware(ctx.app.kv)).filter((f) => f.otaAllowed), selected: body.firmwareId, message: e.message, csrf: csrfTokenOf(ctx.req) }, { status: 400 });
+      return ctx.render({ rollouts: await listRollouts(ctx.app.kv), firmware: (await listFirmware(ctx.app.kv)).filter((f) => f.otaAllowed), selected: body.firmwareId, message: e.message, csrf: csrfTokenOf(ctx.req), zoneName: ctx.app.config.zone.name }, { status: 400 });
     }
   },
 };
@@ -97,7 +99,7 @@ export default function RolloutsPage({ data }: PageProps<Data>) {
           <label>pacing (devices/min) <input name="pacingPerMin" value="60" size={5} /></label>{" "}
           <label>delivery <select name="delivery"><option value="mqtt">MQTT ota_http (unit pulls)</option><option value="http">HTTP /api/ota + /api/reboot</option></select></label>
           <label>start at (ISO, blank = now) <input name="startAt" size={22} /></label>
-          <label>maintenance window <input name="windowStart" placeholder="22:00" size={5} />–<input name="windowEnd" placeholder="05:00" size={5} /> UTC offset (min) <input name="tzOffsetMin" value="0" size={4} /></label>
+          <label>maintenance window <input name="windowStart" placeholder="22:00" size={5} />–<input name="windowEnd" placeholder="05:00" size={5} /> time zone <input name="timeZone" placeholder={data.zoneName} size={16} /></label>
           <label>image base URL (plain http, reachable by the units; blank = this page's origin) <input name="baseUrl" size={28} /></label>
           <label>by <input name="by" size={10} /></label>
           <button type="submit">Create rollout</button>

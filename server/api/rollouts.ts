@@ -6,18 +6,19 @@ import {
 } from "../db/ota.ts";
 import { listUnits } from "../db/units.ts";
 import { readJson } from "./units.ts";
+import type { Zone } from "../../shared/zone.ts";
 
 const ACTIONS: RolloutAction[] = ["pause", "resume", "cancel", "retry_failed"];
 
 /** Used by the API and the rollout page's form. */
-export async function createRolloutFrom(kv: Deno.Kv, body: unknown, now: number, origin: string) {
+export async function createRolloutFrom(kv: Deno.Kv, body: unknown, now: number, origin: string, zone: Zone) {
   const p = rolloutInput.safeParse(body);
   if (!p.success) throw new RolloutInputError(p.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "));
   const fw = await getFirmware(kv, p.data.firmwareId);
   if (!fw) throw new RolloutInputError(`no such firmware ${p.data.firmwareId}`);
   const { fromVersion: _f, ...unitFilter } = p.data.filter;
   const candidates = await listUnits(kv, unitFilter);
-  return await createRollout(kv, p.data, fw, candidates, { now, baseUrl: origin.replace(/^https:/, "http:") });
+  return await createRollout(kv, p.data, fw, candidates, { now, baseUrl: origin.replace(/^https:/, "http:"), zone });
 }
 
 export function rolloutsApi(): Extension {
@@ -30,7 +31,7 @@ export function rolloutsApi(): Extension {
         const b = await readJson(c.req.raw);
         if (!b.ok) return c.json({ error: b.error }, b.status);
         try {
-          return c.json(await createRolloutFrom(kv, b.value, ctx.clock.now(), new URL(c.req.url).origin), 201);
+          return c.json(await createRolloutFrom(kv, b.value, ctx.clock.now(), new URL(c.req.url).origin, ctx.config.zone), 201);
         } catch (e) {
           if (e instanceof RolloutInputError) return c.json({ error: e.message }, 400);
           throw e;

@@ -18,6 +18,7 @@ import { z } from "zod";
 import { auditOp } from "./audit.ts";
 import type { Firmware } from "./firmware.ts";
 import type { Unit, UnitFilter } from "./units.ts";
+import { fixedZone, wallMinuteOfDay, type Zone, ZoneError, zoneByName } from "../../shared/zone.ts";
 
 export const DEVICE_STATES = [
   "scheduled", "commanded", "downloading", "rebooting", "verified", "failed", "timed_out", "skipped_offline", "cancelled",
@@ -73,8 +74,11 @@ export interface Rollout {
   status: RolloutStatus;
   pauseReason: string | null;
   startAt: number;
-  /** daily window in minutes after midnight at `tzOffsetMin` (UTC offset); null = any time */
-  window: { start: number; end: number; tzOffsetMin: number } | null;
+  /**
+   * daily window in minutes after local midnight in `zone` (an IANA name follows summer time, or "UTC+02:00");
+   * null = any time. Rollouts stored before zones had a fixed `tzOffsetMin` instead.
+   */
+  window: { start: number; end: number; zone: string } | null;
   pacingPerMin: number;
   delivery: "mqtt" | "http";
   /** where units fetch the image: plain HTTP (OpenBeken's ota_http cannot do HTTPS) */
@@ -111,7 +115,10 @@ export const rolloutInput = z.object({
   window: z.object({
     start: z.string().regex(/^\d\d:\d\d$/),
     end: z.string().regex(/^\d\d:\d\d$/),
-    tzOffsetMin: z.number().int().min(-840).max(840).default(0),
+    /** IANA zone, e.g. Europe/Berlin; default: the installation's zone */
+    timeZone: z.string().max(64).optional(),
+    /** a fixed UTC offset instead of a zone */
+    tzOffsetMin: z.number().int().min(-840).max(840).optional(),
   }).nullable().optional(),
   groups: z.array(groupSpec).min(1).max(20).default([
     { name: "canary", percent: 5, successThreshold: 100, errorThreshold: 0 },
@@ -139,9 +146,25 @@ const hm = (s: string) => {
   return h * 60 + m;
 };
 
+/** The window's zone; a rollout stored before zones existed carries a fixed offset. */
+export function windowZone(w: NonNullable<Rollout["window"]>): Zone {
+  const legacy = w as { zone?: string; tzOffsetMin?: number };
+  return legacy.zone ? zoneByName(legacy.zone) : fixedZone(legacy.tzOffsetMin ?? 0);
+}
+
+function windowZoneOf(w: { timeZone?: string; tzOffsetMin?: number }, installation: Zone): Zone {
+  try {
+    if (w.timeZone) return zoneByName(w.timeZone);
+    return w.tzOffsetMin !== undefined ? fixedZone(w.tzOffsetMin) : installation;
+  } catch (e) {
+    if (e instanceof ZoneError) throw new RolloutInputError(`window: ${e.message}`);
+    throw e;
+  }
+}
+
 export function inWindow(w: Rollout["window"], now: number): boolean {
   if (!w) return true;
-  const mins = Math.floor(((now / 60_000 + w.tzOffsetMin) % 1440 + 1440) % 1440);
+  const mins = wallMinuteOfDay(windowZone(w), now);
   return w.start <= w.end ? mins >= w.start && mins < w.end : mins >= w.start || mins < w.end; // crosses midnight
 }
 
@@ -175,7 +198,7 @@ export async function createRollout(
   input: z.output<typeof rolloutInput>,
   fw: Firmware,
   candidates: Unit[],
-  opts: { now: number; baseUrl: string },
+  opts: { now: number; baseUrl: string; zone: Zone },
 ): Promise<Rollout> {
   if (!fw.otaAllowed || fw.kind !== "rbl") {
     throw new RolloutInputError(`${fw.filename} is a ${fw.kind} image: only RBL packages may be sent over the air`);
@@ -227,7 +250,7 @@ export async function createRollout(
     status: "scheduled",
     pauseReason: null,
     startAt: input.startAt ?? opts.now,
-    window: input.window ? { start: hm(input.window.start), end: hm(input.window.end), tzOffsetMin: input.window.tzOffsetMin } : null,
+    window: input.window ? { start: hm(input.window.start), end: hm(input.window.end), zone: windowZoneOf(input.window, opts.zone).name } : null,
     pacingPerMin: input.pacingPerMin,
     delivery: input.delivery,
     baseUrl: (input.baseUrl ?? opts.baseUrl).replace(/\/$/, ""),

@@ -5,11 +5,19 @@ import { countBy, createRollout, registerFleet, rolloutState, startFleet, startO
 
 Deno.test("maintenance window and group sizes (pure)", () => {
   const at = (h: number, m = 0) => Date.UTC(2026, 10, 21, h, m);
-  const night = { start: 22 * 60, end: 5 * 60, tzOffsetMin: 0 };
+  const night = { start: 22 * 60, end: 5 * 60, zone: "UTC" };
   assertEquals([inWindow(night, at(23)), inWindow(night, at(4, 59)), inWindow(night, at(5)), inWindow(night, at(12))], [true, true, false, false]);
   // 22:00–05:00 at UTC+2 is 20:00–03:00 UTC
-  const cest = { ...night, tzOffsetMin: 120 };
-  assertEquals([inWindow(cest, at(20, 30)), inWindow(cest, at(3, 30))], [true, false]);
+  const plus2 = { ...night, zone: "UTC+02:00" };
+  assertEquals([inWindow(plus2, at(20, 30)), inWindow(plus2, at(3, 30))], [true, false]);
+  // a rollout stored before zones (a fixed offset) still reads the same
+  const legacy = { start: 22 * 60, end: 5 * 60, tzOffsetMin: 120 } as unknown as typeof night;
+  assertEquals([inWindow(legacy, at(20, 30)), inWindow(legacy, at(3, 30))], [true, false]);
+  // Berlin's 22:00 is 20:00 UTC in summer and 21:00 UTC in winter: the window follows the clock on the wall
+  const berlin = { ...night, zone: "Europe/Berlin" };
+  const jul = (h: number, m = 0) => Date.UTC(2026, 6, 1, h, m);
+  assertEquals([inWindow(berlin, jul(20, 30)), inWindow(berlin, jul(2, 59)), inWindow(berlin, jul(3))], [true, true, false]);
+  assertEquals([inWindow(berlin, at(20, 30)), inWindow(berlin, at(21, 0)), inWindow(berlin, at(3, 59)), inWindow(berlin, at(4))], [false, true, true, false]);
   assertEquals(inWindow(null, at(12)), true);
   assertEquals(groupSizes(200, [5, 25, 70]), [10, 50, 140]);
   assertEquals(groupSizes(7, [5, 95]), [1, 6]); // a canary always has a unit
