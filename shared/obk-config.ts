@@ -13,6 +13,9 @@
  *    signed-char variant of Tiny_CRC8: arithmetic shifts, polynomial 0x8C).
  * Pure code; decoding errors are CodecError.
  */
+
+/** OpenBeken's default MQTT group per platform: every unit also subscribes `cmnd/<group>/+`. */
+export const OBK_PLATFORM_GROUPS = { bk7231n: "bekens_n", bk7231t: "bekens_t" } as const;
 import { CodecError } from "./errors.ts";
 
 export const OBK_CONFIG_VERSION = 4;
@@ -160,7 +163,7 @@ export function buildObkConfig(c: ObkConfigInput): Uint8Array {
   cfg[OFF.buttonShort] = 3;
   cfg[OFF.buttonLong] = 10;
   cfg[OFF.buttonRepeat] = 5;
-  str(OFF.mqttGroup, c.mqttGroup ?? (c.chip === "bk7231n" ? "bekens_n" : "bekens_t"), "MQTT group");
+  str(OFF.mqttGroup, c.mqttGroup ?? OBK_PLATFORM_GROUPS[c.chip], "MQTT group");
   cfg[OFF.bootSuccessTime] = 5;
   str(OFF.pingHost, "", "ping host");
   str(OFF.initCommandLine, c.startupCommand ?? "", "startup command");

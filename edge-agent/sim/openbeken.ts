@@ -23,7 +23,7 @@ import mqtt, { type MqttClient } from "mqtt";
 import { parseArgs } from "node:util";
 import { crc32Zlib } from "../../shared/bk7231/crc32.ts";
 import { readSimMarker } from "./obk-image.ts";
-import { unitMqttCredentials } from "../../shared/obk-config.ts";
+import { OBK_PLATFORM_GROUPS, unitMqttCredentials } from "../../shared/obk-config.ts";
 
 export type ObkBehaviour = "ok" | "bad_image" | "never_returns" | "slow_download" | "offline";
 
@@ -89,7 +89,7 @@ export class ObkSimUnit {
     this.mac = b.map(hex2).join(":");
     // default name: obk + MAC bytes 2..5, uppercase (openbeken.md §0)
     this.topic = "obk" + b.slice(2).map(hex2).join("").toUpperCase();
-    this.group = this.chip === "BK7231T" ? "bekens_t" : "bekens_n";
+    this.group = OBK_PLATFORM_GROUPS[this.chip === "BK7231T" ? "bk7231t" : "bk7231n"];
     this.version = o.version ?? "1.18.299";
     this.behaviour = o.behaviour ?? "ok";
   }
@@ -151,7 +151,7 @@ export class ObkSimUnit {
     if (!client.connected) return;
     try {
       await client.subscribeAsync(`cmnd/${this.topic}/+`, { qos: 1 });
-      // the platform group topic: a broker ACL may refuse it; OBK carries on without it
+      // the platform group topic (a stricter broker ACL may refuse it; OBK carries on without it)
       await client.subscribeAsync(`cmnd/${this.group}/+`, { qos: 1 }).catch(() => {});
       await client.publishAsync(`${this.topic}/connected`, "online", { qos: 2, retain: true });
       await this.#broadcastSelfState(client);

@@ -7,6 +7,7 @@
 import type { Role } from "../db/users.ts";
 import { ROLES } from "../db/users.ts";
 import { TOPIC_ROOT } from "../../shared/topics.ts";
+import { OBK_PLATFORM_GROUPS } from "../../shared/obk-config.ts";
 
 export type Principal =
   | { kind: "user"; username: string; role: Role; csrf: string }
@@ -168,10 +169,14 @@ export const MQTT_ACL: Record<"server" | "agent" | "device", { publish: string[]
     subscribe: [`${TOPIC_ROOT}/agents/{agentId}/#`],
   },
   // an OpenBeken unit (OpenBeken reference §1): its own topic tree, Tasmota-style tele/stat, HA discovery;
-  // it receives commands for itself and its group, and never publishes commands
+  // it receives commands for itself, its group and its platform's default group (every OBK build subscribes
+  // `cmnd/bekens_n|bekens_t/+`; units on flash-time derived credentials have no other group), and never publishes commands
   device: {
     publish: ["{topic}/#", "tele/{topic}/#", "stat/{topic}/#", "homeassistant/+/+/config"],
-    subscribe: ["{topic}/#", "cmnd/{topic}/#", "tele/{topic}/#", "stat/{topic}/#", "{group}/+/set", "cmnd/{group}/#", "homeassistant/+"],
+    subscribe: [
+      "{topic}/#", "cmnd/{topic}/#", "tele/{topic}/#", "stat/{topic}/#", "{group}/+/set", "cmnd/{group}/#", "homeassistant/+",
+      ...Object.values(OBK_PLATFORM_GROUPS).map((g) => `cmnd/${g}/+`),
+    ],
   },
 };
 

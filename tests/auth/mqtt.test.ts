@@ -328,7 +328,11 @@ Deno.test("flash-time unit credentials derived from the fleet secret: accepted f
       if (!(x instanceof Error)) clients.push(x);
       assert(x instanceof Error, `connected with ${what}`);
     }
-    assertEquals(await c.subscribeAsync("cmnd/obkDDDD0004/+", { qos: 1 }).then((g) => g[0].qos !== 128, () => false), true);
+    const granted = (f: string) => c.subscribeAsync(f, { qos: 1 }).then((g) => g[0].qos !== 128, () => false);
+    assertEquals(await granted("cmnd/obkDDDD0004/+"), true);
+    // what every OpenBeken build subscribes at connect: its platform's default group (read only, one level)
+    assertEquals([await granted("cmnd/bekens_n/+"), await granted("cmnd/bekens_t/+"), await granted("cmnd/bekens_n/#"), await granted("cmnd/obkEEEE0005/+")], [true, true, false, false]);
+    assertEquals(mayPublish({ kind: "device", username: "obkDDDD0004", topics: ["obkDDDD0004"], group: null }, "cmnd/bekens_n/POWER"), false);
     const closed = new Promise<void>((r) => c.once("close", () => r()));
     const res = await srv.api("/api/auth/devices/obkDDDD0004/revoke", { method: "POST" });
     assertEquals(res.status, 200);
