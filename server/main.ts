@@ -54,7 +54,10 @@ const shutdown = async () => {
   if (stopping) return;
   stopping = true;
   for (const child of children) {
-    child.kill("SIGTERM");
+    // Ctrl-C signals the whole process group: a child may already be gone
+    try {
+      child.kill("SIGTERM");
+    } catch { /* already exited */ }
     await child.status;
   }
   await server.close();
