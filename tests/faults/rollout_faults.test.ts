@@ -14,7 +14,7 @@ import { spawnServer } from "../helpers/server_process.ts";
 import type { TestServer } from "../helpers/server.ts";
 import { fetchAs, testSession } from "../helpers/auth.ts";
 import { withTempDir } from "../helpers/tmp.ts";
-import { countBy, createRollout, NEW, OLD, registerFleet, rolloutState, uploadFirmware } from "../ota/fleet.ts";
+import { canaryAndRest, countBy, createRollout, NEW, OLD, registerFleet, rolloutState, uploadFirmware } from "../ota/fleet.ts";
 import { seededRandom } from "../../shared/random.ts";
 import { OPEN_STATES } from "../../server/db/ota.ts";
 
@@ -58,10 +58,7 @@ Deno.test("random server kills during an OTA rollout: no unit commanded twice, t
         firmwareId: fw.id,
         pacingPerMin: 600, // 10 units/s: the rollout spans the kills
         verifyTimeoutMs: 8000,
-        groups: [
-          { name: "canary", percent: 10, successThreshold: 50, errorThreshold: 100 },
-          { name: "rest", percent: 90, successThreshold: 50, errorThreshold: 100 },
-        ],
+        groups: canaryAndRest(10, 50, 100),
       });
       for (let k = 0; k < KILLS; k++) {
         await sleep(300 + Math.floor(r() * 1200));

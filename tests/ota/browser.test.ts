@@ -2,7 +2,7 @@
 import { assertEquals } from "@std/assert";
 import { launchBrowser } from "../helpers/browser.ts";
 import { waitFor } from "../helpers/net.ts";
-import { createRollout, registerFleet, rolloutState, startFleet, startOtaServer, uploadFirmware } from "./fleet.ts";
+import { rolloutOver, rolloutState, startFleet, startOtaServer } from "./fleet.ts";
 
 Deno.test({
   name: "browser: rollout live view — pause, resume, and the status reaches finished without reload",
@@ -13,9 +13,7 @@ Deno.test({
     const fleet = await startFleet(srv, 6, { firstIndex: 300 });
     const browser = await launchBrowser();
     try {
-      await registerFleet(srv, fleet);
-      const fw = await uploadFirmware(srv);
-      const r = await createRollout(srv, { firmwareId: fw.id, pacingPerMin: 60, groups: [{ name: "all", percent: 100 }] });
+      const { fw, r } = await rolloutOver(srv, fleet, { pacingPerMin: 60, groups: [{ name: "all", percent: 100 }] });
       const page = await browser.newPage();
       const errors: string[] = [];
       page.on("pageerror", (e) => errors.push(e.message));

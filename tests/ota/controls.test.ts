@@ -1,7 +1,7 @@
 import { assert, assertEquals } from "@std/assert";
 import { groupSizes, inWindow } from "../../server/db/ota.ts";
 import { waitFor } from "../helpers/net.ts";
-import { countBy, createRollout, registerFleet, rolloutState, startFleet, startOtaServer, uploadFirmware } from "./fleet.ts";
+import { countBy, createRollout, registerFleet, rolloutOver, rolloutState, startFleet, startOtaServer, uploadFirmware } from "./fleet.ts";
 
 Deno.test("maintenance window and group sizes (pure)", () => {
   const at = (h: number, m = 0) => Date.UTC(2026, 10, 21, h, m);
@@ -109,10 +109,8 @@ Deno.test("units that never come back time out; a slow download still verifies; 
   const srv = await startOtaServer();
   const fleet = await startFleet(srv, 6, { firstIndex: 800, behaviourOf: (i) => (i < 2 ? "never_returns" : i < 4 ? "slow_download" : "ok") });
   try {
-    await registerFleet(srv, fleet);
-    const fw = await uploadFirmware(srv);
-    const r = await createRollout(srv, {
-      firmwareId: fw.id, verifyTimeoutMs: 2500, pacingPerMin: 6000,
+    const { fw, r } = await rolloutOver(srv, fleet, {
+      verifyTimeoutMs: 2500, pacingPerMin: 6000,
       groups: [{ name: "all", percent: 100, successThreshold: 60, errorThreshold: 50 }],
     });
     const s = await waitFor(async () => {

@@ -85,6 +85,22 @@ export async function createRollout(srv: TestServer, body: Record<string, unknow
   }));
 }
 
+/** The usual start of a rollout test: the units in inventory, the new image uploaded, a rollout of it created. */
+export async function rolloutOver(srv: TestServer, fleet: ObkSimFleet, body: Record<string, unknown>) {
+  await registerFleet(srv, fleet);
+  const fw = await uploadFirmware(srv);
+  const r = await createRollout(srv, { firmwareId: fw.id, ...body });
+  return { fw, r };
+}
+
+/** Two groups, a canary of `percent` % and the rest, with the same thresholds. */
+export function canaryAndRest(percent: number, successThreshold: number, errorThreshold: number) {
+  return [
+    { name: "canary", percent, successThreshold, errorThreshold },
+    { name: "rest", percent: 100 - percent, successThreshold, errorThreshold },
+  ];
+}
+
 export async function rolloutState(srv: TestServer, id: string) {
   return await json<{ rollout: Rollout; devices: OtaDevice[] }>(srv.api(`/api/rollouts/${id}`));
 }

@@ -2,7 +2,7 @@ import { assert, assertEquals } from "@std/assert";
 import { freePort, waitFor } from "../helpers/net.ts";
 import { withTempDir } from "../helpers/tmp.ts";
 import { OPEN_STATES } from "../../server/db/ota.ts";
-import { countBy, createRollout, NEW, registerFleet, rolloutState, startFleet, startOtaServer, uploadFirmware } from "./fleet.ts";
+import { canaryAndRest, countBy, NEW, rolloutOver, rolloutState, startFleet, startOtaServer } from "./fleet.ts";
 
 Deno.test("server restart mid-rollout: the new server continues where the old one stopped and commands no unit twice", async () => {
   await withTempDir(async (dir) => {
@@ -13,13 +13,10 @@ Deno.test("server restart mid-rollout: the new server continues where the old on
     // units take a while to boot, so some are in flight when the server goes down
     const fleet = await startFleet(srv, 60, { bootMs: 150 });
     try {
-      await registerFleet(srv, fleet);
-      const fw = await uploadFirmware(srv);
-      const r = await createRollout(srv, {
-        firmwareId: fw.id,
+      const { fw, r } = await rolloutOver(srv, fleet, {
         pacingPerMin: 900, // 15 units/s
         verifyTimeoutMs: 5000,
-        groups: [{ name: "canary", percent: 10, successThreshold: 50, errorThreshold: 100 }, { name: "rest", percent: 90, successThreshold: 50, errorThreshold: 100 }],
+        groups: canaryAndRest(10, 50, 100),
       });
       const mid = await waitFor(async () => {
         const s = await rolloutState(srv, r.id);

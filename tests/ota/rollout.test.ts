@@ -1,16 +1,13 @@
 import { assertEquals, assert } from "@std/assert";
 import { waitFor } from "../helpers/net.ts";
-import { countBy, createRollout, NEW, registerFleet, rolloutState, startFleet, startOtaServer, uploadFirmware } from "./fleet.ts";
+import { canaryAndRest, countBy, createRollout, NEW, registerFleet, rolloutOver, rolloutState, startFleet, startOtaServer, uploadFirmware } from "./fleet.ts";
 
 Deno.test("rollout over 200 simulated units with 10 % failing: canary advances on success, the error threshold pauses before the last group", async () => {
   const srv = await startOtaServer();
   // every 10th unit boots its old firmware again after the OTA (the bootloader refuses the image)
   const fleet = await startFleet(srv, 200, { behaviourOf: (i) => (i % 10 === 9 ? "bad_image" : "ok") });
   try {
-    await registerFleet(srv, fleet);
-    const fw = await uploadFirmware(srv);
-    const r = await createRollout(srv, {
-      firmwareId: fw.id,
+    const { fw, r } = await rolloutOver(srv, fleet, {
       pacingPerMin: 3000,
       groups: [
         { name: "canary", percent: 5, successThreshold: 80, errorThreshold: 20 },
@@ -67,12 +64,9 @@ Deno.test("offline units are skipped, then updated when they return; retry_faile
   const srv = await startOtaServer();
   const fleet = await startFleet(srv, 24, { behaviourOf: (i) => (i === 3 || i === 17 ? "offline" : i === 5 ? "bad_image" : "ok") });
   try {
-    await registerFleet(srv, fleet);
-    const fw = await uploadFirmware(srv);
-    const r = await createRollout(srv, {
-      firmwareId: fw.id,
+    const { fw, r } = await rolloutOver(srv, fleet, {
       pacingPerMin: 3000,
-      groups: [{ name: "canary", percent: 25, successThreshold: 50, errorThreshold: 50 }, { name: "rest", percent: 75, successThreshold: 50, errorThreshold: 50 }],
+      groups: canaryAndRest(25, 50, 50),
     });
     const waiting = await waitFor(async () => {
       const s = await rolloutState(srv, r.id);
@@ -116,13 +110,10 @@ Deno.test("a group that ends under its success threshold with errors allowed pau
   // every unit refuses the image until the test knows which units are the canary
   const fleet = await startFleet(srv, 8, { behaviourOf: () => "bad_image" });
   try {
-    await registerFleet(srv, fleet);
-    const fw = await uploadFirmware(srv);
-    const r = await createRollout(srv, {
-      firmwareId: fw.id,
+    const { fw, r } = await rolloutOver(srv, fleet, {
       pacingPerMin: 3000,
       // error threshold 100 %: errors alone never pause, so only the shortfall can stop it
-      groups: [{ name: "canary", percent: 25, successThreshold: 50, errorThreshold: 100 }, { name: "rest", percent: 75, successThreshold: 50, errorThreshold: 100 }],
+      groups: canaryAndRest(25, 50, 100),
     });
     const canaryTopics = new Set((await rolloutState(srv, r.id)).devices.filter((d) => d.group === 0).map((d) => d.topic));
     assertEquals(canaryTopics.size, 2);
