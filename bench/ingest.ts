@@ -13,6 +13,7 @@ import { parseArgs } from "node:util";
 import { BenchAgent } from "../edge-agent/agent.ts";
 import { defaultBench, SimulatedBench } from "../edge-agent/drivers/simulated.ts";
 import { commitParts, SourceIndexCache, splitBatch } from "../server/db/meters.ts";
+import { lastSweep, logReadings } from "../server/db/history.ts";
 import { createLogger } from "../shared/log.ts";
 import type { Reading } from "../shared/telemetry.ts";
 import { freePort } from "../tests/helpers/net.ts";
@@ -152,6 +153,15 @@ export default async function (args: string[]) {
   for (const a of agents) await a.stop();
   await srv.stop();
   await mosq?.stop();
+  // did history compaction keep up? what it left in the log, and its last sweep
+  const srvKv = await Deno.openKv(`${env.DATA_DIR}/meterfleet.kv`);
+  let logLeft = 0, logReadingsLeft = 0;
+  for await (const e of srvKv.list<Uint8Array>({ prefix: ["ingest_log"] })) {
+    logLeft++;
+    logReadingsLeft += logReadings(e.value)?.length ?? 0;
+  }
+  const sweep = await lastSweep(srvKv);
+  srvKv.close();
 
   const raw = await rawRate(`${dir}/raw-keys.kv`, 8, perReadingKeys(Date.now()));
   const rawShape = await rawRate(`${dir}/raw-shape.kv`, 8, sameShape(Date.now()));
@@ -163,6 +173,7 @@ export default async function (args: string[]) {
   console.log(`agent backlog at end  ${backlog} spooled batches`);
   console.log(`server RSS (max)      ${rssMax.toFixed(0)} MiB`);
   console.log(`CPU (2 cores here)     server ${(serverCpu / elapsed * 100).toFixed(0)} % of a core (${(serverCpu / (c1 - c0) * 1e6).toFixed(0)} µs a reading, broker included when embedded), bench agents ${(agentsCpu / elapsed * 100).toFixed(0)} %`);
+  console.log(`history compaction     last sweep ${sweep ? `${sweep.readings.toLocaleString()} readings into ${sweep.blocks.toLocaleString()} blocks in ${sweep.ms} ms` : "none"}; left in the log at the end: ${logLeft} entries, ${logReadingsLeft.toLocaleString()} readings (${(logReadingsLeft / meters).toFixed(1)} s of ingest)`);
   console.log(`raw KV, key per reading  ${Math.round(raw).toLocaleString()} readings/s  (1000 sets per atomic commit, one writer)`);
   console.log(`ratio ingest / raw KV     ${(sustained / raw).toFixed(2)}  (target ≥ 0.5)`);
   console.log(`raw KV, ingest's blocks   ${Math.round(rawShape).toLocaleString()} readings/s  (commitParts alone: log + latest blocks, ledger check)`);

@@ -22,8 +22,10 @@ export interface BusEvents {
   };
   /** the energy accountant committed (or skipped as replays/duplicates) this many samples */
   "energy.accounted": { samples: number };
+  /** after each ingest commit round: readings that arrived meanwhile and wait for the next (background work yields to it) */
+  "ingest.backlog": { readings: number };
   /** the history compactor moved this much of the ingest log into per-meter blocks */
-  "history.compacted": { entries: number; readings: number; blocks: number; ms: number };
+  "history.compacted": { entries: number; readings: number; blocks: number; ms: number; pauseMs: number; yielded: boolean };
   /** an MQTT payload or API body that was refused */
   "ingest.rejected": { source: string; code: string; message: string };
 }

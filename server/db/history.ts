@@ -57,7 +57,7 @@ export interface CompactionRound {
 }
 
 /** A log entry's readings, or null when its bytes are not a block of readings (a damaged KV value). */
-function logReadings(value: unknown): Reading[] | null {
+export function logReadings(value: unknown): Reading[] | null {
   if (!(value instanceof Uint8Array)) return null;
   try {
     const readings = unpackReadings(value);

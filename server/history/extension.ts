@@ -18,12 +18,32 @@ const LEASE = "history-compactor";
 const ENTRIES_PER_ROUND = 100;
 /** at least this long between rounds, and at least as long as the round took (compaction gets half the time at most) */
 const PAUSE_BETWEEN_ROUNDS_MS = 100;
+/**
+ * Ingest first: while readings queue up behind ingest's commits (more than
+ * about half a second of 20,000 meters), the pause is this many times the
+ * round, so compaction takes a fifth of the time and agents get their acks.
+ * History stays complete meanwhile (queries read the log too); the log is
+ * caught up when the load eases.
+ */
+export const INGEST_BACKLOG_YIELD_READINGS = 10_000;
+const YIELD_FACTOR = 4;
+/** a backlog report older than this no longer counts */
+const BACKLOG_FRESH_MS = 2_000;
+
+/** The pause after a compaction round that took `roundMs`, given when ingest last reported a backlog. */
+function pauseAfterRound(roundMs: number, now: number, ingestBehindAt: number | null): { pauseMs: number; yielded: boolean } {
+  const pause = Math.max(PAUSE_BETWEEN_ROUNDS_MS, roundMs);
+  const yielded = ingestBehindAt !== null && now - ingestBehindAt < BACKLOG_FRESH_MS;
+  return { pauseMs: yielded ? pause * YIELD_FACTOR : pause, yielded };
+}
 
 export function historyCompactor(): Extension {
   let timer: ReturnType<typeof setInterval> | null = null;
   let running: Promise<void> | null = null;
   let stopped = false;
   let started: ServerContext | null = null;
+  let ingestBehindAt: number | null = null;
+  let offBacklog: (() => void) | null = null;
 
   const compact = async (ctx: ServerContext) => {
     const ttl = Math.max(30_000, 3 * ctx.config.historyCompactMs);
@@ -41,9 +61,11 @@ export function historyCompactor(): Extension {
       sweep.entries += round.entries;
       sweep.readings += round.readings;
       sweep.blocks += round.blocks;
-      ctx.bus.emit("history.compacted", { ...round, ms: performance.now() - t0 });
+      const roundMs = performance.now() - t0;
+      const pause = pauseAfterRound(roundMs, ctx.clock.now(), ingestBehindAt);
+      ctx.bus.emit("history.compacted", { ...round, ms: roundMs, ...pause });
       if (round.entries < ENTRIES_PER_ROUND) break;
-      await ctx.clock.sleep(Math.max(PAUSE_BETWEEN_ROUNDS_MS, performance.now() - t0));
+      await ctx.clock.sleep(pause.pauseMs);
     }
     if (sweep.entries > 0) {
       const { t0, ...done } = sweep;
@@ -55,6 +77,9 @@ export function historyCompactor(): Extension {
     name: "history-compactor",
     start(c) {
       started = c;
+      offBacklog = c.bus.on("ingest.backlog", (e) => {
+        if (e.readings > INGEST_BACKLOG_YIELD_READINGS) ingestBehindAt = c.clock.now();
+      });
       const tick = () => {
         if (running || stopped) return;
         running = compact(c)
@@ -65,6 +90,7 @@ export function historyCompactor(): Extension {
     },
     async stop() {
       stopped = true;
+      offBacklog?.();
       if (timer !== null) clearInterval(timer);
       await running;
       if (started) await releaseLease(started.kv, LEASE, started.config.instanceId).catch(() => {});

@@ -60,6 +60,7 @@ export function telemetryIngest(): Extension {
       }
       await addIngestCounters(ctx.kv, { batches_committed: committed, batches_duplicate: duplicate })
         .catch((e) => ctx.log.warn("counter update failed", { err: e }));
+      ctx.bus.emit("ingest.backlog", { readings: queuedReadings });
     }
   };
 

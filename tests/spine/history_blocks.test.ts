@@ -21,6 +21,11 @@ import {
   splitBatch,
 } from "../../server/db/meters.ts";
 import { withKv } from "../helpers/tmp.ts";
+import { startTestServer } from "../helpers/server.ts";
+import { waitFor } from "../helpers/net.ts";
+import { ManualClock } from "../../shared/clock.ts";
+import type { BusEvents } from "../../server/bus.ts";
+import { INGEST_BACKLOG_YIELD_READINGS } from "../../server/history/extension.ts";
 
 const T0 = Date.UTC(2026, 10, 22, 8);
 
@@ -185,4 +190,31 @@ Deno.test("one compactor at a time: the lease is exclusive until released or exp
     await releaseLease(kv, "job", "b");
     assertEquals(await holdLease(kv, "job", "a", 1000, T0 + 1700), true);
   });
+});
+
+Deno.test("compaction yields to ingest: while ingest reports a backlog the pause after a round is four times longer", async () => {
+  const clock = new ManualClock(T0);
+  const srv = await startTestServer({ clock, env: { HISTORY_COMPACT_MS: "50" } });
+  const events: BusEvents["history.compacted"][] = [];
+  const off = srv.server.ctx.bus.on("history.compacted", (e) => void events.push(e));
+  try {
+    // ingest says readings are waiting behind its commits; the server clock stands still, so that stays fresh
+    srv.server.ctx.bus.emit("ingest.backlog", { readings: INGEST_BACKLOG_YIELD_READINGS + 1 });
+    await ingest(srv.kv, "agent-y", 1, 250); // 250 log entries: rounds of 100
+    await waitFor(() => events.length > 0, { what: "a compaction round" });
+    assertEquals(events.every((e) => e.yielded && e.pauseMs >= 4 * 100 && e.pauseMs === 4 * Math.max(100, e.ms)), true, JSON.stringify(events));
+    const yielded = events.length;
+    // the backlog report goes stale: rounds pause as long as they took (at least 100 ms) again
+    while ((await countKeys(srv.kv, ["ingest_log"])) > 0) {
+      clock.advance(3_000);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const after = events.slice(yielded);
+    assertGreater(after.length, 0);
+    assertEquals(after.every((e) => !e.yielded && e.pauseMs === Math.max(100, e.ms)), true, JSON.stringify(after));
+    assertEquals(events.reduce((s, e) => s + e.entries, 0), 250);
+  } finally {
+    off();
+    await srv.close();
+  }
 });
