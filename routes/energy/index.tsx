@@ -3,10 +3,13 @@ import type { PageProps, RouteHandler } from "../../server/web/pages.ts";
 import { type FleetEnergy, fleetEnergy } from "../../server/api/energy.ts";
 import { isUnitOnline, listUnitPresence, type UnitPresence } from "../../server/db/presence.ts";
 import { EnergyPanels, energyRanges, type EnergyRanges, kwh } from "../../components/EnergyPanels.tsx";
+import { type EnergyZoneRecord, getEnergyZone } from "../../server/db/energy.ts";
+import { localIso, zoneByName } from "../../shared/zone.ts";
 
 interface Data {
   fleet: FleetEnergy;
   ranges: EnergyRanges;
+  zone: EnergyZoneRecord | null;
   presence: Record<string, Pick<UnitPresence, "online" | "version">>;
 }
 
@@ -14,7 +17,7 @@ export const handler: RouteHandler<Data> = async (ctx) => {
   const fleet = await fleetEnergy(ctx.app.kv, ctx.app.clock.now(), ctx.app.config.zone);
   const presence: Data["presence"] = {};
   for (const p of await listUnitPresence(ctx.app.kv)) presence[p.deviceId] = { online: isUnitOnline(p, fleet.at), version: p.version };
-  return ctx.render({ fleet, presence, ranges: energyRanges(ctx.app.config.zone, fleet.at) });
+  return ctx.render({ fleet, presence, ranges: energyRanges(ctx.app.config.zone, fleet.at), zone: await getEnergyZone(ctx.app.kv) });
 };
 
 export default function EnergyPage({ data }: PageProps<Data>) {
@@ -27,6 +30,12 @@ export default function EnergyPage({ data }: PageProps<Data>) {
         <div class="card"><div class="label">Fleet this month</div><div class="value" data-testid="fleet-month">{kwh(f.fleet.monthWh)} kWh</div></div>
         <div class="card"><div class="label">Meters</div><div class="value">{f.units.length}</div></div>
       </div>
+      {data.zone?.earlier.length ? (
+        <p class="badge warn" data-testid="zone-changed">
+          Days and months are in {data.zone.name} since {localIso(zoneByName(data.zone.name), data.zone.since).slice(0, 16).replace("T", " ")}; totals
+          stored before that keep the boundaries of {data.zone.earlier.map((e) => e.name).join(", then ")} (FLEET_TZ changed).
+        </p>
+      ) : null}
       <table data-testid="energy-units">
         <thead>
           <tr>

@@ -245,4 +245,33 @@ export async function pruneMinuteRollups(kv: Deno.Kv, before: number): Promise<n
 }
 
 
+/**
+ * Which zone the day and month rollups were bucketed in, and since when.
+ * Rollups already stored keep the boundaries they were written with, so a
+ * change of FLEET_TZ is remembered (and shown) rather than silently mixed.
+ */
+export interface EnergyZoneRecord {
+  name: string;
+  since: number;
+  earlier: { name: string; until: number }[];
+}
+
+const ZONE_KEY: Deno.KvKey = ["energy_zone"];
+
+/** Record the zone in use; returns the record and the zone it replaced, if it changed. */
+export async function noteEnergyZone(kv: Deno.Kv, name: string, now: number): Promise<{ record: EnergyZoneRecord; changedFrom: string | null }> {
+  for (;;) {
+    const cur = await kv.get<EnergyZoneRecord>(ZONE_KEY);
+    if (cur.value?.name === name) return { record: cur.value, changedFrom: null };
+    const record: EnergyZoneRecord = cur.value
+      ? { name, since: now, earlier: [...cur.value.earlier, { name: cur.value.name, until: now }].slice(-20) }
+      : { name, since: now, earlier: [] };
+    if ((await kv.atomic().check(cur).set(ZONE_KEY, record).commit()).ok) return { record, changedFrom: cur.value?.name ?? null };
+  }
+}
+
+export async function getEnergyZone(kv: Deno.Kv): Promise<EnergyZoneRecord | null> {
+  return (await kv.get<EnergyZoneRecord>(ZONE_KEY)).value;
+}
+
 export { LEVELS };

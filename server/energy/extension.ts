@@ -10,7 +10,7 @@
  * are ~90 % of the rollup bytes, see bench/energy.ts).
  */
 import { energyApi } from "../api/energy.ts";
-import { FLEET_ID, getSiteMapping, hourlyDense, listEnergyStates, listSites, pruneMinuteRollups } from "../db/energy.ts";
+import { FLEET_ID, getSiteMapping, hourlyDense, listEnergyStates, listSites, noteEnergyZone, pruneMinuteRollups } from "../db/energy.ts";
 import { pruneHistory } from "../db/history.ts";
 import { bucketStart } from "./buckets.ts";
 import { getUnitPresence } from "../db/presence.ts";
@@ -92,7 +92,13 @@ export function energy(settings: EnergySettings = energySettingsFromEnv()): Exte
     routes(app, ctx) {
       energyApi(app, ctx, { zone: ctx.config.zone, accountant: () => getAccountant(ctx) });
     },
-    start(ctx) {
+    async start(ctx) {
+      const { changedFrom } = await noteEnergyZone(ctx.kv, ctx.config.zone.name, ctx.clock.now());
+      if (changedFrom) {
+        ctx.log.warn("the installation's time zone changed: day and month totals stored before now keep the old boundaries", {
+          from: changedFrom, to: ctx.config.zone.name,
+        });
+      }
       const acc = getAccountant(ctx);
       offs.push(ctx.bus.on("telemetry.committed", (e) =>
         acc.submit(e.readings.map((r): EnergySample => ({

@@ -9,6 +9,8 @@ import { ManualClock } from "../../shared/clock.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { ObkUnit } from "./obk_unit.ts";
 import { Replayer } from "./replay.ts";
+import { withTempDir } from "../helpers/tmp.ts";
+import { getEnergyZone } from "../../server/db/energy.ts";
 
 const MIN = 60_000;
 const SAT = Date.UTC(2026, 9, 23, 22); // Saturday 24 October 2026, 00:00 in Berlin (CEST, UTC+2)
@@ -53,4 +55,27 @@ Deno.test("DST: a 300 W load gives 7.2 kWh on Saturday and 7.5 kWh on the 25-hou
     await plug.close();
     await srv.close();
   }
+});
+
+Deno.test("changing FLEET_TZ later is remembered and shown: totals stored before keep the old zone's days", async () => {
+  await withTempDir(async (dir) => {
+    const first = await startTestServer({ dir, env: { FLEET_TZ: "UTC" } });
+    try {
+      assertEquals((await (await first.api("/energy")).text()).includes('data-testid="zone-changed"'), false);
+    } finally {
+      await first.close();
+    }
+    const clock = new ManualClock(Date.UTC(2026, 10, 22, 12));
+    const second = await startTestServer({ dir, clock, env: { FLEET_TZ: "Europe/Berlin" } });
+    try {
+      const page = await (await second.api("/energy")).text();
+      const note = /data-testid="zone-changed">(.*?)<\/p>/s.exec(page)?.[1].replaceAll("<!-- -->", "") ?? "";
+      assertEquals(note.includes("Europe/Berlin since 2026-11-22 13:00"), true, note);
+      assertEquals(note.includes("boundaries of UTC"), true, note);
+      const rec = await getEnergyZone(second.kv);
+      assertEquals([rec?.name, rec?.since, rec?.earlier.map((e) => e.name)], ["Europe/Berlin", Date.UTC(2026, 10, 22, 12), ["UTC"]]);
+    } finally {
+      await second.close();
+    }
+  });
 });
