@@ -186,17 +186,19 @@ async function visitHours(
       const mo = chunk[j], end = nextBucket("month", mo, tz);
       const pack = got[2 * j].value as HourPack | null;
       const total = got[2 * j + 1].value ? Number((got[2 * j + 1].value as Deno.KvU64).value) : 0;
+      // hour buckets are UTC hours: in a half-hour zone (India) the month starts between two of them
+      const base = Math.ceil(mo / HOUR_MS) * HOUR_MS;
       if (pack && pack.totalMwh === total) {
         const hours = new Float64Array(pack.hours.slice().buffer);
-        for (let h = 0; h < hours.length; h++) if (hours[h] > 0) visit(mo + h * HOUR_MS, hours[h]);
+        for (let h = 0; h < hours.length; h++) if (hours[h] > 0) visit(base + h * HOUR_MS, hours[h]);
         continue;
       }
       const rows = await scan(kv, scope, id, "hour", mo, end);
       for (const r of rows) visit(r.ts, Math.round(r.wh * 1000));
       const sum = rows.reduce((s, r) => s + Math.round(r.wh * 1000), 0);
       if (sum === total) {
-        const hours = new Float64Array(Math.round((end - mo) / HOUR_MS));
-        for (const r of rows) hours[Math.round((r.ts - mo) / HOUR_MS)] = Math.round(r.wh * 1000);
+        const hours = new Float64Array(Math.ceil((end - base) / HOUR_MS));
+        for (const r of rows) hours[(r.ts - base) / HOUR_MS] = Math.round(r.wh * 1000);
         await kv.set(packKey(scope, id, mo), { totalMwh: sum, hours: new Uint8Array(hours.buffer) } satisfies HourPack);
       }
     }
