@@ -28,9 +28,16 @@ export class ManualClock implements Clock {
   now() {
     return this.t;
   }
-  sleep(ms: number) {
-    return new Promise<void>((resolve) => {
-      this.#waiters.push({ at: this.t + ms, resolve });
+  /** like the system clock's: an abort rejects at once (a stopping server must not wait for time that never comes) */
+  sleep(ms: number, signal?: AbortSignal) {
+    return new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const waiter = { at: this.t + ms, resolve };
+      this.#waiters.push(waiter);
+      signal?.addEventListener("abort", () => {
+        this.#waiters = this.#waiters.filter((w) => w !== waiter);
+        reject(signal.reason);
+      }, { once: true });
     });
   }
   /** Advance time, waking every sleeper whose deadline has passed. */

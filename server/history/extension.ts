@@ -43,6 +43,7 @@ export function historyCompactor(): Extension {
   let stopped = false;
   let started: ServerContext | null = null;
   let ingestBehindAt: number | null = null;
+  const stopping = new AbortController();
   let offBacklog: (() => void) | null = null;
 
   const compact = async (ctx: ServerContext) => {
@@ -65,7 +66,7 @@ export function historyCompactor(): Extension {
       const pause = pauseAfterRound(roundMs, ctx.clock.now(), ingestBehindAt);
       ctx.bus.emit("history.compacted", { ...round, ms: roundMs, ...pause });
       if (round.entries < ENTRIES_PER_ROUND) break;
-      await ctx.clock.sleep(pause.pauseMs);
+      await ctx.clock.sleep(pause.pauseMs, stopping.signal).catch(() => {}); // stop() must not wait out the pause
     }
     if (sweep.entries > 0) {
       const { t0, ...done } = sweep;
@@ -90,6 +91,7 @@ export function historyCompactor(): Extension {
     },
     async stop() {
       stopped = true;
+      stopping.abort();
       offBacklog?.();
       if (timer !== null) clearInterval(timer);
       await running;

@@ -20,7 +20,7 @@ import {
   SourceIndexCache,
   splitBatch,
 } from "../../server/db/meters.ts";
-import { withKv } from "../helpers/tmp.ts";
+import { withKv, withTempDir } from "../helpers/tmp.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { waitFor } from "../helpers/net.ts";
 import { ManualClock } from "../../shared/clock.ts";
@@ -217,4 +217,32 @@ Deno.test("compaction yields to ingest: while ingest reports a backlog the pause
     off();
     await srv.close();
   }
+});
+
+Deno.test("a server stopping while the compactor pauses between rounds stops at once (its clock may never move again)", async () => {
+  await withTempDir(async (dir) => {
+    // the log is there before the server starts, so its first round is a full one (100 entries)
+    const kv = await Deno.openKv(`${dir}/meterfleet.kv`);
+    await ingest(kv, "agent-z", 1, 150);
+    kv.close();
+    const clock = new ManualClock(T0 + 3_600_000);
+    const srv = await startTestServer({ dir, clock, env: { HISTORY_COMPACT_MS: "50" } });
+    let closed = false;
+    try {
+      const rounds: BusEvents["history.compacted"][] = [];
+      srv.server.ctx.bus.on("history.compacted", (e) => void rounds.push(e));
+      // a full round is followed by a pause on the server clock, which this test never advances
+      await waitFor(() => rounds.some((e) => e.entries === 100), { what: "a full compaction round" });
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const outcome = await Promise.race([
+        srv.close().then(() => "closed"),
+        new Promise<string>((r) => timer = setTimeout(() => r("close() still waiting after 10 s"), 10_000)),
+      ]);
+      clearTimeout(timer);
+      closed = outcome === "closed";
+      assertEquals(outcome, "closed");
+    } finally {
+      if (!closed) clock.advance(3_600_000); // let a hung close finish so the test run ends
+    }
+  });
 });
