@@ -203,6 +203,8 @@ export async function createRollout(
   if (!fw.otaAllowed || fw.kind !== "rbl") {
     throw new RolloutInputError(`${fw.filename} is a ${fw.kind} image: only RBL packages may be sent over the air`);
   }
+  // bad input is refused before anything is written (devices go first below)
+  const window = input.window ? { start: hm(input.window.start), end: hm(input.window.end), zone: windowZoneOf(input.window, opts.zone).name } : null;
   const excluded = { alreadyCurrent: 0, wrongPlatform: 0, noTopic: 0 };
   const targets: Unit[] = [];
   for (const u of candidates) {
@@ -250,7 +252,7 @@ export async function createRollout(
     status: "scheduled",
     pauseReason: null,
     startAt: input.startAt ?? opts.now,
-    window: input.window ? { start: hm(input.window.start), end: hm(input.window.end), zone: windowZoneOf(input.window, opts.zone).name } : null,
+    window,
     pacingPerMin: input.pacingPerMin,
     delivery: input.delivery,
     baseUrl: (input.baseUrl ?? opts.baseUrl).replace(/\/$/, ""),

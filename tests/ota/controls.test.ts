@@ -38,10 +38,32 @@ Deno.test("operator controls: a future start and a closed window command nothing
       window: { start: `${String(closedStart).padStart(2, "0")}:00`, end: `${String((closedStart + 1) % 24).padStart(2, "0")}:00`, tzOffsetMin: 0 },
       groups: [{ name: "all", percent: 100 }],
     });
+    // a window's zone is stored by name (a fixed offset as UTC±hh:mm); an unknown zone or time is refused and nothing is written
+    const berlin = await createRollout(srv, {
+      firmwareId: fw.id, startAt: Date.now() + 3600_000, window: { start: "22:00", end: "05:00", timeZone: "Europe/Berlin" }, groups: [{ name: "all", percent: 100 }],
+    });
+    assertEquals([closed.window?.zone, berlin.window?.zone], ["UTC", "Europe/Berlin"]);
+    const deviceKeys = async () => {
+      let n = 0;
+      for await (const _ of srv.kv.list({ prefix: ["rollout_device"] })) n++;
+      return n;
+    };
+    const before = await deviceKeys();
+    for (const [window, says] of [[{ start: "22:00", end: "05:00", timeZone: "Mars/Olympus_Mons" }, "Mars/Olympus_Mons"], [{ start: "25:00", end: "05:00" }, "25:00"]] as const) {
+      const bad = await srv.api("/api/rollouts", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ name: "bad window", baseUrl: srv.url, firmwareId: fw.id, window, groups: [{ name: "all", percent: 100 }] }),
+      });
+      const body = await bad.json();
+      assertEquals(bad.status, 400, JSON.stringify(body));
+      assert(body.error.includes(says), body.error);
+    }
+    assertEquals([await deviceKeys(), ((await (await srv.api("/api/rollouts")).json()) as unknown[]).length], [before, 3]);
     // wait until the engine has looked at both (the windowed one starts, but commands nothing)
     await waitFor(async () => (await rolloutState(srv, closed.id)).rollout.status === "running", { what: "windowed rollout running" });
     assertEquals((await rolloutState(srv, later.id)).rollout.status, "scheduled");
-    for (const id of [later.id, closed.id]) {
+    for (const id of [later.id, closed.id, berlin.id]) {
       const res = await srv.api(`/api/rollouts/${id}/cancel?by=ana`, { method: "POST" });
       assertEquals(res.status, 200);
       await res.body?.cancel();
