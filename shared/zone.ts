@@ -62,7 +62,7 @@ export class Zone {
   /** start of the local day that contains `ts` */
   dayStartAt(ts: number): number {
     if (ts >= this.#lastFrom && ts < this.#lastTo) return this.#lastFrom;
-    const n = Math.floor((ts + this.offsetMin(ts) * MIN) / DAY);
+    const n = localDayNumber(this, ts);
     this.#lastFrom = this.dayStartOf(n);
     this.#lastTo = this.dayStartOf(n + 1);
     return this.#lastFrom;
@@ -132,9 +132,13 @@ export function zoneFromSettings(o: { name?: string; offsetMin?: number }): Zone
   return zoneByName(Intl.DateTimeFormat().resolvedOptions().timeZone ?? "UTC");
 }
 
-/** Local wall-clock fields at `ts` (from a Date read with its UTC getters). */
+/** The wall clock at `ts` as if it were UTC milliseconds (read its fields with UTC getters). */
+function localMs(zone: Zone, ts: number): number {
+  return ts + zone.offsetMin(ts) * MIN;
+}
+
 function localDate(zone: Zone, ts: number): Date {
-  return new Date(ts + zone.offsetMin(ts) * MIN);
+  return new Date(localMs(zone, ts));
 }
 
 /**
@@ -156,7 +160,7 @@ function localDayStart(zone: Zone, y: number, m: number, d: number): number {
 
 /** Local day number of instant `ts` (days since 1970-01-01 on the local calendar). */
 function localDayNumber(zone: Zone, ts: number): number {
-  return Math.floor((ts + zone.offsetMin(ts) * MIN) / DAY);
+  return Math.floor(localMs(zone, ts) / DAY);
 }
 
 /** Start of the local day that contains `ts`. */
@@ -202,6 +206,6 @@ function signedHhmm(offsetMin: number): string {
 
 /** Minutes since local midnight by the wall clock (0–1439), e.g. for a 22:00–05:00 window. */
 export function wallMinuteOfDay(zone: Zone, ts: number): number {
-  const l = ts + zone.offsetMin(ts) * MIN;
+  const l = localMs(zone, ts);
   return Math.floor((((l % DAY) + DAY) % DAY) / MIN);
 }
