@@ -40,7 +40,6 @@ function pauseAfterRound(roundMs: number, now: number, ingestBehindAt: number | 
 export function historyCompactor(): Extension {
   let timer: ReturnType<typeof setInterval> | null = null;
   let running: Promise<void> | null = null;
-  let stopped = false;
   let started: ServerContext | null = null;
   let ingestBehindAt: number | null = null;
   const stopping = new AbortController();
@@ -51,7 +50,7 @@ export function historyCompactor(): Extension {
     // one sweep over the log in rounds, renewing the lease between them
     let cursor: string | undefined;
     const sweep = { entries: 0, readings: 0, blocks: 0, startedAt: ctx.clock.now(), t0: performance.now() };
-    while (!stopped && await holdLease(ctx.kv, LEASE, ctx.config.instanceId, ttl, ctx.clock.now())) {
+    while (!stopping.signal.aborted && await holdLease(ctx.kv, LEASE, ctx.config.instanceId, ttl, ctx.clock.now())) {
       const t0 = performance.now();
       const { cursor: next, ...round } = await compactLog(ctx.kv, ENTRIES_PER_ROUND, cursor);
       cursor = next;
@@ -82,7 +81,7 @@ export function historyCompactor(): Extension {
         if (e.readings > INGEST_BACKLOG_YIELD_READINGS) ingestBehindAt = c.clock.now();
       });
       const tick = () => {
-        if (running || stopped) return;
+        if (running || stopping.signal.aborted) return;
         running = compact(c)
           .catch((e) => c.log.warn("history compaction failed; the log stays and is retried", { err: e }))
           .finally(() => (running = null));
@@ -90,7 +89,6 @@ export function historyCompactor(): Extension {
       timer = setInterval(tick, c.config.historyCompactMs);
     },
     async stop() {
-      stopped = true;
       stopping.abort();
       offBacklog?.();
       if (timer !== null) clearInterval(timer);

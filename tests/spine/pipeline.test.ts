@@ -13,6 +13,9 @@ const quiet = createLogger({ level: "error" });
 Deno.test("agent → aedes → server → KV → API: every simulated meter appears with live values", async () => {
   await withTempDir(async (dir) => {
     const srv = await startTestServer({ env: { HISTORY_COMPACT_MS: "300" } }); // compaction runs during the test
+    // after each commit round ingest says how much waits behind it (background work yields to it)
+    const backlog: number[] = [];
+    srv.server.ctx.bus.on("ingest.backlog", (e) => void backlog.push(e.readings));
     const bench = new SimulatedBench(defaultBench(12), { intervalMs: 100 });
     const agent = await BenchAgent.start({
       agentId: "bench-t1",
@@ -30,6 +33,8 @@ Deno.test("agent → aedes → server → KV → API: every simulated meter appe
       }, { what: "12 meters in /api/meters" });
       assertEquals(snap.meters.map((m) => m.deviceId), defaultBench(12).map((m) => m.deviceId));
       assertEquals(snap.meters.every((m) => m.agentId === "bench-t1"), true);
+      assertGreater(backlog.length, 0);
+      assertEquals(backlog.every((n) => Number.isInteger(n) && n >= 0), true);
       const total = snap.meters.reduce((s, m) => s + m.reading.power, 0);
       assertEquals(Math.abs(snap.totalPowerW - total) < 1e-6, true);
       const three = snap.meters.find((m) => m.reading.phases)!;
