@@ -113,8 +113,8 @@ function csvCell(v: string | number | undefined): string {
   return /[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
 }
 
-export function energyApi(app: App, ctx: ServerContext, opts: { zone: Zone; accountant: () => EnergyAccountant }) {
-  app.get("/api/energy/fleet", async (c) => c.json(await fleetEnergy(ctx.kv, ctx.clock.now(), opts.zone)));
+export function energyApi(app: App, ctx: ServerContext, opts: { accountant: () => EnergyAccountant }) {
+  app.get("/api/energy/fleet", async (c) => c.json(await fleetEnergy(ctx.kv, ctx.clock.now(), ctx.config.zone)));
 
   app.get("/api/energy/series", async (c) => {
     const p = parseSeries(c.req.query(), ctx.clock.now());
@@ -124,7 +124,7 @@ export function energyApi(app: App, ctx: ServerContext, opts: { zone: Zone; acco
       const points = await listHistory(ctx.kv, id, from, to);
       return c.json({ scope, id, level, from, to, points });
     }
-    const sopts = { zone: opts.zone, now: ctx.clock.now() };
+    const sopts = { zone: ctx.config.zone, now: ctx.clock.now() };
     if (p.q.format === "dense") {
       if (level !== "hour") return c.json({ error: "format=dense exists for level=hour" }, 400);
       const start = Math.floor(from / 3600_000) * 3600_000;
@@ -157,8 +157,8 @@ export function energyApi(app: App, ctx: ServerContext, opts: { zone: Zone; acco
     } else {
       // the local column carries its offset: a spreadsheet shows the day as the household lived it, DST or not
       lines.push("bucket_start_utc,bucket_start_ms,kwh,bucket_start_local");
-      for (const x of await energySeries(ctx.kv, scope, id, level, from, to, { zone: opts.zone, now: ctx.clock.now() })) {
-        lines.push(`${new Date(x.ts).toISOString()},${x.ts},${(x.wh / 1000).toFixed(6)},${localIso(opts.zone, x.ts)}`);
+      for (const x of await energySeries(ctx.kv, scope, id, level, from, to, { zone: ctx.config.zone, now: ctx.clock.now() })) {
+        lines.push(`${new Date(x.ts).toISOString()},${x.ts},${(x.wh / 1000).toFixed(6)},${localIso(ctx.config.zone, x.ts)}`);
       }
     }
     const name = `energy-${scope}-${id}-${level}-${new Date(from).toISOString().slice(0, 10)}.csv`.replace(/[^A-Za-z0-9_.-]/g, "_");

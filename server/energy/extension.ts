@@ -90,7 +90,7 @@ export function energy(settings: EnergySettings = energySettingsFromEnv()): Exte
   return {
     name: "energy",
     routes(app, ctx) {
-      energyApi(app, ctx, { zone: ctx.config.zone, accountant: () => getAccountant(ctx) });
+      energyApi(app, ctx, { accountant: () => getAccountant(ctx) });
     },
     async start(ctx) {
       const { changedFrom } = await noteEnergyZone(ctx.kv, ctx.config.zone.name, ctx.clock.now());
