@@ -39,6 +39,8 @@ export async function startServer(
   opts: { extensions?: Extension[]; clock?: Clock; log?: Logger; listen?: boolean } = {},
 ): Promise<RunningServer> {
   const log = opts.log ?? createLogger({ level: config.logLevel, fields: { instance: config.instanceId } });
+  const clock = opts.clock ?? systemClock;
+  const startedAt = clock.now();
   const kv = await openKv(config.kvPath);
   const cleanup: (() => Promise<void> | void)[] = [() => kv.close()];
   try {
@@ -58,7 +60,7 @@ export async function startServer(
       log,
     });
     cleanup.unshift(() => mqtt.close());
-    const ctx: ServerContext = { config, kv, mqtt, bus: new EventBus(), log, clock: opts.clock ?? systemClock, broker };
+    const ctx: ServerContext = { config, kv, mqtt, bus: new EventBus(), log, clock, broker, startedAt };
 
     const app: App = new Hono<AppEnv>();
     app.use("*", async (c, next) => {

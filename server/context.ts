@@ -20,6 +20,12 @@ export interface ServerContext {
   clock: Clock;
   /** null when MQTT_URL points at an external broker */
   broker: EmbeddedBroker | null;
+  /**
+   * clock time just before this server's broker and MQTT link came up: a
+   * message ingested at or after it was heard by this server, while stored
+   * state older than it may describe a connection that died with the last one
+   */
+  startedAt: number;
 }
 
 export type AppEnv = { Variables: { ctx: ServerContext } };

@@ -34,10 +34,13 @@ export interface EngineDeps {
   presence: PresenceSource;
   delivery: OtaDelivery;
   /**
-   * when this engine started: a unit is commanded only once it has been heard
-   * from since then. After a restart the stored presence still says "online"
-   * while units are reconnecting to the broker, and a command published then
-   * reaches nobody (and would be lost for good: commands are at-most-once).
+   * when this server started (before its broker came up): a unit is commanded
+   * only once it has been heard from since then. After a restart the stored
+   * presence still says "online" while units are reconnecting to the broker,
+   * and a command published then reaches nobody (and would be lost for good:
+   * commands are at-most-once). Not the engine's own start: a unit that
+   * reconnected while the server was still starting is heard before the
+   * engine starts and may say nothing more for a long while.
    */
   startedAt: number;
 }

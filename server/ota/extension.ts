@@ -44,7 +44,7 @@ export function otaRollouts(opts: OtaOptions = {}): Extension {
     start(ctx: ServerContext) {
       const presence = kvPresence(ctx.kv);
       delivery = createDelivery({ kv: ctx.kv, mqtt: ctx.mqtt, presence, log: ctx.log, clock: ctx.clock });
-      engine = new RolloutEngine({ kv: ctx.kv, clock: ctx.clock, log: ctx.log, presence, delivery, startedAt: ctx.clock.now() }, tickMs);
+      engine = new RolloutEngine({ kv: ctx.kv, clock: ctx.clock, log: ctx.log, presence, delivery, startedAt: ctx.startedAt }, tickMs);
       engine.start();
     },
     async stop() {
