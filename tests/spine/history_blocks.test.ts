@@ -26,6 +26,8 @@ import { waitFor } from "../helpers/net.ts";
 import { ManualClock } from "../../shared/clock.ts";
 import type { BusEvents } from "../../server/bus.ts";
 import { INGEST_BACKLOG_YIELD_READINGS } from "../../server/history/extension.ts";
+import { defaultExtensions } from "../../server/extensions.ts";
+import type { Extension } from "../../server/context.ts";
 
 const T0 = Date.UTC(2026, 10, 22, 8);
 
@@ -193,30 +195,46 @@ Deno.test("one compactor at a time: the lease is exclusive until released or exp
 });
 
 Deno.test("compaction yields to ingest: while ingest reports a backlog the pause after a round is four times longer", async () => {
-  const clock = new ManualClock(T0);
-  const srv = await startTestServer({ clock, env: { HISTORY_COMPACT_MS: "50" } });
-  const events: BusEvents["history.compacted"][] = [];
-  const off = srv.server.ctx.bus.on("history.compacted", (e) => void events.push(e));
-  try {
-    // ingest says readings are waiting behind its commits; the server clock stands still, so that stays fresh
-    srv.server.ctx.bus.emit("ingest.backlog", { readings: INGEST_BACKLOG_YIELD_READINGS + 1 });
-    await ingest(srv.kv, "agent-y", 1, 250); // 250 log entries: rounds of 100
-    await waitFor(() => events.length > 0, { what: "a compaction round" });
-    assertEquals(events.every((e) => e.yielded && e.pauseMs >= 4 * 100 && e.pauseMs === 4 * Math.max(100, e.ms)), true, JSON.stringify(events));
-    const yielded = events.length;
-    // the backlog report goes stale: rounds pause as long as they took (at least 100 ms) again
-    while ((await countKeys(srv.kv, ["ingest_log"])) > 0) {
-      clock.advance(3_000);
-      await new Promise((r) => setTimeout(r, 20));
+  await withTempDir(async (dir) => {
+    // the log is there before the server starts (written while it runs, the 50 ms sweeps would nibble at it in
+    // short rounds that never pause), so the first round is a full one (100 entries) and pauses
+    const kv = await Deno.openKv(`${dir}/meterfleet.kv`);
+    await ingest(kv, "agent-y", 1, 250);
+    kv.close();
+    const clock = new ManualClock(T0 + 60_000);
+    // ingest says readings are waiting behind its commits, right after the compactor subscribed and before
+    // its first round (extensions start one after the other, no timer runs between them);
+    // the server clock stands still, so that report stays fresh
+    const backlogAtStart: Extension = {
+      name: "test-ingest-backlog",
+      start(ctx) {
+        ctx.bus.emit("ingest.backlog", { readings: INGEST_BACKLOG_YIELD_READINGS + 1 });
+      },
+    };
+    const extensions = defaultExtensions();
+    extensions.splice(extensions.findIndex((e) => e.name === "history-compactor") + 1, 0, backlogAtStart);
+    const srv = await startTestServer({ dir, clock, extensions, env: { HISTORY_COMPACT_MS: "50" } });
+    const events: BusEvents["history.compacted"][] = [];
+    const off = srv.server.ctx.bus.on("history.compacted", (e) => void events.push(e));
+    try {
+      await waitFor(() => events.length > 0, { what: "a compaction round" });
+      assertEquals(events.length, 1, "the first round's pause is on a clock that stands still");
+      const [first] = events;
+      assertEquals(first.entries === 100 && first.yielded && first.pauseMs === 4 * Math.max(100, first.ms), true, JSON.stringify(first));
+      // the backlog report goes stale: rounds pause as long as they took (at least 100 ms) again
+      while ((await countKeys(srv.kv, ["ingest_log"])) > 0) {
+        clock.advance(3_000);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const after = events.slice(1);
+      assertGreater(after.length, 0);
+      assertEquals(after.every((e) => !e.yielded && e.pauseMs === Math.max(100, e.ms)), true, JSON.stringify(after));
+      assertEquals(events.reduce((s, e) => s + e.entries, 0), 250);
+    } finally {
+      off();
+      await srv.close();
     }
-    const after = events.slice(yielded);
-    assertGreater(after.length, 0);
-    assertEquals(after.every((e) => !e.yielded && e.pauseMs === Math.max(100, e.ms)), true, JSON.stringify(after));
-    assertEquals(events.reduce((s, e) => s + e.entries, 0), 250);
-  } finally {
-    off();
-    await srv.close();
-  }
+  });
 });
 
 Deno.test("a server stopping while the compactor pauses between rounds stops at once (its clock may never move again)", async () => {
