@@ -16,7 +16,8 @@ import {
   unitSecret,
 } from "../db/tokens.ts";
 import { createUser, listUsers, newUserSchema, type Role, ROLES, setDisabled, setPassword, setRole } from "../db/users.ts";
-import { writeMosquittoFiles } from "./mosquitto.ts";
+import { syncMosquittoFiles, writeMosquittoFiles } from "./mosquitto.ts";
+import { createLogger } from "../../shared/log.ts";
 
 const HELP = `deno task admin <command> [options]      (KV from $KV_PATH or $DATA_DIR, default ./data)
   create-user --username <name> --role viewer|operator|admin   password from stdin
@@ -32,7 +33,10 @@ const HELP = `deno task admin <command> [options]      (KV from $KV_PATH or $DAT
   revoke-device --username <name>
   unit-secret                                                  prints the fleet secret for flash-time unit credentials
                                                                (provisioning file mqtt.unitSecret; created on first use)
-  mosquitto-files --out <dir>                                  writes <dir>/passwd and <dir>/acl (0600)`;
+  mosquitto-files --out <dir>                                  writes <dir>/passwd and <dir>/acl (0600)
+    [--watch [--pid-file /run/mosquitto/mosquitto.pid] [--every <s>]]   keeps running: rewrites them whenever
+                                                               credentials change and SIGHUPs Mosquitto (revoked
+                                                               clients are disconnected); KV is reread every 2 s`;
 
 async function readPassword(): Promise<string> {
   const enc = new TextEncoder();
@@ -77,6 +81,9 @@ export async function main(argv: string[]) {
       topic: { type: "string", multiple: true },
       group: { type: "string" },
       out: { type: "string" },
+      watch: { type: "boolean" },
+      "pid-file": { type: "string" },
+      every: { type: "string" },
       help: { type: "boolean" },
     },
   });
@@ -160,6 +167,15 @@ export async function main(argv: string[]) {
         console.log(await unitSecret(kv, true));
         break;
       case "mosquitto-files": {
+        if (o.watch) {
+          const everyMs = Number(o.every ?? 2) * 1000;
+          if (!(everyMs >= 100)) throw new Error("--every: seconds, at least 0.1");
+          const stop = new AbortController();
+          for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(sig, () => stop.abort());
+          const log = createLogger({ level: config.logLevel, fields: { task: "mosquitto-files" } });
+          await syncMosquittoFiles(kv, { dir: need(o.out, "out"), pidFile: o["pid-file"], everyMs, signal: stop.signal, log });
+          break;
+        }
         const r = await writeMosquittoFiles(kv, need(o.out, "out"));
         console.log(`${r.users} users\npassword_file ${r.passwd}\nacl_file ${r.acl}\n(allow_anonymous false; kill -HUP mosquitto to reload)`);
         break;

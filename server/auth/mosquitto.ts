@@ -5,7 +5,10 @@
  *   deno task admin mosquitto-files --out /etc/mosquitto/meterfleet
  * mosquitto.conf:  allow_anonymous false / password_file …/passwd / acl_file …/acl
  * then `kill -HUP $(pidof mosquitto)` after every change (Mosquitto re-reads both files).
+ * With `--watch --pid-file <mosquitto's pid_file>` the command keeps running and
+ * does both itself whenever the credentials in KV change (`syncMosquittoFiles`).
  */
+import type { Logger } from "../../shared/log.ts";
 import { internalCredential, listAgentTokens, listDeviceCredentials } from "../db/tokens.ts";
 import { MQTT_ACL, mqttPatterns, type Principal } from "./policy.ts";
 
@@ -54,8 +57,8 @@ export async function mosquittoFiles(kv: Deno.Kv): Promise<MosquittoFiles> {
 }
 
 /** Write both files (mode 0600) into `dir`; returns their paths. */
-export async function writeMosquittoFiles(kv: Deno.Kv, dir: string): Promise<{ passwd: string; acl: string; users: number }> {
-  const f = await mosquittoFiles(kv);
+export async function writeMosquittoFiles(kv: Deno.Kv, dir: string, rendered?: MosquittoFiles): Promise<{ passwd: string; acl: string; users: number }> {
+  const f = rendered ?? await mosquittoFiles(kv);
   await Deno.mkdir(dir, { recursive: true });
   const out = { passwd: `${dir}/passwd`, acl: `${dir}/acl`, users: f.users };
   for (const [path, text] of [[out.passwd, f.passwd], [out.acl, f.acl]] as const) {
@@ -65,4 +68,73 @@ export async function writeMosquittoFiles(kv: Deno.Kv, dir: string): Promise<{ p
     await Deno.rename(tmp, path);
   }
   return out;
+}
+
+export interface MosquittoSyncOptions {
+  dir: string;
+  /** Mosquitto's `pid_file`; without it the files are rewritten but nobody is told */
+  pidFile?: string;
+  /** how often KV is read again (a revocation made in this process, or through KV Connect, wakes it at once) */
+  everyMs: number;
+  signal: AbortSignal;
+  log: Logger;
+  /** after each rewrite (tests) */
+  onSync?: (r: { users: number; reloaded: boolean }) => void;
+}
+
+/**
+ * Keep the two files in step with KV until `signal` aborts: whenever the
+ * rendered files change (a token issued or revoked, a unit credential added),
+ * rewrite them and SIGHUP Mosquitto. On reload Mosquitto 2.x re-applies its
+ * security to every connected client, so a revoked agent or unit is
+ * disconnected there and then, as on the embedded broker.
+ */
+export async function syncMosquittoFiles(kv: Deno.Kv, o: MosquittoSyncOptions): Promise<void> {
+  // a watch on another process's SQLite writes may stay silent: the timer is what guarantees progress
+  const revocations = kv.watch([["auth_revocations"]]).getReader();
+  let changed = revocations.read();
+  let written = "";
+  try {
+    while (!o.signal.aborted) {
+      try {
+        const f = await mosquittoFiles(kv);
+        if (f.passwd + f.acl !== written) {
+          await writeMosquittoFiles(kv, o.dir, f);
+          written = f.passwd + f.acl;
+          const reloaded = o.pidFile ? await reloadMosquitto(o.pidFile, o.log) : false;
+          o.log.info("mosquitto files written", { dir: o.dir, users: f.users, reloaded });
+          o.onSync?.({ users: f.users, reloaded });
+        }
+      } catch (e) {
+        o.log.error("mosquitto files not written; retrying", { err: e });
+      }
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const woke = await Promise.race([
+        changed.then(() => "kv" as const),
+        new Promise<"timer">((r) => timer = setTimeout(() => r("timer"), o.everyMs)),
+        new Promise<"abort">((r) => o.signal.addEventListener("abort", () => r("abort"), { once: true })),
+      ]);
+      clearTimeout(timer);
+      if (woke === "kv") changed = revocations.read();
+    }
+  } finally {
+    await revocations.cancel().catch(() => {});
+  }
+}
+
+/** SIGHUP the Mosquitto whose pid is in `pidFile`; false (with the reason logged) when there is none to tell. */
+async function reloadMosquitto(pidFile: string, log: Logger): Promise<boolean> {
+  const text = await Deno.readTextFile(pidFile).catch(() => null);
+  const pid = Number(text?.trim());
+  if (!text || !Number.isInteger(pid) || pid <= 1) {
+    log.warn("no Mosquitto pid to reload; it reads the files when it starts", { pidFile });
+    return false;
+  }
+  try {
+    Deno.kill(pid, "SIGHUP");
+    return true;
+  } catch (e) {
+    log.warn("could not signal Mosquitto (not running, or another user's process?)", { pidFile, pid, err: e });
+    return false;
+  }
 }

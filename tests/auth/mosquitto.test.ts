@@ -129,3 +129,67 @@ Deno.test("generated Mosquitto passwd/acl: server, agents and OpenBeken units ge
     }
   });
 });
+
+Deno.test("mosquitto-files --watch: a token issued can connect, a token revoked is disconnected at once, without touching Mosquitto by hand", async () => {
+  await withTempDir(async (dir) => {
+    const kvPath = `${dir}/meterfleet.kv`;
+    const kv = await Deno.openKv(kvPath);
+    const clients: MqttClient[] = [];
+    let broker: Awaited<ReturnType<typeof startMosquitto>> | null = null;
+    // the watcher as an operator runs it beside Mosquitto, in its own process
+    const watcher = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run", "-A", new URL("../../server/auth/cli.ts", import.meta.url).pathname,
+        "mosquitto-files", "--out", `${dir}/mosq`, "--watch", "--pid-file", `${dir}/mosquitto.pid`, "--every", "0.2",
+      ],
+      env: { KV_PATH: kvPath },
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const output = Promise.all([new Response(watcher.stdout).text(), new Response(watcher.stderr).text()]);
+    const a = await issueAgentToken(kv, { agentId: "bench-a", createdBy: "test" });
+    try {
+      await waitFor(async () => (await Deno.readTextFile(`${dir}/mosq/passwd`).catch(() => "")).includes("bench-a:"), {
+        what: "the watcher writing bench-a into the password file",
+      });
+      broker = await startMosquitto({
+        extraConfig: `user root\nallow_anonymous false\npid_file ${dir}/mosquitto.pid\npassword_file ${dir}/mosq/passwd\nacl_file ${dir}/mosq/acl`,
+      });
+      const live = await connect(broker.url, { clientId: "meterfleet-agent-bench-a", username: "bench-a", password: a.token });
+      if (live instanceof Error) throw live;
+      clients.push(live);
+      let closedAt = 0;
+      live.on("close", () => closedAt ||= Date.now());
+
+      // issued after Mosquitto started: the watcher rewrites the files and reloads it
+      const b = await issueAgentToken(kv, { agentId: "bench-b", createdBy: "test" });
+      const bClient = await waitFor(async () => {
+        const c = await connect(broker!.url, { clientId: "meterfleet-agent-bench-b", username: "bench-b", password: b.token });
+        if (c instanceof Error) throw c;
+        return c;
+      }, { what: "bench-b accepted after the reload", timeoutMs: 20_000 });
+      clients.push(bClient);
+      assertEquals(closedAt, 0, "a reload must not drop clients whose credentials still hold");
+
+      // revoked in KV (as the admin page or CLI does): the live connection goes, and stays gone
+      await revokeAgentToken(kv, a.record.id);
+      await waitFor(() => closedAt > 0, { what: "bench-a's live connection closed by Mosquitto", timeoutMs: 20_000 });
+      const again = await connect(broker.url, { clientId: "meterfleet-agent-bench-a", username: "bench-a", password: a.token });
+      if (!(again instanceof Error)) clients.push(again);
+      assert(again instanceof Error, "a revoked token reconnected");
+      assert(bClient.connected, "bench-b was dropped with bench-a");
+    } finally {
+      for (const c of clients) c.end(true);
+      await broker?.stop();
+      try {
+        watcher.kill("SIGTERM");
+      } catch { /* already gone */ }
+      kv.close();
+    }
+    const status = await watcher.status;
+    const [out, err] = await output;
+    assertEquals(status.code, 0, err);
+    assert(!/mfa_[A-Za-z0-9_-]{20,}/.test(out + err), "a token in the watcher's output");
+    assert((out + err).includes('"reloaded":true'), out + err);
+  });
+});
