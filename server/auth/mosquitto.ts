@@ -8,6 +8,7 @@
  * With `--watch --pid-file <mosquitto's pid_file>` the command keeps running and
  * does both itself whenever the credentials in KV change (`syncMosquittoFiles`).
  */
+import { systemClock } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
 import { internalCredential, listAgentTokens, listDeviceCredentials } from "../db/tokens.ts";
 import { MQTT_ACL, mqttPatterns, type Principal } from "./policy.ts";
@@ -108,13 +109,11 @@ export async function syncMosquittoFiles(kv: Deno.Kv, o: MosquittoSyncOptions): 
       } catch (e) {
         o.log.error("mosquitto files not written; retrying", { err: e });
       }
-      let timer: ReturnType<typeof setTimeout> | undefined;
+      // the sleep drops its abort listener when it ends: a service running for months collects none
       const woke = await Promise.race([
         changed.then(() => "kv" as const),
-        new Promise<"timer">((r) => timer = setTimeout(() => r("timer"), o.everyMs)),
-        new Promise<"abort">((r) => o.signal.addEventListener("abort", () => r("abort"), { once: true })),
+        systemClock.sleep(o.everyMs, o.signal).then(() => "timer" as const, () => "abort" as const),
       ]);
-      clearTimeout(timer);
       if (woke === "kv") changed = revocations.read();
     }
   } finally {
