@@ -53,6 +53,30 @@ async function countKeys(kv: Deno.Kv, prefix: Deno.KvKey): Promise<number> {
   return n;
 }
 
+/**
+ * A server over a log written before it starts (written while it runs, the 50 ms sweeps would nibble at it in
+ * short rounds that never pause), so its first compaction round is a full one (100 entries). `rounds` records
+ * every round from the first: the recorder starts before the compactor, not after the server is up.
+ * `afterCompactor` starts right after the compactor, before its first round (no timer runs between starts).
+ */
+async function serverOverLog(dir: string, clock: ManualClock, agentId: string, seconds: number, afterCompactor?: Extension) {
+  const kv = await Deno.openKv(`${dir}/meterfleet.kv`);
+  await ingest(kv, agentId, 1, seconds);
+  kv.close();
+  const rounds: BusEvents["history.compacted"][] = [];
+  const recorder: Extension = {
+    name: "test-compaction-rounds",
+    start(ctx) {
+      ctx.bus.on("history.compacted", (e) => void rounds.push(e));
+    },
+  };
+  const extensions = defaultExtensions();
+  const at = extensions.findIndex((e) => e.name === "history-compactor");
+  extensions.splice(at, 1, recorder, extensions[at], ...(afterCompactor ? [afterCompactor] : []));
+  const srv = await startTestServer({ dir, clock, extensions, env: { HISTORY_COMPACT_MS: "50" } });
+  return { srv, rounds };
+}
+
 Deno.test("a packed block is self-describing: a fresh decoder reads any block, in any order", () => {
   const a = packReadings([reading("m1", T0), reading("m2", T0)]);
   const b = packReadings([reading("m3", T0 + 1000, true)]);
@@ -196,14 +220,8 @@ Deno.test("one compactor at a time: the lease is exclusive until released or exp
 
 Deno.test("compaction yields to ingest: while ingest reports a backlog the pause after a round is four times longer", async () => {
   await withTempDir(async (dir) => {
-    // the log is there before the server starts (written while it runs, the 50 ms sweeps would nibble at it in
-    // short rounds that never pause), so the first round is a full one (100 entries) and pauses
-    const kv = await Deno.openKv(`${dir}/meterfleet.kv`);
-    await ingest(kv, "agent-y", 1, 250);
-    kv.close();
     const clock = new ManualClock(T0 + 60_000);
-    // ingest says readings are waiting behind its commits, right after the compactor subscribed and before
-    // its first round (extensions start one after the other, no timer runs between them);
+    // ingest says readings are waiting behind its commits before the compactor's first round;
     // the server clock stands still, so that report stays fresh
     const backlogAtStart: Extension = {
       name: "test-ingest-backlog",
@@ -211,11 +229,7 @@ Deno.test("compaction yields to ingest: while ingest reports a backlog the pause
         ctx.bus.emit("ingest.backlog", { readings: INGEST_BACKLOG_YIELD_READINGS + 1 });
       },
     };
-    const extensions = defaultExtensions();
-    extensions.splice(extensions.findIndex((e) => e.name === "history-compactor") + 1, 0, backlogAtStart);
-    const srv = await startTestServer({ dir, clock, extensions, env: { HISTORY_COMPACT_MS: "50" } });
-    const events: BusEvents["history.compacted"][] = [];
-    const off = srv.server.ctx.bus.on("history.compacted", (e) => void events.push(e));
+    const { srv, rounds: events } = await serverOverLog(dir, clock, "agent-y", 250, backlogAtStart);
     try {
       await waitFor(() => events.length > 0, { what: "a compaction round" });
       assertEquals(events.length, 1, "the first round's pause is on a clock that stands still");
@@ -231,7 +245,6 @@ Deno.test("compaction yields to ingest: while ingest reports a backlog the pause
       assertEquals(after.every((e) => !e.yielded && e.pauseMs === Math.max(100, e.ms)), true, JSON.stringify(after));
       assertEquals(events.reduce((s, e) => s + e.entries, 0), 250);
     } finally {
-      off();
       await srv.close();
     }
   });
@@ -239,16 +252,10 @@ Deno.test("compaction yields to ingest: while ingest reports a backlog the pause
 
 Deno.test("a server stopping while the compactor pauses between rounds stops at once (its clock may never move again)", async () => {
   await withTempDir(async (dir) => {
-    // the log is there before the server starts, so its first round is a full one (100 entries)
-    const kv = await Deno.openKv(`${dir}/meterfleet.kv`);
-    await ingest(kv, "agent-z", 1, 150);
-    kv.close();
     const clock = new ManualClock(T0 + 3_600_000);
-    const srv = await startTestServer({ dir, clock, env: { HISTORY_COMPACT_MS: "50" } });
+    const { srv, rounds } = await serverOverLog(dir, clock, "agent-z", 150);
     let closed = false;
     try {
-      const rounds: BusEvents["history.compacted"][] = [];
-      srv.server.ctx.bus.on("history.compacted", (e) => void rounds.push(e));
       // a full round is followed by a pause on the server clock, which this test never advances
       await waitFor(() => rounds.some((e) => e.entries === 100), { what: "a full compaction round" });
       let timer: ReturnType<typeof setTimeout> | undefined;
