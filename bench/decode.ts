@@ -13,9 +13,15 @@ import type { Poller } from "../edge-agent/drivers/poller.ts";
 import { getProfile } from "../shared/profiles/mod.ts";
 
 const SPM = [
-  "55AA030000010104", "55AA0307000C07000008090C0000D100001B25", "55AA0307000C08000008090E0001970000360A",
-  "55AA03070008200200040000138AD4", "55AA030700081D0200040000005C90", "55AA03070008320200040000003B84",
-  "55AA03070008660200040000090D93", "55AA030700086702000400000062E0", "55AA03070008680200040000000D8C",
+  "55AA030000010104",
+  "55AA0307000C07000008090C0000D100001B25",
+  "55AA0307000C08000008090E0001970000360A",
+  "55AA03070008200200040000138AD4",
+  "55AA030700081D0200040000005C90",
+  "55AA03070008320200040000003B84",
+  "55AA03070008660200040000090D93",
+  "55AA030700086702000400000062E0",
+  "55AA03070008680200040000000D8C",
 ];
 
 function repeatStream(unit: Uint8Array, bytes: number): Uint8Array {
@@ -30,12 +36,29 @@ function throughput(name: string, stream: Uint8Array, feed: (chunk: Uint8Array) 
   let frames = 0;
   for (let o = 0; o < stream.length; o += 4096) frames += feed(stream.subarray(o, o + 4096));
   const s = (performance.now() - t0) / 1000;
-  console.log(`${name.padEnd(34)} ${Math.round(frames / s).toLocaleString("en").padStart(12)} frames/s  (${frames} frames, ${(stream.length / s / 1e6).toFixed(1)} MB/s)`);
+  console.log(
+    `${name.padEnd(34)} ${Math.round(frames / s).toLocaleString("en").padStart(12)} frames/s  (${frames} frames, ${
+      (stream.length / s / 1e6).toFixed(1)
+    } MB/s)`,
+  );
 }
 
 function bl0942Unit(): Uint8Array {
   const le24 = (v: number) => [v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff];
-  const b = [0x55, ...le24(65314), ...le24(3493240), ...le24(65314), ...le24(35880), ...le24(1234), 0x20, 0x4e, 0, 0, 0, 0];
+  const b = [
+    0x55,
+    ...le24(65314),
+    ...le24(3493240),
+    ...le24(65314),
+    ...le24(35880),
+    ...le24(1234),
+    0x20,
+    0x4e,
+    0,
+    0,
+    0,
+    0,
+  ];
   let s = 0x58;
   for (const x of b) s += x;
   return Uint8Array.from([...b, ~s & 0xff]);
@@ -85,8 +108,14 @@ async function cpuPerPort(kind: "tuyamcu" | "bl0942", ports: number, seconds: nu
   await reader.cancel().catch(() => {});
   const perPort = (cpu / wall / ports) * 100;
   console.log(
-    `${kind.padEnd(8)} ${String(ports).padStart(3)} ports: agent CPU ${(cpu / wall * 100).toFixed(2)} % of a core, ${perPort.toFixed(3)} % per port, ` +
-      `${((readings - r0) / wall).toFixed(1)} readings/s → ${perPort > 0 ? `~${Math.floor(100 / perPort)}` : `>${Math.floor(100 / (1 / (wall * 100) * 100 / ports))} (below the 10 ms tick)`} ports per core (CPU bound)`,
+    `${kind.padEnd(8)} ${String(ports).padStart(3)} ports: agent CPU ${(cpu / wall * 100).toFixed(2)} % of a core, ${
+      perPort.toFixed(3)
+    } % per port, ` +
+      `${((readings - r0) / wall).toFixed(1)} readings/s → ${
+        perPort > 0
+          ? `~${Math.floor(100 / perPort)}`
+          : `>${Math.floor(100 / (1 / (wall * 100) * 100 / ports))} (below the 10 ms tick)`
+      } ports per core (CPU bound)`,
   );
 }
 
@@ -95,28 +124,40 @@ export default async function (args: string[]) {
   const ports = Number(args[args.indexOf("--ports") + 1] || 8) || 8;
   console.log("Decoder throughput (4 KB chunks, single thread):");
   const tuyaUnit = fromHex(SPM.join("") + "00FF13");
-  throughput("TuyaMCU frames + DPs (SPM02 log)", repeatStream(tuyaUnit, 16e6), (() => {
-    const p = new TuyaFrameParser();
-    return (c: Uint8Array) => {
-      let n = 0;
-      for (const e of p.push(c)) if (e.kind === "frame") {
-        if (e.frame.command === 7) decodeDatapoints(e.frame.data);
-        n++;
-      }
-      return n;
-    };
-  })());
-  throughput("BL0942 read-all packets", repeatStream(bl0942Unit(), 16e6), (() => {
-    const p = new Bl0942Parser();
-    return (c: Uint8Array) => {
-      let n = 0;
-      for (const e of p.push(c)) if (e.kind === "packet") {
-        bl0942Values(e.packet);
-        n++;
-      }
-      return n;
-    };
-  })());
+  throughput(
+    "TuyaMCU frames + DPs (SPM02 log)",
+    repeatStream(tuyaUnit, 16e6),
+    (() => {
+      const p = new TuyaFrameParser();
+      return (c: Uint8Array) => {
+        let n = 0;
+        for (const e of p.push(c)) {
+          if (e.kind === "frame") {
+            if (e.frame.command === 7) decodeDatapoints(e.frame.data);
+            n++;
+          }
+        }
+        return n;
+      };
+    })(),
+  );
+  throughput(
+    "BL0942 read-all packets",
+    repeatStream(bl0942Unit(), 16e6),
+    (() => {
+      const p = new Bl0942Parser();
+      return (c: Uint8Array) => {
+        let n = 0;
+        for (const e of p.push(c)) {
+          if (e.kind === "packet") {
+            bl0942Values(e.packet);
+            n++;
+          }
+        }
+        return n;
+      };
+    })(),
+  );
   console.log(`\nAgent CPU per polled port (${ports} ports each, ${seconds} s, simulators in a separate process):`);
   await cpuPerPort("tuyamcu", ports, seconds);
   await cpuPerPort("bl0942", ports, seconds);

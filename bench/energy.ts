@@ -52,14 +52,29 @@ async function storage(dir: string, units: number, days: number) {
     for (let t = T0; t < T0 + days * DAY; t += 5000) {
       const power = 100 + 50 * Math.sin(t / 3600_000);
       wh += power * 5 / 3600;
-      const r: Reading = { deviceId: id, ts: t, voltage: 230, current: power / 230, power, energyWh: Math.round(wh * 1000) / 1000 };
+      const r: Reading = {
+        deviceId: id,
+        ts: t,
+        voltage: 230,
+        current: power / 230,
+        power,
+        energyWh: Math.round(wh * 1000) / 1000,
+      };
       batch.push(r);
       readings++;
       if (batch.length === 400) {
         const op = raw.atomic();
         addReadings(op, batch, t);
         await op.commit();
-        acc.submit(batch.map((x, i) => ({ deviceId: x.deviceId, ts: x.ts, powerW: x.power, counterWh: i % 12 === 0 ? x.energyWh : null, hasCounter: true })));
+        acc.submit(
+          batch.map((x, i) => ({
+            deviceId: x.deviceId,
+            ts: x.ts,
+            powerW: x.power,
+            counterWh: i % 12 === 0 ? x.energyWh : null,
+            hasCounter: true,
+          })),
+        );
         batch = [];
       }
     }
@@ -77,8 +92,18 @@ async function storage(dir: string, units: number, days: number) {
   const rawBytes = (await fileSize(rawPath)) - baseRaw, rollBytes = (await fileSize(rollPath)) - baseRoll;
   const unitDays = units * days;
   console.log(`storage (${units} units × ${days} days, ${readings} readings at 1 per 5 s, SQLite file growth):`);
-  console.log(`  raw readings   ${fmtBytes(rawBytes / unitDays)} per unit per day  (kept ${7} days by default → ${fmtBytes(rawBytes / unitDays * 7)} per unit)`);
-  console.log(`  rollups        ${fmtBytes(rollBytes / unitDays)} per unit per day  (minute/hour/day/month × unit+fleet, kept forever: ${fmtBytes(rollBytes / unitDays * 365)} per unit-year)`);
+  console.log(
+    `  raw readings   ${fmtBytes(rawBytes / unitDays)} per unit per day  (kept ${7} days by default → ${
+      fmtBytes(rawBytes / unitDays * 7)
+    } per unit)`,
+  );
+  console.log(
+    `  rollups        ${
+      fmtBytes(rollBytes / unitDays)
+    } per unit per day  (minute/hour/day/month × unit+fleet, kept forever: ${
+      fmtBytes(rollBytes / unitDays * 365)
+    } per unit-year)`,
+  );
 }
 
 async function queries(dir: string, units: number) {
@@ -126,25 +151,37 @@ async function queries(dir: string, units: number) {
       rows = await fn();
       best = Math.min(best, performance.now() - s);
     }
-    console.log(`  ${label.padEnd(72)} ${best.toFixed(1).padStart(8)} ms  (${rows} rows; first run ${first.toFixed(0)} ms)`);
+    console.log(
+      `  ${label.padEnd(72)} ${best.toFixed(1).padStart(8)} ms  (${rows} rows; first run ${first.toFixed(0)} ms)`,
+    );
   };
   console.log("queries (best of 3):");
-  await time(`hourly energy, ${units} units as one site, 1 year (site rollup)`, async () =>
-    (await energySeries(kv, "site", "site-1", "hour", T0, T0 + 365 * DAY, { now: T0 + 400 * DAY })).length);
+  await time(
+    `hourly energy, ${units} units as one site, 1 year (site rollup)`,
+    async () => (await energySeries(kv, "site", "site-1", "hour", T0, T0 + 365 * DAY, { now: T0 + 400 * DAY })).length,
+  );
   await time(`hourly energy, ${units} units one by one, 1 year (month packs)`, async () => {
     const all = await Promise.all(
-      Array.from({ length: units }, (_, u) => energySeries(kv, "unit", `u${u}`, "hour", T0, T0 + 365 * DAY, { now: T0 + 400 * DAY })),
+      Array.from(
+        { length: units },
+        (_, u) => energySeries(kv, "unit", `u${u}`, "hour", T0, T0 + 365 * DAY, { now: T0 + 400 * DAY }),
+      ),
     );
     return all.reduce((s, x) => s + x.length, 0);
   });
   await time(`hourly energy, ${units} units one by one, 1 year (month packs, dense arrays)`, async () => {
     const all = await Promise.all(
-      Array.from({ length: units }, (_, u) => hourlyDense(kv, "unit", `u${u}`, T0, T0 + 365 * DAY, { now: T0 + 400 * DAY })),
+      Array.from(
+        { length: units },
+        (_, u) => hourlyDense(kv, "unit", `u${u}`, T0, T0 + 365 * DAY, { now: T0 + 400 * DAY }),
+      ),
     );
     return all.reduce((s, x) => s + x.length, 0);
   });
-  await time("daily energy of the fleet, 5 years (one scan)", async () =>
-    (await energySeries(kv, "fleet", "all", "day", T0 - 4 * 366 * DAY, T0 + 366 * DAY)).length);
+  await time(
+    "daily energy of the fleet, 5 years (one scan)",
+    async () => (await energySeries(kv, "fleet", "all", "day", T0 - 4 * 366 * DAY, T0 + 366 * DAY)).length,
+  );
   kv.close();
 }
 
@@ -152,7 +189,14 @@ async function ingest(dir: string, messages: number, broker: string) {
   // --broker mosquitto: the external broker a larger install would run (no embedded auth guard then)
   const mosq = broker === "mosquitto" ? await startMosquitto() : null;
   const server = await startServer(
-    { ...configFromEnv({ DATA_DIR: `${dir}/srv` }), port: 0, embeddedMqttPort: 0, logLevel: "error", instanceId: "bench", mqttUrl: mosq?.url ?? null },
+    {
+      ...configFromEnv({ DATA_DIR: `${dir}/srv` }),
+      port: 0,
+      embeddedMqttPort: 0,
+      logLevel: "error",
+      instanceId: "bench",
+      mqttUrl: mosq?.url ?? null,
+    },
     { log, listen: false },
   );
   const ctx = server.ctx;
@@ -166,7 +210,12 @@ async function ingest(dir: string, messages: number, broker: string) {
     const topicOf = (u: number) => `obkB${String(u).padStart(7, "0")}`;
     const clients = await Promise.all(Array.from({ length: units }, async (_, u) => {
       const cred = await issueDeviceCredential(ctx.kv, { topics: [topicOf(u)], createdBy: "bench" });
-      return await mqtt.connectAsync(url, { clientId: topicOf(u), username: cred!.username, password: cred!.password, protocolVersion: 4 });
+      return await mqtt.connectAsync(url, {
+        clientId: topicOf(u),
+        username: cred!.username,
+        password: cred!.password,
+        protocolVersion: 4,
+      });
     }));
     const t1 = performance.now();
     const sends: Promise<unknown>[] = [];
@@ -187,7 +236,12 @@ async function ingest(dir: string, messages: number, broker: string) {
     let cborDone = 0;
     const offCbor = ctx.bus.on("telemetry.committed", (e) => void (cborDone += e.readings.length));
     const { token } = await issueAgentToken(ctx.kv, { agentId: "bench-agent", createdBy: "bench" });
-    const agent = await mqtt.connectAsync(url, { clientId: "meterfleet-agent-bench-agent", username: "bench-agent", password: token, protocolVersion: 4 });
+    const agent = await mqtt.connectAsync(url, {
+      clientId: "meterfleet-agent-bench-agent",
+      username: "bench-agent",
+      password: token,
+      protocolVersion: 4,
+    });
     const per = 100, batches = Math.ceil(messages / per);
     const payloads = Array.from({ length: batches }, (_, seq) =>
       encodeTelemetryBatch({
@@ -202,8 +256,7 @@ async function ingest(dir: string, messages: number, broker: string) {
           power: 115,
           energyWh: 1000 + seq * 0.032,
         })),
-      })
-    );
+      }));
     const t2 = performance.now();
     for (const p of payloads) await agent.publishAsync(topics.telemetry("bench-agent"), Buffer.from(p), { qos: 1 });
     while (cborDone < batches * per && performance.now() - t2 < 120_000) await new Promise((r) => setTimeout(r, 5));
@@ -219,7 +272,10 @@ async function ingest(dir: string, messages: number, broker: string) {
     const t3 = performance.now();
     for (let i = 0; i < messages; i++) {
       const u = i % units, round = 1000 + Math.floor(i / units);
-      inject(round % 2 ? `${topicOf(u)}/energycounter/get` : `${topicOf(u)}/power/get`, round % 2 ? (1000 + round * 0.01).toFixed(3) : (100 + (round % 7)).toFixed(2));
+      inject(
+        round % 2 ? `${topicOf(u)}/energycounter/get` : `${topicOf(u)}/power/get`,
+        round % 2 ? (1000 + round * 0.01).toFixed(3) : (100 + (round % 7)).toFixed(2),
+      );
       if (i % 2000 === 1999) await new Promise((r) => setTimeout(r, 0)); // let the writer run, as socket reads would
     }
     while (obkDirect < messages && performance.now() - t3 < 120_000) await new Promise((r) => setTimeout(r, 2));
@@ -233,7 +289,17 @@ async function ingest(dir: string, messages: number, broker: string) {
         v: 1,
         agentId: "bench-agent",
         seq: batches + k,
-        readings: Array.from({ length: per }, (_, j) => ({ deviceId: `din-${String(j).padStart(3, "0")}`, ts: T0 + (batches + k) * 1000 + j, voltage: 230, current: 0.5, power: 115, energyWh: 2000 + k * 0.032 })),
+        readings: Array.from(
+          { length: per },
+          (_, j) => ({
+            deviceId: `din-${String(j).padStart(3, "0")}`,
+            ts: T0 + (batches + k) * 1000 + j,
+            voltage: 230,
+            current: 0.5,
+            power: 115,
+            energyWh: 2000 + k * 0.032,
+          }),
+        ),
       });
       inject(topics.telemetry("bench-agent"), p);
       if (k % 20 === 19) await new Promise((r) => setTimeout(r, 0));
@@ -248,9 +314,21 @@ async function ingest(dir: string, messages: number, broker: string) {
     console.log(`  OpenBeken text                                          ${obkD.toFixed(0).padStart(8)} readings/s`);
     console.log(`  agents' CBOR (incl. encoding the batches)               ${cborD.toFixed(0).padStart(8)} readings/s`);
     console.log(`  ratio OpenBeken / CBOR: ${(obkD / cborD).toFixed(2)}`);
-    console.log(`end to end: units/agent → ${mosq ? "Mosquitto" : "embedded aedes (per-client auth)"} → server → KV (readings committed per second):`);
-    console.log(`  OpenBeken text, ${messages} messages from ${units} units (QoS 0) ${obkRate.toFixed(0).padStart(8)} readings/s (${obkDone} in ${(obkMs / 1000).toFixed(2)} s)`);
-    console.log(`  agents' CBOR, ${batches} batches × ${per} readings          ${cborRate.toFixed(0).padStart(8)} readings/s (${cborDone} in ${(cborMs / 1000).toFixed(2)} s)`);
+    console.log(
+      `end to end: units/agent → ${
+        mosq ? "Mosquitto" : "embedded aedes (per-client auth)"
+      } → server → KV (readings committed per second):`,
+    );
+    console.log(
+      `  OpenBeken text, ${messages} messages from ${units} units (QoS 0) ${
+        obkRate.toFixed(0).padStart(8)
+      } readings/s (${obkDone} in ${(obkMs / 1000).toFixed(2)} s)`,
+    );
+    console.log(
+      `  agents' CBOR, ${batches} batches × ${per} readings          ${
+        cborRate.toFixed(0).padStart(8)
+      } readings/s (${cborDone} in ${(cborMs / 1000).toFixed(2)} s)`,
+    );
     console.log(`  ratio OpenBeken / CBOR: ${(obkRate / cborRate).toFixed(2)} (target ≥ 0.5)`);
   } finally {
     await server.close();
@@ -261,7 +339,13 @@ async function ingest(dir: string, messages: number, broker: string) {
 export default async function (args: string[]) {
   const { values } = parseArgs({
     args,
-    options: { units: { type: "string", default: "100" }, days: { type: "string", default: "2" }, messages: { type: "string", default: "20000" }, only: { type: "string" }, broker: { type: "string", default: "embedded" } },
+    options: {
+      units: { type: "string", default: "100" },
+      days: { type: "string", default: "2" },
+      messages: { type: "string", default: "20000" },
+      only: { type: "string" },
+      broker: { type: "string", default: "embedded" },
+    },
   });
   const dir = await Deno.makeTempDir({ prefix: "meterfleet-bench-energy-" });
   try {

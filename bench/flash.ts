@@ -27,7 +27,17 @@ interface SimProc {
 async function startSim(chip = "bk7231n"): Promise<SimProc> {
   const root = new URL("../", import.meta.url).pathname;
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${root}edge-agent/sim/main.ts`, "bk7231", "--chip", chip, "--baud-pacing", "--erase-ms", String(ERASE_SECTOR_MS)],
+    args: [
+      "run",
+      "-A",
+      `${root}edge-agent/sim/main.ts`,
+      "bk7231",
+      "--chip",
+      chip,
+      "--baud-pacing",
+      "--erase-ms",
+      String(ERASE_SECTOR_MS),
+    ],
     stdout: "piped",
     stderr: "piped",
   }).spawn();
@@ -60,7 +70,9 @@ const writeWire = (len: number) => Math.ceil(len / 4096) * (13 + 16 + 4108 + 15)
 function row(what: string, ms: number, minMs: number, target: number) {
   const ratio = ms / minMs;
   console.log(
-    `${what.padEnd(34)} ${(ms / 1000).toFixed(2).padStart(7)} s   line-rate min ${(minMs / 1000).toFixed(2).padStart(6)} s   ratio ${ratio.toFixed(3)}  ${ratio <= target ? "ok" : `OVER target ${target}`}`,
+    `${what.padEnd(34)} ${(ms / 1000).toFixed(2).padStart(7)} s   line-rate min ${
+      (minMs / 1000).toFixed(2).padStart(6)
+    } s   ratio ${ratio.toFixed(3)}  ${ratio <= target ? "ok" : `OVER target ${target}`}`,
   );
 }
 
@@ -70,9 +82,15 @@ function row(what: string, ms: number, minMs: number, target: number) {
  * reconnect covers the rest.
  */
 async function connect(path: string, baud: number) {
-  for (let attempt = 0; ; attempt++) {
+  for (let attempt = 0;; attempt++) {
     const port = await openSerial(path, { baud: 115200 });
-    const f = await Flasher.connect(port, { baud, baudDelayMs: 100, log, linkTimeoutMs: 10_000, commandTimeoutMs: 1000 });
+    const f = await Flasher.connect(port, {
+      baud,
+      baudDelayMs: 100,
+      log,
+      linkTimeoutMs: 10_000,
+      commandTimeoutMs: 1000,
+    });
     if (f.info.baud === baud) return { port, f };
     await port.close();
     if (attempt === 2) throw new Error(`wanted ${baud}, got ${f.info.baud}`);
@@ -89,7 +107,9 @@ export default async function (args: string[]) {
   const quick = args.includes("--quick");
   const only = args.indexOf("--baud") >= 0 ? Number(args[args.indexOf("--baud") + 1]) : undefined;
   const bauds = only ? [only] : quick ? [2_000_000] : [921_600, 1_500_000, 2_000_000];
-  console.log(`flash benchmark: simulator paced at the line rate, erase ${ERASE_SECTOR_MS} ms/4K (excluded from write figures)\n`);
+  console.log(
+    `flash benchmark: simulator paced at the line rate, erase ${ERASE_SECTOR_MS} ms/4K (excluded from write figures)\n`,
+  );
   const image = new Uint8Array(APP_BYTES).map((_, i) => (i * 131 + (i >> 9)) & 0xff);
 
   for (const baud of bauds) {
@@ -108,7 +128,11 @@ export default async function (args: string[]) {
     await port.close();
     const { eraseMs } = await sim2.stop();
     row(`write ${APP_BYTES} B @ ${baud}`, writeMs - eraseMs, lineMs(writeWire(APP_BYTES), baud), 1.15);
-    console.log(`${"".padEnd(34)} (raw ${(writeMs / 1000).toFixed(2)} s, of which simulated erase ${(eraseMs / 1000).toFixed(2)} s)`);
+    console.log(
+      `${"".padEnd(34)} (raw ${(writeMs / 1000).toFixed(2)} s, of which simulated erase ${
+        (eraseMs / 1000).toFixed(2)
+      } s)`,
+    );
   }
 
   if (only) return;

@@ -44,7 +44,10 @@ async function serverPid(port: string): Promise<number> {
   for (const e of Deno.readDirSync("/proc")) {
     if (!/^\d+$/.test(e.name)) continue;
     const env = await Deno.readTextFile(`/proc/${e.name}/environ`).catch(() => "");
-    if (env.includes(`\0PORT=${port}\0`) && (await Deno.readTextFile(`/proc/${e.name}/cmdline`).catch(() => "")).includes("server/main.ts")) {
+    if (
+      env.includes(`\0PORT=${port}\0`) &&
+      (await Deno.readTextFile(`/proc/${e.name}/cmdline`).catch(() => "")).includes("server/main.ts")
+    ) {
       return Number(e.name);
     }
   }
@@ -52,11 +55,22 @@ async function serverPid(port: string): Promise<number> {
 }
 
 const rawReading = (i: number, ts: number): Reading => ({
-  deviceId: `m-${i}`, ts, voltage: 230.1, current: 1.234, power: 250.5, energyWh: 1234.5, frequency: 50, powerFactor: 0.9,
+  deviceId: `m-${i}`,
+  ts,
+  voltage: 230.1,
+  current: 1.234,
+  power: 250.5,
+  energyWh: 1234.5,
+  frequency: 50,
+  powerFactor: 0.9,
 });
 
 /** Run `commit` as fast as one writer goes for `seconds`; readings/s. */
-async function rawRate(path: string, seconds: number, commit: (kv: Deno.Kv, round: number) => Promise<number>): Promise<number> {
+async function rawRate(
+  path: string,
+  seconds: number,
+  commit: (kv: Deno.Kv, round: number) => Promise<number>,
+): Promise<number> {
   const kv = await Deno.openKv(path);
   let round = 0, readings = 0;
   const t0 = performance.now();
@@ -103,7 +117,11 @@ export default async function (args: string[]) {
   const dir = await Deno.makeTempDir({ prefix: "meterfleet-bench-ingest-" });
   const log = createLogger({ level: "error" });
   const mosq = values.broker === "mosquitto" ? await startMosquitto() : null;
-  const env: Record<string, string> = { DATA_DIR: `${dir}/srv`, PORT: String(freePort()), MQTT_PORT: String(freePort()) };
+  const env: Record<string, string> = {
+    DATA_DIR: `${dir}/srv`,
+    PORT: String(freePort()),
+    MQTT_PORT: String(freePort()),
+  };
   if (mosq) env.MQTT_URL = mosq.url;
   const srv = await spawnServer(env);
   const pid = await serverPid(env.PORT);
@@ -116,24 +134,29 @@ export default async function (args: string[]) {
   for (let a = 0; a < agentsN; a++) {
     const specs = defaultBench(Math.min(perAgent, meters - a * perAgent), a + 1)
       .map((m, i) => ({ ...m, deviceId: `b${a}-m${i}` }));
-    agents.push(await BenchAgent.start({
-      agentId: `bench-${a}`,
-      mqttUrl: brokerUrl,
-      ...(await processAgentCredentials(env, `bench-${a}`)), // a token per agent, as an admin would issue
-      spoolDir: `${dir}/spool-${a}`,
-      pollers: [new SimulatedBench(specs, { intervalMs: 1000, seed: a })],
-      batchIntervalMs: 1000,
-      log,
-      uplink: {
-        maxInflight: 256,
-        onAck: (_seq, publishedAt) => {
-          if (measuring) latencies.push(Date.now() - publishedAt);
+    agents.push(
+      await BenchAgent.start({
+        agentId: `bench-${a}`,
+        mqttUrl: brokerUrl,
+        ...(await processAgentCredentials(env, `bench-${a}`)), // a token per agent, as an admin would issue
+        spoolDir: `${dir}/spool-${a}`,
+        pollers: [new SimulatedBench(specs, { intervalMs: 1000, seed: a })],
+        batchIntervalMs: 1000,
+        log,
+        uplink: {
+          maxInflight: 256,
+          onAck: (_seq, publishedAt) => {
+            if (measuring) latencies.push(Date.now() - publishedAt);
+          },
         },
-      },
-    }));
+      }),
+    );
   }
-  const committed = async () => (await (await fetch(`${srv.url}/api/health`)).json()).ingest.readings_committed as number;
-  console.log(`ingest bench: ${meters} meters at 1 Hz from ${agentsN} agents, broker ${values.broker}, ${seconds}s after ${values.warmup}s warm-up`);
+  const committed = async () =>
+    (await (await fetch(`${srv.url}/api/health`)).json()).ingest.readings_committed as number;
+  console.log(
+    `ingest bench: ${meters} meters at 1 Hz from ${agentsN} agents, broker ${values.broker}, ${seconds}s after ${values.warmup}s warm-up`,
+  );
   await sleep(Number(values.warmup) * 1000);
   measuring = true;
   const c0 = await committed();
@@ -168,16 +191,43 @@ export default async function (args: string[]) {
   latencies.sort((a, b) => a - b);
   const p50 = percentile(latencies, 0.5), p99 = percentile(latencies, 0.99);
   console.log(`offered load          ${meters.toLocaleString()} readings/s`);
-  console.log(`sustained ingest      ${Math.round(sustained).toLocaleString()} readings/s  (${(sustained / meters * 100).toFixed(1)} % of offered; target ≥ 20,000)`);
+  console.log(
+    `sustained ingest      ${Math.round(sustained).toLocaleString()} readings/s  (${
+      (sustained / meters * 100).toFixed(1)
+    } % of offered; target ≥ 20,000)`,
+  );
   console.log(`publish→ack p50 / p99 ${p50} ms / ${p99} ms  (${latencies.length} batches; target p99 < 1000 ms)`);
   console.log(`agent backlog at end  ${backlog} spooled batches`);
   console.log(`server RSS (max)      ${rssMax.toFixed(0)} MiB`);
-  console.log(`CPU (2 cores here)     server ${(serverCpu / elapsed * 100).toFixed(0)} % of a core (${(serverCpu / (c1 - c0) * 1e6).toFixed(0)} µs a reading, broker included when embedded), bench agents ${(agentsCpu / elapsed * 100).toFixed(0)} %`);
-  console.log(`history compaction     last sweep ${sweep ? `${sweep.readings.toLocaleString()} readings into ${sweep.blocks.toLocaleString()} blocks in ${sweep.ms} ms` : "none"}; left in the log at the end: ${logLeft} entries, ${logReadingsLeft.toLocaleString()} readings (${(logReadingsLeft / meters).toFixed(1)} s of ingest)`);
-  console.log(`raw KV, key per reading  ${Math.round(raw).toLocaleString()} readings/s  (1000 sets per atomic commit, one writer)`);
+  console.log(
+    `CPU (2 cores here)     server ${(serverCpu / elapsed * 100).toFixed(0)} % of a core (${
+      (serverCpu / (c1 - c0) * 1e6).toFixed(0)
+    } µs a reading, broker included when embedded), bench agents ${(agentsCpu / elapsed * 100).toFixed(0)} %`,
+  );
+  console.log(
+    `history compaction     last sweep ${
+      sweep
+        ? `${sweep.readings.toLocaleString()} readings into ${sweep.blocks.toLocaleString()} blocks in ${sweep.ms} ms`
+        : "none"
+    }; left in the log at the end: ${logLeft} entries, ${logReadingsLeft.toLocaleString()} readings (${
+      (logReadingsLeft / meters).toFixed(1)
+    } s of ingest)`,
+  );
+  console.log(
+    `raw KV, key per reading  ${
+      Math.round(raw).toLocaleString()
+    } readings/s  (1000 sets per atomic commit, one writer)`,
+  );
   console.log(`ratio ingest / raw KV     ${(sustained / raw).toFixed(2)}  (target ≥ 0.5)`);
-  console.log(`raw KV, ingest's blocks   ${Math.round(rawShape).toLocaleString()} readings/s  (commitParts alone: log + latest blocks, ledger check)`);
-  console.log(`storage headroom          ${(rawShape / sustained).toFixed(1)}×  (what the block store takes alone over what ingest sustained)`);
+  console.log(
+    `raw KV, ingest's blocks   ${
+      Math.round(rawShape).toLocaleString()
+    } readings/s  (commitParts alone: log + latest blocks, ledger check)`,
+  );
+  console.log(
+    `storage headroom          ${
+      (rawShape / sustained).toFixed(1)
+    }×  (what the block store takes alone over what ingest sustained)`,
+  );
   await Deno.remove(dir, { recursive: true }).catch(() => {});
 }
-

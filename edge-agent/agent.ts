@@ -5,7 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { createLogger, type Logger } from "../shared/log.ts";
-import { READINGS_PER_AGENT_BATCH, type Reading } from "../shared/telemetry.ts";
+import { type Reading, READINGS_PER_AGENT_BATCH } from "../shared/telemetry.ts";
 import { AGENT_ID } from "../shared/topics.ts";
 import type { Poller, PollerEvent } from "./drivers/poller.ts";
 import { defaultBench, SimulatedBench } from "./drivers/simulated.ts";
@@ -46,7 +46,9 @@ export class BenchAgent {
   }
 
   static async start(o: AgentOptions): Promise<BenchAgent> {
-    if (!AGENT_ID.test(o.agentId)) throw new Error(`agent id ${JSON.stringify(o.agentId)}: use 1-64 of A-Z a-z 0-9 _ . -`);
+    if (!AGENT_ID.test(o.agentId)) {
+      throw new Error(`agent id ${JSON.stringify(o.agentId)}: use 1-64 of A-Z a-z 0-9 _ . -`);
+    }
     const log = o.log ?? createLogger({ fields: { agent: o.agentId } });
     const spool = await TelemetrySpool.open(o.spoolDir);
     if (spool.pending().length) log.info("re-sending spooled batches", { batches: spool.pending().length });

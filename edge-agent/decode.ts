@@ -7,7 +7,7 @@
 import { parseArgs } from "node:util";
 import { TuyaFrameParser } from "../shared/tuyamcu/frame.ts";
 import { toHex } from "../shared/tuyamcu/dp.ts";
-import { bl0942Values, Bl0942Parser } from "../shared/meterchips/bl0942.ts";
+import { Bl0942Parser, bl0942Values } from "../shared/meterchips/bl0942.ts";
 import { Cse7766Parser, cse7766Raw } from "../shared/meterchips/cse7766.ts";
 import { parseRegisterCapture, type RegisterChip } from "../shared/meterchips/register.ts";
 import { rn8209 } from "../shared/meterchips/rn8209.ts";
@@ -20,7 +20,11 @@ import { type Described, describeTuyaEvent } from "./capture/describe.ts";
 const PROTOCOLS = ["tuyamcu", "bl0942", "cse7766", "rn8209", "ht7017", "bl6552"] as const;
 type Protocol = typeof PROTOCOLS[number];
 
-export function decodeCapture(protocol: Protocol, bytes: Uint8Array, opts: { powerUnitW?: number } = {}): { items: Described[]; noise: number } {
+export function decodeCapture(
+  protocol: Protocol,
+  bytes: Uint8Array,
+  opts: { powerUnitW?: number } = {},
+): { items: Described[]; noise: number } {
   const items: Described[] = [];
   let noise = 0;
   let offset = 0;
@@ -48,12 +52,20 @@ export function decodeCapture(protocol: Protocol, bytes: Uint8Array, opts: { pow
         continue;
       }
       if (e.kind === "error") {
-        items.push({ offset: at, ok: false, checksumOk: e.error.code === "bad_checksum" ? false : undefined, error: `${e.error.code}: ${e.error.message}`, raw: toHex(e.raw) });
+        items.push({
+          offset: at,
+          ok: false,
+          checksumOk: e.error.code === "bad_checksum" ? false : undefined,
+          error: `${e.error.code}: ${e.error.message}`,
+          raw: toHex(e.raw),
+        });
         continue;
       }
       // deno-lint-ignore no-explicit-any
       const pk = e.packet as any;
-      const values = protocol === "bl0942" ? bl0942Values(pk) : { raw: cse7766Raw(pk), note: "multiply by the unit's calibration factors" };
+      const values = protocol === "bl0942"
+        ? bl0942Values(pk)
+        : { raw: cse7766Raw(pk), note: "multiply by the unit's calibration factors" };
       items.push({ offset: at, ok: true, checksumOk: true, packet: pk, values });
     }
   } else {
@@ -61,9 +73,29 @@ export function decodeCapture(protocol: Protocol, bytes: Uint8Array, opts: { pow
     for (const e of parseRegisterCapture(chip, bytes)) {
       const at = track(e.raw, e.kind);
       if (e.kind === "noise") noise += e.raw.length;
-      else if (e.kind === "error") items.push({ offset: at, ok: false, error: `${e.error.code}: ${e.error.message}`, raw: toHex(e.raw) });
-      else if (e.kind === "read") items.push({ offset: at, ok: true, checksumOk: true, op: "read", register: e.value.reg, name: e.value.name, value: e.value.value, raw: toHex(e.raw) });
-      else items.push({ offset: at, ok: true, checksumOk: true, op: "write", register: e.reg, name: e.name, value: e.value, raw: toHex(e.raw) });
+      else if (e.kind === "error") {
+        items.push({ offset: at, ok: false, error: `${e.error.code}: ${e.error.message}`, raw: toHex(e.raw) });
+      } else if (e.kind === "read") {
+        items.push({
+          offset: at,
+          ok: true,
+          checksumOk: true,
+          op: "read",
+          register: e.value.reg,
+          name: e.value.name,
+          value: e.value.value,
+          raw: toHex(e.raw),
+        });
+      } else {items.push({
+          offset: at,
+          ok: true,
+          checksumOk: true,
+          op: "write",
+          register: e.reg,
+          name: e.name,
+          value: e.value,
+          raw: toHex(e.raw),
+        });}
     }
   }
   return { items, noise };
@@ -89,7 +121,9 @@ if (import.meta.main) {
     console.error(`error: ${(e as Error).message}`);
     Deno.exit(2);
   }
-  const { items, noise } = decodeCapture(protocol as Protocol, bytes, { powerUnitW: args["power-unit"] ? Number(args["power-unit"]) : undefined });
+  const { items, noise } = decodeCapture(protocol as Protocol, bytes, {
+    powerUnitW: args["power-unit"] ? Number(args["power-unit"]) : undefined,
+  });
   let failed = 0;
   for (const it of items) {
     console.log(JSON.stringify(it));

@@ -39,22 +39,26 @@ export default function EnergyChart({ src, kind, label, height = 260 }: EnergyCh
       const q = new URL(src, location.href).searchParams;
       const from = Number(q.get("from")), to = Number(q.get("to"));
       const scales: uPlot.Scales = from > 0 && to > from ? { x: { time: true, range: [from / 1000, to / 1000] } } : {};
-      plot = new uPlot({
-        width: Math.min(1100, el.current.clientWidth || 900),
-        height,
-        series: [
-          {},
-          {
-            label,
-            stroke: kind === "energy" ? "#0f766e" : "#b45309",
-            fill: kind === "energy" ? "rgba(15,118,110,.35)" : undefined,
-            width: 1.5,
-            ...(bars ? { paths: bars } : {}),
-          },
-        ],
-        scales,
-        axes: [{}, { label: kind === "energy" ? "kWh" : "W" }],
-      }, [points.map((p) => p.ts / 1000), ys], el.current);
+      plot = new uPlot(
+        {
+          width: Math.min(1100, el.current.clientWidth || 900),
+          height,
+          series: [
+            {},
+            {
+              label,
+              stroke: kind === "energy" ? "#0f766e" : "#b45309",
+              fill: kind === "energy" ? "rgba(15,118,110,.35)" : undefined,
+              width: 1.5,
+              ...(bars ? { paths: bars } : {}),
+            },
+          ],
+          scales,
+          axes: [{}, { label: kind === "energy" ? "kWh" : "W" }],
+        },
+        [points.map((p) => p.ts / 1000), ys],
+        el.current,
+      );
     })().catch((e) => setState(`error: ${(e as Error).message}`));
     return () => {
       stopped = true;
@@ -65,7 +69,11 @@ export default function EnergyChart({ src, kind, label, height = 260 }: EnergyCh
   return (
     <div class="energy-chart">
       <div ref={el} data-testid={`chart-${kind}`} />
-      {state === "empty" ? <p class="muted">No data in this range.</p> : state.startsWith("error") ? <p class="badge warn">{state}</p> : null}
+      {state === "empty"
+        ? <p class="muted">No data in this range.</p>
+        : state.startsWith("error")
+        ? <p class="badge warn">{state}</p>
+        : null}
     </div>
   );
 }

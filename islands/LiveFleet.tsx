@@ -36,43 +36,49 @@ export default function LiveFleet({ initial }: { initial: FleetSnapshot }) {
           </div>
         </div>
       </div>
-      {snap.meters.length === 0 ? <p class="muted">No meter has reported yet. Start an agent: <code>deno task agent run</code></p> : (
-        <table data-testid="meters">
-          <thead>
-            <tr>
-              <th>Meter</th>
-              <th class="num">Power (W)</th>
-              <th class="num">Voltage (V)</th>
-              <th class="num">Current (A)</th>
-              <th class="num">Energy (kWh)</th>
-              <th class="num">PF</th>
-              <th>Agent</th>
-              <th>Last reading</th>
-            </tr>
-          </thead>
-          <tbody>
-            {snap.meters.map((m) => {
-              const r = m.reading;
-              const stale = snap.at - m.committedAt >= STALE_AFTER_MS;
-              return (
-                <tr key={m.deviceId} class={stale ? "stale" : ""} data-meter={m.deviceId}>
-                  <td>
-                    <a href={`/meters/${encodeURIComponent(m.deviceId)}`}>{m.deviceId}</a>
-                    {r.phases ? <span class="badge" style="margin-left:.4rem">3φ</span> : null}
-                  </td>
-                  <td class="num" data-field="power">{fmt(r.power, 1)}</td>
-                  <td class="num">{fmt(r.voltage, 1)}</td>
-                  <td class="num">{fmt(r.current, 3)}</td>
-                  <td class="num">{fmt(r.energyWh / 1000, 3)}</td>
-                  <td class="num">{fmt(r.powerFactor, 2)}</td>
-                  <td class="muted">{m.agentId}</td>
-                  <td class="muted">{stale ? "stale, " : ""}{new Date(r.ts).toLocaleTimeString()}</td>
-                </tr>
-              );
-            })}
-          </tbody>
-        </table>
-      )}
+      {snap.meters.length === 0
+        ? (
+          <p class="muted">
+            No meter has reported yet. Start an agent: <code>deno task agent run</code>
+          </p>
+        )
+        : (
+          <table data-testid="meters">
+            <thead>
+              <tr>
+                <th>Meter</th>
+                <th class="num">Power (W)</th>
+                <th class="num">Voltage (V)</th>
+                <th class="num">Current (A)</th>
+                <th class="num">Energy (kWh)</th>
+                <th class="num">PF</th>
+                <th>Agent</th>
+                <th>Last reading</th>
+              </tr>
+            </thead>
+            <tbody>
+              {snap.meters.map((m) => {
+                const r = m.reading;
+                const stale = snap.at - m.committedAt >= STALE_AFTER_MS;
+                return (
+                  <tr key={m.deviceId} class={stale ? "stale" : ""} data-meter={m.deviceId}>
+                    <td>
+                      <a href={`/meters/${encodeURIComponent(m.deviceId)}`}>{m.deviceId}</a>
+                      {r.phases ? <span class="badge" style="margin-left:.4rem">3φ</span> : null}
+                    </td>
+                    <td class="num" data-field="power">{fmt(r.power, 1)}</td>
+                    <td class="num">{fmt(r.voltage, 1)}</td>
+                    <td class="num">{fmt(r.current, 3)}</td>
+                    <td class="num">{fmt(r.energyWh / 1000, 3)}</td>
+                    <td class="num">{fmt(r.powerFactor, 2)}</td>
+                    <td class="muted">{m.agentId}</td>
+                    <td class="muted">{stale ? "stale, " : ""}{new Date(r.ts).toLocaleTimeString()}</td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        )}
     </div>
   );
 }

@@ -17,7 +17,9 @@ export default function PowerChart({ deviceId, minutes }: { deviceId: string; mi
     let stopped = false;
     const load = async () => {
       const to = Date.now();
-      const res = await fetch(`/api/meters/${encodeURIComponent(deviceId)}/history?from=${to - minutes * 60_000}&to=${to}`);
+      const res = await fetch(
+        `/api/meters/${encodeURIComponent(deviceId)}/history?from=${to - minutes * 60_000}&to=${to}`,
+      );
       if (!res.ok) throw new Error(`history: HTTP ${res.status}`);
       const { points } = await res.json() as { points: Point[] };
       const data: uPlot.AlignedData = [
@@ -27,16 +29,20 @@ export default function PowerChart({ deviceId, minutes }: { deviceId: string; mi
       ];
       if (stopped || !el.current) return;
       if (!plot) {
-        plot = new uPlot({
-          width: Math.min(1100, el.current.clientWidth || 900),
-          height: 320,
-          series: [
-            {},
-            { label: "Power (W)", stroke: "#0f766e", width: 1.5, scale: "W" },
-            { label: "Voltage (V)", stroke: "#b45309", width: 1, scale: "V" },
-          ],
-          axes: [{}, { scale: "W", label: "W" }, { scale: "V", label: "V", side: 1, grid: { show: false } }],
-        }, data, el.current);
+        plot = new uPlot(
+          {
+            width: Math.min(1100, el.current.clientWidth || 900),
+            height: 320,
+            series: [
+              {},
+              { label: "Power (W)", stroke: "#0f766e", width: 1.5, scale: "W" },
+              { label: "Voltage (V)", stroke: "#b45309", width: 1, scale: "V" },
+            ],
+            axes: [{}, { scale: "W", label: "W" }, { scale: "V", label: "V", side: 1, grid: { show: false } }],
+          },
+          data,
+          el.current,
+        );
       } else {
         plot.setData(data);
       }

@@ -2,18 +2,56 @@
 import { useEffect, useState } from "preact/hooks";
 
 // Structural copies of the server types: islands import only shared/ and preact.
-interface Group { index: number; name: string; percent: number; successThreshold: number; errorThreshold: number; state: string; total: number }
-interface Device { unitId: string; topic: string; group: number; state: string; attempts: number; fromVersion: string | null; error: string | null; stateAt: number }
+interface Group {
+  index: number;
+  name: string;
+  percent: number;
+  successThreshold: number;
+  errorThreshold: number;
+  state: string;
+  total: number;
+}
+interface Device {
+  unitId: string;
+  topic: string;
+  group: number;
+  state: string;
+  attempts: number;
+  fromVersion: string | null;
+  error: string | null;
+  stateAt: number;
+}
 export interface RolloutView {
   rollout: {
-    id: string; name: string; filename: string; version: string; status: string; pauseReason: string | null; pacingPerMin: number;
-    delivery: string; groups: Group[]; counts: Record<string, number>; total: number; startAt: number;
-    window: { start: number; end: number; zone?: string; tzOffsetMin?: number } | null; excluded: Record<string, number>;
+    id: string;
+    name: string;
+    filename: string;
+    version: string;
+    status: string;
+    pauseReason: string | null;
+    pacingPerMin: number;
+    delivery: string;
+    groups: Group[];
+    counts: Record<string, number>;
+    total: number;
+    startAt: number;
+    window: { start: number; end: number; zone?: string; tzOffsetMin?: number } | null;
+    excluded: Record<string, number>;
   };
   devices: Device[];
 }
 
-const STATES = ["scheduled", "commanded", "downloading", "rebooting", "verified", "failed", "timed_out", "skipped_offline", "cancelled"];
+const STATES = [
+  "scheduled",
+  "commanded",
+  "downloading",
+  "rebooting",
+  "verified",
+  "failed",
+  "timed_out",
+  "skipped_offline",
+  "cancelled",
+];
 const hhmm = (m: number) => `${String(Math.floor(m / 60)).padStart(2, "0")}:${String(m % 60).padStart(2, "0")}`;
 
 export default function RolloutLive({ initial, csrf = "" }: { initial: RolloutView; csrf?: string }) {
@@ -39,7 +77,10 @@ export default function RolloutLive({ initial, csrf = "" }: { initial: RolloutVi
   }, [id]);
 
   const act = async (action: string) => {
-    const res = await fetch(`/api/rollouts/${id}/${action}`, { method: "POST", headers: csrf ? { "x-csrf-token": csrf } : {} });
+    const res = await fetch(`/api/rollouts/${id}/${action}`, {
+      method: "POST",
+      headers: csrf ? { "x-csrf-token": csrf } : {},
+    });
     const body = await res.json();
     setError(res.ok ? null : body.error);
     if (res.ok) setView({ ...view, rollout: body });
@@ -55,25 +96,60 @@ export default function RolloutLive({ initial, csrf = "" }: { initial: RolloutVi
   return (
     <div>
       <p>
-        <b data-testid="status">{r.status}</b>{r.pauseReason ? ` — ${r.pauseReason}` : ""} · {r.filename} ({r.version}) · {r.total} targets ·{" "}
+        <b data-testid="status">{r.status}</b>
+        {r.pauseReason ? ` — ${r.pauseReason}` : ""} · {r.filename} ({r.version}) · {r.total} targets ·{" "}
         {r.pacingPerMin}/min via {r.delivery}
-        {r.window ? ` · window ${hhmm(r.window.start)}–${hhmm(r.window.end)} (${r.window.zone ?? `UTC offset ${r.window.tzOffsetMin ?? 0} min`})` : ""}
-        {" · excluded: "}{Object.entries(r.excluded).map(([k, v]) => `${v} ${k}`).join(", ")}
+        {r.window
+          ? ` · window ${hhmm(r.window.start)}–${hhmm(r.window.end)} (${
+            r.window.zone ?? `UTC offset ${r.window.tzOffsetMin ?? 0} min`
+          })`
+          : ""}
+        {" · excluded: "}
+        {Object.entries(r.excluded).map(([k, v]) => `${v} ${k}`).join(", ")}
       </p>
       <p>
-        <button type="button" onClick={() => act("pause")} disabled={r.status !== "running" && r.status !== "scheduled"}>Pause</button>{" "}
+        <button
+          type="button"
+          onClick={() => act("pause")}
+          disabled={r.status !== "running" && r.status !== "scheduled"}
+        >
+          Pause
+        </button>{" "}
         <button type="button" onClick={() => act("resume")} disabled={r.status !== "paused"}>Resume</button>{" "}
-        <button type="button" onClick={() => act("retry_failed")} disabled={r.status === "cancelled" || (r.counts.failed ?? 0) + (r.counts.timed_out ?? 0) === 0}>Retry failed</button>{" "}
-        <button type="button" onClick={() => confirm("Cancel this rollout?") && act("cancel")} disabled={r.status === "cancelled" || r.status === "finished"}>Cancel</button>
-        {error && <span class="badge warn"> {error}</span>}
+        <button
+          type="button"
+          onClick={() => act("retry_failed")}
+          disabled={r.status === "cancelled" || (r.counts.failed ?? 0) + (r.counts.timed_out ?? 0) === 0}
+        >
+          Retry failed
+        </button>{" "}
+        <button
+          type="button"
+          onClick={() => confirm("Cancel this rollout?") && act("cancel")}
+          disabled={r.status === "cancelled" || r.status === "finished"}
+        >
+          Cancel
+        </button>
+        {error && <span class="badge warn">{error}</span>}
       </p>
       <div class="cards">
         {STATES.filter((s) => r.counts[s]).map((s) => (
-          <div class="card" key={s}><div class="label">{s.replace("_", " ")}</div><div class="value">{r.counts[s]}</div></div>
+          <div class="card" key={s}>
+            <div class="label">{s.replace("_", " ")}</div>
+            <div class="value">{r.counts[s]}</div>
+          </div>
         ))}
       </div>
       <table data-testid="groups">
-        <thead><tr><th>Group</th><th>State</th><th class="num">Size</th><th>Success / error threshold</th><th>Progress</th></tr></thead>
+        <thead>
+          <tr>
+            <th>Group</th>
+            <th>State</th>
+            <th class="num">Size</th>
+            <th>Success / error threshold</th>
+            <th>Progress</th>
+          </tr>
+        </thead>
         <tbody>
           {r.groups.map((g, i) => (
             <tr key={g.index}>
@@ -95,11 +171,24 @@ export default function RolloutLive({ initial, csrf = "" }: { initial: RolloutVi
         </select>
       </label>
       <table data-testid="devices">
-        <thead><tr><th>Unit</th><th>Topic</th><th>Group</th><th>State</th><th class="num">Attempts</th><th>From</th><th>Since</th><th>Error</th></tr></thead>
+        <thead>
+          <tr>
+            <th>Unit</th>
+            <th>Topic</th>
+            <th>Group</th>
+            <th>State</th>
+            <th class="num">Attempts</th>
+            <th>From</th>
+            <th>Since</th>
+            <th>Error</th>
+          </tr>
+        </thead>
         <tbody>
           {shown.slice(0, 500).map((d) => (
             <tr key={d.unitId}>
-              <td><a href={`/units/${d.unitId}`}>{d.unitId}</a></td>
+              <td>
+                <a href={`/units/${d.unitId}`}>{d.unitId}</a>
+              </td>
               <td>{d.topic}</td>
               <td>{r.groups[d.group]?.name}</td>
               <td>{d.state}</td>

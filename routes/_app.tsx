@@ -29,13 +29,18 @@ export default function App({ children, req }: AppProps) {
         <header class="top">
           <a class="brand" href="/">meterfleet</a>
           {user
-            ? NAV.filter(([, , min]) => !min || user.role === min).map(([href, label]) => <a href={href}>{label}</a>)
+            ? NAV.filter(([, , min]) => !min || user.role === min).map(([href, label]) => (
+              <a key={href} href={href}>{label}</a>
+            ))
             : null}
           {user
             ? (
               <form method="post" action="/logout" class="signout">
                 <input type="hidden" name="_csrf" value={csrfTokenOf(req)} />
-                <span class="who"><a href="/account" title="Your account: change your password">{user.username}</a> ({user.role})</span> <button type="submit">Sign out</button>
+                <span class="who">
+                  <a href="/account" title="Your account: change your password">{user.username}</a> ({user.role})
+                </span>{" "}
+                <button type="submit">Sign out</button>
               </form>
             )
             : null}

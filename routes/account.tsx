@@ -29,7 +29,12 @@ export const handler: RouteHandler<AccountData> = {
   GET(ctx) {
     const p = authOf(ctx.req).principal;
     if (p?.kind !== "user") return new Response(null, { status: 303, headers: { location: "/login?next=/account" } });
-    return ctx.render({ username: p.username, role: p.role, csrf: csrfTokenOf(ctx.req), changed: ctx.url.searchParams.has("changed") });
+    return ctx.render({
+      username: p.username,
+      role: p.role,
+      csrf: csrfTokenOf(ctx.req),
+      changed: ctx.url.searchParams.has("changed"),
+    });
   },
   async POST(ctx) {
     const p = authOf(ctx.req).principal;
@@ -52,7 +57,10 @@ export const handler: RouteHandler<AccountData> = {
     await setPassword(ctx.app.kv, p.username, f.data.password); // ends every session of this account
     const { token } = await createSession(ctx.app.kv, p.username);
     ctx.app.log.info("password changed", { user: p.username });
-    return new Response(null, { status: 303, headers: { location: "/account?changed", "set-cookie": sessionCookie(ctx.req, token) } });
+    return new Response(null, {
+      status: 303,
+      headers: { location: "/account?changed", "set-cookie": sessionCookie(ctx.req, token) },
+    });
   },
 };
 
@@ -60,14 +68,22 @@ export default function Account({ data }: PageProps<AccountData>) {
   return (
     <section class="auth">
       <h1>Your account</h1>
-      <p>Signed in as <b>{data.username}</b> ({data.role}).</p>
+      <p>
+        Signed in as <b>{data.username}</b> ({data.role}).
+      </p>
       {data.changed ? <p class="ok" role="status">Password changed. Your other sessions were signed out.</p> : null}
       {data.error ? <p class="error" role="alert">{data.error}</p> : null}
       <form method="post" action="/account">
         <input type="hidden" name="_csrf" value={data.csrf} />
-        <label>Current password <input type="password" name="current" autocomplete="current-password" required /></label>
-        <label>New password <input type="password" name="password" autocomplete="new-password" minLength={12} required /></label>
-        <label>New password again <input type="password" name="again" autocomplete="new-password" minLength={12} required /></label>
+        <label>
+          Current password <input type="password" name="current" autocomplete="current-password" required />
+        </label>
+        <label>
+          New password <input type="password" name="password" autocomplete="new-password" minLength={12} required />
+        </label>
+        <label>
+          New password again <input type="password" name="again" autocomplete="new-password" minLength={12} required />
+        </label>
         <button type="submit">Change password</button>
       </form>
     </section>

@@ -1,5 +1,5 @@
 /** The live fleet dashboard: every meter's power, voltage, current and energy, and the fleet total. */
-import type { RouteHandler, PageProps } from "../server/web/pages.ts";
+import type { PageProps, RouteHandler } from "../server/web/pages.ts";
 import { listLatest } from "../server/db/meters.ts";
 import { toSnapshot } from "../server/live.ts";
 import type { FleetSnapshot } from "../shared/fleet.ts";

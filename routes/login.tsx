@@ -3,7 +3,14 @@ import { z } from "zod";
 import type { PageProps, RouteHandler } from "../server/web/pages.ts";
 import { randomSecret, timingSafeEqual } from "../server/auth/crypto.ts";
 import { checkLogin, createSession, USERNAME } from "../server/db/users.ts";
-import { BOOTSTRAP_FILE, LOGIN_CSRF_COOKIE, loginCsrfCookie, readCookie, safeNext, sessionCookie } from "../server/auth/web.ts";
+import {
+  BOOTSTRAP_FILE,
+  LOGIN_CSRF_COOKIE,
+  loginCsrfCookie,
+  readCookie,
+  safeNext,
+  sessionCookie,
+} from "../server/auth/web.ts";
 import { authOf } from "../server/auth/middleware.ts";
 
 interface LoginData {
@@ -23,7 +30,9 @@ const form = z.object({
 export const handler: RouteHandler<LoginData> = {
   GET(ctx) {
     const next = safeNext(ctx.url.searchParams.get("next") ?? "/");
-    if (authOf(ctx.req).principal?.kind === "user") return new Response(null, { status: 303, headers: { location: next } });
+    if (authOf(ctx.req).principal?.kind === "user") {
+      return new Response(null, { status: 303, headers: { location: next } });
+    }
     const csrf = readCookie(ctx.hono, LOGIN_CSRF_COOKIE) ?? randomSecret(18);
     return ctx.render({ csrf, next }, { headers: { "set-cookie": loginCsrfCookie(ctx.req, csrf) } });
   },
@@ -42,7 +51,10 @@ export const handler: RouteHandler<LoginData> = {
     const r = await checkLogin(ctx.app.kv, f.data.username, f.data.password);
     if (!r.ok) {
       // the name only when it is one: people type passwords into the name field
-      ctx.app.log.warn("sign-in failed", { user: USERNAME.test(f.data.username) ? f.data.username : "(not a user name)", reason: r.reason });
+      ctx.app.log.warn("sign-in failed", {
+        user: USERNAME.test(f.data.username) ? f.data.username : "(not a user name)",
+        reason: r.reason,
+      });
       return r.reason === "locked"
         ? again("Too many failed attempts; try again in 15 minutes.", 429, f.data.username)
         : again("Wrong user name or password.", 401, f.data.username);
@@ -69,7 +81,8 @@ export default function Login({ data }: PageProps<LoginData>) {
         <input type="hidden" name="_csrf" value={data.csrf} />
         <input type="hidden" name="next" value={data.next} />
         <label>
-          User name <input name="username" autocomplete="username" required maxLength={64} value={data.username ?? ""} />
+          User name{" "}
+          <input name="username" autocomplete="username" required maxLength={64} value={data.username ?? ""} />
         </label>
         <label>
           Password <input name="password" type="password" autocomplete="current-password" required maxLength={256} />

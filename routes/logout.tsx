@@ -12,7 +12,10 @@ export const handler: RouteHandler<{ csrf: string; username: string }> = {
   async POST(ctx) {
     const token = authOf(ctx.req).sessionToken;
     if (token) await deleteSession(ctx.app.kv, token);
-    return new Response(null, { status: 303, headers: { location: "/login", "set-cookie": clearSessionCookie(ctx.req) } });
+    return new Response(null, {
+      status: 303,
+      headers: { location: "/login", "set-cookie": clearSessionCookie(ctx.req) },
+    });
   },
 };
 
@@ -20,7 +23,9 @@ export default function Logout({ data }: PageProps<{ csrf: string; username: str
   return (
     <section class="auth">
       <h1>Sign out</h1>
-      <p>Signed in as <b>{data.username}</b>.</p>
+      <p>
+        Signed in as <b>{data.username}</b>.
+      </p>
       <form method="post" action="/logout">
         <input type="hidden" name="_csrf" value={data.csrf} />
         <button type="submit">Sign out</button>

@@ -4,7 +4,7 @@
  */
 import { Hono } from "hono";
 import { dirname } from "node:path";
-import { systemClock, type Clock } from "../shared/clock.ts";
+import { type Clock, systemClock } from "../shared/clock.ts";
 import { createLogger, type Logger } from "../shared/log.ts";
 import { type EmbeddedBroker, startEmbeddedBroker } from "./broker.ts";
 import { EventBus } from "./bus.ts";
@@ -48,7 +48,12 @@ export async function startServer(
     if (!config.mqttUrl) {
       // access control (server/auth/): every MQTT client authenticates, every topic is checked
       const guard = createBrokerGuard(kv, log);
-      broker = await startEmbeddedBroker({ host: config.embeddedMqttHost, port: config.embeddedMqttPort, log, auth: guard.auth });
+      broker = await startEmbeddedBroker({
+        host: config.embeddedMqttHost,
+        port: config.embeddedMqttPort,
+        log,
+        auth: guard.auth,
+      });
       guard.attach(broker.aedes);
       cleanup.unshift(() => broker!.close(), () => guard.stop());
     }
@@ -75,10 +80,13 @@ export async function startServer(
     mountAuthApi(app, ctx);
     const extensions = opts.extensions ?? defaultExtensions();
     for (const ext of extensions) ext.routes?.(app, ctx);
-    app.get("/static/uplot.css", async (c) =>
-      c.body(await Deno.readTextFile(new URL("node_modules/uplot/dist/uPlot.min.css", PROJECT_ROOT)), 200, {
-        "content-type": "text/css",
-      }));
+    app.get(
+      "/static/uplot.css",
+      async (c) =>
+        c.body(await Deno.readTextFile(new URL("node_modules/uplot/dist/uPlot.min.css", PROJECT_ROOT)), 200, {
+          "content-type": "text/css",
+        }),
+    );
     app.get("/static/:file{[a-z0-9_-]+\\.css}", async (c) => {
       const text = await Deno.readTextFile(new URL(`static/${c.req.param("file")}`, PROJECT_ROOT)).catch(() => null);
       return text === null ? c.notFound() : c.body(text, 200, { "content-type": "text/css" });

@@ -25,7 +25,14 @@ export interface BusEvents {
   /** after each ingest commit round: readings that arrived meanwhile and wait for the next (background work yields to it) */
   "ingest.backlog": { readings: number };
   /** the history compactor moved this much of the ingest log into per-meter blocks */
-  "history.compacted": { entries: number; readings: number; blocks: number; ms: number; pauseMs: number; yielded: boolean };
+  "history.compacted": {
+    entries: number;
+    readings: number;
+    blocks: number;
+    ms: number;
+    pauseMs: number;
+    yielded: boolean;
+  };
   /** an MQTT payload or API body that was refused */
   "ingest.rejected": { source: string; code: string; message: string };
 }

@@ -59,13 +59,17 @@ export function zoneFromEnv(env: Record<string, string | undefined>): Zone {
 function intFrom(v: string | undefined, dflt: number, name: string): number {
   if (v === undefined || v === "") return dflt;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`${name} must be a port number, got ${JSON.stringify(v)}`);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) {
+    throw new Error(`${name} must be a port number, got ${JSON.stringify(v)}`);
+  }
   return n;
 }
 
 function msFrom(v: string | undefined, dflt: number, name: string): number {
   if (v === undefined || v === "") return dflt;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 50 || n > 3_600_000) throw new Error(`${name} must be milliseconds (50..3600000), got ${JSON.stringify(v)}`);
+  if (!Number.isInteger(n) || n < 50 || n > 3_600_000) {
+    throw new Error(`${name} must be milliseconds (50..3600000), got ${JSON.stringify(v)}`);
+  }
   return n;
 }

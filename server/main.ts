@@ -25,8 +25,20 @@ const brokerUrl = config.mqttUrl ?? server.ctx.broker!.url;
 const simCount = Number(args["sim-bench"] ?? 0);
 if (simCount > 0) {
   const agent = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("../edge-agent/main.ts", import.meta.url).pathname, "run",
-      "--id", "sim-bench", "--sim", String(simCount), "--mqtt", brokerUrl, "--spool", `${config.dataDir}/agent-sim-bench`],
+    args: [
+      "run",
+      "-A",
+      new URL("../edge-agent/main.ts", import.meta.url).pathname,
+      "run",
+      "--id",
+      "sim-bench",
+      "--sim",
+      String(simCount),
+      "--mqtt",
+      brokerUrl,
+      "--spool",
+      `${config.dataDir}/agent-sim-bench`,
+    ],
     // the agent's credential goes through the environment, never the command line (visible in ps)
     env: { AGENT_TOKEN: await simBenchToken(server.ctx, "sim-bench") },
     stdout: "inherit",
@@ -38,8 +50,17 @@ if (simCount > 0) {
 const obkCount = Number(args["sim-openbeken"] ?? 0);
 if (obkCount > 0) {
   const units = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("../edge-agent/sim/main.ts", import.meta.url).pathname, "openbeken",
-      "--count", String(obkCount), "--mqtt", brokerUrl, "--quiet"],
+    args: [
+      "run",
+      "-A",
+      new URL("../edge-agent/sim/main.ts", import.meta.url).pathname,
+      "openbeken",
+      "--count",
+      String(obkCount),
+      "--mqtt",
+      brokerUrl,
+      "--quiet",
+    ],
     // the units sign in with flash-time credentials derived from the fleet's unit secret, as provisioned units do
     env: { OBK_UNIT_SECRET: (await unitSecret(server.ctx.kv, true))! },
     stdout: "inherit",

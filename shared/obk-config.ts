@@ -54,17 +54,85 @@ const OFF = {
 
 /** OBK pin roles by index (htmlPinRoleNames order = ioRole_e enum order). */
 export const OBK_PIN_ROLES = [
-  "None", "Rel", "Rel_n", "Btn", "Btn_n", "LED", "LED_n", "PWM", "WifiLED", "WifiLED_n", "Btn_Tgl_All",
-  "Btn_Tgl_All_n", "dInput", "dInput_n", "TglChanOnTgl", "dInput_NoPullUp", "dInput_NoPullUp_n", "BL0937SEL",
-  "BL0937CF", "BL0937CF1", "ADC", "SM2135DAT", "SM2135CLK", "BP5758D_DAT", "BP5758D_CLK", "BP1658CJ_DAT",
-  "BP1658CJ_CLK", "PWM_n", "IRRecv", "IRSend", "Btn_NextColor", "Btn_NextColor_n", "Btn_NextDimmer",
-  "Btn_NextDimmer_n", "AlwaysHigh", "AlwaysLow", "UCS1912_DIN", "SM16703P_DIN", "Btn_NextTemperature",
-  "Btn_NextTemperature_n", "Btn_ScriptOnly", "Btn_ScriptOnly_n", "DHT11", "DHT12", "DHT21", "DHT22",
-  "CHT83XX_SDA", "CHT83XX_SCK", "SHT3X_SDA", "SHT3X_SCK", "SoftSDA", "SoftSCL", "SM2235DAT", "SM2235CLK",
-  "BridgeFWD", "BridgeREV", "Btn_SmartLED", "Btn_SmartLED_n", "DoorSnsrWSleep", "DoorSnsrWSleep_nPup",
-  "BAT_ADC", "BAT_Relay", "TM1637_DIO", "TM1637_CLK", "BL0937SEL_n", "DoorSnsrWSleep_pd", "SGP_CLK", "SGP_DAT",
-  "ADC_Button", "GN6932_CLK", "GN6932_DAT", "GN6932_STB", "TM1638_CLK", "TM1638_DAT", "TM1638_STB",
-  "BAT_Relay_n", "KP18058_CLK", "KP18058_DAT", "DS1820_IO",
+  "None",
+  "Rel",
+  "Rel_n",
+  "Btn",
+  "Btn_n",
+  "LED",
+  "LED_n",
+  "PWM",
+  "WifiLED",
+  "WifiLED_n",
+  "Btn_Tgl_All",
+  "Btn_Tgl_All_n",
+  "dInput",
+  "dInput_n",
+  "TglChanOnTgl",
+  "dInput_NoPullUp",
+  "dInput_NoPullUp_n",
+  "BL0937SEL",
+  "BL0937CF",
+  "BL0937CF1",
+  "ADC",
+  "SM2135DAT",
+  "SM2135CLK",
+  "BP5758D_DAT",
+  "BP5758D_CLK",
+  "BP1658CJ_DAT",
+  "BP1658CJ_CLK",
+  "PWM_n",
+  "IRRecv",
+  "IRSend",
+  "Btn_NextColor",
+  "Btn_NextColor_n",
+  "Btn_NextDimmer",
+  "Btn_NextDimmer_n",
+  "AlwaysHigh",
+  "AlwaysLow",
+  "UCS1912_DIN",
+  "SM16703P_DIN",
+  "Btn_NextTemperature",
+  "Btn_NextTemperature_n",
+  "Btn_ScriptOnly",
+  "Btn_ScriptOnly_n",
+  "DHT11",
+  "DHT12",
+  "DHT21",
+  "DHT22",
+  "CHT83XX_SDA",
+  "CHT83XX_SCK",
+  "SHT3X_SDA",
+  "SHT3X_SCK",
+  "SoftSDA",
+  "SoftSCL",
+  "SM2235DAT",
+  "SM2235CLK",
+  "BridgeFWD",
+  "BridgeREV",
+  "Btn_SmartLED",
+  "Btn_SmartLED_n",
+  "DoorSnsrWSleep",
+  "DoorSnsrWSleep_nPup",
+  "BAT_ADC",
+  "BAT_Relay",
+  "TM1637_DIO",
+  "TM1637_CLK",
+  "BL0937SEL_n",
+  "DoorSnsrWSleep_pd",
+  "SGP_CLK",
+  "SGP_DAT",
+  "ADC_Button",
+  "GN6932_CLK",
+  "GN6932_DAT",
+  "GN6932_STB",
+  "TM1638_CLK",
+  "TM1638_DAT",
+  "TM1638_STB",
+  "BAT_Relay_n",
+  "KP18058_CLK",
+  "KP18058_DAT",
+  "DS1820_IO",
 ] as const;
 
 export function pinRoleIndex(name: string): number {
@@ -197,7 +265,9 @@ export function parseObkConfig(sector: Uint8Array): ObkConfigView {
   const size = version <= 3 ? 2016 : OBK_CONFIG_SIZE;
   if (sector.length < size) throw new CodecError("OBK_SHORT", `config needs ${size} bytes`);
   const crc = tinyCrc8(sector.subarray(4, size), true);
-  if (crc !== sector[OFF.crc]) throw new CodecError("OBK_CRC", `config checksum 0x${sector[3].toString(16)} ≠ 0x${crc.toString(16)}`);
+  if (crc !== sector[OFF.crc]) {
+    throw new CodecError("OBK_CRC", `config checksum 0x${sector[3].toString(16)} ≠ 0x${crc.toString(16)}`);
+  }
   const str = ([off, len]: readonly [number, number]) => {
     const b = sector.subarray(off, off + len);
     const end = b.indexOf(0);
@@ -231,7 +301,13 @@ export function parseObkConfig(sector: Uint8Array): ObkConfigView {
  * derives the same from the topic, so no per-unit password list is kept.
  */
 export async function unitMqttCredentials(secret: string, topic: string): Promise<{ user: string; password: string }> {
-  const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const key = await crypto.subtle.importKey(
+    "raw",
+    new TextEncoder().encode(secret),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
   const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(topic)));
   const b64 = btoa(String.fromCharCode(...mac)).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
   return { user: topic, password: b64.slice(0, 24) };

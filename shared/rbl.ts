@@ -69,7 +69,7 @@ export function parseRblHeader(bytes: Uint8Array): RblHeader {
   if (bytes.length < RBL_HEADER_SIZE) {
     throw new CodecError("rbl_truncated", `RBL header needs ${RBL_HEADER_SIZE} bytes, got ${bytes.length}`);
   }
-  if (!isRbl(bytes)) throw new CodecError("rbl_bad_magic", "not an RBL package: the file does not start with \"RBL\\0\"");
+  if (!isRbl(bytes)) throw new CodecError("rbl_bad_magic", 'not an RBL package: the file does not start with "RBL\\0"');
   const dv = new DataView(bytes.buffer, bytes.byteOffset, RBL_HEADER_SIZE);
   const headerCrc32 = dv.getUint32(92, true);
   const computed = crc32Zlib(bytes.subarray(0, 92));
@@ -103,12 +103,17 @@ export function verifyRbl(bytes: Uint8Array): RblHeader {
   if (body !== h.packageSize) {
     throw new CodecError(
       "rbl_size",
-      `RBL header announces ${h.packageSize} package bytes, file has ${body}${body < h.packageSize ? " (truncated)" : ""}`,
+      `RBL header announces ${h.packageSize} package bytes, file has ${body}${
+        body < h.packageSize ? " (truncated)" : ""
+      }`,
     );
   }
   const crc = crc32Zlib(bytes.subarray(RBL_HEADER_SIZE));
   if (crc !== h.packageCrc32) {
-    throw new CodecError("rbl_package_crc", `RBL package CRC mismatch: stored 0x${hex8(h.packageCrc32)}, computed 0x${hex8(crc)}`);
+    throw new CodecError(
+      "rbl_package_crc",
+      `RBL package CRC mismatch: stored 0x${hex8(h.packageCrc32)}, computed 0x${hex8(crc)}`,
+    );
   }
   if (h.rawSize === 0) throw new CodecError("rbl_empty", "RBL raw firmware size is 0");
   return h;
@@ -140,11 +145,20 @@ export interface ArtefactName {
 export function parseArtefactName(filename: string): ArtefactName {
   const base = filename.split(/[\\/]/).pop() ?? filename;
   const m = /^Open([A-Z0-9]+)_(?:(QIO|UA|UG)_)?(.+?)\.(rbl|bin|img)$/i.exec(base);
-  if (!m) return { kind: base.toLowerCase().endsWith(".rbl") ? "rbl" : "unknown", platform: null, version: null, variant: null };
+  if (!m) {
+    return {
+      kind: base.toLowerCase().endsWith(".rbl") ? "rbl" : "unknown",
+      platform: null,
+      version: null,
+      variant: null,
+    };
+  }
   const [, platform, uart, version, ext] = m;
   const kind: FirmwareKind = uart
     ? ({ QIO: "uart_qio", UA: "uart_ua", UG: "tuya_ug" } as const)[uart.toUpperCase() as "QIO" | "UA" | "UG"]
-    : ext.toLowerCase() === "rbl" ? "rbl" : "unknown";
+    : ext.toLowerCase() === "rbl"
+    ? "rbl"
+    : "unknown";
   const v = /^(\d+\.\d+\.\d+)_([A-Za-z][A-Za-z0-9]*)$/.exec(version);
   return { kind, platform: platform.toUpperCase(), version, variant: v ? v[2] : null };
 }

@@ -100,6 +100,7 @@ function decodeChecked<T>(schema: z.ZodType<T>, bytes: Uint8Array, what: string)
 }
 
 export const encodeTelemetryBatch = (b: TelemetryBatch) => encodeChecked(telemetryBatchSchema, b);
-export const decodeTelemetryBatch = (bytes: Uint8Array) => decodeChecked(telemetryBatchSchema, bytes, "telemetry batch");
+export const decodeTelemetryBatch = (bytes: Uint8Array) =>
+  decodeChecked(telemetryBatchSchema, bytes, "telemetry batch");
 export const encodeTelemetryAck = (a: TelemetryAck) => encodeChecked(telemetryAckSchema, a);
 export const decodeTelemetryAck = (bytes: Uint8Array) => decodeChecked(telemetryAckSchema, bytes, "telemetry ack");

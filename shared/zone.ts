@@ -107,7 +107,13 @@ function makeNamedZone(name: string): Zone {
   let fmt: Intl.DateTimeFormat;
   try {
     fmt = new Intl.DateTimeFormat("en-US", {
-      timeZone: name, hourCycle: "h23", year: "numeric", month: "numeric", day: "numeric", hour: "numeric", minute: "numeric",
+      timeZone: name,
+      hourCycle: "h23",
+      year: "numeric",
+      month: "numeric",
+      day: "numeric",
+      hour: "numeric",
+      minute: "numeric",
     });
   } catch {
     throw new ZoneError(`unknown time zone "${name}" (use an IANA name such as Europe/Berlin, or a UTC offset)`);
@@ -201,7 +207,9 @@ export function localIso(zone: Zone, ts: number): string {
 /** -330 → "-05:30" */
 function signedHhmm(offsetMin: number): string {
   const a = Math.abs(offsetMin);
-  return `${offsetMin < 0 ? "-" : "+"}${String(Math.floor(a / 60)).padStart(2, "0")}:${String(a % 60).padStart(2, "0")}`;
+  return `${offsetMin < 0 ? "-" : "+"}${String(Math.floor(a / 60)).padStart(2, "0")}:${
+    String(a % 60).padStart(2, "0")
+  }`;
 }
 
 /** Minutes since local midnight by the wall clock (0–1439), e.g. for a 22:00–05:00 window. */

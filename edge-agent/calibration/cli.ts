@@ -29,11 +29,15 @@ export async function runCalibrateCli(args: string[]) {
     },
   });
   if (a.help || !a.port || !a.profile || !a.volts || !a.amps || !a.watts) {
-    console.log("deno task agent calibrate --port <tty> --profile <id> --volts V --amps A --watts W [--by name] [--unit id --server URL] [--samples 3]");
+    console.log(
+      "deno task agent calibrate --port <tty> --profile <id> --volts V --amps A --watts W [--by name] [--unit id --server URL] [--samples 3]",
+    );
     return;
   }
   const profile = loadProfile(a.profile);
-  if (profile.transport.kind !== "chip") throw new Error(`${profile.id}: a TuyaMCU meter calibrates inside its MCU, not in the agent`);
+  if (profile.transport.kind !== "chip") {
+    throw new Error(`${profile.id}: a TuyaMCU meter calibrates inside its MCU, not in the agent`);
+  }
   const reference = { voltage: Number(a.volts), current: Number(a.amps), power: Number(a.watts) };
   const poller = new ChipPoller({ port: a.port, deviceId: a.unit ?? `${profile.id}-bench`, profile });
   let seen = 0;
@@ -51,15 +55,26 @@ export async function runCalibrateCli(args: string[]) {
       waitRaw: (n) => (seen > n ? Promise.resolve() : new Promise<void>((res) => wake.push(res))),
     });
     const row = (q: "voltage" | "current" | "power") =>
-      `${q.padEnd(8)} raw ${r.raw[q].toPrecision(7).padStart(12)}  factor ${r.oldFactors[q].toPrecision(7)} → ${r.factors[q].toPrecision(7)}  error ${r.before.errorPct[q].toFixed(2)} % → ${r.after.errorPct[q].toFixed(2)} %`;
-    console.log(`${r.chip} (${r.kind} factors), reference ${reference.voltage} V / ${reference.current} A / ${reference.power} W`);
+      `${q.padEnd(8)} raw ${r.raw[q].toPrecision(7).padStart(12)}  factor ${r.oldFactors[q].toPrecision(7)} → ${
+        r.factors[q].toPrecision(7)
+      }  error ${r.before.errorPct[q].toFixed(2)} % → ${r.after.errorPct[q].toFixed(2)} %`;
+    console.log(
+      `${r.chip} (${r.kind} factors), reference ${reference.voltage} V / ${reference.current} A / ${reference.power} W`,
+    );
     for (const q of ["voltage", "current", "power"] as const) console.log(row(q));
     if (a.server && a.unit) {
       const token = Deno.env.get("SERVER_TOKEN");
       const res = await fetch(`${a.server}/api/units/${encodeURIComponent(a.unit)}/calibrations`, {
         method: "POST",
         headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
-        body: JSON.stringify({ chip: r.chip, reference, raw: r.raw, oldFactors: r.oldFactors, by: a.by ?? Deno.env.get("USER") ?? "bench", benchHost: Deno.hostname() }),
+        body: JSON.stringify({
+          chip: r.chip,
+          reference,
+          raw: r.raw,
+          oldFactors: r.oldFactors,
+          by: a.by ?? Deno.env.get("USER") ?? "bench",
+          benchHost: Deno.hostname(),
+        }),
       });
       const body = await res.json().catch(() => ({}));
       if (!res.ok) throw new Error(`server refused the record: ${res.status} ${body.error ?? ""}`);

@@ -7,12 +7,18 @@
  * can be replaced while running.
  */
 import type { DeviceProfile } from "../../shared/profiles/types.ts";
-import { BL0942_DEFAULTS, BL0942_INIT, BL0942_READ_ALL, Bl0942Parser, bl0942WhPerCount } from "../../shared/meterchips/bl0942.ts";
-import { CSE7766_DEFAULTS, Cse7766Parser, cse7766Raw, type Cse7766Packet } from "../../shared/meterchips/cse7766.ts";
+import {
+  BL0942_DEFAULTS,
+  BL0942_INIT,
+  BL0942_READ_ALL,
+  Bl0942Parser,
+  bl0942WhPerCount,
+} from "../../shared/meterchips/bl0942.ts";
+import { CSE7766_DEFAULTS, type Cse7766Packet, Cse7766Parser, cse7766Raw } from "../../shared/meterchips/cse7766.ts";
 import { decodeRegisterResponse, type RegisterChip, registerSize } from "../../shared/meterchips/register.ts";
-import { RN8209_DEFAULTS, rn8209, rn8209Current } from "../../shared/meterchips/rn8209.ts";
-import { HT7017_DEFAULTS, ht7017, ht7017Frequency } from "../../shared/meterchips/ht7017.ts";
-import { BL6552_DEFAULTS, BL6552_PHASES, BL6552_REG, bl6552 } from "../../shared/meterchips/bl6552.ts";
+import { rn8209, RN8209_DEFAULTS, rn8209Current } from "../../shared/meterchips/rn8209.ts";
+import { ht7017, HT7017_DEFAULTS, ht7017Frequency } from "../../shared/meterchips/ht7017.ts";
+import { bl6552, BL6552_DEFAULTS, BL6552_PHASES, BL6552_REG } from "../../shared/meterchips/bl6552.ts";
 import { applyFactor, calKind, type Triple } from "../../shared/meterchips/calibration.ts";
 import type { PhaseReading, Reading } from "../../shared/telemetry.ts";
 import { SerialError, type SerialPort } from "../serial/mod.ts";
@@ -97,7 +103,9 @@ export class ChipPoller extends SerialPoller {
       let got = false;
       while (!got && !this.stopped && this.clock.now() - started < this.pollMs) {
         for (const e of parser.push(await port.readSome(50))) {
-          if (e.kind === "error") this.event("warn", e.error.code === "bad_checksum" ? "checksum" : e.error.code, e.error.message);
+          if (e.kind === "error") {
+            this.event("warn", e.error.code === "bad_checksum" ? "checksum" : e.error.code, e.error.message);
+          }
           if (e.kind !== "packet") continue;
           got = true;
           const p = e.packet;
@@ -124,7 +132,9 @@ export class ChipPoller extends SerialPoller {
     while (!this.stopped) {
       for (const e of parser.push(await port.readSome(50))) {
         if (e.kind === "packet") latest = e.packet;
-        else if (e.kind === "error") this.event("warn", e.error.code === "bad_checksum" ? "checksum" : e.error.code, e.error.message);
+        else if (e.kind === "error") {
+          this.event("warn", e.error.code === "bad_checksum" ? "checksum" : e.error.code, e.error.message);
+        }
       }
       if (this.clock.now() - lastEmit < this.pollMs) continue;
       lastEmit = this.clock.now();
@@ -153,9 +163,14 @@ export class ChipPoller extends SerialPoller {
           const resp = await port.read(registerSize(chip, reg) + 1, Math.max(100, this.pollMs));
           got.set(reg, decodeRegisterResponse(chip, reg, resp).value);
         } catch (e) {
-          if (e instanceof SerialError && e.code === "TIMEOUT") this.event("warn", "no_reply", `${chip.chip} register 0x${reg.toString(16)}: no answer`);
-          else if (e instanceof SerialError) throw e;
-          else this.event("warn", (e as { code?: string }).code === "bad_checksum" ? "checksum" : "bad_reply", (e as Error).message);
+          if (e instanceof SerialError && e.code === "TIMEOUT") {
+            this.event("warn", "no_reply", `${chip.chip} register 0x${reg.toString(16)}: no answer`);
+          } else if (e instanceof SerialError) throw e;
+          else {this.event(
+              "warn",
+              (e as { code?: string }).code === "bad_checksum" ? "checksum" : "bad_reply",
+              (e as Error).message,
+            );}
         }
       }
       if (got.size === regs.length) this.#fromRegisters(chip, got);
@@ -180,8 +195,16 @@ export class ChipPoller extends SerialPoller {
         const v = this.#value({ voltage: r.get(p.v)!, current: r.get(p.i)!, power: r.get(p.p)! });
         return { voltage: round(v.voltage, 3), current: round(v.current, 4), power: round(v.power, 3) };
       });
-      this.latestRaw = { voltage: r.get(BL6552_PHASES[0].v)!, current: r.get(BL6552_PHASES[0].i)!, power: r.get(BL6552_PHASES[0].p)! };
-      const total = { voltage: phases.reduce((s, p) => s + p.voltage, 0) / 3, current: phases.reduce((s, p) => s + p.current, 0), power: phases.reduce((s, p) => s + p.power, 0) };
+      this.latestRaw = {
+        voltage: r.get(BL6552_PHASES[0].v)!,
+        current: r.get(BL6552_PHASES[0].i)!,
+        power: r.get(BL6552_PHASES[0].p)!,
+      };
+      const total = {
+        voltage: phases.reduce((s, p) => s + p.voltage, 0) / 3,
+        current: phases.reduce((s, p) => s + p.current, 0),
+        power: phases.reduce((s, p) => s + p.power, 0),
+      };
       const period = r.get(BL6552_REG.PERIOD)!;
       const reading = this.#reading(total, this.integrate(total.power), period ? 1_000_000 / period : undefined);
       reading.phases = phases;

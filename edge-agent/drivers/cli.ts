@@ -27,7 +27,9 @@ export function loadProfile(ref: string): DeviceProfile {
 export function portPollers(a: { port?: string[]; profile?: string[]; device?: string[] }): Poller[] {
   const ports = a.port ?? [];
   const profs = a.profile ?? [];
-  if (ports.length !== profs.length) throw new Error(`give one --profile per --port (${ports.length} ports, ${profs.length} profiles)`);
+  if (ports.length !== profs.length) {
+    throw new Error(`give one --profile per --port (${ports.length} ports, ${profs.length} profiles)`);
+  }
   return ports.map((port, i) => {
     const profile = loadProfile(profs[i]);
     const deviceId = a.device?.[i] ?? `${profile.id}-${port.split("/").pop()}`.replace(/[^A-Za-z0-9_.:-]/g, "-");

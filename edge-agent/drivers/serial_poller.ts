@@ -4,7 +4,7 @@
  * clean stop, and energy integration for meters without a counter.
  */
 import { type Clock, systemClock } from "../../shared/clock.ts";
-import { readingSchema, type Reading } from "../../shared/telemetry.ts";
+import { type Reading, readingSchema } from "../../shared/telemetry.ts";
 import { openSerial, type SerialPort } from "../serial/mod.ts";
 import type { LineSettings } from "../serial/mod.ts";
 import type { Poller, PollerEvent, PollerSink } from "./poller.ts";
@@ -84,7 +84,11 @@ export abstract class SerialPoller implements Poller {
   protected emit(r: Reading) {
     const ok = readingSchema.safeParse(r);
     if (!ok.success) {
-      this.event("warn", "bad_reading", `reading rejected: ${ok.error.issues[0].path.join(".")}: ${ok.error.issues[0].message}`);
+      this.event(
+        "warn",
+        "bad_reading",
+        `reading rejected: ${ok.error.issues[0].path.join(".")}: ${ok.error.issues[0].message}`,
+      );
       return;
     }
     this.readings++;

@@ -25,7 +25,13 @@ export interface TuyaTiming {
   burstGapMs: number;
 }
 
-export const OBK_TIMING: TuyaTiming = { heartbeatMs: 4000, retryMs: 1000, missedHeartbeats: 4, wifiStateMs: 60000, burstGapMs: 150 };
+export const OBK_TIMING: TuyaTiming = {
+  heartbeatMs: 4000,
+  retryMs: 1000,
+  missedHeartbeats: 4,
+  wifiStateMs: 60000,
+  burstGapMs: 150,
+};
 
 type Phase = "heartbeat" | "product" | "mode" | "wifi" | "query" | "running";
 
@@ -81,7 +87,9 @@ export class TuyaMcuPoller extends SerialPoller {
       const got = await port.readSome(25);
       for (const e of parser.push(got)) {
         if (e.kind === "frame") await this.#onFrame(port, e.frame);
-        else if (e.kind === "error") this.event("warn", e.error.code === "bad_checksum" ? "checksum" : e.error.code, e.error.message);
+        else if (e.kind === "error") {
+          this.event("warn", e.error.code === "bad_checksum" ? "checksum" : e.error.code, e.error.message);
+        }
       }
       this.#maybeEmit();
     }

@@ -7,7 +7,7 @@ import type { Clock } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
 import type { FlasherOptions } from "./flasher.ts";
 import type { PortProgress, ProgressBoard } from "./progress.ts";
-import { flashUnit, type FlashServer, type UnitResult } from "./unit.ts";
+import { type FlashServer, flashUnit, type UnitResult } from "./unit.ts";
 import type { ConfigSectorFor } from "./provision.ts";
 
 export interface BatchServer extends FlashServer {

@@ -97,10 +97,15 @@ export async function getBus(port: SerialPort, o: BusOptions): Promise<void> {
   if (await tryFor(total, 500)) return linked();
 
   const line = concatBytes(...seen);
-  throw new FlashError("NO_BUS", `Cannot get bus: no link-check reply after ${attempts} attempts in ${Math.round((o.clock.now() - start) / 1000)} s`, [
-    ...diagnose(line),
-    ...BUS_GUIDANCE,
-  ], true);
+  throw new FlashError(
+    "NO_BUS",
+    `Cannot get bus: no link-check reply after ${attempts} attempts in ${Math.round((o.clock.now() - start) / 1000)} s`,
+    [
+      ...diagnose(line),
+      ...BUS_GUIDANCE,
+    ],
+    true,
+  );
 }
 
 async function resetPulse(port: SerialPort, o: BusOptions): Promise<boolean> {
@@ -124,7 +129,9 @@ async function resetPulse(port: SerialPort, o: BusOptions): Promise<boolean> {
 /** What the bytes we did receive say about the wiring. */
 export function diagnose(line: Uint8Array): string[] {
   if (line.length === 0) {
-    return ["Nothing at all came back on RX: the chip is not powered, not reset in time, RX/TX are swapped, or another chip (RN8209C, TuyaMCU) holds the line."];
+    return [
+      "Nothing at all came back on RX: the chip is not powered, not reset in time, RX/TX are swapped, or another chip (RN8209C, TuyaMCU) holds the line.",
+    ];
   }
   const text = new TextDecoder().decode(line);
   if (text.includes("\x01\xe0\xfc\x01\x00") || [...line].join(",").includes("1,224,252,1,0")) {
@@ -132,12 +139,18 @@ export function diagnose(line: Uint8Array): string[] {
   }
   for (let i = 0; i + 1 < line.length; i++) {
     if (line[i] === 0x55 && line[i + 1] === 0xaa) {
-      return ["TuyaMCU frames (55 AA) on the line: the MCU shares UART1 with the Wi-Fi module — isolate or unpower it while flashing."];
+      return [
+        "TuyaMCU frames (55 AA) on the line: the MCU shares UART1 with the Wi-Fi module — isolate or unpower it while flashing.",
+      ];
     }
   }
   const printable = [...line].filter((b) => (b >= 0x20 && b < 0x7f) || b === 10 || b === 13).length;
   if (printable / line.length > 0.8) {
-    return [`Readable text on the line (${JSON.stringify(text.slice(0, 40))}…): probably the log UART (TX2) or a running firmware, not the loader on UART1.`];
+    return [
+      `Readable text on the line (${
+        JSON.stringify(text.slice(0, 40))
+      }…): probably the log UART (TX2) or a running firmware, not the loader on UART1.`,
+    ];
   }
   return ["Only noise on the line: wrong baud on a running firmware, a metering chip talking, or a loose wire."];
 }

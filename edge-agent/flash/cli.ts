@@ -41,7 +41,29 @@ type Args = Record<string, string | undefined> & { _: string[]; port: string[] }
 
 function parse(args: string[]): Args {
   return parseArgs(args, {
-    string: ["port", "out", "image", "baud", "chip", "addr", "state-dir", "backup-dir", "link-timeout", "server", "token", "agent-id", "backup", "backup-id", "firmware-id", "firmware-name", "start", "length", "log-level", "provision", "batch-id"],
+    string: [
+      "port",
+      "out",
+      "image",
+      "baud",
+      "chip",
+      "addr",
+      "state-dir",
+      "backup-dir",
+      "link-timeout",
+      "server",
+      "token",
+      "agent-id",
+      "backup",
+      "backup-id",
+      "firmware-id",
+      "firmware-name",
+      "start",
+      "length",
+      "log-level",
+      "provision",
+      "batch-id",
+    ],
     boolean: ["include-bootloader", "help"],
     collect: ["port"],
   }) as unknown as Args;
@@ -88,8 +110,10 @@ export async function runFlashCli(args: string[]): Promise<void> {
           });
           await f.release();
           board.finish();
-          console.log(`backup ${r.path}: ${r.size} bytes, sha256 ${r.sha256}, chip ${r.chip}, mac ${r.mac ?? "?"}` +
-            (r.resumedChunks ? ` (resumed ${r.resumedChunks} verified chunks)` : ""));
+          console.log(
+            `backup ${r.path}: ${r.size} bytes, sha256 ${r.sha256}, chip ${r.chip}, mac ${r.mac ?? "?"}` +
+              (r.resumedChunks ? ` (resumed ${r.resumedChunks} verified chunks)` : ""),
+          );
         } finally {
           await serial.close();
         }
@@ -98,14 +122,21 @@ export async function runFlashCli(args: string[]): Promise<void> {
       case "write":
       case "restore": {
         const server = serverFrom(a);
-        const img = sub === "write"
-          ? await imageFrom(a, server)
-          : a["backup-id"]
-          ? { name: `backup-${a["backup-id"]}`, data: await need(server, "--backup-id").fetchBlob("backup", a["backup-id"] as string) }
+        const img = sub === "write" ? await imageFrom(a, server) : a["backup-id"]
+          ? {
+            name: `backup-${a["backup-id"]}`,
+            data: await need(server, "--backup-id").fetchBlob("backup", a["backup-id"] as string),
+          }
           : a.backup
           ? { name: a.backup as string, data: await Deno.readFile(a.backup as string) }
           : undefined;
-        if (!img) throw new Error(sub === "write" ? "--image <file> or --firmware-id <sha256> is needed" : "--backup <file> or --backup-id <sha256> is needed");
+        if (!img) {
+          throw new Error(
+            sub === "write"
+              ? "--image <file> or --firmware-id <sha256> is needed"
+              : "--backup <file> or --backup-id <sha256> is needed",
+          );
+        }
         const port = one();
         const file = img.name;
         const image = img.data;
@@ -121,8 +152,10 @@ export async function runFlashCli(args: string[]): Promise<void> {
           const r = await writeJob(f, plan, { stateDir, onProgress: (p) => board.update(port, p) });
           await f.reboot();
           board.finish();
-          console.log(`wrote ${file} (${plan.note}) at 0x${r.addr.toString(16)}, ${r.length} bytes verified` +
-            (r.resumedBlocks ? ` (resumed: ${r.resumedBlocks} blocks already verified)` : ""));
+          console.log(
+            `wrote ${file} (${plan.note}) at 0x${r.addr.toString(16)}, ${r.length} bytes verified` +
+              (r.resumedBlocks ? ` (resumed: ${r.resumedBlocks} blocks already verified)` : ""),
+          );
         } finally {
           await serial.close();
         }
@@ -151,8 +184,10 @@ export async function runFlashCli(args: string[]): Promise<void> {
         for (const r of results) {
           if (r.ok) {
             const u = r.result.record;
-            console.log(`${r.port}: OK ${u.chip} mac ${u.mac ?? "?"} backup ${u.backupSha256?.slice(0, 12) ?? "-"}` +
-              (u.firmware ? ` wrote ${u.firmware.name}` : ""));
+            console.log(
+              `${r.port}: OK ${u.chip} mac ${u.mac ?? "?"} backup ${u.backupSha256?.slice(0, 12) ?? "-"}` +
+                (u.firmware ? ` wrote ${u.firmware.name}` : ""),
+            );
           } else {
             failed++;
             console.log(`${r.port}: FAILED ${describe(r.error)}`);
@@ -189,15 +224,21 @@ async function imageFrom(a: Args, server: HttpFlashServer | undefined) {
   if (a.image) return { name: a.image as string, data: await Deno.readFile(a.image as string) };
   if (a["firmware-id"]) {
     const sha = a["firmware-id"] as string;
-    return { name: (a["firmware-name"] as string) ?? `firmware-${sha.slice(0, 12)}`, data: await need(server, "--firmware-id").fetchBlob("firmware", sha) };
+    return {
+      name: (a["firmware-name"] as string) ?? `firmware-${sha.slice(0, 12)}`,
+      data: await need(server, "--firmware-id").fetchBlob("firmware", sha),
+    };
   }
   return undefined;
 }
 
 export function describe(e: unknown): string {
   if (e instanceof FlashError) {
-    return [`error [${e.code}]: ${e.message}`, ...e.guidance.map((g) => `  - ${g}`),
-      e.resumable ? "  (run the same command again to resume)" : ""].filter(Boolean).join("\n");
+    return [
+      `error [${e.code}]: ${e.message}`,
+      ...e.guidance.map((g) => `  - ${g}`),
+      e.resumable ? "  (run the same command again to resume)" : "",
+    ].filter(Boolean).join("\n");
   }
   return `error: ${(e as Error)?.message ?? e}`;
 }

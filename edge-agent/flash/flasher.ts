@@ -16,8 +16,8 @@ import {
   crc32Jam,
   crcEnd,
   ERASE,
-  expect,
   type Expect,
+  expect,
   flashSizeFromMid,
   parse,
   type Protocol,
@@ -84,8 +84,9 @@ export class Flasher {
   readonly log: Logger;
   info!: ChipInfo;
   #unprotected = false;
-  readonly #o: Required<Pick<FlasherOptions, "baudDelayMs" | "linkTimeoutMs" | "commandTimeoutMs" | "readChunk">> &
-    FlasherOptions;
+  readonly #o:
+    & Required<Pick<FlasherOptions, "baudDelayMs" | "linkTimeoutMs" | "commandTimeoutMs" | "readChunk">>
+    & FlasherOptions;
   readonly #retries: { read: number; write: number; verify: number };
 
   private constructor(readonly port: SerialPort, o: FlasherOptions) {
@@ -198,7 +199,10 @@ export class Flasher {
     const want = this.#o.chip ?? "auto";
     if (!chip || !protocol) {
       if (want === "auto") {
-        throw new FlashError("UNKNOWN_CHIP", `unknown bootloader (CRC 0x${fingerprint.toString(16)}); pass --chip bk7231n|bk7231t if you are sure`);
+        throw new FlashError(
+          "UNKNOWN_CHIP",
+          `unknown bootloader (CRC 0x${fingerprint.toString(16)}); pass --chip bk7231n|bk7231t if you are sure`,
+        );
       }
       chip = want;
       protocol = want === "bk7231n" ? "FULL" : "BASIC_TUYA";
@@ -211,14 +215,33 @@ export class Flasher {
     let flashId: number | undefined;
     let flashSize = FLASH_SIZE_DEFAULT;
     if (chip === "bk7231n") {
-      chipId ??= await this.#cmd("ReadReg(chip id)", req.readReg(CHIP_ID_REG), expect.readReg, (f) => parse.readReg(f, CHIP_ID_REG));
+      chipId ??= await this.#cmd(
+        "ReadReg(chip id)",
+        req.readReg(CHIP_ID_REG),
+        expect.readReg,
+        (f) => parse.readReg(f, CHIP_ID_REG),
+      );
       flashId = await this.#cmd("GetMID", req.flashGetMID(), expect.flashGetMID, parse.flashGetMID);
       if (flashId !== 0 && flashId !== 0xffffff) flashSize = flashSizeFromMid(flashId);
     } else {
       bootVersion ??= await this.#probe(req.readBootVersion(), expect.readBootVersion, parse.readBootVersion);
     }
-    this.info = { chip, protocol, bootloader: boot?.name, fingerprint, chipId, bootVersion, flashId, flashSize, baud: this.port.baud };
-    this.log.info("chip identified", { ...this.info, fingerprint: fingerprint.toString(16), flashId: flashId?.toString(16) });
+    this.info = {
+      chip,
+      protocol,
+      bootloader: boot?.name,
+      fingerprint,
+      chipId,
+      bootVersion,
+      flashId,
+      flashSize,
+      baud: this.port.baud,
+    };
+    this.log.info("chip identified", {
+      ...this.info,
+      fingerprint: fingerprint.toString(16),
+      flashId: flashId?.toString(16),
+    });
   }
 
   /** One try with a short timeout; undefined if the loader stays silent (unsupported command). */
@@ -323,11 +346,17 @@ export class Flasher {
 
   async readSector(addr: number): Promise<Uint8Array> {
     const wire = this.#readAddr(addr);
-    return await this.#cmd(`Read4K 0x${addr.toString(16)}`, req.flashRead4K(wire), expect.flashRead4K, (f) => parse.flashRead4K(f, wire), {
-      tries: this.#retries.read,
-      extraMs: this.link.wireMs(4111) * 0.5,
-      replyBytes: 4111,
-    });
+    return await this.#cmd(
+      `Read4K 0x${addr.toString(16)}`,
+      req.flashRead4K(wire),
+      expect.flashRead4K,
+      (f) => parse.flashRead4K(f, wire),
+      {
+        tries: this.#retries.read,
+        extraMs: this.link.wireMs(4111) * 0.5,
+        replyBytes: 4111,
+      },
+    );
   }
 
   /**
@@ -380,10 +409,18 @@ export class Flasher {
   /** Refuse anything that would erase or write the BK7231T bootloader. */
   #guard(addr: number, len: number) {
     if (this.info.chip === "bk7231t" && addr < T_BOOTLOADER_END) {
-      throw new FlashError("REFUSED", `refusing to touch 0x${addr.toString(16)}..0x${(addr + len).toString(16)} on a BK7231T: the bootloader lives below 0x11000 and overwriting it bricks the chip`);
+      throw new FlashError(
+        "REFUSED",
+        `refusing to touch 0x${addr.toString(16)}..0x${
+          (addr + len).toString(16)
+        } on a BK7231T: the bootloader lives below 0x11000 and overwriting it bricks the chip`,
+      );
     }
     if (addr + len > this.info.flashSize) {
-      throw new FlashError("REFUSED", `0x${addr.toString(16)}+${len} is past the end of the ${this.info.flashSize >> 20} MiB flash`);
+      throw new FlashError(
+        "REFUSED",
+        `0x${addr.toString(16)}+${len} is past the end of the ${this.info.flashSize >> 20} MiB flash`,
+      );
     }
   }
 
@@ -393,7 +430,12 @@ export class Flasher {
     const mid = this.info.flashId ?? 0;
     const size = statusRegisterSize(mid);
     for (let attempt = 0; attempt < 10; attempt++) {
-      const sr1 = await this.#cmd("ReadSR1", req.flashReadSR(0x05), expect.flashReadSR, (f) => parse.flashReadSR(f, 0x05));
+      const sr1 = await this.#cmd(
+        "ReadSR1",
+        req.flashReadSR(0x05),
+        expect.flashReadSR,
+        (f) => parse.flashReadSR(f, 0x05),
+      );
       const sr2 = size === 2
         ? await this.#cmd("ReadSR2", req.flashReadSR(0x35), expect.flashReadSR, (f) => parse.flashReadSR(f, 0x35))
         : 0;
@@ -405,29 +447,53 @@ export class Flasher {
         return;
       }
       if (size === undefined) {
-        throw new FlashError("PROTECTED", `flash id 0x${mid.toString(16)} is not in the status-register table and its SR is 0x${sr.toString(16)}; not guessing how to unprotect it`);
+        throw new FlashError(
+          "PROTECTED",
+          `flash id 0x${mid.toString(16)} is not in the status-register table and its SR is 0x${
+            sr.toString(16)
+          }; not guessing how to unprotect it`,
+        );
       }
       const want = sr & ~mask;
-      await this.#cmd("WriteSR", req.flashWriteSR(want, size), expect.flashWriteSR, (f) => parse.flashWriteSR(f, want, size));
+      await this.#cmd(
+        "WriteSR",
+        req.flashWriteSR(want, size),
+        expect.flashWriteSR,
+        (f) => parse.flashWriteSR(f, want, size),
+      );
       await this.clock.sleep(10);
     }
-    throw new FlashError("PROTECTED", "flash status register would not clear its protect bits", ["Check the 3.3 V supply and retry."], true);
+    throw new FlashError("PROTECTED", "flash status register would not clear its protect bits", [
+      "Check the 3.3 V supply and retry.",
+    ], true);
   }
 
   async #erase(addr: number, len: 0x1000 | 0x10000) {
     this.#guard(addr, len);
     const size = len === 0x1000 ? ERASE.Sector4K : ERASE.Block64K;
-    await this.#cmd(`Erase 0x${addr.toString(16)}`, req.flashErase(size, addr), expect.flashErase, (f) => parse.flashErase(f, size, addr), {
-      extraMs: len === 0x1000 ? 500 : 3000,
-    });
+    await this.#cmd(
+      `Erase 0x${addr.toString(16)}`,
+      req.flashErase(size, addr),
+      expect.flashErase,
+      (f) => parse.flashErase(f, size, addr),
+      {
+        extraMs: len === 0x1000 ? 500 : 3000,
+      },
+    );
   }
 
   async #writeSector(addr: number, data: Uint8Array) {
     this.#guard(addr, SECTOR);
-    await this.#cmd(`Write4K 0x${addr.toString(16)}`, req.flashWrite4K(addr, data), expect.flashWrite4K, (f) => parse.flashWrite4K(f, addr), {
-      tries: 1,
-      extraMs: 200 + this.link.wireMs(4108),
-    });
+    await this.#cmd(
+      `Write4K 0x${addr.toString(16)}`,
+      req.flashWrite4K(addr, data),
+      expect.flashWrite4K,
+      (f) => parse.flashWrite4K(f, addr),
+      {
+        tries: 1,
+        extraMs: 200 + this.link.wireMs(4108),
+      },
+    );
   }
 
   /**
@@ -476,9 +542,14 @@ export class Flasher {
         ok = await this.verify(b, data);
       }
       if (!ok) {
-        throw new FlashError("VERIFY_FAILED", `block 0x${b.toString(16)} did not verify after ${this.#retries.write + 1} erase/write rounds`, [
-          "A weak 3.3 V supply is the usual cause during erase/program; then lower the baud rate.",
-        ], true);
+        throw new FlashError(
+          "VERIFY_FAILED",
+          `block 0x${b.toString(16)} did not verify after ${this.#retries.write + 1} erase/write rounds`,
+          [
+            "A weak 3.3 V supply is the usual cause during erase/program; then lower the baud rate.",
+          ],
+          true,
+        );
       }
       await o.onBlock?.(b, len);
       done += len;
@@ -489,7 +560,7 @@ export class Flasher {
 
   /** A lost write ack: erase that sector again and rewrite it (BKT write retries). */
   async #writeSectorRetrying(addr: number, sector: Uint8Array) {
-    for (let attempt = 0; ; attempt++) {
+    for (let attempt = 0;; attempt++) {
       try {
         return await this.#writeSector(addr, sector);
       } catch (e) {

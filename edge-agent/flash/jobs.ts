@@ -5,7 +5,7 @@
  * A backup only ever appears under its final name once every chunk has been
  * verified by the chip's CRC; until then it is `<out>.partial`.
  */
-import { crc32Jam, type ChipKind, identifyBackup, SECTOR, T_BOOTLOADER_END } from "../../shared/bk7231/mod.ts";
+import { type ChipKind, crc32Jam, identifyBackup, SECTOR, T_BOOTLOADER_END } from "../../shared/bk7231/mod.ts";
 import { FlashError } from "./errors.ts";
 import type { Flasher, Progress } from "./flasher.ts";
 import { Journal } from "./journal.ts";
@@ -53,7 +53,10 @@ export async function backupJob(
   const start = o.start ?? 0;
   const length = o.length ?? f.info.flashSize - start;
   if (start % SECTOR || length % SECTOR || length <= 0 || start + length > f.info.flashSize) {
-    throw new FlashError("BAD_IMAGE", `range 0x${start.toString(16)}+0x${length.toString(16)} is not 4 KiB aligned inside the flash`);
+    throw new FlashError(
+      "BAD_IMAGE",
+      `range 0x${start.toString(16)}+0x${length.toString(16)} is not 4 KiB aligned inside the flash`,
+    );
   }
   const partial = `${out}.partial`;
   const journal = await Journal.open(`${out}.journal.json`, {
@@ -135,20 +138,33 @@ export function planImage(
   const flashSize = o.flashSize ?? 0x200000;
   if (o.addr !== undefined) {
     if (chip === "bk7231t" && o.addr < T_BOOTLOADER_END) {
-      throw new FlashError("REFUSED", `--addr 0x${o.addr.toString(16)} is inside the BK7231T bootloader (below 0x11000)`);
+      throw new FlashError(
+        "REFUSED",
+        `--addr 0x${o.addr.toString(16)} is inside the BK7231T bootloader (below 0x11000)`,
+      );
     }
     if (o.addr % SECTOR) throw new FlashError("BAD_IMAGE", "--addr must be 4 KiB aligned");
     return { addr: o.addr, data: image, note: `as given at 0x${o.addr.toString(16)}` };
   }
   const fullImage = image.length === flashSize || /_QIO_/i.test(o.name ?? "");
-  if (image.length > flashSize) throw new FlashError("BAD_IMAGE", `image is ${image.length} bytes, larger than the flash`);
+  if (image.length > flashSize) {
+    throw new FlashError("BAD_IMAGE", `image is ${image.length} bytes, larger than the flash`);
+  }
   if (fullImage) {
     if (o.includeBootloader) {
-      if (chip !== "bk7231n") throw new FlashError("REFUSED", "writing the bootloader is only possible on BK7231N (ROM loader)");
+      if (chip !== "bk7231n") {
+        throw new FlashError("REFUSED", "writing the bootloader is only possible on BK7231N (ROM loader)");
+      }
       return { addr: 0, data: image, note: "full image including bootloader (BK7231N)" };
     }
-    if (image.length <= T_BOOTLOADER_END) throw new FlashError("BAD_IMAGE", "full-flash image shorter than the bootloader");
-    return { addr: T_BOOTLOADER_END, data: image.subarray(T_BOOTLOADER_END), note: "full image, bootloader area skipped" };
+    if (image.length <= T_BOOTLOADER_END) {
+      throw new FlashError("BAD_IMAGE", "full-flash image shorter than the bootloader");
+    }
+    return {
+      addr: T_BOOTLOADER_END,
+      data: image.subarray(T_BOOTLOADER_END),
+      note: "full image, bootloader area skipped",
+    };
   }
   return { addr: T_BOOTLOADER_END, data: image, note: "app image at 0x11000" };
 }

@@ -25,7 +25,10 @@ export interface JournalData {
 export class Journal {
   private constructor(readonly path: string, public data: JournalData) {}
 
-  static async open(path: string, fresh: Omit<JournalData, "v" | "done" | "startedAt" | "updatedAt">): Promise<Journal> {
+  static async open(
+    path: string,
+    fresh: Omit<JournalData, "v" | "done" | "startedAt" | "updatedAt">,
+  ): Promise<Journal> {
     try {
       const data = JSON.parse(await Deno.readTextFile(path)) as JournalData;
       if (

@@ -38,7 +38,11 @@ export class BootLink {
     let buf: Uint8Array = new Uint8Array(0);
     while (true) {
       const left = deadline - Date.now();
-      if (left <= 0) throw new Timeout(`no 0x${expect.code.toString(16)} reply in ${Math.round(timeoutMs)} ms (${buf.length} stray bytes)`);
+      if (left <= 0) {
+        throw new Timeout(
+          `no 0x${expect.code.toString(16)} reply in ${Math.round(timeoutMs)} ms (${buf.length} stray bytes)`,
+        );
+      }
       let got: Uint8Array;
       try {
         got = await this.port.readSome(left);
@@ -66,7 +70,6 @@ export class BootLink {
     }
   }
 }
-
 
 export function mapSerial(e: unknown): unknown {
   if (e instanceof SerialError && (e.code === "GONE" || e.code === "CLOSED")) {

@@ -100,7 +100,9 @@ export function formatRow(r: PortProgress): string {
   const eta = r.etaS !== null && r.done < r.total ? `ETA ${fmtTime(r.etaS)}` : "";
   // link/done/failed rows count steps, not bytes
   const bytes = r.total >= 4096 ? `${kb(r.done)}/${kb(r.total)} ${rate} ${eta}` : "";
-  return `${r.port.padEnd(14)} ${r.phase.padEnd(7)} ${bar} ${(frac * 100).toFixed(0).padStart(3)}% ${bytes}${r.note ? "  " + r.note : ""}`
+  return `${r.port.padEnd(14)} ${r.phase.padEnd(7)} ${bar} ${(frac * 100).toFixed(0).padStart(3)}% ${bytes}${
+    r.note ? "  " + r.note : ""
+  }`
     .replace(/ +$/, "");
 }
 

@@ -96,7 +96,9 @@ export class HttpFlashServer implements BatchServer {
     const res = await fetch(url, { headers: this.#headers() });
     await this.#check(res, `download ${kind}`);
     const bytes = new Uint8Array(await res.arrayBuffer());
-    if (await sha256Hex(bytes) !== sha256) throw new Error(`downloaded ${kind} ${sha256.slice(0, 12)} does not match its hash`);
+    if (await sha256Hex(bytes) !== sha256) {
+      throw new Error(`downloaded ${kind} ${sha256.slice(0, 12)} does not match its hash`);
+    }
     return bytes;
   }
 }

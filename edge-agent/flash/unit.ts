@@ -4,7 +4,7 @@
  * (verified, resumable), optionally the OpenBeken config sector, register the
  * unit, reboot. The batch runs one of these per port concurrently.
  */
-import { LAYOUTS, type ChipKind } from "../../shared/bk7231/mod.ts";
+import { type ChipKind, LAYOUTS } from "../../shared/bk7231/mod.ts";
 import type { Clock } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
 import { openSerial } from "../serial/mod.ts";
@@ -98,7 +98,9 @@ export async function flashUnit(j: UnitJob): Promise<UnitResult> {
       const partialName = `${j.backupDir}/${portBase}.bin`;
       backup = await backupJob(f, partialName, { onProgress: (p) => j.onProgress?.(p) });
       // name the verified backup after the unit; content-addressed on the server anyway
-      const final = `${j.backupDir}/${f.info.chip}-${(backup.mac ?? "nomac").replaceAll(":", "")}-${backup.sha256.slice(0, 12)}.bin`;
+      const final = `${j.backupDir}/${f.info.chip}-${(backup.mac ?? "nomac").replaceAll(":", "")}-${
+        backup.sha256.slice(0, 12)
+      }.bin`;
       await Deno.rename(partialName, final);
       backup.path = final;
       j.log.info("backup verified", { path: final, sha256: backup.sha256, mac: backup.mac });
@@ -127,7 +129,11 @@ export async function flashUnit(j: UnitJob): Promise<UnitResult> {
         flashSize: f.info.flashSize,
       });
       j.log.info("writing image", { name: j.image.name, addr: plan.addr, bytes: plan.data.length, note: plan.note });
-      write = await writeJob(f, plan, { stateDir: j.stateDir, jobName: portBase, onProgress: (p) => j.onProgress?.(p) });
+      write = await writeJob(f, plan, {
+        stateDir: j.stateDir,
+        jobName: portBase,
+        onProgress: (p) => j.onProgress?.(p),
+      });
       const sector = await j.configSector?.({ chip: f.info.chip, mac: backup?.mac });
       if (sector) {
         const at = LAYOUTS[f.info.chip].obkConfig;
@@ -160,7 +166,15 @@ export async function flashUnit(j: UnitJob): Promise<UnitResult> {
     if (j.server) await j.server.registerUnit(record);
     j.onProgress?.({ phase: "done", done: 1, total: 1 }, record.mac ?? "");
     const { image: _image, ...backupMeta } = backup ?? ({} as BackupResult);
-    return { port: j.port, info: f.info, backup: backup ? backupMeta : undefined, backupId, write, configWritten, record };
+    return {
+      port: j.port,
+      info: f.info,
+      backup: backup ? backupMeta : undefined,
+      backupId,
+      write,
+      configWritten,
+      record,
+    };
   } finally {
     await serial.close();
   }

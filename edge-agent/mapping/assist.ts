@@ -37,13 +37,20 @@ export interface MappingResult {
 
 const inRange = (x: number, lo: number, hi: number) => x >= lo && x <= hi;
 
-export function assistMapping(capture: Uint8Array, model: ModelDp[] = [], opts: { id?: string; baud?: number } = {}): MappingResult {
+export function assistMapping(
+  capture: Uint8Array,
+  model: ModelDp[] = [],
+  opts: { id?: string; baud?: number } = {},
+): MappingResult {
   // 1. every DP the MCU sent, last value wins
   const last = new Map<number, Datapoint>();
   const count = new Map<number, number>();
   const parser = new TuyaFrameParser();
   for (const e of [...parser.push(capture), ...parser.flush()]) {
-    if (e.kind !== "frame" || ![0x07, 0x22, 0x05].includes(e.frame.command) || (e.frame.command === 0x05 && e.frame.version !== 0)) continue;
+    if (
+      e.kind !== "frame" || ![0x07, 0x22, 0x05].includes(e.frame.command) ||
+      (e.frame.command === 0x05 && e.frame.version !== 0)
+    ) continue;
     try {
       for (const d of decodeDatapoints(e.frame.data)) {
         last.set(d.id, d);
@@ -69,7 +76,11 @@ export function assistMapping(capture: Uint8Array, model: ModelDp[] = [], opts: 
     rawPhase.set(phase, { dp: x.d.id, r: x.r });
     taken.add(x.d.id);
     proposals.push({
-      dp: x.d.id, type: "raw", quantity: "phase", decoder: "V2C3P3", phase: raws.length > 1 ? phase : undefined,
+      dp: x.d.id,
+      type: "raw",
+      quantity: "phase",
+      decoder: "V2C3P3",
+      phase: raws.length > 1 ? phase : undefined,
       example: `${x.r.voltage} V, ${x.r.current} A, ${x.r.raw.power} power counts`,
       evidence: "8/10-byte RAW with a plausible voltage in bytes 0-1",
     });
@@ -84,14 +95,24 @@ export function assistMapping(capture: Uint8Array, model: ModelDp[] = [], opts: 
       for (const q of ["voltage", "current", "power"] as const) {
         if (d.value === r.raw[q] && d.value !== 0 && !matched.has(d.id)) {
           matched.set(d.id, { phase, q });
-          proposals.push({ dp: d.id, type: "value", quantity: q, scale: field[q], phase, example: `${d.value}`, evidence: `equals phase ${"ABC"[phase]} ${q} in raw dp${dp}` });
+          proposals.push({
+            dp: d.id,
+            type: "value",
+            quantity: q,
+            scale: field[q],
+            phase,
+            example: `${d.value}`,
+            evidence: `equals phase ${"ABC"[phase]} ${q} in raw dp${dp}`,
+          });
           taken.add(d.id);
         }
       }
     }
   }
   // 3b. the stride of V/I/P triplets: fill a phase whose raw packet was not captured
-  const triplets = [...new Set([...matched.entries()].filter(([, m]) => m.q === "voltage").map(([id, m]) => ({ id, phase: m.phase })))];
+  const triplets = [
+    ...new Set([...matched.entries()].filter(([, m]) => m.q === "voltage").map(([id, m]) => ({ id, phase: m.phase }))),
+  ];
   if (triplets.length >= 2) {
     const sorted = triplets.sort((a, b) => a.phase - b.phase);
     const stride = (sorted[1].id - sorted[0].id) / (sorted[1].phase - sorted[0].phase);
@@ -101,7 +122,15 @@ export function assistMapping(capture: Uint8Array, model: ModelDp[] = [], opts: 
       const v = last.get(base), i = last.get(base + 1), p = last.get(base + 2);
       if (v?.type === "value" && inRange(v.value / 10, 50, 500) && i?.type === "value" && p?.type === "value") {
         for (const [d, q] of [[v, "voltage"], [i, "current"], [p, "power"]] as const) {
-          proposals.push({ dp: d.id, type: "value", quantity: q, scale: field[q], phase, example: `${d.value}`, evidence: `V/I/P triplets repeat every ${stride} dps` });
+          proposals.push({
+            dp: d.id,
+            type: "value",
+            quantity: q,
+            scale: field[q],
+            phase,
+            example: `${d.value}`,
+            evidence: `V/I/P triplets repeat every ${stride} dps`,
+          });
           taken.add(d.id);
           matched.set(d.id, { phase, q });
         }
@@ -115,7 +144,11 @@ export function assistMapping(capture: Uint8Array, model: ModelDp[] = [], opts: 
     const get = (q: string) => [...matched.entries()].find(([, m]) => m.phase === ph && m.q === q)?.[0];
     const num = (id?: number) => (id === undefined ? undefined : (last.get(id)!.value as number));
     const rp = rawPhase.get(ph)?.r.raw;
-    return { v: num(get("voltage")) ?? rp?.voltage, i: num(get("current")) ?? rp?.current, p: num(get("power")) ?? rp?.power };
+    return {
+      v: num(get("voltage")) ?? rp?.voltage,
+      i: num(get("current")) ?? rp?.current,
+      p: num(get("power")) ?? rp?.power,
+    };
   }).filter((x) => x.v && x.i && x.p !== undefined);
   if (phaseVals.length) {
     const pfAt = (unit: number) => phaseVals.map((x) => (x.p! * unit) / ((x.v! / 10) * (x.i! / 1000)));
@@ -123,7 +156,10 @@ export function assistMapping(capture: Uint8Array, model: ModelDp[] = [], opts: 
     powerUnitW = ok1 && !ok01 ? 1 : !ok1 && ok01 ? 0.1 : undefined;
     if (powerUnitW === undefined && ok1) {
       // both physically possible: prefer the one whose PF is nearer a PF DP or whose sum matches a total DP
-      const pfDp = values.find((d) => !taken.has(d.id) && inRange(d.value, 1, 100) && modelQuantity(byId.get(d.id) ?? { code: "", name: "", type: "" })?.quantity === "powerFactor");
+      const pfDp = values.find((d) =>
+        !taken.has(d.id) && inRange(d.value, 1, 100) &&
+        modelQuantity(byId.get(d.id) ?? { code: "", name: "", type: "" })?.quantity === "powerFactor"
+      );
       const sum = phaseVals.reduce((s, x) => s + x.p!, 0);
       const total = values.find((d) => !taken.has(d.id) && Math.abs(d.value - sum) <= Math.max(3, sum * 0.1));
       if (total) powerUnitW = 1;
@@ -149,18 +185,39 @@ export function assistMapping(capture: Uint8Array, model: ModelDp[] = [], opts: 
       const scale = modelScale(m, mq.quantity);
       const x = d.value * scale;
       if (plausible(mq.quantity, x)) {
-        proposals.push({ dp: d.id, type: d.type, quantity: mq.quantity, scale, phase: mq.phase, example: `${round(x)}`, evidence: `model JSON: ${m.code}` });
+        proposals.push({
+          dp: d.id,
+          type: d.type,
+          quantity: mq.quantity,
+          scale,
+          phase: mq.phase,
+          example: `${round(x)}`,
+          evidence: `model JSON: ${m.code}`,
+        });
         taken.add(d.id);
         continue;
       }
     }
     if (m && mq?.quantity === "relay" && d.type === "bool") {
-      proposals.push({ dp: d.id, type: "bool", quantity: "relay", example: String(d.value), evidence: `model JSON: ${m.code}` });
+      proposals.push({
+        dp: d.id,
+        type: "bool",
+        quantity: "relay",
+        example: String(d.value),
+        evidence: `model JSON: ${m.code}`,
+      });
       taken.add(d.id);
       continue;
     }
     if (d.type === "value" && inRange(d.value / 100, 45, 65)) {
-      proposals.push({ dp: d.id, type: "value", quantity: "frequency", scale: 0.01, example: `${d.value / 100} Hz`, evidence: "50/60 Hz at ÷100" });
+      proposals.push({
+        dp: d.id,
+        type: "value",
+        quantity: "frequency",
+        scale: 0.01,
+        example: `${d.value / 100} Hz`,
+        evidence: "50/60 Hz at ÷100",
+      });
       taken.add(d.id);
     }
   }
@@ -171,41 +228,87 @@ export function assistMapping(capture: Uint8Array, model: ModelDp[] = [], opts: 
     const mq = modelQuantity(m);
     const d = last.get(m.id);
     const prop = proposals.find((p) => p.dp === m.id);
-    if (mq?.quantity === "phase" && powerUnitW !== undefined && /0\.0001\s*kw/i.test(m.description ?? "") && powerUnitW !== 0.1) {
-      contradictions.push(`dp${m.id}: model JSON gives raw phase power in 0.0001 kW (0.1 W), but P ≤ V·I and the totals only hold in whole watts`);
+    if (
+      mq?.quantity === "phase" && powerUnitW !== undefined && /0\.0001\s*kw/i.test(m.description ?? "") &&
+      powerUnitW !== 0.1
+    ) {
+      contradictions.push(
+        `dp${m.id}: model JSON gives raw phase power in 0.0001 kW (0.1 W), but P ≤ V·I and the totals only hold in whole watts`,
+      );
     }
     if (!d) {
-      if (mq && mq.quantity !== "relay") contradictions.push(`model JSON lists dp${m.id} (${m.code}) but the capture never shows it`);
+      if (mq && mq.quantity !== "relay") {
+        contradictions.push(`model JSON lists dp${m.id} (${m.code}) but the capture never shows it`);
+      }
       continue;
     }
     if (prop && !mq && prop.quantity !== "other") {
-      contradictions.push(`dp${m.id}: model JSON says ${m.code}, but the MCU's value ${fmt(d)} is ${prop.quantity}${prop.phase !== undefined ? ` of phase ${"ABC"[prop.phase]}` : ""} (${prop.evidence})`);
-    } else if (prop && mq && (prop.quantity !== mq.quantity || (mq.phase !== undefined && prop.phase !== undefined && prop.phase !== mq.phase))) {
       contradictions.push(
-        `dp${m.id}: model JSON says ${m.code}, but the MCU's value ${fmt(d)} is ${prop.quantity}${prop.phase !== undefined ? ` of phase ${"ABC"[prop.phase]}` : ""} (${prop.evidence})`,
+        `dp${m.id}: model JSON says ${m.code}, but the MCU's value ${fmt(d)} is ${prop.quantity}${
+          prop.phase !== undefined ? ` of phase ${"ABC"[prop.phase]}` : ""
+        } (${prop.evidence})`,
       );
-    } else if (!prop && mq && typeof d.value === "number" && !plausible(mq.quantity, d.value * modelScale(m, mq.quantity))) {
-      contradictions.push(`dp${m.id}: model JSON says ${m.code} (${m.unit ?? ""}, scale ${m.scale ?? 0}) but ${d.value} would be ${round(d.value * modelScale(m, mq.quantity))}, implausible`);
+    } else if (
+      prop && mq &&
+      (prop.quantity !== mq.quantity || (mq.phase !== undefined && prop.phase !== undefined && prop.phase !== mq.phase))
+    ) {
+      contradictions.push(
+        `dp${m.id}: model JSON says ${m.code}, but the MCU's value ${fmt(d)} is ${prop.quantity}${
+          prop.phase !== undefined ? ` of phase ${"ABC"[prop.phase]}` : ""
+        } (${prop.evidence})`,
+      );
+    } else if (
+      !prop && mq && typeof d.value === "number" && !plausible(mq.quantity, d.value * modelScale(m, mq.quantity))
+    ) {
+      contradictions.push(
+        `dp${m.id}: model JSON says ${m.code} (${m.unit ?? ""}, scale ${m.scale ?? 0}) but ${d.value} would be ${
+          round(d.value * modelScale(m, mq.quantity))
+        }, implausible`,
+      );
     }
   }
   for (const d of last.values()) {
-    if (!byId.has(d.id) && model.length && !["string"].includes(d.type)) contradictions.push(`dp${d.id} (${d.type} ${fmt(d)}) is sent by the MCU but missing from the model JSON`);
+    if (!byId.has(d.id) && model.length && !["string"].includes(d.type)) {
+      contradictions.push(`dp${d.id} (${d.type} ${fmt(d)}) is sent by the MCU but missing from the model JSON`);
+    }
   }
 
-  const seen = [...last.values()].sort((a, b) => a.id - b.id).map((d) => ({ dp: d.id, type: d.type, value: d.value, count: count.get(d.id) ?? 0 }));
+  const seen = [...last.values()].sort((a, b) => a.id - b.id).map((d) => ({
+    dp: d.id,
+    type: d.type,
+    value: d.value,
+    count: count.get(d.id) ?? 0,
+  }));
   proposals.sort((a, b) => a.dp - b.dp);
-  const profile = toProfile(proposals, opts, rawPhase.size > 1 || new Set(proposals.map((p) => p.phase).filter((x) => x !== undefined)).size > 1);
-  return { seen, proposals, contradictions: [...new Set(contradictions)], powerUnitW, autoexec: toAutoexec(proposals), profile };
+  const profile = toProfile(
+    proposals,
+    opts,
+    rawPhase.size > 1 || new Set(proposals.map((p) => p.phase).filter((x) => x !== undefined)).size > 1,
+  );
+  return {
+    seen,
+    proposals,
+    contradictions: [...new Set(contradictions)],
+    powerUnitW,
+    autoexec: toAutoexec(proposals),
+    profile,
+  };
 }
 
 function plausible(q: string, x: number): boolean {
   switch (q) {
-    case "voltage": return inRange(x, 50, 500);
-    case "frequency": return inRange(x, 45, 65);
-    case "powerFactor": return inRange(Math.abs(x), 0, 1);
-    case "current": return inRange(Math.abs(x), 0, 1000);
-    case "power": return Math.abs(x) < 1e6;
-    default: return x >= 0;
+    case "voltage":
+      return inRange(x, 50, 500);
+    case "frequency":
+      return inRange(x, 45, 65);
+    case "powerFactor":
+      return inRange(Math.abs(x), 0, 1);
+    case "current":
+      return inRange(Math.abs(x), 0, 1000);
+    case "power":
+      return Math.abs(x) < 1e6;
+    default:
+      return x >= 0;
   }
 }
 
@@ -216,7 +319,15 @@ const CHANNEL_TYPE: Record<string, (scale: number) => string | undefined> = {
   voltage: (s) => (s === 0.1 ? "Voltage_div10" : s === 0.01 ? "Voltage_div100" : undefined),
   current: (s) => (s === 0.001 ? "Current_div1000" : s === 0.01 ? "Current_div100" : undefined),
   power: (s) => (s === 1 ? "Power" : s === 0.1 ? "Power_div10" : s === 0.01 ? "Power_div100" : undefined),
-  frequency: (s) => (s === 0.01 ? "Frequency_div100" : s === 0.1 ? "Frequency_div10" : s === 0.001 ? "Frequency_div1000" : undefined),
+  frequency: (
+    s,
+  ) => (s === 0.01
+    ? "Frequency_div100"
+    : s === 0.1
+    ? "Frequency_div10"
+    : s === 0.001
+    ? "Frequency_div1000"
+    : undefined),
   powerFactor: (s) => (s === 0.01 ? "PowerFactor_div100" : s === 0.001 ? "PowerFactor_div1000" : undefined),
   energyWh: (s) => (s === 10 ? "EnergyTotal_kWh_div100" : s === 1 ? "EnergyTotal_kWh_div1000" : undefined),
   exportEnergyWh: (s) => (s === 10 ? "EnergyTotal_kWh_div100" : s === 1 ? "EnergyExport_kWh_div1000" : undefined),
@@ -233,7 +344,12 @@ export function toAutoexec(props: Proposal[]): string {
     } else if (p.quantity === "phase") {
       if (valuePhases.has(p.phase)) continue;
       // RAW_V2C3P3 writes V, I, P to the first Voltage_div10 / Current_div1000 / Power channels
-      lines.push(`setChannelType ${ch} Voltage_div10`, `setChannelType ${ch + 1} Current_div1000`, `setChannelType ${ch + 2} Power`, `linkTuyaMCUOutputToChannel ${p.dp} RAW_V2C3P3 ${ch}`);
+      lines.push(
+        `setChannelType ${ch} Voltage_div10`,
+        `setChannelType ${ch + 1} Current_div1000`,
+        `setChannelType ${ch + 2} Power`,
+        `linkTuyaMCUOutputToChannel ${p.dp} RAW_V2C3P3 ${ch}`,
+      );
       ch += 3;
     } else if (CHANNEL_TYPE[p.quantity] && p.scale !== undefined) {
       const t = CHANNEL_TYPE[p.quantity](p.scale);
@@ -248,7 +364,13 @@ function toProfile(props: Proposal[], opts: { id?: string; baud?: number }, thre
   const datapoints: DpMapping[] = props.map((p) =>
     p.quantity === "phase"
       ? { dp: p.dp, type: "raw", quantity: "phase", decoder: "V2C3P3", powerUnitW: p.powerUnitW ?? 0.1, phase: p.phase }
-      : { dp: p.dp, type: p.type === "bool" ? "bool" : p.type === "enum" ? "enum" : "value", quantity: p.quantity as DpMapping["quantity"] as never, scale: p.scale ?? 1, phase: p.phase }
+      : {
+        dp: p.dp,
+        type: p.type === "bool" ? "bool" : p.type === "enum" ? "enum" : "value",
+        quantity: p.quantity as DpMapping["quantity"] as never,
+        scale: p.scale ?? 1,
+        phase: p.phase,
+      }
   ) as DpMapping[];
   return {
     id: opts.id ?? "mapped-tuyamcu",

@@ -22,7 +22,9 @@ export async function runMapCli(args: string[]) {
     },
   });
   if (a.help || !positionals[0]) {
-    console.log("deno task agent map-dps <capture hex or file> [--model tuya-model.json] [--id id] [--autoexec out.bat] [--profile out.json] [--json]");
+    console.log(
+      "deno task agent map-dps <capture hex or file> [--model tuya-model.json] [--id id] [--autoexec out.bat] [--profile out.json] [--json]",
+    );
     return;
   }
   const cap = await readCapture(positionals[0]);
@@ -35,8 +37,14 @@ export async function runMapCli(args: string[]) {
   for (const s of r.seen) console.log(`  dp${s.dp} ${s.type} = ${JSON.stringify(s.value)} (${s.count}×)`);
   console.log("\nProposed mapping:");
   for (const p of r.proposals) {
-    const scale = p.quantity === "phase" ? `raw ${p.decoder}, power unit ${p.powerUnitW ?? "?"} W` : `× ${p.scale ?? 1}`;
-    console.log(`  dp${p.dp} → ${p.quantity}${p.phase !== undefined ? ` [phase ${"ABC"[p.phase]}]` : ""} ${scale}   (${p.evidence})`);
+    const scale = p.quantity === "phase"
+      ? `raw ${p.decoder}, power unit ${p.powerUnitW ?? "?"} W`
+      : `× ${p.scale ?? 1}`;
+    console.log(
+      `  dp${p.dp} → ${p.quantity}${
+        p.phase !== undefined ? ` [phase ${"ABC"[p.phase]}]` : ""
+      } ${scale}   (${p.evidence})`,
+    );
   }
   console.log(`\nContradictions (${r.contradictions.length}):`);
   for (const c of r.contradictions) console.log(`  ! ${c}`);

@@ -26,7 +26,17 @@ export function parseTuyaModel(json: Json): ModelDp[] {
     for (const s of services) {
       for (const p of s.properties ?? []) {
         const t = p.typeSpec ?? {};
-        out.push({ id: p.abilityId, code: p.code, name: p.name, type: t.type, scale: t.scale, unit: t.unit, min: t.min, max: t.max, description: p.description });
+        out.push({
+          id: p.abilityId,
+          code: p.code,
+          name: p.name,
+          type: t.type,
+          scale: t.scale,
+          unit: t.unit,
+          min: t.min,
+          max: t.max,
+          description: p.description,
+        });
       }
     }
   }
@@ -36,7 +46,16 @@ export function parseTuyaModel(json: Json): ModelDp[] {
     try {
       v = JSON.parse(p.values ?? "{}");
     } catch { /* free text */ }
-    out.push({ id: p.dp_id ?? p.id, code: p.code, name: p.name, type: String(p.type).toLowerCase(), scale: v.scale, unit: v.unit, min: v.min, max: v.max });
+    out.push({
+      id: p.dp_id ?? p.id,
+      code: p.code,
+      name: p.name,
+      type: String(p.type).toLowerCase(),
+      scale: v.scale,
+      unit: v.unit,
+      min: v.min,
+      max: v.max,
+    });
   }
   return out;
 }

@@ -34,7 +34,9 @@ export function ioError(what: string, e: number, path: string): SerialError {
     return new SerialError("GONE", `${path}: ${what} failed with ${name} (adapter unplugged?)`);
   }
   if (e === E.ENOENT) return new SerialError("NOT_FOUND", `${path}: no such device`);
-  if (e === E.EACCES) return new SerialError("PERMISSION", `${path}: permission denied (add the user to the dialout group)`);
+  if (e === E.EACCES) {
+    return new SerialError("PERMISSION", `${path}: permission denied (add the user to the dialout group)`);
+  }
   if (e === E.EBUSY) return new SerialError("BUSY", `${path}: port busy (another program has it open?)`);
   return new SerialError("IO", `${path}: ${what} failed with ${name}`);
 }

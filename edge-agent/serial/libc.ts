@@ -40,11 +40,19 @@ export function errno(): number {
 
 export const O = { RDWR: 0o2, NOCTTY: 0o400, NONBLOCK: 0o4000, CLOEXEC: 0o2000000 } as const;
 export const E = {
-  ENOENT: 2, EINTR: 4, EIO: 5, ENXIO: 6, EBADF: 9, EAGAIN: 11, EACCES: 13, EBUSY: 16, ENODEV: 19,
-  EINVAL: 22, ENOTTY: 25,
+  ENOENT: 2,
+  EINTR: 4,
+  EIO: 5,
+  ENXIO: 6,
+  EBADF: 9,
+  EAGAIN: 11,
+  EACCES: 13,
+  EBUSY: 16,
+  ENODEV: 19,
+  EINVAL: 22,
+  ENOTTY: 25,
 } as const;
-export const errnoName = (n: number) =>
-  Object.entries(E).find(([, v]) => v === n)?.[0] ?? `errno ${n}`;
+export const errnoName = (n: number) => Object.entries(E).find(([, v]) => v === n)?.[0] ?? `errno ${n}`;
 
 export const POLL = { IN: 0x1, OUT: 0x4, ERR: 0x8, HUP: 0x10, NVAL: 0x20 } as const;
 
@@ -75,13 +83,42 @@ export const TERMIOS2 = {
 
 // octal flag values from <asm-generic/termbits.h>
 export const IFLAG = {
-  IGNBRK: 0o1, BRKINT: 0o2, IGNPAR: 0o4, PARMRK: 0o10, INPCK: 0o20, ISTRIP: 0o40, INLCR: 0o100,
-  IGNCR: 0o200, ICRNL: 0o400, IUCLC: 0o1000, IXON: 0o2000, IXANY: 0o4000, IXOFF: 0o10000,
+  IGNBRK: 0o1,
+  BRKINT: 0o2,
+  IGNPAR: 0o4,
+  PARMRK: 0o10,
+  INPCK: 0o20,
+  ISTRIP: 0o40,
+  INLCR: 0o100,
+  IGNCR: 0o200,
+  ICRNL: 0o400,
+  IUCLC: 0o1000,
+  IXON: 0o2000,
+  IXANY: 0o4000,
+  IXOFF: 0o10000,
 } as const;
 export const OFLAG = { OPOST: 0o1 } as const;
-export const LFLAG = { ISIG: 0o1, ICANON: 0o2, ECHO: 0o10, ECHOE: 0o20, ECHOK: 0o40, ECHONL: 0o100, IEXTEN: 0o100000 } as const;
+export const LFLAG = {
+  ISIG: 0o1,
+  ICANON: 0o2,
+  ECHO: 0o10,
+  ECHOE: 0o20,
+  ECHOK: 0o40,
+  ECHONL: 0o100,
+  IEXTEN: 0o100000,
+} as const;
 export const CFLAG = {
-  CBAUD: 0o10017, BOTHER: 0o10000, CSIZE: 0o60, CS7: 0o40, CS8: 0o60, CSTOPB: 0o100, CREAD: 0o200,
-  PARENB: 0o400, PARODD: 0o1000, HUPCL: 0o2000, CLOCAL: 0o4000, CIBAUD: 0o2003600000,
+  CBAUD: 0o10017,
+  BOTHER: 0o10000,
+  CSIZE: 0o60,
+  CS7: 0o40,
+  CS8: 0o60,
+  CSTOPB: 0o100,
+  CREAD: 0o200,
+  PARENB: 0o400,
+  PARODD: 0o1000,
+  HUPCL: 0o2000,
+  CLOCAL: 0o4000,
+  CIBAUD: 0o2003600000,
   CRTSCTS: 0o20000000000,
 } as const;

@@ -28,7 +28,7 @@
  * TIMEOUT, NO_MODEM_LINES, BAUD, CLOSED, IO. Reads never block the event loop:
  * the fd is non-blocking and waits use poll() on Deno's blocking pool.
  */
-import { errno, libc, O, TERMIOS2, IOCTL } from "./libc.ts";
+import { errno, IOCTL, libc, O, TERMIOS2 } from "./libc.ts";
 import { ioError, SerialError } from "./errors.ts";
 import { FdPort, type SerialPort } from "./port.ts";
 import type { LineSettings } from "./termios.ts";

@@ -22,13 +22,15 @@ export async function runSimCli(args: string[]) {
   }
   const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
   const erase = num(a["erase-ms"]);
-  const timing = Object.fromEntries(Object.entries({
-    resetWindowMs: num(a["window-ms"]),
-    eraseSectorMs: erase,
-    eraseBlockMs: erase === undefined ? undefined : erase * 8,
-    programSectorMs: num(a["program-ms"]),
-    crcBytesPerMs: num(a["crc-rate"]),
-  }).filter(([, v]) => v !== undefined));
+  const timing = Object.fromEntries(
+    Object.entries({
+      resetWindowMs: num(a["window-ms"]),
+      eraseSectorMs: erase,
+      eraseBlockMs: erase === undefined ? undefined : erase * 8,
+      programSectorMs: num(a["program-ms"]),
+      crcBytesPerMs: num(a["crc-rate"]),
+    }).filter(([, v]) => v !== undefined),
+  );
   const sim = Bk7231Sim.start({
     chip,
     image: a.image ? await Deno.readFile(a.image) : undefined,

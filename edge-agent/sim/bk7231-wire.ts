@@ -50,7 +50,11 @@ export function parseRequest(buf: Uint8Array, acceptText: boolean): Parsed {
     }
     if (l < 1) continue;
     if (avail < 4 + l) return { kind: "need-more", used: i };
-    return { kind: "request", req: { long: false, code: buf[i + 4], payload: buf.slice(i + 5, i + 4 + l) }, used: i + 4 + l };
+    return {
+      kind: "request",
+      req: { long: false, code: buf[i + 4], payload: buf.slice(i + 5, i + 4 + l) },
+      used: i + 4 + l,
+    };
   }
   return { kind: "need-more", used: buf.length };
 }

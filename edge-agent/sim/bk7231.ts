@@ -95,7 +95,14 @@ export class Bk7231Sim {
   readonly flash: SimFlash;
   readonly line: SimLine;
   readonly stats: SimStats = {
-    commands: 0, reads: 0, writes: 0, erases: 0, resets: 0, busyMs: 0, eraseMs: 0, bootloaderViolations: [],
+    commands: 0,
+    reads: 0,
+    writes: 0,
+    erases: 0,
+    resets: 0,
+    busyMs: 0,
+    eraseMs: 0,
+    bootloaderViolations: [],
   };
   mode: Mode = "off";
   #windowEnd = 0;
@@ -114,7 +121,12 @@ export class Bk7231Sim {
 
   private constructor(readonly pty: Pty, readonly opts: Bk7231SimOptions) {
     this.timing = {
-      resetWindowMs: 300, eraseSectorMs: 0, eraseBlockMs: 0, programSectorMs: 0, crcBytesPerMs: 0, ...opts.timing,
+      resetWindowMs: 300,
+      eraseSectorMs: 0,
+      eraseBlockMs: 0,
+      programSectorMs: 0,
+      crcBytesPerMs: 0,
+      ...opts.timing,
     };
     this.faults = { ...opts.faults };
     for (const k of ["corruptReadAt", "dropReadByteAt", "corruptWriteAt"] as const) {
@@ -384,7 +396,11 @@ export class Bk7231Sim {
       }
       case 0x0c: { // FlashReadSR (N)
         if (!N || p.length !== 1) return;
-        const v = p[0] === 0x05 ? this.flash.sr & 0xff : p[0] === 0x35 && this.flash.srSize === 2 ? this.flash.sr >> 8 : 0;
+        const v = p[0] === 0x05
+          ? this.flash.sr & 0xff
+          : p[0] === 0x35 && this.flash.srSize === 2
+          ? this.flash.sr >> 8
+          : 0;
         return this.#reply(longReply(0x0c, 0, [p[0], v]));
       }
       case 0x0d: { // FlashWriteSR (N)
@@ -405,7 +421,9 @@ export class Bk7231Sim {
         this.stats.erases++;
         if (!N) {
           if (this.#tLock === "locked-marked") this.#tLock = "none";
-          if (this.#tLock === "none") this.flash.data.fill(0xff, this.flash.wrap(addr) & ~(len - 1), (this.flash.wrap(addr) & ~(len - 1)) + len);
+          if (this.#tLock === "none") {
+            this.flash.data.fill(0xff, this.flash.wrap(addr) & ~(len - 1), (this.flash.wrap(addr) & ~(len - 1)) + len);
+          }
         } else {
           this.flash.erase(addr, len);
         }

@@ -15,7 +15,11 @@ export class Bl0942Sim extends PtyDevice {
   cfStart: number;
   writes = 0;
 
-  constructor(readonly meter: PhysicalMeter, public gain: GainError = PERFECT, opts: { pty?: Pty; cfStart?: number } = {}) {
+  constructor(
+    readonly meter: PhysicalMeter,
+    public gain: GainError = PERFECT,
+    opts: { pty?: Pty; cfStart?: number } = {},
+  ) {
     super(opts.pty);
     this.cfStart = opts.cfStart ?? 0;
   }

@@ -38,7 +38,19 @@ export class Cse7766Sim extends PtyDevice {
     const pPar = noLoad ? 0 : Math.round(((t.power * this.gain.power) / s.power) * pCyc);
     const cf = Math.floor(t.energyWh * 3.2) & 0xffff; // 3200 imp/kWh, wraps at 16 bits
     const be24 = (x: number) => [(x >>> 16) & 0xff, (x >>> 8) & 0xff, x & 0xff];
-    const b = [noLoad ? 0xf2 : 0x55, 0x5a, ...be24(vPar), ...be24(vCyc), ...be24(iPar), ...be24(iCyc), ...be24(pPar), ...be24(noLoad ? 0xffffff : pCyc), 0x70, cf >> 8, cf & 0xff];
+    const b = [
+      noLoad ? 0xf2 : 0x55,
+      0x5a,
+      ...be24(vPar),
+      ...be24(vCyc),
+      ...be24(iPar),
+      ...be24(iCyc),
+      ...be24(pPar),
+      ...be24(noLoad ? 0xffffff : pCyc),
+      0x70,
+      cf >> 8,
+      cf & 0xff,
+    ];
     let sum = 0;
     for (let k = 2; k < b.length; k++) sum += b[k];
     b.push(sum & 0xff);

@@ -192,7 +192,12 @@ export class ObkSimUnit {
       const i = p / v;
       this.#energyWh += (p * this.o.meterIntervalMs!) / 3_600_000;
       const t = this.topic;
-      for (const [k, val] of [["voltage", truncated(v, 1)], ["current", truncated(i, 3)], ["power", truncated(p, 2)], ["energycounter", truncated(this.#energyWh, 3)]]) {
+      for (
+        const [k, val] of [["voltage", truncated(v, 1)], ["current", truncated(i, 3)], ["power", truncated(p, 2)], [
+          "energycounter",
+          truncated(this.#energyWh, 3),
+        ]]
+      ) {
         client.publish(`${t}/${k}/get`, val, { qos: 0 });
       }
       this.#meterLoop(client);
@@ -270,7 +275,9 @@ export class ObkSimUnit {
   async #serve(req: Request): Promise<Response> {
     const url = new URL(req.url);
     const json = (v: unknown) =>
-      new Response(JSON.stringify(v), { headers: { "content-type": "application/json", "access-control-allow-origin": "*", connection: "close" } });
+      new Response(JSON.stringify(v), {
+        headers: { "content-type": "application/json", "access-control-allow-origin": "*", connection: "close" },
+      });
     if (url.pathname === "/api/info") {
       return json({
         uptime_s: Math.floor((Date.now() - this.#bootAt) / 1000),
@@ -330,12 +337,16 @@ export class ObkSimFleet {
   private constructor(readonly units: ObkSimUnit[]) {}
 
   static async start(o: ObkFleetOptions): Promise<ObkSimFleet> {
-    const units = Array.from({ length: o.count }, (_, i) =>
-      new ObkSimUnit({ ...o, index: (o.firstIndex ?? 1) + i, behaviour: o.behaviourOf?.(i) ?? "ok" }));
+    const units = Array.from(
+      { length: o.count },
+      (_, i) => new ObkSimUnit({ ...o, index: (o.firstIndex ?? 1) + i, behaviour: o.behaviourOf?.(i) ?? "ok" }),
+    );
     const fleet = new ObkSimFleet(units);
     const c = o.concurrency ?? 50;
     try {
-      for (let i = 0; i < units.length; i += c) await Promise.all(units.slice(i, i + c).map((u) => u.start(o.brokerUrl)));
+      for (let i = 0; i < units.length; i += c) {
+        await Promise.all(units.slice(i, i + c).map((u) => u.start(o.brokerUrl)));
+      }
     } catch (e) {
       await fleet.stop();
       throw e;
@@ -389,13 +400,19 @@ export async function runSimCli(args: string[]) {
     meterIntervalMs: Number(values.interval),
     concurrency: 100,
     behaviourOf: (i) => (failEvery && i % failEvery === failEvery - 1 ? "bad_image" : "ok"),
-    credentials: secret ? async (t) => {
-      const c = await unitMqttCredentials(secret, t);
-      return { username: c.user, password: c.password };
-    } : undefined,
+    credentials: secret
+      ? async (t) => {
+        const c = await unitMqttCredentials(secret, t);
+        return { username: c.user, password: c.password };
+      }
+      : undefined,
   });
   console.log(`openbeken: ${fleet.units.length} simulated units on ${values.mqtt}`);
-  if (!values.quiet) for (const u of fleet.units) console.log(`  ${u.topic} mac ${u.mac} ${u.chip} ${u.version} http 127.0.0.1:${u.httpPort} ${u.behaviour}`);
+  if (!values.quiet) {
+    for (const u of fleet.units) {
+      console.log(`  ${u.topic} mac ${u.mac} ${u.chip} ${u.version} http 127.0.0.1:${u.httpPort} ${u.behaviour}`);
+    }
+  }
   const stop = async () => {
     await fleet.stop();
     Deno.exit(0);

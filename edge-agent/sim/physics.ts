@@ -66,7 +66,15 @@ export class PhysicalMeter {
     }));
     const power = phases.reduce((s, p) => s + p.power, 0);
     const current = phases.reduce((s, p) => s + p.current, 0);
-    return { voltage: this.voltage, current, power, powerFactor: this.powerFactor, frequency: this.frequency, energyWh: this.#energyWh, phases };
+    return {
+      voltage: this.voltage,
+      current,
+      power,
+      powerFactor: this.powerFactor,
+      frequency: this.frequency,
+      energyWh: this.#energyWh,
+      phases,
+    };
   }
 
   #integrate() {

@@ -102,7 +102,8 @@ export class Ht7017Sim extends RegisterChipSim {
 }
 
 const s6552 = SIM_SCALE.BL6552;
-const phase = (k: number, q: "voltage" | "current" | "power") => (t: Truth, g: GainError) => (t.phases[k]?.[q] ?? 0) * s6552[q] * g[q];
+const phase = (k: number, q: "voltage" | "current" | "power") => (t: Truth, g: GainError) =>
+  (t.phases[k]?.[q] ?? 0) * s6552[q] * g[q];
 const BL6552_REGS: Record<number, RegFn> = {
   0x13: phase(0, "voltage"),
   0x14: phase(1, "voltage"),

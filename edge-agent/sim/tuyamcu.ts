@@ -17,13 +17,25 @@ const i32 = (x: number) => {
   return [(v >>> 24) & 0xff, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff];
 };
 const raw8 = (v: number, i: number, p: number, extra: number[] = []) => [
-  (v >> 8) & 0xff, v & 0xff, (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff, (p >> 16) & 0xff, (p >> 8) & 0xff, p & 0xff, ...extra,
+  (v >> 8) & 0xff,
+  v & 0xff,
+  (i >> 16) & 0xff,
+  (i >> 8) & 0xff,
+  i & 0xff,
+  (p >> 16) & 0xff,
+  (p >> 8) & 0xff,
+  p & 0xff,
+  ...extra,
 ];
 /** kWh × 100 as Tuya meters count it; the value DP wraps at 99 999 999 (the model JSON's max) */
 const kwh100 = (t: Truth) => Math.floor(t.energyWh / 10) % 100_000_000;
 const phaseRaw = (k: number) => (t: Truth, s: TuyaMcuSim) => {
   const p = t.phases[k] ?? { voltage: 0, current: 0, power: 0 };
-  return raw8(Math.round(p.voltage * 10 * s.gain.voltage), Math.round(p.current * 1000 * s.gain.current), Math.round(p.power * s.gain.power));
+  return raw8(
+    Math.round(p.voltage * 10 * s.gain.voltage),
+    Math.round(p.current * 1000 * s.gain.current),
+    Math.round(p.power * s.gain.power),
+  );
 };
 const phaseVal = (k: number, q: "voltage" | "current" | "power", mul: number) => (t: Truth, s: TuyaMcuSim) =>
   i32((t.phases[k]?.[q] ?? 0) * mul * s.gain[q]);
@@ -179,6 +191,11 @@ export async function runSimCli(args: string[]) {
   const model = (args[0] ?? "spm02") as keyof typeof TUYA_SIM_MODELS;
   if (!TUYA_SIM_MODELS[model]) throw new Error(`model: one of ${Object.keys(TUYA_SIM_MODELS).join(", ")}`);
   const three = model === "spm02";
-  const sim = new TuyaMcuSim(model, new PhysicalMeter({ loadW: three ? [13, 27, 54] : 60, powerFactor: three ? 0.59 : 1 }), PERFECT, { reportMs: 5000 });
+  const sim = new TuyaMcuSim(
+    model,
+    new PhysicalMeter({ loadW: three ? [13, 27, 54] : 60, powerFactor: three ? 0.59 : 1 }),
+    PERFECT,
+    { reportMs: 5000 },
+  );
   await serveUntilSignal(sim, `TuyaMCU ${model} simulator, 9600 baud`);
 }

@@ -52,7 +52,11 @@ export const handler: RouteHandler<AdminData> = {
       let extra: Partial<AdminData> = {};
       switch (str(f, "action")) {
         case "create-user": {
-          const u = await adminCreateUser(a, by, { username: str(f, "username"), role: str(f, "role"), password: str(f, "password") });
+          const u = await adminCreateUser(a, by, {
+            username: str(f, "username"),
+            role: str(f, "role"),
+            password: str(f, "password"),
+          });
           extra = { message: `User ${u.username} (${u.role}) created.` };
           break;
         }
@@ -150,7 +154,15 @@ export default function Admin({ data }: PageProps<AdminData>) {
 
       <h2>Users</h2>
       <table>
-        <thead><tr><th>User</th><th>Role</th><th>Status</th><th>Created</th><th></th></tr></thead>
+        <thead>
+          <tr>
+            <th>User</th>
+            <th>Role</th>
+            <th>Status</th>
+            <th>Created</th>
+            <th></th>
+          </tr>
+        </thead>
         <tbody>
           {listing.users.map((u) => (
             <tr>
@@ -158,7 +170,9 @@ export default function Admin({ data }: PageProps<AdminData>) {
               <td>
                 <Form csrf={csrf} action="set-role">
                   <input type="hidden" name="username" value={u.username} />
-                  <select name="role">{ROLES.map((r) => <option value={r} selected={r === u.role}>{r}</option>)}</select>
+                  <select name="role">
+                    {ROLES.map((r) => <option key={r} value={r} selected={r === u.role}>{r}</option>)}
+                  </select>
                   <button type="submit">Set</button>
                 </Form>
               </td>
@@ -176,19 +190,42 @@ export default function Admin({ data }: PageProps<AdminData>) {
       </table>
       <Form csrf={csrf} action="create-user">
         <input name="username" placeholder="user name" required maxLength={32} />
-        <select name="role">{ROLES.map((r) => <option value={r}>{r}</option>)}</select>
-        <input name="password" type="password" placeholder="password (12+ characters)" required minLength={12} maxLength={256} autocomplete="new-password" />
+        <select name="role">{ROLES.map((r) => <option key={r} value={r}>{r}</option>)}</select>
+        <input
+          name="password"
+          type="password"
+          placeholder="password (12+ characters)"
+          required
+          minLength={12}
+          maxLength={256}
+          autocomplete="new-password"
+        />
         <button type="submit">Add user</button>
       </Form>
 
       <h2>Bench agent tokens</h2>
-      <p class="muted">An agent uses its token as <code>AGENT_TOKEN</code>: MQTT user name = agent id, password = token; HTTP <code>Authorization: Bearer</code>.</p>
+      <p class="muted">
+        An agent uses its token as <code>AGENT_TOKEN</code>: MQTT user name = agent id, password = token; HTTP{" "}
+        <code>Authorization: Bearer</code>.
+      </p>
       <table>
-        <thead><tr><th>Agent</th><th>Label</th><th>Created</th><th>By</th><th>Status</th><th></th></tr></thead>
+        <thead>
+          <tr>
+            <th>Agent</th>
+            <th>Label</th>
+            <th>Created</th>
+            <th>By</th>
+            <th>Status</th>
+            <th></th>
+          </tr>
+        </thead>
         <tbody>
           {listing.tokens.map((t) => (
             <tr>
-              <td>{t.agentId}</td><td>{t.label}</td><td>{when(t.createdAt)}</td><td>{t.createdBy}</td>
+              <td>{t.agentId}</td>
+              <td>{t.label}</td>
+              <td>{when(t.createdAt)}</td>
+              <td>{t.createdBy}</td>
               <RevokeCells csrf={csrf} revokedAt={t.revokedAt} action="revoke-token" field="id" value={t.id} />
             </tr>
           ))}
@@ -201,14 +238,35 @@ export default function Admin({ data }: PageProps<AdminData>) {
       </Form>
 
       <h2>OpenBeken MQTT credentials</h2>
-      <p class="muted">Set on the unit with <code>MqttUser</code> / <code>MqttPassword</code>; a credential covers its topics only (one unit, or a site's units).</p>
+      <p class="muted">
+        Set on the unit with <code>MqttUser</code> /{" "}
+        <code>MqttPassword</code>; a credential covers its topics only (one unit, or a site's units).
+      </p>
       <table>
-        <thead><tr><th>User</th><th>Topics</th><th>Group</th><th>Created</th><th>Status</th><th></th></tr></thead>
+        <thead>
+          <tr>
+            <th>User</th>
+            <th>Topics</th>
+            <th>Group</th>
+            <th>Created</th>
+            <th>Status</th>
+            <th></th>
+          </tr>
+        </thead>
         <tbody>
           {listing.devices.map((d) => (
             <tr>
-              <td>{d.username}</td><td>{d.topics.join(", ")}</td><td>{d.group ?? ""}</td><td>{when(d.createdAt)}</td>
-              <RevokeCells csrf={csrf} revokedAt={d.revokedAt} action="revoke-device" field="username" value={d.username} />
+              <td>{d.username}</td>
+              <td>{d.topics.join(", ")}</td>
+              <td>{d.group ?? ""}</td>
+              <td>{when(d.createdAt)}</td>
+              <RevokeCells
+                csrf={csrf}
+                revokedAt={d.revokedAt}
+                action="revoke-device"
+                field="username"
+                value={d.username}
+              />
             </tr>
           ))}
         </tbody>

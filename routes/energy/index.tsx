@@ -2,7 +2,7 @@
 import type { PageProps, RouteHandler } from "../../server/web/pages.ts";
 import { type FleetEnergy, fleetEnergy } from "../../server/api/energy.ts";
 import { isUnitOnline, listUnitPresence, type UnitPresence } from "../../server/db/presence.ts";
-import { EnergyPanels, energyRanges, type EnergyRanges, kwh } from "../../components/EnergyPanels.tsx";
+import { EnergyPanels, type EnergyRanges, energyRanges, kwh } from "../../components/EnergyPanels.tsx";
 import { type EnergyZoneRecord, getEnergyZone } from "../../server/db/energy.ts";
 import { localIso, zoneByName } from "../../shared/zone.ts";
 
@@ -16,8 +16,15 @@ interface Data {
 export const handler: RouteHandler<Data> = async (ctx) => {
   const fleet = await fleetEnergy(ctx.app.kv, ctx.app.clock.now(), ctx.app.config.zone);
   const presence: Data["presence"] = {};
-  for (const p of await listUnitPresence(ctx.app.kv)) presence[p.deviceId] = { online: isUnitOnline(p, fleet.at), version: p.version };
-  return ctx.render({ fleet, presence, ranges: energyRanges(ctx.app.config.zone, fleet.at), zone: await getEnergyZone(ctx.app.kv) });
+  for (const p of await listUnitPresence(ctx.app.kv)) {
+    presence[p.deviceId] = { online: isUnitOnline(p, fleet.at), version: p.version };
+  }
+  return ctx.render({
+    fleet,
+    presence,
+    ranges: energyRanges(ctx.app.config.zone, fleet.at),
+    zone: await getEnergyZone(ctx.app.kv),
+  });
 };
 
 export default function EnergyPage({ data }: PageProps<Data>) {
@@ -26,21 +33,38 @@ export default function EnergyPage({ data }: PageProps<Data>) {
     <>
       <h1>Energy</h1>
       <div class="cards">
-        <div class="card"><div class="label">Fleet today</div><div class="value" data-testid="fleet-today">{kwh(f.fleet.todayWh)} kWh</div></div>
-        <div class="card"><div class="label">Fleet this month</div><div class="value" data-testid="fleet-month">{kwh(f.fleet.monthWh)} kWh</div></div>
-        <div class="card"><div class="label">Meters</div><div class="value">{f.units.length}</div></div>
+        <div class="card">
+          <div class="label">Fleet today</div>
+          <div class="value" data-testid="fleet-today">{kwh(f.fleet.todayWh)} kWh</div>
+        </div>
+        <div class="card">
+          <div class="label">Fleet this month</div>
+          <div class="value" data-testid="fleet-month">{kwh(f.fleet.monthWh)} kWh</div>
+        </div>
+        <div class="card">
+          <div class="label">Meters</div>
+          <div class="value">{f.units.length}</div>
+        </div>
       </div>
-      {data.zone?.earlier.length ? (
-        <p class="badge warn" data-testid="zone-changed">
-          Days and months are in {data.zone.name} since {localIso(zoneByName(data.zone.name), data.zone.since).slice(0, 16).replace("T", " ")}; totals
-          stored before that keep the boundaries of {data.zone.earlier.map((e) => e.name).join(", then ")} (FLEET_TZ changed).
-        </p>
-      ) : null}
+      {data.zone?.earlier.length
+        ? (
+          <p class="badge warn" data-testid="zone-changed">
+            Days and months are in {data.zone.name} since{" "}
+            {localIso(zoneByName(data.zone.name), data.zone.since).slice(0, 16).replace("T", " ")}; totals stored before
+            that keep the boundaries of {data.zone.earlier.map((e) => e.name).join(", then ")} (FLEET_TZ changed).
+          </p>
+        )
+        : null}
       <table data-testid="energy-units">
         <thead>
           <tr>
-            <th>Meter</th><th>Site</th><th>Source</th>
-            <th class="num">Today (kWh)</th><th class="num">This month (kWh)</th><th class="num">Counted (kWh)</th><th>Last sample</th>
+            <th>Meter</th>
+            <th>Site</th>
+            <th>Source</th>
+            <th class="num">Today (kWh)</th>
+            <th class="num">This month (kWh)</th>
+            <th class="num">Counted (kWh)</th>
+            <th>Last sample</th>
           </tr>
         </thead>
         <tbody>
@@ -48,35 +72,53 @@ export default function EnergyPage({ data }: PageProps<Data>) {
             const p = data.presence[u.deviceId];
             return (
               <tr key={u.deviceId} data-meter={u.deviceId}>
-                <td><a href={`/energy/unit/${encodeURIComponent(u.deviceId)}`}>{u.deviceId}</a></td>
-                <td>{u.site ? <a href={`/energy/site/${encodeURIComponent(u.site)}`}>{u.site}</a> : <span class="muted">–</span>}</td>
+                <td>
+                  <a href={`/energy/unit/${encodeURIComponent(u.deviceId)}`}>{u.deviceId}</a>
+                </td>
+                <td>
+                  {u.site
+                    ? <a href={`/energy/site/${encodeURIComponent(u.site)}`}>{u.site}</a>
+                    : <span class="muted">–</span>}
+                </td>
                 <td class="muted">{p ? `OpenBeken ${p.version ?? ""}${p.online ? "" : " (offline)"}` : "agent"}</td>
                 <td class="num" data-field="today">{kwh(u.todayWh)}</td>
                 <td class="num" data-field="month">{kwh(u.monthWh)}</td>
                 <td class="num">{kwh(u.totalWh)}</td>
-                <td class="muted">{u.lastTs ? new Date(u.lastTs).toISOString().replace("T", " ").slice(0, 19) : "–"}</td>
+                <td class="muted">
+                  {u.lastTs ? new Date(u.lastTs).toISOString().replace("T", " ").slice(0, 19) : "–"}
+                </td>
               </tr>
             );
           })}
         </tbody>
       </table>
-      {f.sites.length ? (
-        <>
-          <h2>Sites</h2>
-          <table data-testid="energy-sites">
-            <thead><tr><th>Site</th><th class="num">Today (kWh)</th><th class="num">This month (kWh)</th></tr></thead>
-            <tbody>
-              {f.sites.map((s) => (
-                <tr key={s.site}>
-                  <td><a href={`/energy/site/${encodeURIComponent(s.site)}`}>{s.site}</a></td>
-                  <td class="num">{kwh(s.todayWh)}</td>
-                  <td class="num">{kwh(s.monthWh)}</td>
+      {f.sites.length
+        ? (
+          <>
+            <h2>Sites</h2>
+            <table data-testid="energy-sites">
+              <thead>
+                <tr>
+                  <th>Site</th>
+                  <th class="num">Today (kWh)</th>
+                  <th class="num">This month (kWh)</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
-        </>
-      ) : null}
+              </thead>
+              <tbody>
+                {f.sites.map((s) => (
+                  <tr key={s.site}>
+                    <td>
+                      <a href={`/energy/site/${encodeURIComponent(s.site)}`}>{s.site}</a>
+                    </td>
+                    <td class="num">{kwh(s.todayWh)}</td>
+                    <td class="num">{kwh(s.monthWh)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </>
+        )
+        : null}
       <EnergyPanels scope="fleet" id="all" ranges={data.ranges} />
     </>
   );

@@ -1,5 +1,5 @@
 /** One meter: its latest reading and a power/voltage history chart. */
-import type { RouteHandler, PageProps } from "../../server/web/pages.ts";
+import type { PageProps, RouteHandler } from "../../server/web/pages.ts";
 import { getLatest } from "../../server/db/meters.ts";
 import type { MeterLatest } from "../../shared/fleet.ts";
 import PowerChart from "../../islands/PowerChart.tsx";
@@ -24,10 +24,22 @@ export default function MeterPage({ data }: PageProps<Data>) {
       {!r ? <p class="muted">No readings from this meter yet.</p> : (
         <>
           <div class="cards">
-            <div class="card"><div class="label">Power</div><div class="value">{r.power.toFixed(1)} W</div></div>
-            <div class="card"><div class="label">Voltage</div><div class="value">{r.voltage.toFixed(1)} V</div></div>
-            <div class="card"><div class="label">Current</div><div class="value">{r.current.toFixed(3)} A</div></div>
-            <div class="card"><div class="label">Energy</div><div class="value">{(r.energyWh / 1000).toFixed(3)} kWh</div></div>
+            <div class="card">
+              <div class="label">Power</div>
+              <div class="value">{r.power.toFixed(1)} W</div>
+            </div>
+            <div class="card">
+              <div class="label">Voltage</div>
+              <div class="value">{r.voltage.toFixed(1)} V</div>
+            </div>
+            <div class="card">
+              <div class="label">Current</div>
+              <div class="value">{r.current.toFixed(3)} A</div>
+            </div>
+            <div class="card">
+              <div class="label">Energy</div>
+              <div class="value">{(r.energyWh / 1000).toFixed(3)} kWh</div>
+            </div>
           </div>
           <p class="muted">
             Agent <code>{data.latest!.agentId}</code>, last reading {new Date(r.ts).toISOString()}

@@ -1,8 +1,17 @@
 /** One unit: identity, live presence, firmware, backups, calibration, rework log (with a form), edit history, OTA history. */
 import type { PageProps, RouteHandler } from "../../server/web/pages.ts";
 import {
-  appendRework, getUnit, listRework, REWORK_ACTIONS, type ReworkEntry, type Unit, UnitConflictError, UnitInputError,
-  type UnitRevision, unitRevisions, updateUnit,
+  appendRework,
+  getUnit,
+  listRework,
+  REWORK_ACTIONS,
+  type ReworkEntry,
+  type Unit,
+  UnitConflictError,
+  UnitInputError,
+  type UnitRevision,
+  unitRevisions,
+  updateUnit,
 } from "../../server/db/units.ts";
 import { getUnitPresence, type UnitPresence } from "../../server/db/presence.ts";
 import { type OtaDevice, type Rollout, unitOtaHistory } from "../../server/db/ota.ts";
@@ -49,19 +58,38 @@ export const handler: RouteHandler<Data> = {
       const s = (k: string) => String(form.get(k) ?? "").trim();
       if (s("form") === "rework") {
         const e = await appendRework(ctx.app.kv, id, {
-          component: s("component"), action: s("action") as never, reason: s("reason"), who: s("who"), benchHost: s("benchHost") || undefined,
-          photoNote: s("photoNote") || undefined, at: ctx.app.clock.now(),
+          component: s("component"),
+          action: s("action") as never,
+          reason: s("reason"),
+          who: s("who"),
+          benchHost: s("benchHost") || undefined,
+          photoNote: s("photoNote") || undefined,
+          at: ctx.app.clock.now(),
         });
-        await recordAudit(ctx.app.kv, { actor: e.who, action: "unit.rework", target: `unit:${id}`, details: { component: e.component, action: e.action } });
+        await recordAudit(ctx.app.kv, {
+          actor: e.who,
+          action: "unit.rework",
+          target: `unit:${id}`,
+          details: { component: e.component, action: e.action },
+        });
         message = `logged: ${e.component} ${e.action}`;
       } else {
         const opt = (k: string) => (s(k) === "" ? null : s(k));
         const by = s("by") || "operator";
         await updateUnit(ctx.app.kv, id, {
-          site: opt("site"), location: opt("location"), circuit: opt("circuit"), topic: opt("topic"), model: opt("model"),
+          site: opt("site"),
+          location: opt("location"),
+          circuit: opt("circuit"),
+          topic: opt("topic"),
+          model: opt("model"),
           tags: s("tags").split(",").map((t) => t.trim()).filter(Boolean),
         }, { by, reason: s("reason"), now: ctx.app.clock.now() });
-        await recordAudit(ctx.app.kv, { actor: by, action: "unit.edit", target: `unit:${id}`, details: { reason: s("reason") } });
+        await recordAudit(ctx.app.kv, {
+          actor: by,
+          action: "unit.edit",
+          target: `unit:${id}`,
+          details: { reason: s("reason") },
+        });
         message = "saved";
       }
     } catch (e) {
@@ -75,47 +103,120 @@ export const handler: RouteHandler<Data> = {
 
 export default function UnitPage({ data }: PageProps<Data>) {
   const u = data.unit;
-  if (!u) return <><h1>No such unit</h1><p><a href="/units">Inventory</a></p></>;
+  if (!u) {
+    return (
+      <>
+        <h1>No such unit</h1>
+        <p>
+          <a href="/units">Inventory</a>
+        </p>
+      </>
+    );
+  }
   const p = data.presence;
   return (
     <>
-      <h1>Unit <code>{u.id}</code></h1>
+      <h1>
+        Unit <code>{u.id}</code>
+      </h1>
       {data.message && <p class="badge" data-testid="message">{data.message}</p>}
       <div class="cards">
-        <div class="card"><div class="label">Status</div><div class="value" style="font-size:1rem">{p ? (p.online ? "online" : "offline") : "never seen"}</div></div>
-        <div class="card"><div class="label">Firmware</div><div class="value" style="font-size:1rem">{p?.version ?? u.firmwareReported ?? "–"}</div></div>
-        <div class="card"><div class="label">Power</div><div class="value" style="font-size:1rem">{p?.live.power !== undefined ? `${p.live.power} W` : "–"}</div></div>
-        <div class="card"><div class="label">Voltage</div><div class="value" style="font-size:1rem">{p?.live.voltage !== undefined ? `${p.live.voltage} V` : "–"}</div></div>
-        <div class="card"><div class="label">Energy</div><div class="value" style="font-size:1rem">{p?.live.energyWh !== undefined ? `${(p.live.energyWh / 1000).toFixed(3)} kWh` : "–"}</div></div>
+        <div class="card">
+          <div class="label">Status</div>
+          <div class="value" style="font-size:1rem">{p ? (p.online ? "online" : "offline") : "never seen"}</div>
+        </div>
+        <div class="card">
+          <div class="label">Firmware</div>
+          <div class="value" style="font-size:1rem">{p?.version ?? u.firmwareReported ?? "–"}</div>
+        </div>
+        <div class="card">
+          <div class="label">Power</div>
+          <div class="value" style="font-size:1rem">{p?.live.power !== undefined ? `${p.live.power} W` : "–"}</div>
+        </div>
+        <div class="card">
+          <div class="label">Voltage</div>
+          <div class="value" style="font-size:1rem">{p?.live.voltage !== undefined ? `${p.live.voltage} V` : "–"}</div>
+        </div>
+        <div class="card">
+          <div class="label">Energy</div>
+          <div class="value" style="font-size:1rem">
+            {p?.live.energyWh !== undefined ? `${(p.live.energyWh / 1000).toFixed(3)} kWh` : "–"}
+          </div>
+        </div>
       </div>
       <table>
         <tbody>
           {([
-            ["Model", u.model], ["Module / chip", `${u.module ?? "–"} / ${u.chip ?? "–"}`], ["MAC", u.mac], ["MQTT topic", u.topic],
-            ["Metering chip", u.meteringChip], ["Site / location / circuit", [u.site, u.location, u.circuit].filter(Boolean).join(" / ")],
-            ["Tags", u.tags.join(", ")], ["Firmware reported / assigned", `${u.firmwareReported ?? "–"} / ${u.firmwareAssigned ?? "–"}`],
-            ["Flash id", u.flashId], ["IP / uptime", p ? `${p.ip ?? "–"} / ${p.uptimeS ?? "–"} s, ${p.reboots} reboot(s) seen` : "–"],
+            ["Model", u.model],
+            ["Module / chip", `${u.module ?? "–"} / ${u.chip ?? "–"}`],
+            ["MAC", u.mac],
+            ["MQTT topic", u.topic],
+            ["Metering chip", u.meteringChip],
+            ["Site / location / circuit", [u.site, u.location, u.circuit].filter(Boolean).join(" / ")],
+            ["Tags", u.tags.join(", ")],
+            ["Firmware reported / assigned", `${u.firmwareReported ?? "–"} / ${u.firmwareAssigned ?? "–"}`],
+            ["Flash id", u.flashId],
+            ["IP / uptime", p ? `${p.ip ?? "–"} / ${p.uptimeS ?? "–"} s, ${p.reboots} reboot(s) seen` : "–"],
             ["Last seen", ts(u.lastSeen)],
-          ] as const).map(([k, v]) => <tr><th>{k}</th><td>{v || "–"}</td></tr>)}
+          ] as const).map(([k, v]) => (
+            <tr>
+              <th>{k}</th>
+              <td>{v || "–"}</td>
+            </tr>
+          ))}
         </tbody>
       </table>
 
       <h2>Rework log</h2>
       <table data-testid="rework">
-        <thead><tr><th>#</th><th>When</th><th>Component</th><th>Action</th><th>Reason</th><th>Who</th><th>Bench</th><th>Photo note</th></tr></thead>
+        <thead>
+          <tr>
+            <th>#</th>
+            <th>When</th>
+            <th>Component</th>
+            <th>Action</th>
+            <th>Reason</th>
+            <th>Who</th>
+            <th>Bench</th>
+            <th>Photo note</th>
+          </tr>
+        </thead>
         <tbody>
-          {data.rework.map((r) => <tr><td>{r.seq}</td><td>{ts(r.at)}</td><td>{r.component}</td><td>{r.action}</td><td>{r.reason}</td><td>{r.who}</td><td>{r.benchHost ?? ""}</td><td>{r.photoNote ?? ""}</td></tr>)}
+          {data.rework.map((r) => (
+            <tr>
+              <td>{r.seq}</td>
+              <td>{ts(r.at)}</td>
+              <td>{r.component}</td>
+              <td>{r.action}</td>
+              <td>{r.reason}</td>
+              <td>{r.who}</td>
+              <td>{r.benchHost ?? ""}</td>
+              <td>{r.photoNote ?? ""}</td>
+            </tr>
+          ))}
         </tbody>
       </table>
       <form method="post" class="filters">
         <input type="hidden" name="_csrf" value={data.csrf} />
         <input type="hidden" name="form" value="rework" />
-        <label>component <input name="component" value="RN8209C" size={10} required /></label>
-        <label>action <select name="action">{REWORK_ACTIONS.map((a) => <option>{a}</option>)}</select></label>
-        <label>reason <input name="reason" size={24} /></label>
-        <label>who <input name="who" size={8} required /></label>
-        <label>bench <input name="benchHost" size={8} /></label>
-        <label>photo note <input name="photoNote" size={14} /></label>
+        <label>
+          component <input name="component" value="RN8209C" size={10} required />
+        </label>
+        <label>
+          action <select name="action">{REWORK_ACTIONS.map((a) => <option key={a}>{a}</option>)}</select>
+        </label>
+        <label>
+          reason <input name="reason" size={24} />
+        </label>
+        <label>
+          who <input name="who" size={8} required />
+        </label>
+        <label>
+          bench <input name="benchHost" size={8} />
+        </label>
+        <label>
+          photo note <input name="photoNote" size={14} />
+        </label>
         <button type="submit">Log rework</button>
       </form>
 
@@ -123,34 +224,122 @@ export default function UnitPage({ data }: PageProps<Data>) {
       <form method="post" class="filters">
         <input type="hidden" name="_csrf" value={data.csrf} />
         <input type="hidden" name="form" value="edit" />
-        {(["site", "location", "circuit", "topic", "model"] as const).map((k) => <label>{k} <input name={k} value={u[k] ?? ""} size={10} /></label>)}
-        <label>tags <input name="tags" value={u.tags.join(", ")} size={14} /></label>
-        <label>by <input name="by" size={8} /></label>
-        <label>reason <input name="reason" size={14} /></label>
+        {(["site", "location", "circuit", "topic", "model"] as const).map((k) => (
+          <label>
+            {k} <input name={k} value={u[k] ?? ""} size={10} />
+          </label>
+        ))}
+        <label>
+          tags <input name="tags" value={u.tags.join(", ")} size={14} />
+        </label>
+        <label>
+          by <input name="by" size={8} />
+        </label>
+        <label>
+          reason <input name="reason" size={14} />
+        </label>
         <button type="submit">Save</button>
       </form>
 
       <h2>Flashing and backups</h2>
       <table>
-        <thead><tr><th>When</th><th>Bench</th><th>Firmware written</th><th>Backup</th><th>Flash id</th></tr></thead>
-        <tbody>{u.flashes.map((f) => <tr><td>{ts(f.at)}</td><td>{f.benchHost}</td><td>{f.firmware ?? "–"}</td><td>{f.backupId ?? "–"}</td><td>{f.flashId ?? "–"}</td></tr>)}</tbody>
+        <thead>
+          <tr>
+            <th>When</th>
+            <th>Bench</th>
+            <th>Firmware written</th>
+            <th>Backup</th>
+            <th>Flash id</th>
+          </tr>
+        </thead>
+        <tbody>
+          {u.flashes.map((f) => (
+            <tr>
+              <td>{ts(f.at)}</td>
+              <td>{f.benchHost}</td>
+              <td>{f.firmware ?? "–"}</td>
+              <td>{f.backupId ?? "–"}</td>
+              <td>{f.flashId ?? "–"}</td>
+            </tr>
+          ))}
+        </tbody>
       </table>
       <h2>Calibration</h2>
       {u.calibrations.length === 0 ? <p class="muted">No calibration recorded.</p> : (
         <table>
-          <thead><tr><th>When</th><th>By</th><th>V</th><th>A</th><th>W</th><th>Note</th></tr></thead>
-          <tbody>{u.calibrations.map((c) => <tr><td>{ts(c.at)}</td><td>{c.by}</td><td>{c.voltage ?? ""}</td><td>{c.current ?? ""}</td><td>{c.power ?? ""}</td><td>{c.note ?? ""}</td></tr>)}</tbody>
+          <thead>
+            <tr>
+              <th>When</th>
+              <th>By</th>
+              <th>V</th>
+              <th>A</th>
+              <th>W</th>
+              <th>Note</th>
+            </tr>
+          </thead>
+          <tbody>
+            {u.calibrations.map((c) => (
+              <tr>
+                <td>{ts(c.at)}</td>
+                <td>{c.by}</td>
+                <td>{c.voltage ?? ""}</td>
+                <td>{c.current ?? ""}</td>
+                <td>{c.power ?? ""}</td>
+                <td>{c.note ?? ""}</td>
+              </tr>
+            ))}
+          </tbody>
         </table>
       )}
       <h2>OTA history</h2>
       <table>
-        <thead><tr><th>Rollout</th><th>Version</th><th>State</th><th>Attempts</th><th>From</th><th>Error</th></tr></thead>
-        <tbody>{data.ota.map(({ rollout, device }) => <tr><td><a href={`/rollouts/${rollout.id}`}>{rollout.name}</a></td><td>{rollout.version}</td><td>{device.state}</td><td>{device.attempts}</td><td>{device.fromVersion ?? "–"}</td><td>{device.error ?? ""}</td></tr>)}</tbody>
+        <thead>
+          <tr>
+            <th>Rollout</th>
+            <th>Version</th>
+            <th>State</th>
+            <th>Attempts</th>
+            <th>From</th>
+            <th>Error</th>
+          </tr>
+        </thead>
+        <tbody>
+          {data.ota.map(({ rollout, device }) => (
+            <tr>
+              <td>
+                <a href={`/rollouts/${rollout.id}`}>{rollout.name}</a>
+              </td>
+              <td>{rollout.version}</td>
+              <td>{device.state}</td>
+              <td>{device.attempts}</td>
+              <td>{device.fromVersion ?? "–"}</td>
+              <td>{device.error ?? ""}</td>
+            </tr>
+          ))}
+        </tbody>
       </table>
       <h2>Edit history</h2>
       <table>
-        <thead><tr><th>Rev</th><th>When</th><th>By</th><th>Changed</th><th>Reason</th></tr></thead>
-        <tbody>{data.revisions.map((r) => <tr><td>{r.rev}</td><td>{ts(r.at)}</td><td>{r.by}</td><td>{r.changed.join(", ")}</td><td>{r.reason}</td></tr>)}</tbody>
+        <thead>
+          <tr>
+            <th>Rev</th>
+            <th>When</th>
+            <th>By</th>
+            <th>Changed</th>
+            <th>Reason</th>
+          </tr>
+        </thead>
+        <tbody>
+          {data.revisions.map((r) => (
+            <tr>
+              <td>{r.rev}</td>
+              <td>{ts(r.at)}</td>
+              <td>{r.by}</td>
+              <td>{r.changed.join(", ")}</td>
+              <td>{r.reason}</td>
+            </tr>
+          ))}
+        </tbody>
       </table>
     </>
   );

@@ -1,7 +1,16 @@
 /** Inventory: every unit with filters, and the rework audit ("which units have the RN8209C off?"). */
 import type { PageProps, RouteHandler } from "../../server/web/pages.ts";
 import {
-  type ComponentState, createUnit, listUnits, type ReworkEntry, reworksBy, type Unit, UnitConflictError, type UnitFilter, UnitInputError, unitsWithComponentState,
+  type ComponentState,
+  createUnit,
+  listUnits,
+  type ReworkEntry,
+  reworksBy,
+  type Unit,
+  UnitConflictError,
+  type UnitFilter,
+  UnitInputError,
+  unitsWithComponentState,
 } from "../../server/db/units.ts";
 import { getUnitPresence, listUnitPresence, type UnitPresence } from "../../server/db/presence.ts";
 import { recordAudit } from "../../server/db/audit.ts";
@@ -39,7 +48,9 @@ async function load(kv: Deno.Kv, url: URL, csrf: string, message?: string): Prom
     units: Object.keys(filter).length ? await listUnits(kv, filter) : all,
     audit: { component, state, unitIds: audit.map((a) => a.unitId) },
     unregistered,
-    who: q.get("who")?.trim() ? { name: q.get("who")!.trim().slice(0, 60), entries: await reworksBy(kv, q.get("who")!.trim().slice(0, 60)) } : null,
+    who: q.get("who")?.trim()
+      ? { name: q.get("who")!.trim().slice(0, 60), entries: await reworksBy(kv, q.get("who")!.trim().slice(0, 60)) }
+      : null,
     message,
     csrf,
   };
@@ -54,16 +65,31 @@ export const handler: RouteHandler<Data> = {
     const form = await ctx.req.formData().catch(() => new FormData());
     const topic = String(form.get("adopt") ?? "");
     const p = topic ? await getUnitPresence(ctx.app.kv, topic) : null;
-    if (!p) return ctx.render(await load(ctx.app.kv, ctx.url, csrfTokenOf(ctx.req), `no OpenBeken unit ${topic} has been seen`), { status: 400 });
+    if (!p) {
+      return ctx.render(
+        await load(ctx.app.kv, ctx.url, csrfTokenOf(ctx.req), `no OpenBeken unit ${topic} has been seen`),
+        { status: 400 },
+      );
+    }
     try {
       const u = await createUnit(ctx.app.kv, {
-        topic: p.topic, mac: p.mac && p.mac.length === 17 ? p.mac : null, chip: p.chip, tags: [],
+        topic: p.topic,
+        mac: p.mac && p.mac.length === 17 ? p.mac : null,
+        chip: p.chip,
+        tags: [],
       }, { by: String(form.get("by") ?? "") || "operator", reason: "adopted from MQTT", now: ctx.app.clock.now() });
-      await recordAudit(ctx.app.kv, { actor: "operator", action: "unit.adopt", target: `unit:${u.id}`, details: { topic: p.topic } });
+      await recordAudit(ctx.app.kv, {
+        actor: "operator",
+        action: "unit.adopt",
+        target: `unit:${u.id}`,
+        details: { topic: p.topic },
+      });
       return new Response(null, { status: 303, headers: { location: `/units/${u.id}` } });
     } catch (e) {
       if (!(e instanceof UnitInputError || e instanceof UnitConflictError)) throw e;
-      return ctx.render(await load(ctx.app.kv, ctx.url, csrfTokenOf(ctx.req), `not added: ${e.message}`), { status: 400 });
+      return ctx.render(await load(ctx.app.kv, ctx.url, csrfTokenOf(ctx.req), `not added: ${e.message}`), {
+        status: 400,
+      });
     }
   },
 };
@@ -80,12 +106,33 @@ export default function UnitsPage({ data }: PageProps<Data>) {
         <>
           <h2>Seen on MQTT, not in inventory</h2>
           <table data-testid="unregistered">
-            <thead><tr><th>Topic</th><th>MAC</th><th>Chip</th><th>Version</th><th>Status</th><th></th></tr></thead>
+            <thead>
+              <tr>
+                <th>Topic</th>
+                <th>MAC</th>
+                <th>Chip</th>
+                <th>Version</th>
+                <th>Status</th>
+                <th></th>
+              </tr>
+            </thead>
             <tbody>
               {data.unregistered.map((p) => (
                 <tr>
-                  <td>{p.topic}</td><td><code>{p.mac ?? "–"}</code></td><td>{p.chip ?? "–"}</td><td>{p.version ?? "–"}</td><td>{p.online ? "online" : "offline"}</td>
-                  <td><form method="post"><input type="hidden" name="_csrf" value={data.csrf} /><input type="hidden" name="adopt" value={p.topic} /><button type="submit">Add to inventory</button></form></td>
+                  <td>{p.topic}</td>
+                  <td>
+                    <code>{p.mac ?? "–"}</code>
+                  </td>
+                  <td>{p.chip ?? "–"}</td>
+                  <td>{p.version ?? "–"}</td>
+                  <td>{p.online ? "online" : "offline"}</td>
+                  <td>
+                    <form method="post">
+                      <input type="hidden" name="_csrf" value={data.csrf} />
+                      <input type="hidden" name="adopt" value={p.topic} />
+                      <button type="submit">Add to inventory</button>
+                    </form>
+                  </td>
                 </tr>
               ))}
             </tbody>
@@ -104,51 +151,96 @@ export default function UnitsPage({ data }: PageProps<Data>) {
       </form>
       <h2>Rework audit</h2>
       <form method="get" class="filters" data-testid="audit-form">
-        <label>component <input name="component" value={data.audit.component} size={10} /></label>
+        <label>
+          component <input name="component" value={data.audit.component} size={10} />
+        </label>
         <label>
           state{" "}
           <select name="state">
-            {STATES.map((s) => <option value={s} selected={s === data.audit.state}>{s === "off" ? "off (desoldered, not resoldered)" : s}</option>)}
+            {STATES.map((s) => (
+              <option value={s} selected={s === data.audit.state}>
+                {s === "off" ? "off (desoldered, not resoldered)" : s}
+              </option>
+            ))}
           </select>
         </label>
-        <label>reworked by <input name="who" value={data.who?.name ?? ""} size={8} /></label>
+        <label>
+          reworked by <input name="who" value={data.who?.name ?? ""} size={8} />
+        </label>
         <button type="submit">Show</button>
       </form>
       {data.who && (
         <table data-testid="rework-by">
-          <thead><tr><th>When</th><th>Unit</th><th>Component</th><th>Action</th><th>Reason</th><th>Bench</th></tr></thead>
+          <thead>
+            <tr>
+              <th>When</th>
+              <th>Unit</th>
+              <th>Component</th>
+              <th>Action</th>
+              <th>Reason</th>
+              <th>Bench</th>
+            </tr>
+          </thead>
           <tbody>
             {data.who.entries.map((r) => (
-              <tr><td>{new Date(r.at).toISOString().slice(0, 16).replace("T", " ")}</td><td><a href={`/units/${r.unitId}`}>{r.unitId}</a></td><td>{r.component}</td><td>{r.action}</td><td>{r.reason}</td><td>{r.benchHost ?? ""}</td></tr>
+              <tr>
+                <td>{new Date(r.at).toISOString().slice(0, 16).replace("T", " ")}</td>
+                <td>
+                  <a href={`/units/${r.unitId}`}>{r.unitId}</a>
+                </td>
+                <td>{r.component}</td>
+                <td>{r.action}</td>
+                <td>{r.reason}</td>
+                <td>{r.benchHost ?? ""}</td>
+              </tr>
             ))}
           </tbody>
         </table>
       )}
       <p data-testid="audit-result">
         <b>{data.audit.unitIds.length}</b> unit(s) with {data.audit.component} {data.audit.state}
-        {data.audit.unitIds.length > 0 && <>: {data.audit.unitIds.map((id) => <a href={`/units/${id}`}> {id}</a>)}</>}
-        {" · "}<a href={`/api/rework/audit?${auditQs}&format=csv`}>CSV</a> · <a href="/api/rework.csv">full rework log (CSV)</a> ·{" "}
-        <a href="/api/audit.csv">action audit log (CSV)</a>
+        {data.audit.unitIds.length > 0 && (
+          <>: {data.audit.unitIds.map((id) => <a key={id} href={`/units/${id}`}>{id}</a>)}</>
+        )}
+        {" · "}
+        <a href={`/api/rework/audit?${auditQs}&format=csv`}>CSV</a> ·{" "}
+        <a href="/api/rework.csv">full rework log (CSV)</a> · <a href="/api/audit.csv">action audit log (CSV)</a>
       </p>
       <h2>{data.units.length} unit(s)</h2>
       <table data-testid="units">
         <thead>
           <tr>
-            <th>Unit</th><th>Model</th><th>Chip</th><th>MAC</th><th>Topic</th><th>Site / location</th><th>Tags</th><th>Firmware</th><th>Rework</th><th>Last seen</th>
+            <th>Unit</th>
+            <th>Model</th>
+            <th>Chip</th>
+            <th>MAC</th>
+            <th>Topic</th>
+            <th>Site / location</th>
+            <th>Tags</th>
+            <th>Firmware</th>
+            <th>Rework</th>
+            <th>Last seen</th>
           </tr>
         </thead>
         <tbody>
           {data.units.map((u) => (
             <tr data-unit={u.id}>
-              <td><a href={`/units/${u.id}`}>{u.id}</a></td>
+              <td>
+                <a href={`/units/${u.id}`}>{u.id}</a>
+              </td>
               <td>{u.model ?? "–"}</td>
               <td>{u.chip ?? "–"}{u.module ? ` / ${u.module}` : ""}</td>
-              <td><code>{u.mac ?? "–"}</code></td>
+              <td>
+                <code>{u.mac ?? "–"}</code>
+              </td>
               <td>{u.topic ?? "–"}</td>
               <td>{[u.site, u.location, u.circuit].filter(Boolean).join(" / ") || "–"}</td>
               <td>{u.tags.join(", ")}</td>
               <td>{u.firmwareReported ?? "–"}</td>
-              <td>{u.reworkCount}{off.has(u.id) ? <span class="badge warn"> {data.audit.component} {data.audit.state}</span> : ""}</td>
+              <td>
+                {u.reworkCount}
+                {off.has(u.id) ? <span class="badge warn">{data.audit.component} {data.audit.state}</span> : ""}
+              </td>
               <td>{u.lastSeen ? new Date(u.lastSeen).toISOString().replace("T", " ").slice(0, 19) : "never"}</td>
             </tr>
           ))}

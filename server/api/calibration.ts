@@ -9,7 +9,11 @@
 import type { Extension } from "../context.ts";
 import { appendCalibration, getUnit } from "../db/units.ts";
 import {
-  CalibrationInputError, calibrationHistory, type CalibrationEntry, recordBenchCalibration, recordDeployedCalibration,
+  type CalibrationEntry,
+  calibrationHistory,
+  CalibrationInputError,
+  recordBenchCalibration,
+  recordDeployedCalibration,
 } from "../db/calibration.ts";
 
 const MAX_BODY = 16 * 1024;
@@ -44,7 +48,9 @@ export function calibrationApi(): Extension {
         } catch (e) {
           if (e instanceof CalibrationInputError) return Response.json({ error: e.message }, { status: 400 });
           // the shared math rejects "no load" / zero reference with a CodecError
-          if ((e as { name?: string }).name === "CodecError") return Response.json({ error: (e as Error).message, code: (e as { code: string }).code }, { status: 422 });
+          if ((e as { name?: string }).name === "CodecError") {
+            return Response.json({ error: (e as Error).message, code: (e as { code: string }).code }, { status: 422 });
+          }
           throw e;
         }
       };
@@ -64,7 +70,10 @@ export function calibrationApi(): Extension {
           const unit = await getUnit(kv, id);
           if (!unit) return c.json({ error: `no such unit ${id}` }, 404);
           if (!unit.topic) return c.json({ error: `unit ${id} has no OpenBeken MQTT topic yet` }, 409);
-          const e = await recordDeployedCalibration(kv, id, await body(c.req.raw), { topic: unit.topic, chip: unit.meteringChip }, ctx.clock.now());
+          const e = await recordDeployedCalibration(kv, id, await body(c.req.raw), {
+            topic: unit.topic,
+            chip: unit.meteringChip,
+          }, ctx.clock.now());
           // OBK runs `cmnd/<topic>/<Command>` with the payload as its argument (reference §1.3)
           for (const cmd of e.commands) {
             const [name, value] = cmd.split(" ");

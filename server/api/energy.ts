@@ -38,9 +38,15 @@ const seriesQuery = z.object({
   from: timeParam.optional(),
   to: timeParam.optional(),
 }).superRefine((q, c) => {
-  if (q.scope === "unit" && !(q.id && DEVICE_ID.test(q.id))) c.addIssue({ code: "custom", message: "id: a meter id is required for scope=unit" });
-  if (q.scope === "site" && !(q.id && isSiteName(q.id))) c.addIssue({ code: "custom", message: "id: a site is required for scope=site" });
-  if (q.level === "raw" && q.scope !== "unit") c.addIssue({ code: "custom", message: "level=raw exists for one unit only" });
+  if (q.scope === "unit" && !(q.id && DEVICE_ID.test(q.id))) {
+    c.addIssue({ code: "custom", message: "id: a meter id is required for scope=unit" });
+  }
+  if (q.scope === "site" && !(q.id && isSiteName(q.id))) {
+    c.addIssue({ code: "custom", message: "id: a site is required for scope=site" });
+  }
+  if (q.level === "raw" && q.scope !== "unit") {
+    c.addIssue({ code: "custom", message: "level=raw exists for one unit only" });
+  }
 });
 
 /** Longest range per level, so one request stays a bounded scan. */
@@ -61,9 +67,14 @@ const DEFAULT_RANGE_MS: Record<Level | "raw", number> = {
 
 type SeriesQuery = z.infer<typeof seriesQuery>;
 
-function parseSeries(query: Record<string, string>, now: number): { q: SeriesQuery & { from: number; to: number; id: string } } | { error: string } {
+function parseSeries(
+  query: Record<string, string>,
+  now: number,
+): { q: SeriesQuery & { from: number; to: number; id: string } } | { error: string } {
   const p = seriesQuery.safeParse(query);
-  if (!p.success) return { error: p.error.issues.map((i) => `${i.path.join(".") || "query"}: ${i.message}`).join("; ") };
+  if (!p.success) {
+    return { error: p.error.issues.map((i) => `${i.path.join(".") || "query"}: ${i.message}`).join("; ") };
+  }
   const to = p.data.to ?? now;
   const from = p.data.from ?? to - DEFAULT_RANGE_MS[p.data.level];
   if (from > to) return { error: "from is after to" };
@@ -96,13 +107,21 @@ export async function fleetEnergy(kv: Deno.Kv, at: number, zone: Zone): Promise<
   const states = (await listEnergyStates(kv)).sort((a, b) => a.deviceId.localeCompare(b.deviceId));
   const sites = await listSites(kv);
   const keys: Deno.KvKey[] = [];
-  const push = (scope: Scope, id: string) => keys.push(rollupKey(scope, id, "day", dayStart), rollupKey(scope, id, "month", monthStart));
+  const push = (scope: Scope, id: string) =>
+    keys.push(rollupKey(scope, id, "day", dayStart), rollupKey(scope, id, "month", monthStart));
   for (const s of states) push("unit", s.deviceId);
   for (const s of sites) push("site", s);
   push("fleet", FLEET_ID);
   const v = await energyAt(kv, keys);
   let i = 0;
-  const units = states.map((s) => ({ deviceId: s.deviceId, site: s.site, todayWh: v[i++], monthWh: v[i++], totalWh: s.totalMwh / 1000, lastTs: s.lastTs }));
+  const units = states.map((s) => ({
+    deviceId: s.deviceId,
+    site: s.site,
+    todayWh: v[i++],
+    monthWh: v[i++],
+    totalWh: s.totalMwh / 1000,
+    lastTs: s.lastTs,
+  }));
   const siteRows = sites.map((site) => ({ site, todayWh: v[i++], monthWh: v[i++] }));
   return { at, dayStart, monthStart, units, sites: siteRows, fleet: { todayWh: v[i++], monthWh: v[i++] } };
 }
@@ -129,7 +148,16 @@ export function energyApi(app: App, ctx: ServerContext, opts: { accountant: () =
       if (level !== "hour") return c.json({ error: "format=dense exists for level=hour" }, 400);
       const start = Math.floor(from / 3600_000) * 3600_000;
       const wh = Array.from(await hourlyDense(ctx.kv, scope, id, start, to, sopts), (x) => x / 1000);
-      return c.json({ scope, id, level, from: start, to, stepMs: 3600_000, wh, totalWh: wh.reduce((s, x) => s + x, 0) });
+      return c.json({
+        scope,
+        id,
+        level,
+        from: start,
+        to,
+        stepMs: 3600_000,
+        wh,
+        totalWh: wh.reduce((s, x) => s + x, 0),
+      });
     }
     const points = await energySeries(ctx.kv, scope, id, level, from, to, sopts);
     return c.json({ scope, id, level, from, to, points, totalWh: points.reduce((s, x) => s + x.wh, 0) });
@@ -152,16 +180,29 @@ export function energyApi(app: App, ctx: ServerContext, opts: { accountant: () =
     if (level === "raw") {
       lines.push("time_utc,ts_ms,voltage_v,current_a,power_w,energy_wh,frequency_hz,power_factor");
       for (const r of await listHistory(ctx.kv, id, from, to, 1_000_000)) {
-        lines.push([new Date(r.ts).toISOString(), r.ts, r.voltage, r.current, r.power, r.energyWh, r.frequency, r.powerFactor].map(csvCell).join(","));
+        lines.push(
+          [new Date(r.ts).toISOString(), r.ts, r.voltage, r.current, r.power, r.energyWh, r.frequency, r.powerFactor]
+            .map(csvCell).join(","),
+        );
       }
     } else {
       // the local column carries its offset: a spreadsheet shows the day as the household lived it, DST or not
       lines.push("bucket_start_utc,bucket_start_ms,kwh,bucket_start_local");
-      for (const x of await energySeries(ctx.kv, scope, id, level, from, to, { zone: ctx.config.zone, now: ctx.clock.now() })) {
-        lines.push(`${new Date(x.ts).toISOString()},${x.ts},${(x.wh / 1000).toFixed(6)},${localIso(ctx.config.zone, x.ts)}`);
+      for (
+        const x of await energySeries(ctx.kv, scope, id, level, from, to, {
+          zone: ctx.config.zone,
+          now: ctx.clock.now(),
+        })
+      ) {
+        lines.push(
+          `${new Date(x.ts).toISOString()},${x.ts},${(x.wh / 1000).toFixed(6)},${localIso(ctx.config.zone, x.ts)}`,
+        );
       }
     }
-    const name = `energy-${scope}-${id}-${level}-${new Date(from).toISOString().slice(0, 10)}.csv`.replace(/[^A-Za-z0-9_.-]/g, "_");
+    const name = `energy-${scope}-${id}-${level}-${new Date(from).toISOString().slice(0, 10)}.csv`.replace(
+      /[^A-Za-z0-9_.-]/g,
+      "_",
+    );
     return c.body(lines.join("\n") + "\n", 200, {
       "content-type": "text/csv; charset=utf-8",
       "content-disposition": `attachment; filename="${name}"`,
@@ -185,7 +226,9 @@ export function energyApi(app: App, ctx: ServerContext, opts: { accountant: () =
   app.put("/api/openbeken/units/:topic/energy-unit", async (c) => {
     const body = unitBody.safeParse(await c.req.json().catch(() => null));
     if (!body.success) return c.json({ error: 'body: { "energyUnit": "Wh" | "kWh" }' }, 400);
-    if (!(await setEnergyUnit(ctx.kv, c.req.param("topic"), body.data.energyUnit))) return c.json({ error: "no such unit" }, 404);
+    if (!(await setEnergyUnit(ctx.kv, c.req.param("topic"), body.data.energyUnit))) {
+      return c.json({ error: "no such unit" }, 404);
+    }
     return c.json({ topic: c.req.param("topic"), energyUnit: body.data.energyUnit });
   });
 }

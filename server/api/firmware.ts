@@ -98,7 +98,9 @@ export function firmwareApi(): Extension {
       app.get("/fw/:sha/:file", async (c) => {
         const s = await openBlobStream(ctx.kv, c.req.param("sha"));
         if (!s) return c.text("no such image", 404);
-        return new Response(s.stream, { headers: { "content-type": "application/octet-stream", "content-length": String(s.meta.size) } });
+        return new Response(s.stream, {
+          headers: { "content-type": "application/octet-stream", "content-length": String(s.meta.size) },
+        });
       });
     },
   };

@@ -18,10 +18,19 @@
 import { streamSSE } from "hono/streaming";
 import { z } from "zod";
 import type { Extension } from "../context.ts";
-import { SHA256_HEX, sha256Hex, getBlob } from "../db/blobs.ts";
+import { getBlob, SHA256_HEX, sha256Hex } from "../db/blobs.ts";
 import { batchProgressBody } from "../../shared/flash-progress.ts";
-import { agentBackedUpTopic, backupExists, getBackup, getBackupBytes, listBackupsForMac, listBatches, putBatchProgress, storeBackup } from "../db/flash.ts";
-import { upsertUnitFromBench, UnitInputError } from "../db/units.ts";
+import {
+  agentBackedUpTopic,
+  backupExists,
+  getBackup,
+  getBackupBytes,
+  listBackupsForMac,
+  listBatches,
+  putBatchProgress,
+  storeBackup,
+} from "../db/flash.ts";
+import { UnitInputError, upsertUnitFromBench } from "../db/units.ts";
 import { readCapped } from "./firmware.ts";
 import { OBK_TOPIC, unitSecret } from "../db/tokens.ts";
 import { unitMqttCredentials } from "../../shared/obk-config.ts";
@@ -55,7 +64,6 @@ const unitBody = z.object({
   at: z.string().optional(),
 });
 
-
 const BATCH_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 const chipName = (c: string) => c.toUpperCase(); // inventory spells chips "BK7231N"
 
@@ -71,14 +79,18 @@ export function flashApi(): Extension {
         if (!SHA256_HEX.test(sha)) return c.json({ error: "bad sha256" }, 400);
         if (await backupExists(kv, sha)) return c.json({ exists: true, backup: await getBackup(kv, sha) });
         const parts: number[] = [];
-        for await (const e of kv.list({ prefix: ["flash_upload", c.req.param("agentId"), sha] })) parts.push(e.key[3] as number);
+        for await (const e of kv.list({ prefix: ["flash_upload", c.req.param("agentId"), sha] })) {
+          parts.push(e.key[3] as number);
+        }
         return c.json({ exists: false, parts }, 404);
       });
 
       app.put(`${base}/backups/:sha/parts/:n`, async (c) => {
         const sha = c.req.param("sha");
         const n = Number(c.req.param("n"));
-        if (!SHA256_HEX.test(sha) || !Number.isInteger(n) || n < 0 || n > 1000) return c.json({ error: "bad part" }, 400);
+        if (!SHA256_HEX.test(sha) || !Number.isInteger(n) || n < 0 || n > 1000) {
+          return c.json({ error: "bad part" }, 400);
+        }
         const bytes = await readCapped(c.req.raw, UPLOAD_PART_BYTES);
         if (!bytes) return c.json({ error: `a part is at most ${UPLOAD_PART_BYTES} bytes` }, 413);
         await kv.set(["flash_upload", c.req.param("agentId"), sha, n], bytes, { expireIn: STAGE_TTL_MS });
@@ -164,7 +176,9 @@ export function flashApi(): Extension {
         const body = z.object({ topic: z.string().regex(OBK_TOPIC) }).safeParse(await c.req.json().catch(() => null));
         if (!body.success) return c.json({ error: "topic: an OpenBeken topic (letters, digits, _ . -)" }, 400);
         if (!(await agentBackedUpTopic(kv, c.req.param("agentId")!, body.data.topic))) {
-          return c.json({ error: `no backup of a unit named ${body.data.topic} came from this bench: back it up first` }, 403);
+          return c.json({
+            error: `no backup of a unit named ${body.data.topic} came from this bench: back it up first`,
+          }, 403);
         }
         const secret = await unitSecret(kv, true);
         if (!secret) return c.json({ error: "no fleet secret" }, 500);
@@ -212,7 +226,11 @@ function toMeta(m: z.infer<typeof commitBody>, agentId: string) {
   return {
     chip: m.chip,
     mac: m.mac ?? null,
-    flashId: m.flashId == null ? null : typeof m.flashId === "number" ? m.flashId.toString(16).padStart(6, "0") : m.flashId,
+    flashId: m.flashId == null
+      ? null
+      : typeof m.flashId === "number"
+      ? m.flashId.toString(16).padStart(6, "0")
+      : m.flashId,
     benchHost: m.benchHost ?? null,
     agentId,
     port: m.port ?? null,

@@ -1,6 +1,6 @@
 /** Issue 5's extensions in start order: one line in server/extensions.ts. */
 import type { Extension } from "../context.ts";
-import { otaRollouts, type OtaOptions } from "../ota/extension.ts";
+import { type OtaOptions, otaRollouts } from "../ota/extension.ts";
 import { firmwareApi } from "./firmware.ts";
 import { rolloutsApi } from "./rollouts.ts";
 import { unitsApi } from "./units.ts";

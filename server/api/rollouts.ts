@@ -2,7 +2,14 @@
 import type { Extension } from "../context.ts";
 import { getFirmware } from "../db/firmware.ts";
 import {
-  createRollout, getRollout, listDevices, listRollouts, rolloutAction, type RolloutAction, rolloutInput, RolloutInputError,
+  createRollout,
+  getRollout,
+  listDevices,
+  listRollouts,
+  type RolloutAction,
+  rolloutAction,
+  rolloutInput,
+  RolloutInputError,
 } from "../db/ota.ts";
 import { listUnits } from "../db/units.ts";
 import { readJson } from "./units.ts";
@@ -13,7 +20,9 @@ const ACTIONS: RolloutAction[] = ["pause", "resume", "cancel", "retry_failed"];
 /** Used by the API and the rollout page's form. */
 export async function createRolloutFrom(kv: Deno.Kv, body: unknown, now: number, origin: string, zone: Zone) {
   const p = rolloutInput.safeParse(body);
-  if (!p.success) throw new RolloutInputError(p.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "));
+  if (!p.success) {
+    throw new RolloutInputError(p.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "));
+  }
   const fw = await getFirmware(kv, p.data.firmwareId);
   if (!fw) throw new RolloutInputError(`no such firmware ${p.data.firmwareId}`);
   const { fromVersion: _f, ...unitFilter } = p.data.filter;
@@ -31,7 +40,10 @@ export function rolloutsApi(): Extension {
         const b = await readJson(c.req.raw);
         if (!b.ok) return c.json({ error: b.error }, b.status);
         try {
-          return c.json(await createRolloutFrom(kv, b.value, ctx.clock.now(), new URL(c.req.url).origin, ctx.config.zone), 201);
+          return c.json(
+            await createRolloutFrom(kv, b.value, ctx.clock.now(), new URL(c.req.url).origin, ctx.config.zone),
+            201,
+          );
         } catch (e) {
           if (e instanceof RolloutInputError) return c.json({ error: e.message }, 400);
           throw e;
@@ -50,7 +62,9 @@ export function rolloutsApi(): Extension {
         try {
           return c.json(await rolloutAction(kv, c.req.param("id"), action, by, ctx.clock.now()));
         } catch (e) {
-          if (e instanceof RolloutInputError) return c.json({ error: e.message }, /^no such/.test(e.message) ? 404 : 409);
+          if (e instanceof RolloutInputError) {
+            return c.json({ error: e.message }, /^no such/.test(e.message) ? 404 : 409);
+          }
           throw e;
         }
       });

@@ -4,20 +4,38 @@ import type { Extension } from "../context.ts";
 import { auditOp, listAudit, recordAudit, toCsv } from "../db/audit.ts";
 import { unitOtaHistory } from "../db/ota.ts";
 import {
-  allRework, appendCalibration, appendRework, type ComponentState, createUnit, getUnit, listRework, listUnits,
-  reworksBy, UnitConflictError, UnitInputError, unitRevisions, unitsWithComponentState, updateUnit, upsertUnitFromBench,
+  allRework,
+  appendCalibration,
+  appendRework,
+  type ComponentState,
+  createUnit,
+  getUnit,
+  listRework,
+  listUnits,
+  reworksBy,
+  UnitConflictError,
+  UnitInputError,
+  unitRevisions,
+  unitsWithComponentState,
+  updateUnit,
+  upsertUnitFromBench,
 } from "../db/units.ts";
 import { getUnitPresence } from "../db/presence.ts";
 
 const MAX_JSON_BYTES = 64 * 1024;
-const editBody = z.object({ by: z.string().trim().min(1).max(60).default("operator"), reason: z.string().max(500).default("") }).passthrough();
+const editBody = z.object({
+  by: z.string().trim().min(1).max(60).default("operator"),
+  reason: z.string().max(500).default(""),
+}).passthrough();
 const auditQuery = z.object({
   component: z.string().trim().min(1).max(40).default("RN8209C"),
   state: z.enum(["off", "on", "cut", "jumpered"]).default("off"),
 });
 
 /** Parse a JSON body with a size cap; null + a 400/413 response on bad input. */
-export async function readJson(req: Request): Promise<{ ok: true; value: unknown } | { ok: false; status: 400 | 413; error: string }> {
+export async function readJson(
+  req: Request,
+): Promise<{ ok: true; value: unknown } | { ok: false; status: 400 | 413; error: string }> {
   const len = Number(req.headers.get("content-length") ?? 0);
   if (len > MAX_JSON_BYTES) return { ok: false, status: 413, error: `body over ${MAX_JSON_BYTES} bytes` };
   const text = await req.text();
@@ -34,7 +52,9 @@ async function readEdit(req: Request) {
   const b = await readJson(req);
   if (!b.ok) return b;
   const p = editBody.safeParse(b.value);
-  return p.success ? { ok: true as const, value: p.data } : { ok: false as const, status: 400 as const, error: p.error.issues[0].message };
+  return p.success
+    ? { ok: true as const, value: p.data }
+    : { ok: false as const, status: 400 as const, error: p.error.issues[0].message };
 }
 
 function errorStatus(e: unknown): { status: 400 | 404 | 409; error: string } | null {
@@ -88,7 +108,11 @@ export function unitsApi(): Extension {
           presence: unit.topic ? await getUnitPresence(kv, unit.topic) : null,
           rework: await listRework(kv, id),
           revisions: await unitRevisions(kv, id),
-          ota: (await unitOtaHistory(kv, id)).map(({ rollout, device }) => ({ rollout: rollout.id, version: rollout.version, ...device })),
+          ota: (await unitOtaHistory(kv, id)).map(({ rollout, device }) => ({
+            rollout: rollout.id,
+            version: rollout.version,
+            ...device,
+          })),
         });
       });
 
@@ -98,7 +122,11 @@ export function unitsApi(): Extension {
           if (!p.ok) return c.json({ error: p.error }, p.status);
           const { by, reason, ...fields } = p.value;
           const u = await updateUnit(kv, c.req.param("id"), fields, { by, reason, now: ctx.clock.now() });
-          await recordAudit(kv, { actor: by, action: "unit.edit", target: `unit:${u.id}`, details: { reason } }, ctx.clock.now());
+          await recordAudit(
+            kv,
+            { actor: by, action: "unit.edit", target: `unit:${u.id}`, details: { reason } },
+            ctx.clock.now(),
+          );
           return c.json(u);
         }));
 
@@ -106,9 +134,18 @@ export function unitsApi(): Extension {
         guard(async () => {
           const b = await readJson(c.req.raw);
           if (!b.ok) return c.json({ error: b.error }, b.status);
-          const entry = await appendRework(kv, c.req.param("id"), { at: ctx.clock.now(), ...(b.value as object) } as never);
+          const entry = await appendRework(
+            kv,
+            c.req.param("id"),
+            { at: ctx.clock.now(), ...(b.value as object) } as never,
+          );
           const op = kv.atomic();
-          auditOp(op, { actor: entry.who, action: "unit.rework", target: `unit:${entry.unitId}`, details: { component: entry.component, action: entry.action, reason: entry.reason } }, entry.at);
+          auditOp(op, {
+            actor: entry.who,
+            action: "unit.rework",
+            target: `unit:${entry.unitId}`,
+            details: { component: entry.component, action: entry.action, reason: entry.reason },
+          }, entry.at);
           await op.commit();
           return c.json(entry, 201);
         }));
@@ -127,10 +164,25 @@ export function unitsApi(): Extension {
         const rows = await unitsWithComponentState(kv, q.data.component, q.data.state as ComponentState);
         const units = await Promise.all(rows.map(async (r) => ({ ...r, unit: await getUnit(kv, r.unitId) })));
         if (c.req.query("format") === "csv") {
-          return csvResponse(`rework-${q.data.component}-${q.data.state}.csv`, toCsv(
-            ["unit", "mac", "topic", "model", "site", "location", "component", "state", "since"],
-            units.map((u) => [u.unitId, u.unit?.mac, u.unit?.topic, u.unit?.model, u.unit?.site, u.unit?.location, q.data.component, q.data.state, new Date(u.since).toISOString()]),
-          ));
+          return csvResponse(
+            `rework-${q.data.component}-${q.data.state}.csv`,
+            toCsv(
+              ["unit", "mac", "topic", "model", "site", "location", "component", "state", "since"],
+              units.map((
+                u,
+              ) => [
+                u.unitId,
+                u.unit?.mac,
+                u.unit?.topic,
+                u.unit?.model,
+                u.unit?.site,
+                u.unit?.location,
+                q.data.component,
+                q.data.state,
+                new Date(u.since).toISOString(),
+              ]),
+            ),
+          );
         }
         return c.json({ component: q.data.component, state: q.data.state, units });
       });
@@ -141,15 +193,43 @@ export function unitsApi(): Extension {
       app.get("/api/rework.csv", async () => {
         const rows: unknown[][] = [];
         for await (const r of allRework(kv)) {
-          rows.push([r.unitId, r.seq, new Date(r.at).toISOString(), r.component, r.action, r.reason, r.who, r.benchHost ?? "", r.photoNote ?? ""]);
+          rows.push([
+            r.unitId,
+            r.seq,
+            new Date(r.at).toISOString(),
+            r.component,
+            r.action,
+            r.reason,
+            r.who,
+            r.benchHost ?? "",
+            r.photoNote ?? "",
+          ]);
         }
-        return csvResponse("rework-log.csv", toCsv(["unit", "seq", "at", "component", "action", "reason", "who", "bench_host", "photo_note"], rows));
+        return csvResponse(
+          "rework-log.csv",
+          toCsv(["unit", "seq", "at", "component", "action", "reason", "who", "bench_host", "photo_note"], rows),
+        );
       });
 
-      app.get("/api/audit", async (c) => c.json(await listAudit(kv, { target: c.req.query("target"), limit: Math.min(5000, Number(c.req.query("limit") ?? 500) || 500) })));
+      app.get(
+        "/api/audit",
+        async (c) =>
+          c.json(
+            await listAudit(kv, {
+              target: c.req.query("target"),
+              limit: Math.min(5000, Number(c.req.query("limit") ?? 500) || 500),
+            }),
+          ),
+      );
       app.get("/api/audit.csv", async (c) => {
         const entries = await listAudit(kv, { target: c.req.query("target"), limit: 100_000 });
-        return csvResponse("audit.csv", toCsv(["at", "actor", "action", "target", "details"], entries.map((e) => [new Date(e.at).toISOString(), e.actor, e.action, e.target, e.details ?? ""])));
+        return csvResponse(
+          "audit.csv",
+          toCsv(
+            ["at", "actor", "action", "target", "details"],
+            entries.map((e) => [new Date(e.at).toISOString(), e.actor, e.action, e.target, e.details ?? ""]),
+          ),
+        );
       });
     },
   };

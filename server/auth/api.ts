@@ -56,11 +56,23 @@ export function mountAuthApi(app: App, ctx: ServerContext) {
   });
   app.get("/api/auth/users", wrap(async () => (await adminListing(ctx)).users));
   app.post("/api/auth/users", wrap(async (c) => await adminCreateUser(ctx, by(c), await jsonBody(c)), 201));
-  app.post("/api/auth/users/:username", wrap(async (c) => await adminChangeUser(ctx, by(c), c.req.param("username") ?? "", await jsonBody(c))));
+  app.post(
+    "/api/auth/users/:username",
+    wrap(async (c) => await adminChangeUser(ctx, by(c), c.req.param("username") ?? "", await jsonBody(c))),
+  );
   app.get("/api/auth/tokens", wrap(async () => (await adminListing(ctx)).tokens));
   app.post("/api/auth/tokens", wrap(async (c) => await adminIssueAgentToken(ctx, by(c), await jsonBody(c)), 201));
-  app.post("/api/auth/tokens/:id/revoke", wrap(async (c) => await adminRevokeAgentToken(ctx, by(c), c.req.param("id") ?? "")));
+  app.post(
+    "/api/auth/tokens/:id/revoke",
+    wrap(async (c) => await adminRevokeAgentToken(ctx, by(c), c.req.param("id") ?? "")),
+  );
   app.get("/api/auth/devices", wrap(async () => (await adminListing(ctx)).devices));
-  app.post("/api/auth/devices", wrap(async (c) => await adminIssueDeviceCredential(ctx, by(c), await jsonBody(c)), 201));
-  app.post("/api/auth/devices/:username/revoke", wrap(async (c) => await adminRevokeDeviceCredential(ctx, by(c), c.req.param("username") ?? "")));
+  app.post(
+    "/api/auth/devices",
+    wrap(async (c) => await adminIssueDeviceCredential(ctx, by(c), await jsonBody(c)), 201),
+  );
+  app.post(
+    "/api/auth/devices/:username/revoke",
+    wrap(async (c) => await adminRevokeDeviceCredential(ctx, by(c), c.req.param("username") ?? "")),
+  );
 }

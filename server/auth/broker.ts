@@ -67,7 +67,10 @@ export function createBrokerGuard(kv: Deno.Kv, log: Logger): BrokerGuard {
     !!p && !(p.kind === "agent" && revokedTokens.has(p.tokenId)) &&
     !(p.kind === "device" && revokedDevices.has(p.username));
 
-  const principalFor = async (username: string | undefined, password: string | undefined): Promise<Principal | null> => {
+  const principalFor = async (
+    username: string | undefined,
+    password: string | undefined,
+  ): Promise<Principal | null> => {
     if (!username || !password || username.length > 128 || password.length > 256) return null;
     if (username === INTERNAL_USERNAME) {
       const cred = await internalCredential(kv);

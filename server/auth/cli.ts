@@ -15,7 +15,16 @@ import {
   revokeDeviceCredential,
   unitSecret,
 } from "../db/tokens.ts";
-import { createUser, listUsers, newUserSchema, type Role, ROLES, setDisabled, setPassword, setRole } from "../db/users.ts";
+import {
+  createUser,
+  listUsers,
+  newUserSchema,
+  type Role,
+  ROLES,
+  setDisabled,
+  setPassword,
+  setRole,
+} from "../db/users.ts";
 import { syncMosquittoFiles, writeMosquittoFiles } from "./mosquitto.ts";
 import { createLogger } from "../../shared/log.ts";
 
@@ -104,7 +113,11 @@ export async function main(argv: string[]) {
   try {
     switch (cmd) {
       case "create-user": {
-        const u = newUserSchema.parse({ username: need(o.username, "username"), role: role(o.role), password: await readPassword() });
+        const u = newUserSchema.parse({
+          username: need(o.username, "username"),
+          role: role(o.role),
+          password: await readPassword(),
+        });
         if (!await createUser(kv, u)) throw new Error(`user ${u.username} exists`);
         console.log(`created ${u.username} (${u.role})`);
         break;
@@ -121,14 +134,22 @@ export async function main(argv: string[]) {
         break;
       case "disable-user":
       case "enable-user":
-        if (!await setDisabled(kv, need(o.username, "username"), cmd === "disable-user")) throw new Error("no such user");
+        if (!await setDisabled(kv, need(o.username, "username"), cmd === "disable-user")) {
+          throw new Error("no such user");
+        }
         console.log(cmd === "disable-user" ? "disabled; sessions ended" : "enabled");
         break;
       case "list-users":
-        for (const u of await listUsers(kv)) console.log(`${u.username}\t${u.role}\t${u.disabled ? "disabled" : "active"}`);
+        for (const u of await listUsers(kv)) {
+          console.log(`${u.username}\t${u.role}\t${u.disabled ? "disabled" : "active"}`);
+        }
         break;
       case "issue-agent-token": {
-        const { token, record } = await issueAgentToken(kv, { agentId: need(o.agent, "agent"), label: o.label, createdBy: "cli" });
+        const { token, record } = await issueAgentToken(kv, {
+          agentId: need(o.agent, "agent"),
+          label: o.label,
+          createdBy: "cli",
+        });
         console.error(`token ${record.id} for agent ${record.agentId}; run the agent with AGENT_TOKEN set to:`);
         console.log(token);
         break;
@@ -173,11 +194,19 @@ export async function main(argv: string[]) {
           const stop = new AbortController();
           for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(sig, () => stop.abort());
           const log = createLogger({ level: config.logLevel, fields: { task: "mosquitto-files" } });
-          await syncMosquittoFiles(kv, { dir: need(o.out, "out"), pidFile: o["pid-file"], everyMs, signal: stop.signal, log });
+          await syncMosquittoFiles(kv, {
+            dir: need(o.out, "out"),
+            pidFile: o["pid-file"],
+            everyMs,
+            signal: stop.signal,
+            log,
+          });
           break;
         }
         const r = await writeMosquittoFiles(kv, need(o.out, "out"));
-        console.log(`${r.users} users\npassword_file ${r.passwd}\nacl_file ${r.acl}\n(allow_anonymous false; kill -HUP mosquitto to reload)`);
+        console.log(
+          `${r.users} users\npassword_file ${r.passwd}\nacl_file ${r.acl}\n(allow_anonymous false; kill -HUP mosquitto to reload)`,
+        );
         break;
       }
       default:
@@ -193,7 +222,9 @@ if (import.meta.main) {
     await main(Deno.args);
   } catch (e) {
     const issues = (e as { issues?: { path: PropertyKey[]; message: string }[] }).issues;
-    console.error(`error: ${issues ? issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ") : (e as Error).message}`);
+    console.error(
+      `error: ${issues ? issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ") : (e as Error).message}`,
+    );
     Deno.exit(1);
   }
 }

@@ -51,7 +51,9 @@ export async function hashPassword(password: string): Promise<string> {
   if (password.length > MAX_PASSWORD_LENGTH) throw new Error("password too long");
   const salt = crypto.getRandomValues(new Uint8Array(16));
   const h = await argon2idAsync(enc.encode(password), salt, ARGON);
-  return `$argon2id$v=19$m=${ARGON.m},t=${ARGON.t},p=${ARGON.p}$${b64(salt).replace(/=+$/, "")}$${b64(h).replace(/=+$/, "")}`;
+  return `$argon2id$v=19$m=${ARGON.m},t=${ARGON.t},p=${ARGON.p}$${b64(salt).replace(/=+$/, "")}$${
+    b64(h).replace(/=+$/, "")
+  }`;
 }
 
 export async function verifyPassword(password: string, phc: string): Promise<boolean> {

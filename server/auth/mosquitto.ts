@@ -58,7 +58,11 @@ export async function mosquittoFiles(kv: Deno.Kv): Promise<MosquittoFiles> {
 }
 
 /** Write both files (mode 0600) into `dir`; returns their paths. */
-export async function writeMosquittoFiles(kv: Deno.Kv, dir: string, rendered?: MosquittoFiles): Promise<{ passwd: string; acl: string; users: number }> {
+export async function writeMosquittoFiles(
+  kv: Deno.Kv,
+  dir: string,
+  rendered?: MosquittoFiles,
+): Promise<{ passwd: string; acl: string; users: number }> {
   const f = rendered ?? await mosquittoFiles(kv);
   await Deno.mkdir(dir, { recursive: true });
   const out = { passwd: `${dir}/passwd`, acl: `${dir}/acl`, users: f.users };

@@ -146,7 +146,9 @@ export function allows(rule: RouteRule, params: Record<string, string>, who: Pri
     if (!who) continue;
     if (a === "agent" && who.kind === "agent") return true;
     if (a === "agent:self" && who.kind === "agent" && params.agentId === who.agentId) return true;
-    if ((ROLES as readonly string[]).includes(a) && who.kind === "user" && roleAtLeast(who.role, a as Role)) return true;
+    if ((ROLES as readonly string[]).includes(a) && who.kind === "user" && roleAtLeast(who.role, a as Role)) {
+      return true;
+    }
   }
   return false;
 }
@@ -174,7 +176,13 @@ export const MQTT_ACL: Record<"server" | "agent" | "device", { publish: string[]
   device: {
     publish: ["{topic}/#", "tele/{topic}/#", "stat/{topic}/#", "homeassistant/+/+/config"],
     subscribe: [
-      "{topic}/#", "cmnd/{topic}/#", "tele/{topic}/#", "stat/{topic}/#", "{group}/+/set", "cmnd/{group}/#", "homeassistant/+",
+      "{topic}/#",
+      "cmnd/{topic}/#",
+      "tele/{topic}/#",
+      "stat/{topic}/#",
+      "{group}/+/set",
+      "cmnd/{group}/#",
+      "homeassistant/+",
       ...Object.values(OBK_PLATFORM_GROUPS).map((g) => `cmnd/${g}/+`),
     ],
   },
@@ -192,7 +200,7 @@ export function mqttPatterns(who: Principal, op: "publish" | "subscribe"): strin
   for (const p of pats) {
     if (p.includes("{group}") && !who.group) continue;
     const g = p.replaceAll("{group}", who.group ?? "");
-    if (g.includes("{topic}")) for (const t of who.topics) out.push(g.replaceAll("{topic}", t));
+    if (g.includes("{topic}")) { for (const t of who.topics) out.push(g.replaceAll("{topic}", t)); }
     else out.push(g);
   }
   return out;
@@ -220,7 +228,7 @@ export function filterWithin(filter: string, pat: string): boolean {
 }
 
 export function mayPublish(who: Principal, topic: string): boolean {
-  if (topic.length === 0 || topic.length > 512 || /[+#\u0000]/.test(topic)) return false;
+  if (topic.length === 0 || topic.length > 512 || topic.includes("\u0000") || /[+#]/.test(topic)) return false;
   return mqttPatterns(who, "publish").some((p) => topicUnder(p, topic));
 }
 

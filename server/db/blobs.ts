@@ -37,7 +37,11 @@ export async function sha256Hex(bytes: Uint8Array): Promise<string> {
  * Store bytes (idempotent): returns the existing meta when this content is
  * already stored, so every caller may simply put what it has.
  */
-export async function putBlob(kv: Deno.Kv, bytes: Uint8Array, now = Date.now()): Promise<BlobMeta & { existed: boolean }> {
+export async function putBlob(
+  kv: Deno.Kv,
+  bytes: Uint8Array,
+  now = Date.now(),
+): Promise<BlobMeta & { existed: boolean }> {
   const sha256 = await sha256Hex(bytes);
   const existing = await getBlobMeta(kv, sha256);
   if (existing) return { ...existing, existed: true };

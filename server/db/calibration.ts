@@ -14,9 +14,15 @@
  * own raw values, so only the reference and the commands are known.
  */
 import { z } from "zod";
-import { calibrate, CHIP_CAL_KIND, openBekenCalibrationCommands, type Triple } from "../../shared/meterchips/calibration.ts";
+import {
+  calibrate,
+  CHIP_CAL_KIND,
+  openBekenCalibrationCommands,
+  type Triple,
+} from "../../shared/meterchips/calibration.ts";
 
-const triple = z.object({ voltage: z.number().finite(), current: z.number().finite(), power: z.number().finite() }).strict();
+const triple = z.object({ voltage: z.number().finite(), current: z.number().finite(), power: z.number().finite() })
+  .strict();
 
 export const benchCalibrationInput = z.object({
   chip: z.string().refine((c) => c in CHIP_CAL_KIND, "chip must be one of " + Object.keys(CHIP_CAL_KIND).join(", ")),
@@ -59,7 +65,11 @@ export class CalibrationInputError extends Error {}
 
 function parse<T>(schema: z.ZodType<T>, input: unknown): T {
   const r = schema.safeParse(input);
-  if (!r.success) throw new CalibrationInputError(r.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "));
+  if (!r.success) {
+    throw new CalibrationInputError(
+      r.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "),
+    );
+  }
   return r.data;
 }
 
@@ -79,13 +89,32 @@ async function append(kv: Deno.Kv, unitId: string, make: (seq: number) => Calibr
 }
 
 /** A bench calibration: the server recomputes factors and errors from the raw values, so the record is consistent. */
-export function recordBenchCalibration(kv: Deno.Kv, unitId: string, input: unknown, now: number): Promise<CalibrationEntry> {
+export function recordBenchCalibration(
+  kv: Deno.Kv,
+  unitId: string,
+  input: unknown,
+  now: number,
+): Promise<CalibrationEntry> {
   const b = parse(benchCalibrationInput, input);
   const r = calibrate(b.chip, b.reference, b.raw, b.oldFactors);
   return append(kv, unitId, (seq) => ({
-    unitId, seq, at: now, by: b.by, mode: "bench", chip: b.chip, benchHost: b.benchHost ?? null,
-    reference: b.reference, raw: b.raw, oldFactors: b.oldFactors, factors: r.factors, kind: r.kind,
-    errorBeforePct: r.before.errorPct, errorAfterPct: r.after.errorPct, commands: [], topic: null, note: b.note ?? "",
+    unitId,
+    seq,
+    at: now,
+    by: b.by,
+    mode: "bench",
+    chip: b.chip,
+    benchHost: b.benchHost ?? null,
+    reference: b.reference,
+    raw: b.raw,
+    oldFactors: b.oldFactors,
+    factors: r.factors,
+    kind: r.kind,
+    errorBeforePct: r.before.errorPct,
+    errorAfterPct: r.after.errorPct,
+    commands: [],
+    topic: null,
+    note: b.note ?? "",
   }));
 }
 
@@ -99,9 +128,23 @@ export function recordDeployedCalibration(
 ): Promise<CalibrationEntry> {
   const d = parse(deployedCalibrationInput, input);
   return append(kv, unitId, (seq) => ({
-    unitId, seq, at: now, by: d.by, mode: "deployed", chip: unit.chip, benchHost: null,
-    reference: d.reference, raw: null, oldFactors: null, factors: null, kind: unit.chip ? CHIP_CAL_KIND[unit.chip] ?? null : null,
-    errorBeforePct: null, errorAfterPct: null, commands: openBekenCalibrationCommands(d.reference), topic: unit.topic, note: d.note ?? "",
+    unitId,
+    seq,
+    at: now,
+    by: d.by,
+    mode: "deployed",
+    chip: unit.chip,
+    benchHost: null,
+    reference: d.reference,
+    raw: null,
+    oldFactors: null,
+    factors: null,
+    kind: unit.chip ? CHIP_CAL_KIND[unit.chip] ?? null : null,
+    errorBeforePct: null,
+    errorAfterPct: null,
+    commands: openBekenCalibrationCommands(d.reference),
+    topic: unit.topic,
+    note: d.note ?? "",
   }));
 }
 
@@ -113,7 +156,9 @@ export async function calibrationHistory(kv: Deno.Kv, unitId: string): Promise<C
 }
 
 export async function latestCalibration(kv: Deno.Kv, unitId: string): Promise<CalibrationEntry | null> {
-  for await (const e of kv.list<CalibrationEntry>({ prefix: ["calibration", unitId] }, { reverse: true, limit: 1 })) return e.value;
+  for await (const e of kv.list<CalibrationEntry>({ prefix: ["calibration", unitId] }, { reverse: true, limit: 1 })) {
+    return e.value;
+  }
   return null;
 }
 

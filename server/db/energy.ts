@@ -28,7 +28,12 @@ export interface StoredEnergyState extends EnergyState {
 }
 
 export const stateKey = (deviceId: string): Deno.KvKey => ["energy_state", deviceId];
-export const rollupKey = (scope: Scope, id: string, level: Level, start: number): Deno.KvKey => ["energy", scope, id, level, start];
+export const rollupKey = (
+  scope: Scope,
+  id: string,
+  level: Level,
+  start: number,
+): Deno.KvKey => ["energy", scope, id, level, start];
 export const FLEET_ID = "all";
 
 /** Site names as inventory allows them (free text up to 80), minus what breaks a URL path or a log line. */
@@ -36,7 +41,10 @@ export function isSiteName(s: string): boolean {
   return s.length >= 1 && s.length <= 80 && !s.includes("/") && ![...s].some((ch) => ch.charCodeAt(0) < 32);
 }
 
-export async function loadEnergyStates(kv: Deno.Kv, ids: string[]): Promise<Map<string, Deno.KvEntryMaybe<StoredEnergyState>>> {
+export async function loadEnergyStates(
+  kv: Deno.Kv,
+  ids: string[],
+): Promise<Map<string, Deno.KvEntryMaybe<StoredEnergyState>>> {
   const entries = await getManyChunked<StoredEnergyState>(kv, ids.map(stateKey));
   return new Map(ids.map((id, i) => [id, entries[i]]));
 }
@@ -106,14 +114,25 @@ export async function energySeries(
   to: number,
   opts: { zone?: Zone; now?: number } = {},
 ): Promise<EnergyPoint[]> {
-  if (level === "hour" && to - from > 40 * 86_400_000) return await hourSeriesPacked(kv, scope, id, from, to, opts.zone ?? UTC, opts.now ?? Date.now());
+  if (level === "hour" && to - from > 40 * 86_400_000) {
+    return await hourSeriesPacked(kv, scope, id, from, to, opts.zone ?? UTC, opts.now ?? Date.now());
+  }
   return await scan(kv, scope, id, level, from, to);
 }
 
-async function scan(kv: Deno.Kv, scope: Scope, id: string, level: Level, from: number, to: number): Promise<EnergyPoint[]> {
+async function scan(
+  kv: Deno.Kv,
+  scope: Scope,
+  id: string,
+  level: Level,
+  from: number,
+  to: number,
+): Promise<EnergyPoint[]> {
   const out: EnergyPoint[] = [];
   if (to <= from) return out;
-  const iter = kv.list<Deno.KvU64>({ start: rollupKey(scope, id, level, from), end: rollupKey(scope, id, level, to) }, { batchSize: 1000 });
+  const iter = kv.list<Deno.KvU64>({ start: rollupKey(scope, id, level, from), end: rollupKey(scope, id, level, to) }, {
+    batchSize: 1000,
+  });
   for await (const e of iter) out.push({ ts: e.key[4] as number, wh: Number(e.value.value) / 1000 });
   return out;
 }
@@ -132,7 +151,15 @@ interface HourPack {
 const packKey = (scope: Scope, id: string, month: number): Deno.KvKey => ["energy_pack", scope, id, month];
 const HOUR_MS = 3_600_000;
 
-async function hourSeriesPacked(kv: Deno.Kv, scope: Scope, id: string, from: number, to: number, tz: Zone, now: number): Promise<EnergyPoint[]> {
+async function hourSeriesPacked(
+  kv: Deno.Kv,
+  scope: Scope,
+  id: string,
+  from: number,
+  to: number,
+  tz: Zone,
+  now: number,
+): Promise<EnergyPoint[]> {
   const out: EnergyPoint[] = [];
   await visitHours(kv, scope, id, from, to, tz, now, (ts, mwh) => void out.push({ ts, wh: mwh / 1000 }));
   return out;
@@ -175,7 +202,9 @@ async function visitHours(
   if (m < from) m = nextBucket("month", m, tz);
   const months: number[] = [];
   // only months that ended over an hour ago are packed: later samples for them are rare, and detected
-  for (let x = m; nextBucket("month", x, tz) <= Math.min(to, now - HOUR_MS); x = nextBucket("month", x, tz)) months.push(x);
+  for (let x = m; nextBucket("month", x, tz) <= Math.min(to, now - HOUR_MS); x = nextBucket("month", x, tz)) {
+    months.push(x);
+  }
   if (months.length === 0) return await scanInto(from, to);
   await scanInto(from, months[0]);
   for (let i = 0; i < months.length; i += 5) {
@@ -246,7 +275,6 @@ export async function pruneMinuteRollups(kv: Deno.Kv, before: number): Promise<n
   return deleted;
 }
 
-
 /**
  * Which zone the day and month rollups were bucketed in, and since when.
  * Rollups already stored keep the boundaries they were written with, so a
@@ -261,14 +289,20 @@ export interface EnergyZoneRecord {
 const ZONE_KEY: Deno.KvKey = ["energy_zone"];
 
 /** Record the zone in use; returns the record and the zone it replaced, if it changed. */
-export async function noteEnergyZone(kv: Deno.Kv, name: string, now: number): Promise<{ record: EnergyZoneRecord; changedFrom: string | null }> {
+export async function noteEnergyZone(
+  kv: Deno.Kv,
+  name: string,
+  now: number,
+): Promise<{ record: EnergyZoneRecord; changedFrom: string | null }> {
   for (;;) {
     const cur = await kv.get<EnergyZoneRecord>(ZONE_KEY);
     if (cur.value?.name === name) return { record: cur.value, changedFrom: null };
     const record: EnergyZoneRecord = cur.value
       ? { name, since: now, earlier: [...cur.value.earlier, { name: cur.value.name, until: now }].slice(-20) }
       : { name, since: now, earlier: [] };
-    if ((await kv.atomic().check(cur).set(ZONE_KEY, record).commit()).ok) return { record, changedFrom: cur.value?.name ?? null };
+    if ((await kv.atomic().check(cur).set(ZONE_KEY, record).commit()).ok) {
+      return { record, changedFrom: cur.value?.name ?? null };
+    }
   }
 }
 

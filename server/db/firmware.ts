@@ -54,11 +54,17 @@ export interface FirmwareUpload {
 }
 
 /** Validate, store once, record. Returns the existing record when the same bytes were uploaded before. */
-export async function registerFirmware(kv: Deno.Kv, up: FirmwareUpload): Promise<{ firmware: Firmware; existed: boolean }> {
+export async function registerFirmware(
+  kv: Deno.Kv,
+  up: FirmwareUpload,
+): Promise<{ firmware: Firmware; existed: boolean }> {
   const now = up.now ?? Date.now();
   if (up.bytes.length === 0) throw new FirmwareRejected("empty", "the file is empty");
   if (up.bytes.length > MAX_FIRMWARE_BYTES) {
-    throw new FirmwareRejected("too_large", `the file is ${up.bytes.length} bytes, over the ${MAX_FIRMWARE_BYTES}-byte limit`);
+    throw new FirmwareRejected(
+      "too_large",
+      `the file is ${up.bytes.length} bytes, over the ${MAX_FIRMWARE_BYTES}-byte limit`,
+    );
   }
   const c = classifyArtefact(up.filename, up.bytes);
   let rbl: RblHeader | null = null;
@@ -70,7 +76,10 @@ export async function registerFirmware(kv: Deno.Kv, up: FirmwareUpload): Promise
       throw e;
     }
   } else if (c.kind === "tuya_ug") {
-    throw new FirmwareRejected("tuya_ug", "a Tuya _UG_ image is not an OpenBeken OTA or UART image (it bricks units when used for OTA)");
+    throw new FirmwareRejected(
+      "tuya_ug",
+      "a Tuya _UG_ image is not an OpenBeken OTA or UART image (it bricks units when used for OTA)",
+    );
   } else if (c.kind === "unknown") {
     throw new FirmwareRejected(
       "unknown_kind",
@@ -83,7 +92,9 @@ export async function registerFirmware(kv: Deno.Kv, up: FirmwareUpload): Promise
   if (!(OTA_PLATFORMS as readonly string[]).includes(platform)) {
     throw new FirmwareRejected(
       "platform",
-      platform ? `platform ${platform} is not supported (${OTA_PLATFORMS.join(", ")})` : "platform unknown: name the file Open<chip>_<version>.rbl or give a platform",
+      platform
+        ? `platform ${platform} is not supported (${OTA_PLATFORMS.join(", ")})`
+        : "platform unknown: name the file Open<chip>_<version>.rbl or give a platform",
     );
   }
   if (up.platform && c.platform && up.platform.toUpperCase() !== c.platform) {
@@ -116,8 +127,23 @@ export async function registerFirmware(kv: Deno.Kv, up: FirmwareUpload): Promise
       uploadedBy: up.by,
       notes: up.notes ?? "",
     };
-    const op = kv.atomic().check(owner).set(["firmware", firmware.id], firmware).set(["firmware_by_sha", blob.sha256], firmware.id);
-    auditOp(op, { actor: up.by, action: "firmware.upload", target: `firmware:${firmware.id}`, details: { filename: firmware.filename, kind: firmware.kind, platform, version, sha256: blob.sha256, size: firmware.size } }, now);
+    const op = kv.atomic().check(owner).set(["firmware", firmware.id], firmware).set(
+      ["firmware_by_sha", blob.sha256],
+      firmware.id,
+    );
+    auditOp(op, {
+      actor: up.by,
+      action: "firmware.upload",
+      target: `firmware:${firmware.id}`,
+      details: {
+        filename: firmware.filename,
+        kind: firmware.kind,
+        platform,
+        version,
+        sha256: blob.sha256,
+        size: firmware.size,
+      },
+    }, now);
     if ((await op.commit()).ok) return { firmware, existed: false };
   }
   throw new Error("firmware registration: too much contention");

@@ -93,7 +93,13 @@ export async function agentBackedUpTopic(kv: Deno.Kv, agentId: string, topic: st
   return false;
 }
 
-export async function putBatchProgress(kv: Deno.Kv, batchId: string, agentId: string, rows: FlashBatchRow[], now = Date.now()) {
+export async function putBatchProgress(
+  kv: Deno.Kv,
+  batchId: string,
+  agentId: string,
+  rows: FlashBatchRow[],
+  now = Date.now(),
+) {
   const cur = (await kv.get<FlashBatch>(["flash_batch", batchId])).value;
   if (cur && cur.agentId !== agentId) throw new Error(`batch ${batchId} belongs to another agent`);
   const batch: FlashBatch = { batchId, agentId, rows, startedAt: cur?.startedAt ?? now, updatedAt: now };

@@ -61,7 +61,9 @@ export function logReadings(value: unknown): Reading[] | null {
   if (!(value instanceof Uint8Array)) return null;
   try {
     const readings = unpackReadings(value);
-    return Array.isArray(readings) && readings.every((r) => typeof r?.deviceId === "string" && typeof r.ts === "number") ? readings : null;
+    return Array.isArray(readings) && readings.every((r) => typeof r?.deviceId === "string" && typeof r.ts === "number")
+      ? readings
+      : null;
   } catch {
     return null;
   }
@@ -84,7 +86,10 @@ export async function compactLog(kv: Deno.Kv, maxEntries = 1000, cursor?: string
     keys.push(e.key);
     const entry = logReadings(e.value);
     if (!entry) {
-      bad.push({ key: ["ingest_log_bad", ...e.key.slice(1)], value: e.value instanceof Uint8Array ? e.value : new Uint8Array() });
+      bad.push({
+        key: ["ingest_log_bad", ...e.key.slice(1)],
+        value: e.value instanceof Uint8Array ? e.value : new Uint8Array(),
+      });
       continue;
     }
     for (const r of entry) {
@@ -130,7 +135,13 @@ function* pointsOf(value: unknown, ts: unknown): Iterable<HistoryPoint> {
 }
 
 /** History of one meter in [from, to), oldest first, each timestamp once. */
-export async function listHistory(kv: Deno.Kv, deviceId: string, from: number, to: number, limit = 20_000): Promise<HistoryPoint[]> {
+export async function listHistory(
+  kv: Deno.Kv,
+  deviceId: string,
+  from: number,
+  to: number,
+  limit = 20_000,
+): Promise<HistoryPoint[]> {
   const byTs = new Map<number, HistoryPoint>();
   const take = (p: HistoryPoint) => {
     if (p.ts >= from && p.ts < to) byTs.set(p.ts, p);
@@ -171,7 +182,9 @@ export async function pruneHistory(kv: Deno.Kv, before: number): Promise<number>
   let deleted = 0;
   for (const id of ids) {
     const doomed: BulkWrite[] = [];
-    for await (const e of kv.list({ start: ["meter_history", id, 0], end: ["meter_history", id, before] }, { batchSize: 500 })) {
+    for await (
+      const e of kv.list({ start: ["meter_history", id, 0], end: ["meter_history", id, before] }, { batchSize: 500 })
+    ) {
       const points = [...pointsOf(e.value, e.key[2])];
       if (points.every((p) => p.ts < before)) {
         doomed.push({ key: e.key });

@@ -23,7 +23,12 @@ export interface BulkWrite {
  * about `maxBytes`. Well under KV's limits by default: one SQLite transaction
  * runs at a time, and ingest commits wait behind a long one.
  */
-export async function commitInChunks(kv: Deno.Kv, writes: BulkWrite[], maxMutations = 250, maxBytes = 400_000): Promise<void> {
+export async function commitInChunks(
+  kv: Deno.Kv,
+  writes: BulkWrite[],
+  maxMutations = 250,
+  maxBytes = 400_000,
+): Promise<void> {
   let op = kv.atomic(), n = 0, bytes = 0;
   for (const w of writes) {
     const size = (w.value?.byteLength ?? 0) + 100;

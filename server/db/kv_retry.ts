@@ -3,8 +3,11 @@
  * "database is locked" under write contention: that is a transient failure,
  * retried like a lost optimistic race, not a reason to drop the work.
  */
-export async function commitRetryingLocks(op: Deno.AtomicOperation, attempts = 20): Promise<Deno.KvCommitResult | Deno.KvCommitError> {
-  for (let i = 1; ; i++) {
+export async function commitRetryingLocks(
+  op: Deno.AtomicOperation,
+  attempts = 20,
+): Promise<Deno.KvCommitResult | Deno.KvCommitError> {
+  for (let i = 1;; i++) {
     try {
       return await op.commit();
     } catch (e) {

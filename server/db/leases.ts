@@ -14,7 +14,13 @@ interface Lease {
 }
 
 /** Take or renew the lease; true when `owner` holds it until now + ttlMs. */
-export async function holdLease(kv: Deno.Kv, name: string, owner: string, ttlMs: number, now = Date.now()): Promise<boolean> {
+export async function holdLease(
+  kv: Deno.Kv,
+  name: string,
+  owner: string,
+  ttlMs: number,
+  now = Date.now(),
+): Promise<boolean> {
   const cur = await kv.get<Lease>(["lease", name]);
   if (cur.value && cur.value.owner !== owner && cur.value.until > now) return false;
   const res = await commitRetryingLocks(

@@ -138,7 +138,10 @@ async function commitTogether(kv: Deno.Kv, parts: BatchPart[], now: number, inde
     op.check({ key: ledgerKey(p), versionstamp: null });
     op.set(ledgerKey(p), { at: now }, { expireIn: LEDGER_TTL_MS });
     op.set(["ingest_log", p.agentId, p.seq, p.part], p.packed);
-    op.set(["meters_latest", p.agentId, p.part], { source: p.agentId, committedAt: now, packed: p.packed } satisfies LatestBlock);
+    op.set(
+      ["meters_latest", p.agentId, p.part],
+      { source: p.agentId, committedAt: now, packed: p.packed } satisfies LatestBlock,
+    );
     pending.push(...index.add(op, p.readings, { source: p.agentId, slot: p.part }));
     readings += p.readings.length;
   }
@@ -157,7 +160,12 @@ let obkLogSeq = 0;
  * block. Call `committed()` once the op has committed, so the source index
  * is not written again for these units.
  */
-export function addReadings(op: Deno.AtomicOperation, readings: Reading[], now: number, index = new SourceIndexCache()): { committed(): void } {
+export function addReadings(
+  op: Deno.AtomicOperation,
+  readings: Reading[],
+  now: number,
+  index = new SourceIndexCache(),
+): { committed(): void } {
   if (readings.length === 0) return { committed() {} };
   const entry = `${now}-${(obkLogSeq++).toString(36)}-${crypto.randomUUID().slice(0, 8)}`;
   packBlocks(readings).forEach((b, i) => op.set(["ingest_log", OBK_SOURCE, entry, i], b.packed));
@@ -168,7 +176,10 @@ export function addReadings(op: Deno.AtomicOperation, readings: Reading[], now: 
   }
   const pending: [string, string][] = [];
   for (const [deviceId, r] of latest) {
-    op.set(["meters_latest", OBK_SOURCE, deviceId], { source: OBK_SOURCE, committedAt: now, packed: packReadings([r]) } satisfies LatestBlock);
+    op.set(
+      ["meters_latest", OBK_SOURCE, deviceId],
+      { source: OBK_SOURCE, committedAt: now, packed: packReadings([r]) } satisfies LatestBlock,
+    );
     pending.push(...index.add(op, [r], { source: OBK_SOURCE, slot: deviceId }));
   }
   return { committed: () => index.remember(pending) };
@@ -265,7 +276,12 @@ function foldLatest(into: Map<string, MeterLatest>, block: LatestBlock, only?: s
     if (only !== undefined && reading.deviceId !== only) continue;
     const prev = into.get(reading.deviceId);
     if (!prev || prev.reading.ts < reading.ts) {
-      into.set(reading.deviceId, { deviceId: reading.deviceId, agentId: block.source, reading, committedAt: block.committedAt });
+      into.set(reading.deviceId, {
+        deviceId: reading.deviceId,
+        agentId: block.source,
+        reading,
+        committedAt: block.committedAt,
+      });
     }
   }
 }

@@ -18,10 +18,18 @@ import { z } from "zod";
 import { auditOp } from "./audit.ts";
 import type { Firmware } from "./firmware.ts";
 import type { Unit, UnitFilter } from "./units.ts";
-import { fixedZone, wallMinuteOfDay, type Zone, ZoneError, zoneByName } from "../../shared/zone.ts";
+import { fixedZone, wallMinuteOfDay, type Zone, zoneByName, ZoneError } from "../../shared/zone.ts";
 
 export const DEVICE_STATES = [
-  "scheduled", "commanded", "downloading", "rebooting", "verified", "failed", "timed_out", "skipped_offline", "cancelled",
+  "scheduled",
+  "commanded",
+  "downloading",
+  "rebooting",
+  "verified",
+  "failed",
+  "timed_out",
+  "skipped_offline",
+  "cancelled",
 ] as const;
 export type DeviceState = typeof DEVICE_STATES[number];
 export const IN_FLIGHT: readonly DeviceState[] = ["commanded", "downloading", "rebooting"];
@@ -127,7 +135,10 @@ export const rolloutInput = z.object({
   ]),
   pacingPerMin: z.number().min(0.1).max(100_000).default(60),
   delivery: z.enum(["mqtt", "http"]).default("mqtt"),
-  baseUrl: z.string().regex(/^http:\/\/[^\s/]+(:\d+)?\/?$/, "plain http://host[:port]: OpenBeken cannot fetch over HTTPS").optional(),
+  baseUrl: z.string().regex(
+    /^http:\/\/[^\s/]+(:\d+)?\/?$/,
+    "plain http://host[:port]: OpenBeken cannot fetch over HTTPS",
+  ).optional(),
   verifyTimeoutMs: z.number().int().min(1000).max(24 * 3600_000).default(10 * 60_000),
   createdBy: z.string().trim().min(1).max(60).default("operator"),
 }).refine((r) => Math.abs(r.groups.reduce((s, g) => s + g.percent, 0) - 100) < 0.01, {
@@ -204,7 +215,9 @@ export async function createRollout(
     throw new RolloutInputError(`${fw.filename} is a ${fw.kind} image: only RBL packages may be sent over the air`);
   }
   // bad input is refused before anything is written (devices go first below)
-  const window = input.window ? { start: hm(input.window.start), end: hm(input.window.end), zone: windowZoneOf(input.window, opts.zone).name } : null;
+  const window = input.window
+    ? { start: hm(input.window.start), end: hm(input.window.end), zone: windowZoneOf(input.window, opts.zone).name }
+    : null;
   const excluded = { alreadyCurrent: 0, wrongPlatform: 0, noTopic: 0 };
   const targets: Unit[] = [];
   for (const u of candidates) {
@@ -224,8 +237,16 @@ export async function createRollout(
     for (let i = 0; i < size; i++, k++) {
       const u = targets[k];
       devices.push({
-        rolloutId: id, unitId: u.id, topic: u.topic!, group: g, state: "scheduled", attempts: 0,
-        fromVersion: u.firmwareReported, commandedAt: null, stateAt: opts.now, error: null,
+        rolloutId: id,
+        unitId: u.id,
+        topic: u.topic!,
+        group: g,
+        state: "scheduled",
+        attempts: 0,
+        fromVersion: u.firmwareReported,
+        commandedAt: null,
+        stateAt: opts.now,
+        error: null,
         log: [{ state: "scheduled", at: opts.now }],
       });
     }
@@ -269,7 +290,9 @@ export async function createRollout(
   const op = kv.atomic().check({ key: ["rollout", id], versionstamp: null })
     .set(["rollout", id], rollout).set(["rollouts_active", id], true);
   auditOp(op, {
-    actor: input.createdBy, action: "rollout.create", target: `rollout:${id}`,
+    actor: input.createdBy,
+    action: "rollout.create",
+    target: `rollout:${id}`,
     details: { name: rollout.name, firmware: fw.filename, targets: devices.length, groups: sizes, excluded },
   }, opts.now);
   if (!(await op.commit()).ok) throw new Error("rollout commit failed");
@@ -349,8 +372,15 @@ export async function transitionDevice(
   op.set(["rollout_device", d.rolloutId, d.unitId], d);
   if (opts.audit) {
     auditOp(op, {
-      actor: opts.actor ?? "engine", action: `ota.${to}`, target: `unit:${d.unitId}`,
-      details: { rollout: d.rolloutId, attempt: d.attempts, ...(opts.note ? { note: opts.note } : {}), ...(opts.error ? { error: opts.error } : {}) },
+      actor: opts.actor ?? "engine",
+      action: `ota.${to}`,
+      target: `unit:${d.unitId}`,
+      details: {
+        rollout: d.rolloutId,
+        attempt: d.attempts,
+        ...(opts.note ? { note: opts.note } : {}),
+        ...(opts.error ? { error: opts.error } : {}),
+      },
     }, opts.now);
   }
   return (await op.commit()).ok ? d : null;
@@ -358,7 +388,11 @@ export async function transitionDevice(
 
 /** Retry a transition against fresh reads until it applies or the device is no longer in `from`. */
 export async function transitionDeviceFresh(
-  kv: Deno.Kv, rolloutId: string, unitId: string, from: readonly DeviceState[], to: DeviceState,
+  kv: Deno.Kv,
+  rolloutId: string,
+  unitId: string,
+  from: readonly DeviceState[],
+  to: DeviceState,
   opts: Parameters<typeof transitionDevice>[4],
 ): Promise<OtaDevice | null> {
   for (let i = 0; i < 10; i++) {
@@ -393,7 +427,13 @@ export type RolloutAction = "pause" | "resume" | "cancel" | "retry_failed";
  * (scheduled/offline devices become cancelled); retry_failed reschedules
  * only failed and timed-out devices, as new attempts.
  */
-export async function rolloutAction(kv: Deno.Kv, id: string, action: RolloutAction, actor: string, now: number): Promise<Rollout> {
+export async function rolloutAction(
+  kv: Deno.Kv,
+  id: string,
+  action: RolloutAction,
+  actor: string,
+  now: number,
+): Promise<Rollout> {
   const first = (await getRollout(kv, id)).value;
   if (!first) throw new RolloutInputError(`no such rollout ${id}`);
   if (action === "retry_failed") {
@@ -401,7 +441,10 @@ export async function rolloutAction(kv: Deno.Kv, id: string, action: RolloutActi
     // devices first, rollout status second: the engine must never see "running" with nothing left to do and finish it
     for (const e of await listDevices(kv, id)) {
       if (ERROR_STATES.includes(e.value.state)) {
-        await transitionDeviceFresh(kv, id, e.value.unitId, ERROR_STATES, "scheduled", { now, note: `retry by ${actor}` });
+        await transitionDeviceFresh(kv, id, e.value.unitId, ERROR_STATES, "scheduled", {
+          now,
+          note: `retry by ${actor}`,
+        });
       }
     }
   }
@@ -410,7 +453,9 @@ export async function rolloutAction(kv: Deno.Kv, id: string, action: RolloutActi
     const r = entry.value!;
     const next: Rollout = structuredClone(r);
     if (action === "pause") {
-      if (r.status !== "running" && r.status !== "scheduled") throw new RolloutInputError(`cannot pause a ${r.status} rollout`);
+      if (r.status !== "running" && r.status !== "scheduled") {
+        throw new RolloutInputError(`cannot pause a ${r.status} rollout`);
+      }
       next.status = "paused";
       next.pauseReason = `paused by ${actor}`;
     } else if (action === "resume") {
@@ -426,7 +471,9 @@ export async function rolloutAction(kv: Deno.Kv, id: string, action: RolloutActi
         g.acceptedErrors = errors.get(g.index) ?? 0;
       }
     } else if (action === "cancel") {
-      if (r.status === "finished" || r.status === "cancelled") throw new RolloutInputError(`the rollout is already ${r.status}`);
+      if (r.status === "finished" || r.status === "cancelled") {
+        throw new RolloutInputError(`the rollout is already ${r.status}`);
+      }
       next.status = "cancelled";
       next.finishedAt = now;
     } else {
@@ -445,7 +492,10 @@ export async function rolloutAction(kv: Deno.Kv, id: string, action: RolloutActi
       const from: DeviceState[] = ["scheduled", "skipped_offline"];
       for (const e of await listDevices(kv, id)) {
         if (from.includes(e.value.state)) {
-          await transitionDeviceFresh(kv, id, e.value.unitId, from, "cancelled", { now, note: `cancelled by ${actor}` });
+          await transitionDeviceFresh(kv, id, e.value.unitId, from, "cancelled", {
+            now,
+            note: `cancelled by ${actor}`,
+          });
         }
       }
     }

@@ -129,7 +129,10 @@ export async function listUnitPresence(kv: Deno.Kv): Promise<UnitPresence[]> {
 }
 
 /** Read records with their versionstamps. */
-export async function loadPresence(kv: Deno.Kv, topics: string[]): Promise<Map<string, Deno.KvEntryMaybe<UnitPresence>>> {
+export async function loadPresence(
+  kv: Deno.Kv,
+  topics: string[],
+): Promise<Map<string, Deno.KvEntryMaybe<UnitPresence>>> {
   const entries = await getManyChunked<UnitPresence>(kv, topics.map(presenceKey));
   return new Map(topics.map((t, i) => [t, entries[i]]));
 }
@@ -172,7 +175,9 @@ export async function setEnergyUnit(kv: Deno.Kv, topic: string, unit: "Wh" | "kW
   for (let i = 0; i < 10; i++) {
     const cur = await kv.get<UnitPresence>(presenceKey(topic));
     if (!cur.value) return false;
-    if ((await kv.atomic().check(cur).set(presenceKey(topic), { ...cur.value, energyUnit: unit }).commit()).ok) return true;
+    if ((await kv.atomic().check(cur).set(presenceKey(topic), { ...cur.value, energyUnit: unit }).commit()).ok) {
+      return true;
+    }
   }
   throw new Error(`energy unit of ${topic}: too many concurrent updates`);
 }

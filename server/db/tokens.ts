@@ -87,9 +87,11 @@ export async function issueAgentToken(
     hash,
     mosquittoHash: await mosquittoHash(token),
   };
-  await commitRetryingLocks(kv.atomic()
-    .set(["agent_tokens", record.id], record)
-    .set(["agent_tokens_by_hash", hash], record.id));
+  await commitRetryingLocks(
+    kv.atomic()
+      .set(["agent_tokens", record.id], record)
+      .set(["agent_tokens_by_hash", hash], record.id),
+  );
   return { token, record };
 }
 
@@ -120,10 +122,12 @@ export async function revokeAgentToken(kv: Deno.Kv, id: string, now = Date.now()
     if (!cur.value) return null;
     if (cur.value.revokedAt !== null) return cur.value;
     const next = { ...cur.value, revokedAt: now };
-    const res = await commitRetryingLocks(kv.atomic().check(cur)
-      .set(cur.key, next)
-      .delete(["agent_tokens_by_hash", cur.value.hash])
-      .set(["auth_revocations"], { at: now, kind: "agent", id, agentId: next.agentId }));
+    const res = await commitRetryingLocks(
+      kv.atomic().check(cur)
+        .set(cur.key, next)
+        .delete(["agent_tokens_by_hash", cur.value.hash])
+        .set(["auth_revocations"], { at: now, kind: "agent", id, agentId: next.agentId }),
+    );
     if (res.ok) return next;
   }
   throw new Error("revoke kept conflicting");
@@ -183,17 +187,28 @@ export async function revokeDeviceCredential(kv: Deno.Kv, username: string, now 
       // no listed credential: a unit on a derived credential (unitSecret) is blocked by a revoked tombstone
       if (!await unitSecret(kv)) return null;
       const tomb: DeviceCredentialRecord = {
-        username, topics: [username], group: null, createdAt: now, createdBy: "derived", revokedAt: now, hash: "", mosquittoHash: "",
+        username,
+        topics: [username],
+        group: null,
+        createdAt: now,
+        createdBy: "derived",
+        revokedAt: now,
+        hash: "",
+        mosquittoHash: "",
       };
-      const res = await commitRetryingLocks(kv.atomic().check(cur).set(cur.key, tomb)
-        .set(["auth_revocations"], { at: now, kind: "device", id: username }));
+      const res = await commitRetryingLocks(
+        kv.atomic().check(cur).set(cur.key, tomb)
+          .set(["auth_revocations"], { at: now, kind: "device", id: username }),
+      );
       if (res.ok) return tomb;
       continue;
     }
     if (cur.value.revokedAt !== null) return cur.value;
     const next = { ...cur.value, revokedAt: now };
-    const res = await commitRetryingLocks(kv.atomic().check(cur).set(cur.key, next)
-      .set(["auth_revocations"], { at: now, kind: "device", id: username }));
+    const res = await commitRetryingLocks(
+      kv.atomic().check(cur).set(cur.key, next)
+        .set(["auth_revocations"], { at: now, kind: "device", id: username }),
+    );
     if (res.ok) return next;
   }
   throw new Error("revoke kept conflicting");
@@ -205,7 +220,11 @@ export async function internalCredential(kv: Deno.Kv): Promise<InternalCredentia
   const cur = await kv.get<InternalCredential>(key);
   if (cur.value) return cur.value;
   const password = randomSecret(32);
-  const cred: InternalCredential = { username: INTERNAL_USERNAME, password, mosquittoHash: await mosquittoHash(password) };
+  const cred: InternalCredential = {
+    username: INTERNAL_USERNAME,
+    password,
+    mosquittoHash: await mosquittoHash(password),
+  };
   const res = await commitRetryingLocks(kv.atomic().check(cur).set(key, cred));
   return res.ok ? cred : (await kv.get<InternalCredential>(key)).value!;
 }

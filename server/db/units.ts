@@ -171,8 +171,19 @@ export const unitFields = z.object({
 export type UnitFields = z.input<typeof unitFields>;
 
 const EDITABLE = [
-  "model", "module", "chip", "mac", "topic", "meteringChip", "site", "location", "circuit", "tags",
-  "httpAddress", "firmwareAssigned", "notes",
+  "model",
+  "module",
+  "chip",
+  "mac",
+  "topic",
+  "meteringChip",
+  "site",
+  "location",
+  "circuit",
+  "tags",
+  "httpAddress",
+  "firmwareAssigned",
+  "notes",
 ] as const;
 
 export interface Actor {
@@ -183,10 +194,30 @@ export interface Actor {
 
 function emptyUnit(id: string, now: number): Unit {
   return {
-    id, model: null, module: null, chip: null, mac: null, topic: null, meteringChip: null, site: null,
-    location: null, circuit: null, tags: [], httpAddress: null, firmwareReported: null, firmwareAssigned: null,
-    flashId: null, backups: [], flashes: [], calibrations: [], lastSeen: null, notes: "", createdAt: now,
-    updatedAt: now, rev: 0, reworkCount: 0,
+    id,
+    model: null,
+    module: null,
+    chip: null,
+    mac: null,
+    topic: null,
+    meteringChip: null,
+    site: null,
+    location: null,
+    circuit: null,
+    tags: [],
+    httpAddress: null,
+    firmwareReported: null,
+    firmwareAssigned: null,
+    flashId: null,
+    backups: [],
+    flashes: [],
+    calibrations: [],
+    lastSeen: null,
+    notes: "",
+    createdAt: now,
+    updatedAt: now,
+    rev: 0,
+    reworkCount: 0,
   };
 }
 
@@ -221,12 +252,17 @@ async function commitUnit(
   const op = kv.atomic().check(prev);
   if (before?.mac !== next.mac) {
     if (before?.mac) op.delete(["units_by_mac", before.mac]);
-    if (next.mac) op.check({ key: ["units_by_mac", next.mac], versionstamp: null }).set(["units_by_mac", next.mac], next.id);
+    if (next.mac) {
+      op.check({ key: ["units_by_mac", next.mac], versionstamp: null }).set(["units_by_mac", next.mac], next.id);
+    }
   }
   if (before?.topic !== next.topic) {
     if (before?.topic) op.delete(["units_by_topic", before.topic]);
     if (next.topic) {
-      op.check({ key: ["units_by_topic", next.topic], versionstamp: null }).set(["units_by_topic", next.topic], next.id);
+      op.check({ key: ["units_by_topic", next.topic], versionstamp: null }).set(
+        ["units_by_topic", next.topic],
+        next.id,
+      );
     }
   }
   const oldIdx = new Set((before ? indexKeys(before) : []).map((k) => JSON.stringify(k)));
@@ -342,7 +378,9 @@ export const benchRegistration = z.object({
    * firmware: a re-run after a half-finished write backs up the half-written chip, so the unit
    * must keep the earlier ones linked too.
    */
-  earlierBackups: z.array(z.object({ backupId: z.string().max(120), at: z.number(), benchHost: z.string().max(80).nullable() }))
+  earlierBackups: z.array(
+    z.object({ backupId: z.string().max(120), at: z.number(), benchHost: z.string().max(80).nullable() }),
+  )
     .max(100).optional(),
 });
 export type BenchRegistration = z.input<typeof benchRegistration>;
@@ -374,9 +412,21 @@ export async function upsertUnitFromBench(kv: Deno.Kv, reg: BenchRegistration): 
     set("module", d.module);
     set("meteringChip", d.meteringChip);
     if (d.topic && !u.topic) set("topic", d.topic);
-    u.flashes.push({ at, benchHost: d.benchHost, firmware: d.firmware ?? null, backupId: d.backupId ?? null, flashId: d.flashId ?? null, jobId: d.jobId });
+    u.flashes.push({
+      at,
+      benchHost: d.benchHost,
+      firmware: d.firmware ?? null,
+      backupId: d.backupId ?? null,
+      flashId: d.flashId ?? null,
+      jobId: d.jobId,
+    });
     changed.push("flashes");
-    for (const b of [...(d.earlierBackups ?? []), ...(d.backupId ? [{ backupId: d.backupId, at, benchHost: d.benchHost }] : [])]) {
+    for (
+      const b of [
+        ...(d.earlierBackups ?? []),
+        ...(d.backupId ? [{ backupId: d.backupId, at, benchHost: d.benchHost }] : []),
+      ]
+    ) {
       if (u.backups.some((x) => x.backupId === b.backupId)) continue;
       u.backups.push(b);
       if (!changed.includes("backups")) changed.push("backups");
@@ -455,7 +505,17 @@ export async function appendRework(kv: Deno.Kv, unitId: string, input: ReworkInp
   // the previous state of this component decides which audit key to remove
   await editUnit(kv, unitId, { by: d.who, reason: `rework: ${component} ${d.action}`, now: at }, (u) => {
     u.reworkCount++;
-    entry = { unitId, seq: u.reworkCount, component, action: d.action, reason: d.reason, who: d.who, at, benchHost: d.benchHost, photoNote: d.photoNote };
+    entry = {
+      unitId,
+      seq: u.reworkCount,
+      component,
+      action: d.action,
+      reason: d.reason,
+      who: d.who,
+      at,
+      benchHost: d.benchHost,
+      photoNote: d.photoNote,
+    };
     return ["reworkCount"];
   }, {
     history: false, // the rework log itself is the history
@@ -493,7 +553,9 @@ export async function unitsWithComponentState(
   state: ComponentState,
 ): Promise<{ unitId: string; since: number; seq: number }[]> {
   const out: { unitId: string; since: number; seq: number }[] = [];
-  const iter = kv.list<{ since: number; seq: number }>({ prefix: ["rework_state", canonicalComponent(component), state] });
+  const iter = kv.list<{ since: number; seq: number }>({
+    prefix: ["rework_state", canonicalComponent(component), state],
+  });
   for await (const e of iter) out.push({ unitId: e.key[3] as string, ...e.value });
   return out;
 }

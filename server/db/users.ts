@@ -60,7 +60,9 @@ export async function createUser(
     createdAt: now,
     ...(u.bootstrap ? { bootstrap: true } : {}),
   };
-  const res = await commitRetryingLocks(kv.atomic().check({ key: ["users", u.username], versionstamp: null }).set(["users", u.username], rec));
+  const res = await commitRetryingLocks(
+    kv.atomic().check({ key: ["users", u.username], versionstamp: null }).set(["users", u.username], rec),
+  );
   return res.ok ? rec : null;
 }
 
@@ -81,7 +83,11 @@ export async function countUsers(kv: Deno.Kv): Promise<number> {
   return n;
 }
 
-async function updateUser(kv: Deno.Kv, username: string, fn: (u: UserRecord) => UserRecord): Promise<UserRecord | null> {
+async function updateUser(
+  kv: Deno.Kv,
+  username: string,
+  fn: (u: UserRecord) => UserRecord,
+): Promise<UserRecord | null> {
   for (let i = 0; i < 10; i++) {
     const cur = await kv.get<UserRecord>(["users", username]);
     if (!cur.value) return null;
@@ -135,14 +141,20 @@ export async function checkLogin(
 }
 const DUMMY_HASH = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$yQnQ2pWm0Zq0cE2lJm2CkS1vQ8m4yAqj3Gk2n5J1k0s";
 
-export async function createSession(kv: Deno.Kv, username: string, now = Date.now()): Promise<{ token: string; csrf: string }> {
+export async function createSession(
+  kv: Deno.Kv,
+  username: string,
+  now = Date.now(),
+): Promise<{ token: string; csrf: string }> {
   const token = randomSecret(32);
   const csrf = randomSecret(24);
   const rec: SessionRecord = { username, csrf, createdAt: now };
   const h = await sha256Hex(token);
-  await commitRetryingLocks(kv.atomic()
-    .set(["auth_sessions", h], rec, { expireIn: SESSION_TTL_MS })
-    .set(["auth_sessions_by_user", username, h], true, { expireIn: SESSION_TTL_MS }));
+  await commitRetryingLocks(
+    kv.atomic()
+      .set(["auth_sessions", h], rec, { expireIn: SESSION_TTL_MS })
+      .set(["auth_sessions_by_user", username, h], true, { expireIn: SESSION_TTL_MS }),
+  );
   return { token, csrf };
 }
 

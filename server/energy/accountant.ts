@@ -15,7 +15,13 @@ import { systemClock } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
 import { commitRetryingLocks } from "../db/kv_retry.ts";
 import { loadEnergyStates, SharedRollupSums, type StoredEnergyState, writeEnergy } from "../db/energy.ts";
-import { accountSample, type AccountingOptions, DEFAULT_ACCOUNTING, type EnergySample, newEnergyState } from "./accounting.ts";
+import {
+  type AccountingOptions,
+  accountSample,
+  DEFAULT_ACCOUNTING,
+  type EnergySample,
+  newEnergyState,
+} from "./accounting.ts";
 import { rollUp, spreadSpan } from "./buckets.ts";
 import type { Zone } from "../../shared/zone.ts";
 
@@ -171,7 +177,9 @@ export class EnergyAccountant {
       try {
         await this.#commitGroup(group);
       } catch (e) {
-        this.o.log.error("energy commit failed; these samples are skipped (the next counter value covers them)", { err: e });
+        this.o.log.error("energy commit failed; these samples are skipped (the next counter value covers them)", {
+          err: e,
+        });
       }
       this.o.onCommitted?.(n);
     }
@@ -190,10 +198,17 @@ export class EnergyAccountant {
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const missing = [...group.keys()].filter((d) => !this.#cache.has(d));
       if (missing.length) {
-        for (const [d, e] of await loadEnergyStates(this.kv, missing)) this.#cache.set(d, { value: e.value, versionstamp: e.versionstamp });
+        for (const [d, e] of await loadEnergyStates(this.kv, missing)) {
+          this.#cache.set(d, { value: e.value, versionstamp: e.versionstamp });
+        }
       }
       // account every device; then commit in as few ops as the mutation limit allows
-      const writes: { next: StoredEnergyState; versionstamp: string | null; rollups: ReturnType<typeof rollUp>; cost: number }[] = [];
+      const writes: {
+        next: StoredEnergyState;
+        versionstamp: string | null;
+        rollups: ReturnType<typeof rollUp>;
+        cost: number;
+      }[] = [];
       const sites = new Map(await Promise.all([...group.keys()].map(async (d) => [d, await this.#siteOf(d)] as const)));
       for (const [deviceId, samples] of group) {
         const cur = this.#cache.get(deviceId)!;

@@ -108,7 +108,11 @@ export interface StepOutcome {
 }
 
 /** Apply one sample. Does not mutate `prev`. */
-export function accountSample(prev: EnergyState, s: EnergySample, o: AccountingOptions = DEFAULT_ACCOUNTING): StepOutcome {
+export function accountSample(
+  prev: EnergyState,
+  s: EnergySample,
+  o: AccountingOptions = DEFAULT_ACCOUNTING,
+): StepOutcome {
   if (s.ts <= prev.lastTs) return { state: prev, spans: [], note: "stale" };
   const st: EnergyState = { ...prev, lastTs: s.ts };
   const spans: Span[] = [];

@@ -10,7 +10,15 @@
  * are ~90 % of the rollup bytes, see bench/energy.ts).
  */
 import { energyApi } from "../api/energy.ts";
-import { FLEET_ID, getSiteMapping, hourlyDense, listEnergyStates, listSites, noteEnergyZone, pruneMinuteRollups } from "../db/energy.ts";
+import {
+  FLEET_ID,
+  getSiteMapping,
+  hourlyDense,
+  listEnergyStates,
+  listSites,
+  noteEnergyZone,
+  pruneMinuteRollups,
+} from "../db/energy.ts";
 import { pruneHistory } from "../db/history.ts";
 import { bucketStart } from "./buckets.ts";
 import { getUnitPresence } from "../db/presence.ts";
@@ -27,7 +35,10 @@ export interface EnergySettings {
 }
 
 export function energySettingsFromEnv(env: Record<string, string | undefined> = Deno.env.toObject()): EnergySettings {
-  const num = (v: string | undefined, d: number) => (v === undefined || v === "" || !Number.isFinite(Number(v)) ? d : Number(v));
+  const num = (
+    v: string | undefined,
+    d: number,
+  ) => (v === undefined || v === "" || !Number.isFinite(Number(v)) ? d : Number(v));
   return {
     rawRetentionMs: num(env.RAW_RETENTION_DAYS, 7) * 86_400_000,
     minuteRetentionMs: num(env.MINUTE_ROLLUP_RETENTION_DAYS, 0) * 86_400_000,
@@ -95,9 +106,13 @@ export function energy(settings: EnergySettings = energySettingsFromEnv()): Exte
     async start(ctx) {
       const { changedFrom } = await noteEnergyZone(ctx.kv, ctx.config.zone.name, ctx.clock.now());
       if (changedFrom) {
-        ctx.log.warn("the installation's time zone changed: day and month totals stored before now keep the old boundaries", {
-          from: changedFrom, to: ctx.config.zone.name,
-        });
+        ctx.log.warn(
+          "the installation's time zone changed: day and month totals stored before now keep the old boundaries",
+          {
+            from: changedFrom,
+            to: ctx.config.zone.name,
+          },
+        );
       }
       const acc = getAccountant(ctx);
       offs.push(ctx.bus.on("telemetry.committed", (e) =>

@@ -31,7 +31,11 @@ const YIELD_FACTOR = 4;
 const BACKLOG_FRESH_MS = 2_000;
 
 /** The pause after a compaction round that took `roundMs`, given when ingest last reported a backlog. */
-function pauseAfterRound(roundMs: number, now: number, ingestBehindAt: number | null): { pauseMs: number; yielded: boolean } {
+function pauseAfterRound(
+  roundMs: number,
+  now: number,
+  ingestBehindAt: number | null,
+): { pauseMs: number; yielded: boolean } {
   const pause = Math.max(PAUSE_BETWEEN_ROUNDS_MS, roundMs);
   const yielded = ingestBehindAt !== null && now - ingestBehindAt < BACKLOG_FRESH_MS;
   return { pauseMs: yielded ? pause * YIELD_FACTOR : pause, yielded };
@@ -56,7 +60,9 @@ export function historyCompactor(): Extension {
       cursor = next;
       if (round.entries === 0) break;
       if (round.quarantined > 0) {
-        ctx.log.error("ingest log entries did not decode; set aside under ingest_log_bad", { entries: round.quarantined });
+        ctx.log.error("ingest log entries did not decode; set aside under ingest_log_bad", {
+          entries: round.quarantined,
+        });
       }
       sweep.entries += round.entries;
       sweep.readings += round.readings;

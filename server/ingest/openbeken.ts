@@ -90,7 +90,8 @@ export function openbekenIngest(): Extension {
       const isNew = !round.has(t);
       if (
         deferred.has(t) || readings + reading > MAX_READINGS_PER_COMMIT ||
-        (isNew && (round.size >= MAX_UNITS_PER_COMMIT || mutations + cost + 5 > MAX_MUTATIONS)) || mutations + cost > MAX_MUTATIONS
+        (isNew && (round.size >= MAX_UNITS_PER_COMMIT || mutations + cost + 5 > MAX_MUTATIONS)) ||
+        mutations + cost > MAX_MUTATIONS
       ) {
         deferred.add(t);
         rest.push(q);
@@ -112,7 +113,9 @@ export function openbekenIngest(): Extension {
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const missing = [...round.keys()].filter((t) => !cache.has(t));
       if (missing.length) {
-        for (const [t, e] of await loadPresence(ctx.kv, missing)) cache.set(t, { value: e.value, versionstamp: e.versionstamp });
+        for (const [t, e] of await loadPresence(ctx.kv, missing)) {
+          cache.set(t, { value: e.value, versionstamp: e.versionstamp });
+        }
       }
       const op = ctx.kv.atomic();
       const now = ctx.clock.now();

@@ -72,7 +72,9 @@ const BOUNDS: Partial<Record<string, [number, number]>> = {
 
 function checkRange(quantity: string, value: number) {
   const b = BOUNDS[quantity];
-  if (b && !(value >= b[0] && value <= b[1])) throw new CodecError("out_of_range", `${quantity} ${value} outside the reading's bounds`);
+  if (b && !(value >= b[0] && value <= b[1])) {
+    throw new CodecError("out_of_range", `${quantity} ${value} outside the reading's bounds`);
+  }
 }
 
 export function applyObkMessage(prev: UnitPresence | null, msg: ObkMessage, at: number): StepResult {
@@ -132,7 +134,12 @@ export function applyObkMessage(prev: UnitPresence | null, msg: ObkMessage, at: 
       }
       break;
     case "meter":
-      sample = updateLive(unit, msg.quantity, msg.quantity === "energy" && unit.energyUnit === "kWh" ? msg.value * 1000 : msg.value, at);
+      sample = updateLive(
+        unit,
+        msg.quantity,
+        msg.quantity === "energy" && unit.energyUnit === "kWh" ? msg.value * 1000 : msg.value,
+        at,
+      );
       break;
     case "channel": {
       const map = unit.channels[String(msg.channel)];
@@ -190,7 +197,12 @@ function updateUptime(unit: UnitPresence, uptimeS: number, at: number, events: U
   unit.uptimeAt = at;
 }
 
-function updateLive(unit: UnitPresence, quantity: ChannelQuantity | MeterQuantity, value: number, at: number): UnitSample | null {
+function updateLive(
+  unit: UnitPresence,
+  quantity: ChannelQuantity | MeterQuantity,
+  value: number,
+  at: number,
+): UnitSample | null {
   const field = liveField[quantity];
   if (!field) return null;
   checkRange(quantity, value);
@@ -212,7 +224,12 @@ function updateLive(unit: UnitPresence, quantity: ChannelQuantity | MeterQuantit
     ...(l.frequency !== undefined ? { frequency: l.frequency } : {}),
     ...(l.powerFactor !== undefined ? { powerFactor: l.powerFactor } : {}),
   };
-  return { reading, counterWh: quantity === "energy" ? value : null, hasCounter: l.energyWh !== undefined, bootedAt: unit.bootedAt };
+  return {
+    reading,
+    counterWh: quantity === "energy" ? value : null,
+    hasCounter: l.energyWh !== undefined,
+    bootedAt: unit.bootedAt,
+  };
 }
 
 function escapeRe(s: string) {

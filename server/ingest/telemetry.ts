@@ -73,7 +73,7 @@ export function telemetryIngest(): Extension {
     if (agentId && seq !== undefined) ack(agentId, seq, "rejected");
   };
 
-  const onMessage = async (topic: string, payload: Uint8Array) => {
+  const onMessage = (topic: string, payload: Uint8Array) => {
     const topicAgent = agentIdFromTopic(topic);
     let batch: TelemetryBatch;
     try {
@@ -82,10 +82,17 @@ export function telemetryIngest(): Extension {
       return reject(topic, e, null);
     }
     if (batch.agentId !== topicAgent) {
-      return reject(topic, new CodecError("topic_mismatch", `batch of agent ${batch.agentId} published on ${topic}`), null);
+      return reject(
+        topic,
+        new CodecError("topic_mismatch", `batch of agent ${batch.agentId} published on ${topic}`),
+        null,
+      );
     }
     if (queuedReadings > MAX_QUEUED_READINGS) {
-      ctx.log.warn("ingest queue full; batch left for the agent to re-send", { agentId: batch.agentId, seq: batch.seq });
+      ctx.log.warn("ingest queue full; batch left for the agent to re-send", {
+        agentId: batch.agentId,
+        seq: batch.seq,
+      });
       return;
     }
     queue.push(batch);

@@ -34,8 +34,15 @@ export function createDelivery(deps: {
     const now = () => deps.clock.now();
     const image = await getBlob(deps.kv, r.firmwareSha);
     if (!image) throw new Error(`firmware blob ${r.firmwareSha} missing`);
-    await transitionDeviceFresh(deps.kv, r.id, d.unitId, ["commanded"], "downloading", { now: now(), note: `POST ${base}/api/ota` });
-    const up = await fetch(`${base}/api/ota`, { method: "POST", body: image as Uint8Array<ArrayBuffer>, signal: AbortSignal.timeout(120_000) });
+    await transitionDeviceFresh(deps.kv, r.id, d.unitId, ["commanded"], "downloading", {
+      now: now(),
+      note: `POST ${base}/api/ota`,
+    });
+    const up = await fetch(`${base}/api/ota`, {
+      method: "POST",
+      body: image as Uint8Array<ArrayBuffer>,
+      signal: AbortSignal.timeout(120_000),
+    });
     const text = await up.text();
     if (!up.ok) throw new Error(`/api/ota answered ${up.status}: ${text.slice(0, 100)}`);
     const written = Number((JSON.parse(text) as { size?: number }).size);
@@ -43,7 +50,10 @@ export function createDelivery(deps: {
     const rb = await fetch(`${base}/api/reboot`, { method: "POST", body: "", signal: AbortSignal.timeout(10_000) });
     await rb.body?.cancel();
     if (!rb.ok) throw new Error(`/api/reboot answered ${rb.status}`);
-    await transitionDeviceFresh(deps.kv, r.id, d.unitId, ["downloading"], "rebooting", { now: now(), note: "uploaded, reboot requested" });
+    await transitionDeviceFresh(deps.kv, r.id, d.unitId, ["downloading"], "rebooting", {
+      now: now(),
+      note: "uploaded, reboot requested",
+    });
   };
   return {
     async send(r, d) {
@@ -57,7 +67,9 @@ export function createDelivery(deps: {
       const p = httpOta(r, d, ip).catch(async (e) => {
         deps.log.warn("HTTP OTA failed", { unit: d.unitId, err: e });
         await transitionDeviceFresh(deps.kv, r.id, d.unitId, ["commanded", "downloading"], "failed", {
-          now: deps.clock.now(), audit: true, error: `HTTP delivery failed: ${e instanceof Error ? e.message : e}`,
+          now: deps.clock.now(),
+          audit: true,
+          error: `HTTP delivery failed: ${e instanceof Error ? e.message : e}`,
         });
       }).finally(() => background.delete(p));
       background.add(p);

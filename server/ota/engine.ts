@@ -16,8 +16,19 @@ import type { Clock } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
 import type { AuditInput } from "../db/audit.ts";
 import {
-  activeRolloutIds, ERROR_STATES, getRollout, IN_FLIGHT, inWindow, listDevices, OPEN_STATES, type OtaDevice, type Rollout,
-  saveRollout, transitionDevice, transitionDeviceFresh, zeroCounts,
+  activeRolloutIds,
+  ERROR_STATES,
+  getRollout,
+  IN_FLIGHT,
+  inWindow,
+  listDevices,
+  OPEN_STATES,
+  type OtaDevice,
+  type Rollout,
+  saveRollout,
+  transitionDevice,
+  transitionDeviceFresh,
+  zeroCounts,
 } from "../db/ota.ts";
 import type { PresenceSource } from "./presence.ts";
 
@@ -82,7 +93,9 @@ async function driveRollout(deps: EngineDeps, id: string, tickMs: number, stats:
   const live = r.status !== "cancelled" && r.status !== "finished";
 
   // 1. in-flight devices: verified, failed (booted the old version) or timed out; offline ones that returned
-  const watched = live ? devices.filter((e) => IN_FLIGHT.includes(e.value.state) || e.value.state === "skipped_offline") : [];
+  const watched = live
+    ? devices.filter((e) => IN_FLIGHT.includes(e.value.state) || e.value.state === "skipped_offline")
+    : [];
   const seen = await presence.load(watched.map((e) => e.value.topic));
   for (const e of watched) {
     const d = e.value;
@@ -91,14 +104,20 @@ async function driveRollout(deps: EngineDeps, id: string, tickMs: number, stats:
       const commandedAt = d.commandedAt ?? 0;
       if (p && p.online && p.bootedAt !== null && p.bootedAt > commandedAt && p.version) {
         if (p.version === r.version) {
-          const n = await transitionDevice(kv, e, IN_FLIGHT, "verified", { now, note: `reconnected with ${p.version}`, audit: true });
+          const n = await transitionDevice(kv, e, IN_FLIGHT, "verified", {
+            now,
+            note: `reconnected with ${p.version}`,
+            audit: true,
+          });
           if (n) {
             e.value = n;
             stats.verified++;
           }
         } else {
           const n = await transitionDevice(kv, e, IN_FLIGHT, "failed", {
-            now, audit: true, error: `rebooted into ${p.version}, not ${r.version} (the bootloader refused the image)`,
+            now,
+            audit: true,
+            error: `rebooted into ${p.version}, not ${r.version} (the bootloader refused the image)`,
           });
           if (n) {
             e.value = n;
@@ -107,7 +126,11 @@ async function driveRollout(deps: EngineDeps, id: string, tickMs: number, stats:
         }
       } else if (now - commandedAt > r.verifyTimeoutMs) {
         const n = await transitionDevice(kv, e, IN_FLIGHT, "timed_out", {
-          now, audit: true, error: `no reconnect with ${r.version} within ${Math.round(r.verifyTimeoutMs / 1000)} s (last state ${d.state})`,
+          now,
+          audit: true,
+          error: `no reconnect with ${r.version} within ${
+            Math.round(r.verifyTimeoutMs / 1000)
+          } s (last state ${d.state})`,
         });
         if (n) e.value = n;
       }
@@ -129,8 +152,14 @@ async function driveRollout(deps: EngineDeps, id: string, tickMs: number, stats:
       if (g.total > 0 && (errors / g.total) * 100 > g.errorThreshold) {
         g.state = "error";
         r.status = "paused";
-        r.pauseReason = `group "${g.name}": ${errors} of ${g.total} failed or timed out, over the ${g.errorThreshold} % error threshold`;
-        audits.push({ actor: "engine", action: "rollout.pause", target: `rollout:${id}`, details: { reason: r.pauseReason } });
+        r.pauseReason =
+          `group "${g.name}": ${errors} of ${g.total} failed or timed out, over the ${g.errorThreshold} % error threshold`;
+        audits.push({
+          actor: "engine",
+          action: "rollout.pause",
+          target: `rollout:${id}`,
+          details: { reason: r.pauseReason },
+        });
         break;
       }
       // a group with nothing left in flight or waiting can never reach its success threshold by itself
@@ -140,14 +169,25 @@ async function driveRollout(deps: EngineDeps, id: string, tickMs: number, stats:
       if (g.total === 0 || (c.verified / g.total) * 100 >= g.successThreshold || accepted) {
         g.state = "succeeded";
         const nextGroup = r.groups[g.index + 1];
-        audits.push({ actor: "engine", action: "rollout.group_succeeded", target: `rollout:${id}`, details: { group: g.name, verified: c.verified, total: g.total } });
+        audits.push({
+          actor: "engine",
+          action: "rollout.group_succeeded",
+          target: `rollout:${id}`,
+          details: { group: g.name, verified: c.verified, total: g.total },
+        });
         if (nextGroup && nextGroup.state === "waiting") nextGroup.state = "running";
       } else if (exhausted) {
         // neither threshold decides (e.g. error threshold 100 %): without this the rollout would sit "running" forever
         g.state = "error";
         r.status = "paused";
-        r.pauseReason = `group "${g.name}" is done with ${c.verified} of ${g.total} verified, under its ${g.successThreshold} % success threshold`;
-        audits.push({ actor: "engine", action: "rollout.pause", target: `rollout:${id}`, details: { reason: r.pauseReason } });
+        r.pauseReason =
+          `group "${g.name}" is done with ${c.verified} of ${g.total} verified, under its ${g.successThreshold} % success threshold`;
+        audits.push({
+          actor: "engine",
+          action: "rollout.pause",
+          target: `rollout:${id}`,
+          details: { reason: r.pauseReason },
+        });
         break;
       }
     }
@@ -168,7 +208,11 @@ async function driveRollout(deps: EngineDeps, id: string, tickMs: number, stats:
       if (ci % batch === 0) loaded = await presence.load(candidates.slice(ci, ci + batch).map((c) => c.value.topic));
       const p = loaded.get(e.value.topic);
       if (!p || !p.online) {
-        const n = await transitionDevice(kv, e, ["scheduled"], "skipped_offline", { now, note: "offline when its turn came", audit: true });
+        const n = await transitionDevice(kv, e, ["scheduled"], "skipped_offline", {
+          now,
+          note: "offline when its turn came",
+          audit: true,
+        });
         if (n) e.value = n;
         continue; // an offline unit costs no pacing slot
       }
@@ -176,7 +220,9 @@ async function driveRollout(deps: EngineDeps, id: string, tickMs: number, stats:
       if (p.chip && p.chip.toUpperCase() !== r.platform) {
         // inventory said otherwise, the unit knows better: never send a wrong-platform image
         const n = await transitionDevice(kv, e, ["scheduled"], "failed", {
-          now, audit: true, error: `unit reports chip ${p.chip}, the image is for ${r.platform}: not sent`,
+          now,
+          audit: true,
+          error: `unit reports chip ${p.chip}, the image is for ${r.platform}: not sent`,
         });
         if (n) e.value = n;
         continue;
@@ -186,7 +232,12 @@ async function driveRollout(deps: EngineDeps, id: string, tickMs: number, stats:
         if (n) e.value = n;
         continue;
       }
-      const n = await transitionDevice(kv, e, ["scheduled"], "commanded", { now, command: true, audit: true, note: `via ${r.delivery}` });
+      const n = await transitionDevice(kv, e, ["scheduled"], "commanded", {
+        now,
+        command: true,
+        audit: true,
+        note: `via ${r.delivery}`,
+      });
       if (!n) continue; // another instance got there first
       e.value = n;
       slot += interval;
@@ -195,7 +246,9 @@ async function driveRollout(deps: EngineDeps, id: string, tickMs: number, stats:
         await deps.delivery.send(r, n);
       } catch (err) {
         const f = await transitionDeviceFresh(kv, id, n.unitId, ["commanded"], "failed", {
-          now, audit: true, error: `delivery failed: ${err instanceof Error ? err.message : err}`,
+          now,
+          audit: true,
+          error: `delivery failed: ${err instanceof Error ? err.message : err}`,
         });
         if (f) e.value = f;
       }
@@ -226,7 +279,9 @@ export class RolloutEngine {
     this.#loop = (async () => {
       while (!this.#stop.signal.aborted) {
         await tick(this.deps, this.tickMs);
-        const aborted = new Promise<void>((resolve) => this.#stop.signal.addEventListener("abort", () => resolve(), { once: true }));
+        const aborted = new Promise<void>((resolve) =>
+          this.#stop.signal.addEventListener("abort", () => resolve(), { once: true })
+        );
         await Promise.race([this.deps.clock.sleep(this.tickMs, this.#stop.signal).catch(() => {}), aborted]);
       }
     })();

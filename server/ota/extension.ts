@@ -30,9 +30,15 @@ export function otaRollouts(opts: OtaOptions = {}): Extension {
         if (!["commanded", "downloading", "rebooting"].includes(d.state)) {
           return c.text(`this unit is ${d.state} in rollout ${rid}: not commanded`, 409);
         }
-        await transitionDeviceFresh(ctx.kv, rid, uid, ["commanded"], "downloading", { now: ctx.clock.now(), note: "image requested" });
+        await transitionDeviceFresh(ctx.kv, rid, uid, ["commanded"], "downloading", {
+          now: ctx.clock.now(),
+          note: "image requested",
+        });
         const done = () =>
-          transitionDeviceFresh(ctx.kv, rid, uid, ["downloading"], "rebooting", { now: ctx.clock.now(), note: "image sent" })
+          transitionDeviceFresh(ctx.kv, rid, uid, ["downloading"], "rebooting", {
+            now: ctx.clock.now(),
+            note: "image sent",
+          })
             .catch((e) => ctx.log.warn("ota state update failed", { err: e }));
         const s = await openBlobStream(ctx.kv, r.firmwareSha, { onDone: () => void done() });
         if (!s) return c.text("firmware missing", 410);
@@ -44,7 +50,14 @@ export function otaRollouts(opts: OtaOptions = {}): Extension {
     start(ctx: ServerContext) {
       const presence = kvPresence(ctx.kv);
       delivery = createDelivery({ kv: ctx.kv, mqtt: ctx.mqtt, presence, log: ctx.log, clock: ctx.clock });
-      engine = new RolloutEngine({ kv: ctx.kv, clock: ctx.clock, log: ctx.log, presence, delivery, startedAt: ctx.startedAt }, tickMs);
+      engine = new RolloutEngine({
+        kv: ctx.kv,
+        clock: ctx.clock,
+        log: ctx.log,
+        presence,
+        delivery,
+        startedAt: ctx.startedAt,
+      }, tickMs);
       engine.start();
     },
     async stop() {

@@ -41,7 +41,14 @@ export function kvPresence(kv: Deno.Kv): PresenceSource {
         const p = e.value;
         if (!p) continue;
         const bootedAt = p.uptimeAt !== null && p.uptimeS !== null ? p.uptimeAt - p.uptimeS * 1000 : null;
-        out.set(topic, { online: p.online, version: p.version, bootedAt, ip: p.ip, lastSeen: p.lastSeen, chip: p.chip });
+        out.set(topic, {
+          online: p.online,
+          version: p.version,
+          bootedAt,
+          ip: p.ip,
+          lastSeen: p.lastSeen,
+          chip: p.chip,
+        });
       }
       return out;
     },

@@ -10,7 +10,9 @@ import { encodeHex } from "@std/encoding/hex";
 const islandNames = new Map<ComponentType<unknown>, string>();
 let creatingInner = false;
 
-function IslandWrapper(p: { name: string; Original: ComponentType<Record<string, unknown>>; props: Record<string, unknown> }) {
+function IslandWrapper(
+  p: { name: string; Original: ComponentType<Record<string, unknown>>; props: Record<string, unknown> },
+) {
   const { children: _children, ...serialisable } = p.props;
   creatingInner = true;
   const inner = h(p.Original, p.props);
@@ -98,7 +100,18 @@ async function bundle(root: URL, names: string[], cacheDir: string, hash: string
   const outFile = `${entry}.js`;
   try {
     const p = await new Deno.Command(Deno.execPath(), {
-      args: ["bundle", "--quiet", "--platform", "browser", "--minify", "--config", new URL("deno.json", root).pathname, "-o", outFile, entry],
+      args: [
+        "bundle",
+        "--quiet",
+        "--platform",
+        "browser",
+        "--minify",
+        "--config",
+        new URL("deno.json", root).pathname,
+        "-o",
+        outFile,
+        entry,
+      ],
       stdout: "piped",
       stderr: "piped",
     }).output();

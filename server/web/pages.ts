@@ -4,7 +4,7 @@
  * data (a function for GET, or { GET, POST, ... }) and calls ctx.render(data).
  * routes/_app.tsx wraps every page. `[id]` segments become `:id` params.
  */
-import { h, type ComponentType, type VNode } from "preact";
+import { type ComponentChildren, type ComponentType, h } from "preact";
 import { renderToString } from "preact-render-to-string";
 import type { Context } from "hono";
 import type { App, AppEnv, ServerContext } from "../context.ts";
@@ -27,13 +27,15 @@ export interface RouteContext<T = unknown> {
 }
 
 type MethodHandler<T> = (ctx: RouteContext<T>) => Response | Promise<Response>;
-export type RouteHandler<T = unknown> = MethodHandler<T> | Partial<Record<"GET" | "POST" | "PUT" | "DELETE", MethodHandler<T>>>;
+export type RouteHandler<T = unknown> =
+  | MethodHandler<T>
+  | Partial<Record<"GET" | "POST" | "PUT" | "DELETE", MethodHandler<T>>>;
 
 export interface AppProps {
   url: URL;
   /** the request, for the layout's own needs (who is signed in) */
   req: Request;
-  children: VNode<any>;
+  children: ComponentChildren;
 }
 
 interface RouteModule {
@@ -73,8 +75,9 @@ export async function mountPages(app: App, ctx: ServerContext, root: URL, island
     const mod = await import(new URL(file, dir).href) as RouteModule;
     const Page = mod.default;
     const path = routePath(file);
-    const handlers: Partial<Record<string, MethodHandler<unknown>>> =
-      typeof mod.handler === "function" ? { GET: mod.handler } : mod.handler ?? {};
+    const handlers: Partial<Record<string, MethodHandler<unknown>>> = typeof mod.handler === "function"
+      ? { GET: mod.handler }
+      : mod.handler ?? {};
     if (!handlers.GET && Page) handlers.GET = (rc) => rc.render(undefined);
     for (const [method, handle] of Object.entries(handlers)) {
       app.on(method, path, async (c) => {
@@ -88,7 +91,9 @@ export async function mountPages(app: App, ctx: ServerContext, root: URL, island
           render(data, init) {
             if (!Page) throw new Error(`${file} has no default export to render`);
             let html = "<!DOCTYPE html>" +
-              renderToString(h(appMod.default, { url, req: c.req.raw, children: h(Page, { data, url, params: rc.params }) }));
+              renderToString(
+                h(appMod.default, { url, req: c.req.raw, children: h(Page, { data, url, params: rc.params }) }),
+              );
             if (html.includes("<mf-island")) {
               html = html.replace("</body>", `<script type="module" src="${islands.path}"></script></body>`);
             }

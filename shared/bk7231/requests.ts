@@ -105,9 +105,15 @@ export const req = {
   flashReadSR: (opcode: number) => longRequest(LONG.FlashReadSR, new Uint8Array([opcode])),
   /** 1- or 2-byte status register write (opcode 0x01). */
   flashWriteSR: (value: number, size: 1 | 2, opcode = 0x01) =>
-    longRequest(LONG.FlashWriteSR, new Uint8Array(size === 1 ? [opcode, value & 0xff] : [opcode, value & 0xff, (value >> 8) & 0xff])),
+    longRequest(
+      LONG.FlashWriteSR,
+      new Uint8Array(size === 1 ? [opcode, value & 0xff] : [opcode, value & 0xff, (value >> 8) & 0xff]),
+    ),
   flashGetMID: () => longRequest(LONG.FlashGetMID, u32(0x9f)),
-  flashErase: (sizeCmd: number, addr: number) => (checkAddr(addr), longRequest(LONG.FlashErase, cat([sizeCmd], u32(addr)))),
+  flashErase: (
+    sizeCmd: number,
+    addr: number,
+  ) => (checkAddr(addr), longRequest(LONG.FlashErase, cat([sizeCmd], u32(addr)))),
 };
 
 /** ASCII `reboot\r\n`: asks a running OpenBeken/LibreTiny to reboot into the reset window. */

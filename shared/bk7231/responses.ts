@@ -177,7 +177,9 @@ export const parse = {
   setBaudRate(f: ResponseFrame, baud: number, delayMs: number) {
     needLen(f, "SetBaudRate", 5);
     needAddr(f, "SetBaudRate", baud);
-    if (f.payload[4] !== delayMs) throw new CodecError("BK_ECHO", `SetBaudRate: delay echo ${f.payload[4]} ≠ ${delayMs}`);
+    if (f.payload[4] !== delayMs) {
+      throw new CodecError("BK_ECHO", `SetBaudRate: delay echo ${f.payload[4]} ≠ ${delayMs}`);
+    }
   },
   checkCrc(f: ResponseFrame): number {
     needLen(f, "CheckCRC", 4);
@@ -242,7 +244,9 @@ export const parse = {
   flashErase(f: ResponseFrame, sizeCmd: number, addr: number) {
     needOk(f, "FlashErase");
     needLen(f, "FlashErase", 5);
-    if (f.payload[0] !== sizeCmd) throw new CodecError("BK_ECHO", `FlashErase size echo 0x${f.payload[0].toString(16)}`);
+    if (f.payload[0] !== sizeCmd) {
+      throw new CodecError("BK_ECHO", `FlashErase size echo 0x${f.payload[0].toString(16)}`);
+    }
     needAddr(f, "FlashErase", addr, 1);
   },
 };

@@ -8,7 +8,10 @@ import { CodecError } from "../errors.ts";
 export const BL0942_PACKET_LEN = 23;
 export const BL0942_READ_ALL = Uint8Array.of(0x58, 0xaa);
 /** USR_WRPROT = 0x55 (unlock) and MODE = 0x87|0x08 (800 ms RMS update), as OBK's init sends them. */
-export const BL0942_INIT = [Uint8Array.of(0xa8, 0x1d, 0x55, 0x00, 0x00, 0xe5), Uint8Array.of(0xa8, 0x19, 0x8f, 0x00, 0x00, 0xaf)];
+export const BL0942_INIT = [
+  Uint8Array.of(0xa8, 0x1d, 0x55, 0x00, 0x00, 0xe5),
+  Uint8Array.of(0xa8, 0x19, 0x8f, 0x00, 0x00, 0xaf),
+];
 export const BL0942_DEFAULTS = { voltage: 15188, current: 251210, power: 598 };
 
 export interface Bl0942Packet {
@@ -34,9 +37,13 @@ export function bl0942Checksum(b: Uint8Array): number {
 
 export function decodeBl0942Packet(b: Uint8Array): Bl0942Packet {
   if (b.length !== BL0942_PACKET_LEN) throw new CodecError("bad_length", `BL0942 packet is 23 bytes, got ${b.length}`);
-  if (b[0] !== 0x55) throw new CodecError("bad_header", `BL0942 packet must start with 0x55, got 0x${b[0].toString(16)}`);
+  if (b[0] !== 0x55) {
+    throw new CodecError("bad_header", `BL0942 packet must start with 0x55, got 0x${b[0].toString(16)}`);
+  }
   const cs = bl0942Checksum(b);
-  if (b[22] !== cs) throw new CodecError("bad_checksum", `BL0942 checksum 0x${b[22].toString(16)}, computed 0x${cs.toString(16)}`);
+  if (b[22] !== cs) {
+    throw new CodecError("bad_checksum", `BL0942 checksum 0x${b[22].toString(16)}, computed 0x${cs.toString(16)}`);
+  }
   let p = le24(b, 10);
   if (p & 0x800000) p -= 0x1000000;
   return {
@@ -112,6 +119,10 @@ export class Bl0942Parser {
     const rest = this.#buf;
     this.#buf = [];
     if (!rest.length) return [];
-    return [{ kind: "error", error: new CodecError("truncated", `BL0942 packet cut off after ${rest.length} bytes`), raw: Uint8Array.from(rest) }];
+    return [{
+      kind: "error",
+      error: new CodecError("truncated", `BL0942 packet cut off after ${rest.length} bytes`),
+      raw: Uint8Array.from(rest),
+    }];
   }
 }

@@ -29,12 +29,18 @@ export function calKind(chip: string): CalKind {
 }
 
 export function computeFactor(kind: CalKind, raw: number, real: number, what = "value"): number {
-  if (Math.abs(raw) < 0.001) throw new CodecError("no_load", `Calibration incorrect - connect load first (${what} raw is 0)`);
+  if (Math.abs(raw) < 0.001) {
+    throw new CodecError("no_load", `Calibration incorrect - connect load first (${what} raw is 0)`);
+  }
   if (real === 0 || !Number.isFinite(real)) throw new CodecError("bad_reference", `reference ${what} must be non-zero`);
   return kind === "divide" ? raw / real : real / raw;
 }
 
-export const applyFactor = (kind: CalKind, raw: number, factor: number) => (kind === "divide" ? raw / factor : raw * factor);
+export const applyFactor = (
+  kind: CalKind,
+  raw: number,
+  factor: number,
+) => (kind === "divide" ? raw / factor : raw * factor);
 
 /** Relative error in percent of reading vs reference. */
 export const errorPct = (reading: number, reference: number) => ((reading - reference) / reference) * 100;

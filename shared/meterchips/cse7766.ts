@@ -39,12 +39,18 @@ export function cse7766Checksum(b: Uint8Array): number {
 const validState = (s: number) => s === 0x55 || (s & 0xf0) === 0xf0;
 
 export function decodeCse7766Packet(b: Uint8Array): Cse7766Packet {
-  if (b.length !== CSE7766_PACKET_LEN) throw new CodecError("bad_length", `CSE7766 packet is 24 bytes, got ${b.length}`);
+  if (b.length !== CSE7766_PACKET_LEN) {
+    throw new CodecError("bad_length", `CSE7766 packet is 24 bytes, got ${b.length}`);
+  }
   if (b[1] !== 0x5a) throw new CodecError("bad_header", `CSE7766 check byte must be 0x5A, got 0x${b[1].toString(16)}`);
   if (b[0] === 0xaa) throw new CodecError("chip_error", "CSE7766 reports state 0xAA: chip error / not calibrated");
-  if (!validState(b[0])) throw new CodecError("bad_header", `CSE7766 state byte 0x${b[0].toString(16)} is not 0x55 or 0xFx`);
+  if (!validState(b[0])) {
+    throw new CodecError("bad_header", `CSE7766 state byte 0x${b[0].toString(16)} is not 0x55 or 0xFx`);
+  }
   const cs = cse7766Checksum(b);
-  if (b[23] !== cs) throw new CodecError("bad_checksum", `CSE7766 checksum 0x${b[23].toString(16)}, computed 0x${cs.toString(16)}`);
+  if (b[23] !== cs) {
+    throw new CodecError("bad_checksum", `CSE7766 checksum 0x${b[23].toString(16)}, computed 0x${cs.toString(16)}`);
+  }
   const st = b[0];
   const flags = st === 0x55 ? 0 : st & 0x0f;
   return {
@@ -67,7 +73,10 @@ export function decodeCse7766Packet(b: Uint8Array): Cse7766Packet {
  * Raw quantities (parameter / cycle). By default as OBK computes them: V and P
  * truncated to integers, I kept as a float; `truncate: false` keeps all exact.
  */
-export function cse7766Raw(p: Cse7766Packet, opts: { truncate?: boolean } = {}): { voltage: number; current: number; power: number } {
+export function cse7766Raw(
+  p: Cse7766Packet,
+  opts: { truncate?: boolean } = {},
+): { voltage: number; current: number; power: number } {
   const q = (par: number, cyc: number, over: boolean) => (over || cyc === 0 ? 0 : par / cyc);
   const t = opts.truncate === false ? (x: number) => x : Math.trunc;
   return {
@@ -119,6 +128,10 @@ export class Cse7766Parser {
     const rest = this.#buf;
     this.#buf = [];
     if (!rest.length) return [];
-    return [{ kind: "error", error: new CodecError("truncated", `CSE7766 packet cut off after ${rest.length} bytes`), raw: Uint8Array.from(rest) }];
+    return [{
+      kind: "error",
+      error: new CodecError("truncated", `CSE7766 packet cut off after ${rest.length} bytes`),
+      raw: Uint8Array.from(rest),
+    }];
   }
 }

@@ -13,7 +13,17 @@ import type { RegisterChip } from "./register.ts";
 import { invertedSum } from "./register.ts";
 
 export const HT7017_HEAD = 0x6a;
-export const HT7017_REG = { I1RMS: 0x06, URMS: 0x08, FREQ: 0x09, P1: 0x0a, Q1: 0x0b, S1: 0x0c, EP1: 0x0d, EQ1: 0x0e, EMUSR: 0x19 } as const;
+export const HT7017_REG = {
+  I1RMS: 0x06,
+  URMS: 0x08,
+  FREQ: 0x09,
+  P1: 0x0a,
+  Q1: 0x0b,
+  S1: 0x0c,
+  EP1: 0x0d,
+  EQ1: 0x0e,
+  EMUSR: 0x19,
+} as const;
 /** Uncalibrated starting points (DIVIDE, like BL0942); a bench calibration replaces them. */
 export const HT7017_DEFAULTS = { voltage: 10961.98, current: 1661.41, power: 3.1777 };
 export const ht7017Frequency = (raw: number) => (raw ? 500000 / raw : 0);
@@ -28,7 +38,9 @@ export const ht7017: RegisterChip = {
   byteOrder: "msb",
   defaultSize: 3,
   captureRequest: (b, i) =>
-    b[i] === HT7017_HEAD && i + 1 < b.length ? { reg: b[i + 1] & 0x7f, write: (b[i + 1] & 0x80) !== 0, reqLen: 2 } : null,
+    b[i] === HT7017_HEAD && i + 1 < b.length
+      ? { reg: b[i + 1] & 0x7f, write: (b[i + 1] & 0x80) !== 0, reqLen: 2 }
+      : null,
   registers: {
     0x06: { name: "I1RMS", size: 3 },
     0x08: { name: "URMS", size: 3 },

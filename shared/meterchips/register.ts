@@ -51,15 +51,22 @@ export const registerSize = (c: RegisterChip, reg: number) => c.registers[reg]?.
 export function decodeRegisterResponse(c: RegisterChip, reg: number, resp: Uint8Array): RegisterValue {
   const def = c.registers[reg];
   const n = def?.size ?? c.defaultSize;
-  if (resp.length < n + 1) throw new CodecError("truncated", `${c.chip} register 0x${hex(reg)}: ${resp.length} of ${n + 1} bytes`);
-  if (resp.length > n + 1) throw new CodecError("trailing", `${c.chip} register 0x${hex(reg)}: ${resp.length - n - 1} extra bytes`);
+  if (resp.length < n + 1) {
+    throw new CodecError("truncated", `${c.chip} register 0x${hex(reg)}: ${resp.length} of ${n + 1} bytes`);
+  }
+  if (resp.length > n + 1) {
+    throw new CodecError("trailing", `${c.chip} register 0x${hex(reg)}: ${resp.length - n - 1} extra bytes`);
+  }
   const data = resp.subarray(0, n);
   const cs = invertedSum(c.readRequest(reg), data);
   if (resp[n] !== cs) {
-    throw new CodecError("bad_checksum", `${c.chip} register 0x${hex(reg)}: checksum 0x${hex(resp[n])}, computed 0x${hex(cs)}`);
+    throw new CodecError(
+      "bad_checksum",
+      `${c.chip} register 0x${hex(reg)}: checksum 0x${hex(resp[n])}, computed 0x${hex(cs)}`,
+    );
   }
   let v = 0;
-  if (c.byteOrder === "msb") for (let i = 0; i < n; i++) v = v * 256 + data[i];
+  if (c.byteOrder === "msb") { for (let i = 0; i < n; i++) v = v * 256 + data[i]; }
   else for (let i = n - 1; i >= 0; i--) v = v * 256 + data[i];
   if (def?.signed && v >= 2 ** (8 * n - 1)) v -= 2 ** (8 * n);
   return { reg, name: def?.name ?? `0x${hex(reg)}`, value: v, raw: resp.slice() };
@@ -96,7 +103,11 @@ export function parseRegisterCapture(c: RegisterChip, b: Uint8Array): RegisterCa
     const total = req.reqLen + (req.write ? c.writeFrame(req.reg, 0).length - req.reqLen : n + 1);
     if (i + total > b.length) {
       endNoise();
-      out.push({ kind: "error", error: new CodecError("truncated", `${c.chip} transaction for register 0x${hex(req.reg)} cut off`), raw: b.slice(i) });
+      out.push({
+        kind: "error",
+        error: new CodecError("truncated", `${c.chip} transaction for register 0x${hex(req.reg)} cut off`),
+        raw: b.slice(i),
+      });
       break;
     }
     const raw = b.slice(i, i + total);
@@ -110,7 +121,7 @@ export function parseRegisterCapture(c: RegisterChip, b: Uint8Array): RegisterCa
       endNoise();
       const data = raw.subarray(req.reqLen, total - 1);
       let v = 0;
-      if (c.byteOrder === "msb") for (const x of data) v = v * 256 + x;
+      if (c.byteOrder === "msb") { for (const x of data) v = v * 256 + x; }
       else for (let k = data.length - 1; k >= 0; k--) v = v * 256 + data[k];
       out.push({ kind: "write", reg: req.reg, name: c.registers[req.reg]?.name ?? `0x${hex(req.reg)}`, value: v, raw });
       i += total;

@@ -35,7 +35,10 @@ export const rn8209: RegisterChip = {
   byteOrder: "msb",
   defaultSize: 2,
   // every byte can be an address, so only known registers count as requests
-  captureRequest: (b, i) => (rn8209.registers[b[i] & 0x7f] ? { reg: b[i] & 0x7f, write: (b[i] & 0x80) !== 0, reqLen: 1 } : null),
+  captureRequest: (
+    b,
+    i,
+  ) => (rn8209.registers[b[i] & 0x7f] ? { reg: b[i] & 0x7f, write: (b[i] & 0x80) !== 0, reqLen: 1 } : null),
   registers: {
     0x22: { name: "IARMS", size: 3 },
     0x23: { name: "IBRMS", size: 3 },

@@ -22,7 +22,19 @@ export const METER_TOPICS = {
 export type MeterQuantity = (typeof METER_TOPICS)[keyof typeof METER_TOPICS];
 
 /** Self-state items published without `/get`. */
-const STATE_ITEMS = ["host", "build", "mac", "ip", "uptime", "ssid", "rssi", "temp", "freeheap", "datetime", "sockets"] as const;
+const STATE_ITEMS = [
+  "host",
+  "build",
+  "mac",
+  "ip",
+  "uptime",
+  "ssid",
+  "rssi",
+  "temp",
+  "freeheap",
+  "datetime",
+  "sockets",
+] as const;
 type StateItem = (typeof STATE_ITEMS)[number];
 
 /** Unit topics are OBK client ids: one MQTT level, no wildcards. */
@@ -71,7 +83,9 @@ const NUMBER = /^-?(\d+(\.\d*)?|\.\d+)$/;
 
 export function parseNumber(text: string, what: string): number {
   const t = text.trim();
-  if (!NUMBER.test(t)) throw new CodecError("bad_number", `${what}: not a decimal number: ${JSON.stringify(text.slice(0, 40))}`);
+  if (!NUMBER.test(t)) {
+    throw new CodecError("bad_number", `${what}: not a decimal number: ${JSON.stringify(text.slice(0, 40))}`);
+  }
   const n = Number(t);
   if (!Number.isFinite(n)) throw new CodecError("bad_number", `${what}: not finite`);
   return n;
@@ -83,15 +97,21 @@ export function parseBuild(text: string): BuildInfo {
   const tokens = raw.split(/\s+/); // __DATE__ pads one-digit days with a space: never rely on fixed positions
   let version: string, chip: string | null = null;
   if (/^Buil[dt] on /.test(raw)) {
-    if (tokens.length < 3 || tokens[tokens.length - 2] !== "version") throw new CodecError("bad_build", `build: no version in ${JSON.stringify(raw.slice(0, 80))}`);
+    if (tokens.length < 3 || tokens[tokens.length - 2] !== "version") {
+      throw new CodecError("bad_build", `build: no version in ${JSON.stringify(raw.slice(0, 80))}`);
+    }
     version = tokens[tokens.length - 1];
   } else {
     const m = /^Open([A-Z0-9]+)$/.exec(tokens[0]);
-    if (!m || tokens.length < 2) throw new CodecError("bad_build", `build: unrecognised ${JSON.stringify(raw.slice(0, 80))}`);
+    if (!m || tokens.length < 2) {
+      throw new CodecError("bad_build", `build: unrecognised ${JSON.stringify(raw.slice(0, 80))}`);
+    }
     chip = m[1];
     version = tokens[1];
   }
-  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(version)) throw new CodecError("bad_build", `build: bad version token ${JSON.stringify(version)}`);
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(version)) {
+    throw new CodecError("bad_build", `build: bad version token ${JSON.stringify(version)}`);
+  }
   const sv = /^(\d+\.\d+\.\d+)(?:_(.+))?$/.exec(version);
   return { raw, version, semver: sv ? sv[1] : null, variant: sv?.[2] ?? null, chip };
 }
@@ -108,7 +128,9 @@ function parseStateItem(item: Exclude<StateItem, "build">, text: string): string
       return mac;
     }
     case "ip":
-      if (!IPV4.test(t) || t.split(".").some((o) => Number(o) > 255)) throw new CodecError("bad_ip", `ip: ${JSON.stringify(t.slice(0, 40))}`);
+      if (!IPV4.test(t) || t.split(".").some((o) => Number(o) > 255)) {
+        throw new CodecError("bad_ip", `ip: ${JSON.stringify(t.slice(0, 40))}`);
+      }
       return t;
     case "uptime": {
       const n = parseNumber(t, "uptime");
@@ -142,9 +164,13 @@ export function parseDiscovery(component: string, uniqueId: string, text: string
   } catch {
     throw new CodecError("bad_json", `discovery ${uniqueId}: not JSON`);
   }
-  if (typeof j !== "object" || j === null || Array.isArray(j)) throw new CodecError("bad_json", `discovery ${uniqueId}: not an object`);
+  if (typeof j !== "object" || j === null || Array.isArray(j)) {
+    throw new CodecError("bad_json", `discovery ${uniqueId}: not an object`);
+  }
   const tilde = j["~"];
-  if (typeof tilde !== "string" || !UNIT_TOPIC.test(tilde)) throw new CodecError("bad_discovery", `discovery ${uniqueId}: no usable "~" topic`);
+  if (typeof tilde !== "string" || !UNIT_TOPIC.test(tilde)) {
+    throw new CodecError("bad_discovery", `discovery ${uniqueId}: no usable "~" topic`);
+  }
   const dev = (typeof j.dev === "object" && j.dev !== null ? j.dev : {}) as Record<string, unknown>;
   const ids = Array.isArray(dev.ids) ? dev.ids : [];
   const str = (v: unknown) => typeof v === "string" && v.length <= 128 ? v : null;

@@ -9,7 +9,11 @@ export function parseProfile(input: unknown): DeviceProfile {
   const r = deviceProfileSchema.safeParse(input);
   if (!r.success) {
     const i = r.error.issues[0];
-    throw new CodecError("bad_profile", `profile: ${i.path.join(".") || "(root)"}: ${i.message}`, r.error.issues.slice(0, 5));
+    throw new CodecError(
+      "bad_profile",
+      `profile: ${i.path.join(".") || "(root)"}: ${i.message}`,
+      r.error.issues.slice(0, 5),
+    );
   }
   return r.data;
 }

@@ -22,9 +22,16 @@ export const zmai90: DeviceProfileInput = {
   },
   gpio: { 6: "WifiLED_n", 7: "Btn", 14: "BridgeFWD", 16: "BridgeREV", 26: "LED" },
   channels: { 7: 1, 14: 1, 16: 1, 26: 2 },
-  autoexec: lines("startDriver RN8209", "startDriver NTP", "// calibrate with a 60 W bulb: VoltageSet, PowerSet, CurrentSet"),
+  autoexec: lines(
+    "startDriver RN8209",
+    "startDriver NTP",
+    "// calibrate with a 60 W bulb: VoltageSet, PowerSet, CurrentSet",
+  ),
   sources: ["seeds/000 ZMAi-90 teardown #20840241 (GPIO), #20857064 (RN8209 + 60 W calibration)", "reference §5.7"],
-  notes: ["The RN8209C shares TX1/RX1: desolder it to flash (#20838678).", "RN8209 is not in stock OBK builds; the agent polls it directly on the bench."],
+  notes: [
+    "The RN8209C shares TX1/RX1: desolder it to flash (#20838678).",
+    "RN8209 is not in stock OBK builds; the agent polls it directly on the bench.",
+  ],
 };
 
 export const dinRailTuya: DeviceProfileInput = {
@@ -37,7 +44,13 @@ export const dinRailTuya: DeviceProfileInput = {
     queryMs: 5000,
     datapoints: [
       { dp: 6, type: "raw", quantity: "phase", decoder: "V2C3P3", powerUnitW: 1, label: "V/I/P (10-byte)" },
-      { dp: 1, type: "value", quantity: "energyWh", scale: 10, label: "total kWh×100 (assumed, as on other Tuya meters)" },
+      {
+        dp: 1,
+        type: "value",
+        quantity: "energyWh",
+        scale: 10,
+        label: "total kWh×100 (assumed, as on other Tuya meters)",
+      },
       { dp: 16, type: "bool", quantity: "relay", label: "relay" },
       { dp: 105, type: "bool", quantity: "other", label: "front button" },
     ],
@@ -101,8 +114,12 @@ export const smr1: DeviceProfileInput = {
     "linkTuyaMCUOutputToChannel 6 RAW_TAC2121C_VCP",
     "linkTuyaMCUOutputToChannel 11 bool 7",
   ),
-  sources: ["seeds/003 SMR1 thread #14 (dpIDs, autoexec), #18 (query-state frames), #30 (ESPHome log dp6 09.21.. = 233.7 V, dp1 594)"],
-  notes: ["Tuya config extraction says uart_baud 9600; an ESPHome log in #30 shows 115200 — try 115200 if 9600 is silent."],
+  sources: [
+    "seeds/003 SMR1 thread #14 (dpIDs, autoexec), #18 (query-state frames), #30 (ESPHome log dp6 09.21.. = 233.7 V, dp1 594)",
+  ],
+  notes: [
+    "Tuya config extraction says uart_baud 9600; an ESPHome log in #30 shows 115200 — try 115200 if 9600 is silent.",
+  ],
 };
 
 const spmPhase = (phase: number, base: number) => [
@@ -187,12 +204,25 @@ export const cse7766Plug: DeviceProfileInput = {
   model: "Generic BK7231N plug with CSE7766 (receive-only UART)",
   module: "BK7231N",
   // OBK's default current factor (251210) is copied from BL0942 and wrong here (reference §5.6)
-  transport: { kind: "chip", chip: "CSE7766", baud: 4800, parity: "even", pollMs: 1000, factors: { voltage: 1.94034719, current: 1, power: 1.88214409 } },
+  transport: {
+    kind: "chip",
+    chip: "CSE7766",
+    baud: 4800,
+    parity: "even",
+    pollMs: 1000,
+    factors: { voltage: 1.94034719, current: 1, power: 1.88214409 },
+  },
   gpio: { 8: "WifiLED_n", 24: "Rel", 26: "Btn" },
   channels: { 24: 1, 26: 1 },
-  autoexec: lines("startDriver CSE7766", "// OBK's default CurrentSet factor is wrong for CSE7766: calibrate all three"),
+  autoexec: lines(
+    "startDriver CSE7766",
+    "// OBK's default CurrentSet factor is wrong for CSE7766: calibrate all three",
+  ),
   sources: ["reference §5.6"],
-  notes: ["GPIO pins differ between plug makers: confirm with the GPIO doctor before flashing.", "OBK drops F2 5A (no load) packets; the agent decodes them as 0 W."],
+  notes: [
+    "GPIO pins differ between plug makers: confirm with the GPIO doctor before flashing.",
+    "OBK drops F2 5A (no load) packets; the agent decodes them as 0 W.",
+  ],
 };
 
 export const builtinProfiles: DeviceProfileInput[] = [zmai90, dinRailTuya, smr1, spm02, pziotE01, cse7766Plug];

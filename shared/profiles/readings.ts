@@ -77,7 +77,8 @@ export class DpState {
 
   /** True when the profile carries its own energy counter. */
   get hasEnergyDp(): boolean {
-    return this.profile.transport.kind === "tuyamcu" && this.profile.transport.datapoints.some((d) => d.quantity === "energyWh");
+    return this.profile.transport.kind === "tuyamcu" &&
+      this.profile.transport.datapoints.some((d) => d.quantity === "energyWh");
   }
 }
 

@@ -10,7 +10,15 @@
  */
 import { z } from "zod";
 
-export const QUANTITIES = ["voltage", "current", "power", "energyWh", "exportEnergyWh", "frequency", "powerFactor"] as const;
+export const QUANTITIES = [
+  "voltage",
+  "current",
+  "power",
+  "energyWh",
+  "exportEnergyWh",
+  "frequency",
+  "powerFactor",
+] as const;
 export type MeterQuantity = typeof QUANTITIES[number];
 
 /** A value/enum/bool DP that carries one quantity: reading = dp value × scale. */

@@ -56,15 +56,21 @@ export function decodeDpValue(id: number, type: number, bytes: Uint8Array): Data
     case DpType.raw:
       return { id, type: "raw", value: toHex(bytes), bytes };
     case DpType.bool:
-      if (bytes.length !== 1) throw new CodecError("bad_dp", `bool datapoint ${id} has ${bytes.length} bytes, expected 1`);
+      if (bytes.length !== 1) {
+        throw new CodecError("bad_dp", `bool datapoint ${id} has ${bytes.length} bytes, expected 1`);
+      }
       return { id, type: "bool", value: bytes[0] !== 0, bytes };
     case DpType.value:
-      if (bytes.length !== 4) throw new CodecError("bad_dp", `value datapoint ${id} has ${bytes.length} bytes, expected 4`);
+      if (bytes.length !== 4) {
+        throw new CodecError("bad_dp", `value datapoint ${id} has ${bytes.length} bytes, expected 4`);
+      }
       return { id, type: "value", value: view.getInt32(0, false), bytes };
     case DpType.string:
       return { id, type: "string", value: new TextDecoder().decode(bytes), bytes };
     case DpType.enum:
-      if (bytes.length !== 1) throw new CodecError("bad_dp", `enum datapoint ${id} has ${bytes.length} bytes, expected 1`);
+      if (bytes.length !== 1) {
+        throw new CodecError("bad_dp", `enum datapoint ${id} has ${bytes.length} bytes, expected 1`);
+      }
       return { id, type: "enum", value: bytes[0], bytes };
     case DpType.bitmap:
       if (![1, 2, 4].includes(bytes.length)) {

@@ -69,9 +69,14 @@ export function decodeTuyaFrame(bytes: Uint8Array): TuyaFrame {
   if (bytes[0] !== 0x55 || bytes[1] !== 0xaa) throw new CodecError("bad_header", "TuyaMCU frame must start with 55 AA");
   const len = (bytes[4] << 8) | bytes[5];
   if (bytes.length < 7 + len) {
-    throw new CodecError("truncated", `TuyaMCU frame: length field says ${len} data bytes, only ${bytes.length - 7} present`);
+    throw new CodecError(
+      "truncated",
+      `TuyaMCU frame: length field says ${len} data bytes, only ${bytes.length - 7} present`,
+    );
   }
-  if (bytes.length > 7 + len) throw new CodecError("trailing", `TuyaMCU frame: ${bytes.length - 7 - len} bytes after checksum`);
+  if (bytes.length > 7 + len) {
+    throw new CodecError("trailing", `TuyaMCU frame: ${bytes.length - 7 - len} bytes after checksum`);
+  }
   const want = tuyaChecksum(bytes, 6 + len);
   if (bytes[6 + len] !== want) {
     throw new CodecError(
@@ -117,7 +122,11 @@ export class TuyaFrameParser {
       if (b.length - i < 6) break;
       const len = (b[i + 4] << 8) | b[i + 5];
       if (len > TUYA_MAX_DATA) {
-        out.push({ kind: "error", error: new CodecError("bad_length", `TuyaMCU length ${len} exceeds ${TUYA_MAX_DATA}`), raw: b.slice(i, i + 6) });
+        out.push({
+          kind: "error",
+          error: new CodecError("bad_length", `TuyaMCU length ${len} exceeds ${TUYA_MAX_DATA}`),
+          raw: b.slice(i, i + 6),
+        });
         i += 1;
         continue;
       }
@@ -126,7 +135,11 @@ export class TuyaFrameParser {
         // header's length field is corrupt: drop it instead of waiting for bytes
         // that would swallow good frames.
         if (validFrameAfter(b, i + 2)) {
-          out.push({ kind: "error", error: new CodecError("bad_length", `TuyaMCU length ${len} overruns the next valid frame`), raw: b.slice(i, i + 6) });
+          out.push({
+            kind: "error",
+            error: new CodecError("bad_length", `TuyaMCU length ${len} overruns the next valid frame`),
+            raw: b.slice(i, i + 6),
+          });
           i += 1;
           continue;
         }
@@ -137,7 +150,10 @@ export class TuyaFrameParser {
       if (b[end - 1] !== want) {
         out.push({
           kind: "error",
-          error: new CodecError("bad_checksum", `TuyaMCU frame: checksum 0x${hex2(b[end - 1])}, computed 0x${hex2(want)}`),
+          error: new CodecError(
+            "bad_checksum",
+            `TuyaMCU frame: checksum 0x${hex2(b[end - 1])}, computed 0x${hex2(want)}`,
+          ),
           raw: b.slice(i, end),
         });
         i += 1;
@@ -163,7 +179,11 @@ export class TuyaFrameParser {
     if (rest.length === 0) return [];
     if (rest[0] === 0x55 && (rest.length === 1 || rest[1] === 0xaa)) {
       const out: TuyaStreamEvent[] = [
-        { kind: "error", error: new CodecError("truncated", `TuyaMCU frame cut off after ${rest.length} bytes`), raw: rest.slice(0, Math.min(rest.length, 6)) },
+        {
+          kind: "error",
+          error: new CodecError("truncated", `TuyaMCU frame cut off after ${rest.length} bytes`),
+          raw: rest.slice(0, Math.min(rest.length, 6)),
+        },
       ];
       // whatever followed that header may still hold frames
       if (rest.length > 1) {
@@ -189,5 +209,3 @@ function findHeader(b: Uint8Array, from: number): number {
   for (let i = from; i + 1 < b.length; i++) if (b[i] === 0x55 && b[i + 1] === 0xaa) return i;
   return -1;
 }
-
-

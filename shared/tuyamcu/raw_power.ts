@@ -40,7 +40,13 @@ export function decodeRawPower(bytes: Uint8Array, format?: RawPowerFormat, opts:
       // 8 bytes: V 2 bytes 0.1 V, I 3 bytes mA, P 3 bytes; the 10-byte DIN-rail variant adds 2 unknown bytes
       need(bytes, [8, 10], f);
       const v = u16(bytes, 0), i = u24(bytes, 2), p = u24(bytes, 5);
-      return { format: f, raw: { voltage: v, current: i, power: p }, voltage: round(v / 10, 1), current: round(i / 1000, 3), power: round(p * pu, 3) };
+      return {
+        format: f,
+        raw: { voltage: v, current: i, power: p },
+        voltage: round(v / 10, 1),
+        current: round(i / 1000, 3),
+        power: round(p * pu, 3),
+      };
     }
     case "VCP6": {
       need(bytes, [6], f);
@@ -76,5 +82,7 @@ function guessFormat(len: number): RawPowerFormat {
 }
 
 function need(b: Uint8Array, lens: number[], f: string) {
-  if (!lens.includes(b.length)) throw new CodecError("bad_raw_power", `${f} needs ${lens.join(" or ")} bytes, got ${b.length}`);
+  if (!lens.includes(b.length)) {
+    throw new CodecError("bad_raw_power", `${f} needs ${lens.join(" or ")} bytes, got ${b.length}`);
+  }
 }

@@ -52,7 +52,11 @@ Deno.test("account: change your own password; the current one is checked, other 
     const noCsrf = await post({ current: old, password: next, again: next });
     assertEquals(noCsrf.status, 403);
     await noCsrf.body?.cancel();
-    await refused({ _csrf: csrf, current: "not my password", password: next, again: next }, 401, /current password is wrong/);
+    await refused(
+      { _csrf: csrf, current: "not my password", password: next, again: next },
+      401,
+      /current password is wrong/,
+    );
     await refused({ _csrf: csrf, current: old, password: "short", again: "short" }, 400, /at least 12 characters/);
     await refused({ _csrf: csrf, current: old, password: next, again: next + "!" }, 400, /differ/);
     assertEquals((await signIn(srv.url, "alice", old)).status, 303, "nothing changed by the refused attempts");

@@ -26,7 +26,10 @@ Deno.test("every state-changing route answers malformed bodies with 4xx, never 5
     const failures: string[] = [];
     let requests = 0;
     for (const r of routes) {
-      const path = r.path.replace(/:(\w+)(\{[^}]*\})?/g, (_m, n) => (n === "agentId" ? "bench-in" : n === "sha" ? "0".repeat(64) : "x"));
+      const path = r.path.replace(
+        /:(\w+)(\{[^}]*\})?/g,
+        (_m, n) => (n === "agentId" ? "bench-in" : n === "sha" ? "0".repeat(64) : "x"),
+      );
       const key = `${r.method} ${path}`;
       if (seen.has(key)) continue;
       seen.add(key);
@@ -39,13 +42,22 @@ Deno.test("every state-changing route answers malformed bodies with 4xx, never 5
       }
     }
     // path tricks against the one route that reads a file named in the URL
-    for (const p of ["/static/..%2Fdeno.json", "/static/%2e%2e/deno.json", "/static/..%2F..%2Fetc%2Fpasswd", "/static/styles.css%00.js"]) {
+    for (
+      const p of [
+        "/static/..%2Fdeno.json",
+        "/static/%2e%2e/deno.json",
+        "/static/..%2F..%2Fetc%2Fpasswd",
+        "/static/styles.css%00.js",
+      ]
+    ) {
       const res = await fetch(srv.url + p);
       const text = await res.text();
       requests++;
       assert(!text.includes("nodeModulesDir") && !text.includes("root:"), `${p} served a file outside static/`);
     }
-    console.log(`input: ${seen.size} state-changing routes × ${BODIES.length} bad bodies, ${requests} requests, ${failures.length} server errors`);
+    console.log(
+      `input: ${seen.size} state-changing routes × ${BODIES.length} bad bodies, ${requests} requests, ${failures.length} server errors`,
+    );
     assert(failures.length === 0, failures.join("\n"));
   } finally {
     await srv.close();

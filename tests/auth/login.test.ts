@@ -48,12 +48,17 @@ Deno.test("first start: one-time admin password in a 0600 file; signing in with 
 
     // wrong password, missing login-CSRF, cross-site post: all refused
     let f = await loginForm(srv.url);
-    assertEquals((await postLogin(srv.url, { username: "admin", password: "nope-nope-nope", _csrf: f.csrf }, f.cookie)).status, 401);
+    assertEquals(
+      (await postLogin(srv.url, { username: "admin", password: "nope-nope-nope", _csrf: f.csrf }, f.cookie)).status,
+      401,
+    );
     f = await loginForm(srv.url);
     assertEquals((await postLogin(srv.url, { username: "admin", password, _csrf: f.csrf }, "")).status, 403);
     f = await loginForm(srv.url);
     assertEquals(
-      (await postLogin(srv.url, { username: "admin", password, _csrf: f.csrf }, f.cookie, { origin: "https://evil.example" })).status,
+      (await postLogin(srv.url, { username: "admin", password, _csrf: f.csrf }, f.cookie, {
+        origin: "https://evil.example",
+      })).status,
       403,
     );
 
@@ -88,7 +93,8 @@ Deno.test("first start: one-time admin password in a 0600 file; signing in with 
     const madeHtml = await made.text();
     assertMatch(madeHtml, /<code id="secret">mfa_[A-Za-z0-9_-]{43}<\/code>/);
     // its row has a Revoke form; posting it revokes that token, and the row then says so
-    const tokenId = /name="action" value="revoke-token"\/><input type="hidden" name="id" value="([^"]+)"/.exec(madeHtml)![1];
+    const tokenId =
+      /name="action" value="revoke-token"\/><input type="hidden" name="id" value="([^"]+)"/.exec(madeHtml)![1];
     const revoked = await issue({ _csrf: csrf, action: "revoke-token", id: tokenId });
     assertEquals(revoked.status, 200);
     assertMatch(await revoked.text(), /<td>bench-x<\/td><td>kitchen<\/td>.*?<td>revoked /s);
@@ -115,7 +121,12 @@ Deno.test("roles: viewer reads, cannot administer; an open redirect after sign-i
   try {
     await createUser(srv.kv, { username: "vera", role: "viewer", password: "correct horse battery" });
     const f = await loginForm(srv.url);
-    const res = await postLogin(srv.url, { username: "vera", password: "correct horse battery", _csrf: f.csrf, next: "//evil.example/x" }, f.cookie);
+    const res = await postLogin(srv.url, {
+      username: "vera",
+      password: "correct horse battery",
+      _csrf: f.csrf,
+      next: "//evil.example/x",
+    }, f.cookie);
     assertEquals(res.status, 303);
     assertEquals(res.headers.get("location"), "/");
     const cookie = `mf_session=${cookiesOf(res).mf_session}`;
@@ -195,7 +206,11 @@ Deno.test("ten wrong passwords lock the account for a while; the right one is th
       statuses.push(r.status);
     }
     assertEquals(statuses, Array(10).fill(401));
-    const locked = await postLogin(srv.url, { username: "olga", password: "the right password", _csrf: f.csrf }, f.cookie);
+    const locked = await postLogin(
+      srv.url,
+      { username: "olga", password: "the right password", _csrf: f.csrf },
+      f.cookie,
+    );
     assertEquals(locked.status, 429);
     assertMatch(await locked.text(), /Too many failed attempts/);
   } finally {

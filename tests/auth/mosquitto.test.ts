@@ -14,7 +14,10 @@ import { startTestServer } from "../helpers/server.ts";
 import { waitFor } from "../helpers/net.ts";
 import { withTempDir } from "../helpers/tmp.ts";
 
-async function connect(url: string, o: { clientId: string; username?: string; password?: string }): Promise<MqttClient | Error> {
+async function connect(
+  url: string,
+  o: { clientId: string; username?: string; password?: string },
+): Promise<MqttClient | Error> {
   try {
     return await mqtt.connectAsync(url, { ...o, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000 });
   } catch (e) {
@@ -34,7 +37,14 @@ Deno.test("generated Mosquitto passwd/acl: server, agents and OpenBeken units ge
     const dev = (await issueDeviceCredential(kv, { topics: ["obkAAAA0001"], group: "bekens_n", createdBy: "test" }))!;
     kv.close();
     const cli = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", new URL("../../server/auth/cli.ts", import.meta.url).pathname, "mosquitto-files", "--out", `${dir}/mosq`],
+      args: [
+        "run",
+        "-A",
+        new URL("../../server/auth/cli.ts", import.meta.url).pathname,
+        "mosquitto-files",
+        "--out",
+        `${dir}/mosq`,
+      ],
       env: { KV_PATH: kvPath },
       stdout: "piped",
       stderr: "piped",
@@ -52,17 +62,23 @@ Deno.test("generated Mosquitto passwd/acl: server, agents and OpenBeken units ge
       // in production: chown mosquitto the two files (see README)
       extraConfig: `user root\nallow_anonymous false\npassword_file ${dir}/mosq/passwd\nacl_file ${dir}/mosq/acl`,
     });
-    const srv = await startTestServer({ mqttUrl: broker.url, env: { KV_PATH: kvPath, DATA_DIR: `${dir}/srv` }, mqttShareGroup: "meterfleet" });
+    const srv = await startTestServer({
+      mqttUrl: broker.url,
+      env: { KV_PATH: kvPath, DATA_DIR: `${dir}/srv` },
+      mqttShareGroup: "meterfleet",
+    });
     const clients: MqttClient[] = [];
     let agent: BenchAgent | null = null;
     try {
       // refused: anonymous, wrong password, revoked token, a token under another name
-      for (const o of [
-        { clientId: "a1" },
-        { clientId: "a2", username: "bench-a", password: "mfa_" + "C".repeat(43) },
-        { clientId: "a3", username: "bench-gone", password: revoked.token },
-        { clientId: "a4", username: "obkAAAA0001", password: agentA.token },
-      ]) {
+      for (
+        const o of [
+          { clientId: "a1" },
+          { clientId: "a2", username: "bench-a", password: "mfa_" + "C".repeat(43) },
+          { clientId: "a3", username: "bench-gone", password: revoked.token },
+          { clientId: "a4", username: "obkAAAA0001", password: agentA.token },
+        ]
+      ) {
         const c = await connect(broker.url, o);
         if (!(c instanceof Error)) clients.push(c);
         assert(c instanceof Error, `connected: ${o.clientId}`);
@@ -78,12 +94,18 @@ Deno.test("generated Mosquitto passwd/acl: server, agents and OpenBeken units ge
         batchIntervalMs: 100,
         log: createLogger({ level: "error" }),
       });
-      await waitFor(async () => (await (await srv.api("/api/meters")).json()).meters.length === 2, { what: "telemetry via mosquitto" });
+      await waitFor(async () => (await (await srv.api("/api/meters")).json()).meters.length === 2, {
+        what: "telemetry via mosquitto",
+      });
 
       // what the agent and the unit receive. Mosquitto may grant a wildcard filter and then filter
       // delivery by the read ACL, so the check is on what arrives: the server publishes allowed and
       // forbidden topics, then a sentinel each client may read; once the sentinel is in, nothing else may be
-      const a = await connect(broker.url, { clientId: "meterfleet-agent-bench-a-probe", username: "bench-a", password: agentA.token });
+      const a = await connect(broker.url, {
+        clientId: "meterfleet-agent-bench-a-probe",
+        username: "bench-a",
+        password: agentA.token,
+      });
       const d = await connect(broker.url, { clientId: "obkAAAA0001", username: dev.username, password: dev.password });
       if (a instanceof Error) throw a;
       if (d instanceof Error) throw d;
@@ -96,7 +118,11 @@ Deno.test("generated Mosquitto passwd/acl: server, agents and OpenBeken units ge
       for (const f of ["#", "cmnd/#", "+/+/set", "obkAAAA0001/#", "cmnd/obkAAAA0001/+", "cmnd/bekens_n/+"]) {
         await d.subscribeAsync(f, { qos: 1 }).catch(() => {});
       }
-      const forbiddenForAgent = ["meterfleet/v1/agents/bench-b/telemetry", "cmnd/obkAAAA0001/POWER", "obkAAAA0001/1/set"];
+      const forbiddenForAgent = [
+        "meterfleet/v1/agents/bench-b/telemetry",
+        "cmnd/obkAAAA0001/POWER",
+        "obkAAAA0001/1/set",
+      ];
       const forbiddenForUnit = ["meterfleet/v1/agents/bench-a/ack", "cmnd/obkBBBB0002/POWER", "obkBBBB0002/1/set"];
       for (const t of [...forbiddenForAgent, ...forbiddenForUnit]) await srv.server.ctx.mqtt.publish(t, "x");
       await srv.server.ctx.mqtt.publish("meterfleet/v1/agents/bench-a/ack", "sentinel");
@@ -120,7 +146,11 @@ Deno.test("generated Mosquitto passwd/acl: server, agents and OpenBeken units ge
       // the server itself may command units
       await srv.server.ctx.mqtt.publish("cmnd/obkAAAA0001/POWER", "ON");
       await waitFor(() => seen.includes("cmnd/obkAAAA0001/POWER ON"), { what: "server command" });
-      assertEquals(seen.filter((s) => s.startsWith("cmnd/obkAAAA0001/POWER OFF")), [], "agent/unit command got through");
+      assertEquals(
+        seen.filter((s) => s.startsWith("cmnd/obkAAAA0001/POWER OFF")),
+        [],
+        "agent/unit command got through",
+      );
     } finally {
       for (const c of clients) c.end(true);
       await agent?.stop().catch(() => {});
@@ -139,8 +169,17 @@ Deno.test("mosquitto-files --watch: a token issued can connect, a token revoked 
     // the watcher as an operator runs it beside Mosquitto, in its own process
     const watcher = new Deno.Command(Deno.execPath(), {
       args: [
-        "run", "-A", new URL("../../server/auth/cli.ts", import.meta.url).pathname,
-        "mosquitto-files", "--out", `${dir}/mosq`, "--watch", "--pid-file", `${dir}/mosquitto.pid`, "--every", "0.2",
+        "run",
+        "-A",
+        new URL("../../server/auth/cli.ts", import.meta.url).pathname,
+        "mosquitto-files",
+        "--out",
+        `${dir}/mosq`,
+        "--watch",
+        "--pid-file",
+        `${dir}/mosquitto.pid`,
+        "--every",
+        "0.2",
       ],
       env: { KV_PATH: kvPath },
       stdout: "piped",
@@ -153,9 +192,14 @@ Deno.test("mosquitto-files --watch: a token issued can connect, a token revoked 
         what: "the watcher writing bench-a into the password file",
       });
       broker = await startMosquitto({
-        extraConfig: `user root\nallow_anonymous false\npid_file ${dir}/mosquitto.pid\npassword_file ${dir}/mosq/passwd\nacl_file ${dir}/mosq/acl`,
+        extraConfig:
+          `user root\nallow_anonymous false\npid_file ${dir}/mosquitto.pid\npassword_file ${dir}/mosq/passwd\nacl_file ${dir}/mosq/acl`,
       });
-      const live = await connect(broker.url, { clientId: "meterfleet-agent-bench-a", username: "bench-a", password: a.token });
+      const live = await connect(broker.url, {
+        clientId: "meterfleet-agent-bench-a",
+        username: "bench-a",
+        password: a.token,
+      });
       if (live instanceof Error) throw live;
       clients.push(live);
       let closedAt = 0;
@@ -164,7 +208,11 @@ Deno.test("mosquitto-files --watch: a token issued can connect, a token revoked 
       // issued after Mosquitto started: the watcher rewrites the files and reloads it
       const b = await issueAgentToken(kv, { agentId: "bench-b", createdBy: "test" });
       const bClient = await waitFor(async () => {
-        const c = await connect(broker!.url, { clientId: "meterfleet-agent-bench-b", username: "bench-b", password: b.token });
+        const c = await connect(broker!.url, {
+          clientId: "meterfleet-agent-bench-b",
+          username: "bench-b",
+          password: b.token,
+        });
         if (c instanceof Error) throw c;
         return c;
       }, { what: "bench-b accepted after the reload", timeoutMs: 20_000 });
@@ -174,7 +222,11 @@ Deno.test("mosquitto-files --watch: a token issued can connect, a token revoked 
       // revoked in KV (as the admin page or CLI does): the live connection goes, and stays gone
       await revokeAgentToken(kv, a.record.id);
       await waitFor(() => closedAt > 0, { what: "bench-a's live connection closed by Mosquitto", timeoutMs: 20_000 });
-      const again = await connect(broker.url, { clientId: "meterfleet-agent-bench-a", username: "bench-a", password: a.token });
+      const again = await connect(broker.url, {
+        clientId: "meterfleet-agent-bench-a",
+        username: "bench-a",
+        password: a.token,
+      });
       if (!(again instanceof Error)) clients.push(again);
       assert(again instanceof Error, "a revoked token reconnected");
       assert(bClient.connected, "bench-b was dropped with bench-a");

@@ -17,19 +17,23 @@ import { waitFor } from "../helpers/net.ts";
 import { fetchAs, testSession } from "../helpers/auth.ts";
 import { withTempDir } from "../helpers/tmp.ts";
 
-const quiet = createLogger({ level: "error" });
-
 /** Wait for a broker-side effect, failing (not hanging) if it never comes. */
 async function within<T>(p: Promise<T>, what: string, ms = 15_000): Promise<T> {
   let t: ReturnType<typeof setTimeout> | undefined;
   try {
-    return await Promise.race([p, new Promise<never>((_, rej) => t = setTimeout(() => rej(new Error(`never happened: ${what}`)), ms))]);
+    return await Promise.race([
+      p,
+      new Promise<never>((_, rej) => t = setTimeout(() => rej(new Error(`never happened: ${what}`)), ms)),
+    ]);
   } finally {
     clearTimeout(t);
   }
 }
 
-async function connect(url: string, o: { clientId: string; username?: string; password?: string }): Promise<MqttClient | Error> {
+async function connect(
+  url: string,
+  o: { clientId: string; username?: string; password?: string },
+): Promise<MqttClient | Error> {
   try {
     return await mqtt.connectAsync(url, { ...o, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000 });
   } catch (e) {
@@ -129,11 +133,31 @@ Deno.test("embedded broker enforces it: connects, every table row published and 
     const refused: [string, Parameters<typeof connect>[1]][] = [
       ["anonymous", { clientId: "meterfleet-agent-bench-a" }],
       ["wrong token", { clientId: "meterfleet-agent-bench-a", username: "bench-a", password: "mfa_" + "B".repeat(43) }],
-      ["token of another agent", { clientId: "meterfleet-agent-bench-b", username: "bench-b", password: agent.password }],
-      ["agent taking another's client id", { clientId: "meterfleet-agent-bench-b", username: "bench-a", password: agent.password }],
-      ["agent posing as the server", { clientId: "meterfleet-server-x", username: "bench-a", password: agent.password }],
-      ["device with another unit's client id", { clientId: "obkBBBB0002", username: dev.username, password: dev.password }],
-      ["server user, wrong password", { clientId: "meterfleet-server-y", username: "meterfleet-server", password: "x" }],
+      ["token of another agent", {
+        clientId: "meterfleet-agent-bench-b",
+        username: "bench-b",
+        password: agent.password,
+      }],
+      ["agent taking another's client id", {
+        clientId: "meterfleet-agent-bench-b",
+        username: "bench-a",
+        password: agent.password,
+      }],
+      ["agent posing as the server", {
+        clientId: "meterfleet-server-x",
+        username: "bench-a",
+        password: agent.password,
+      }],
+      ["device with another unit's client id", {
+        clientId: "obkBBBB0002",
+        username: dev.username,
+        password: dev.password,
+      }],
+      ["server user, wrong password", {
+        clientId: "meterfleet-server-y",
+        username: "meterfleet-server",
+        password: "x",
+      }],
     ];
     for (const [what, o] of refused) {
       const c = await connect(url, o);
@@ -146,7 +170,11 @@ Deno.test("embedded broker enforces it: connects, every table row published and 
     let n = 0;
     const kinds = [
       { name: "agent", idx: 1, creds: { clientId: "meterfleet-agent-bench-a", ...agent } },
-      { name: "device", idx: 2, creds: { clientId: "obkAAAA0001", username: withGroup.username, password: withGroup.password } },
+      {
+        name: "device",
+        idx: 2,
+        creds: { clientId: "obkAAAA0001", username: withGroup.username, password: withGroup.password },
+      },
     ] as const;
     for (const k of kinds) {
       for (const row of PUBLISH) {
@@ -185,7 +213,11 @@ Deno.test("embedded broker enforces it: connects, every table row published and 
     const bigClosed = new Promise<void>((r) => big.once("close", () => r()));
     big.publish("obkAAAA0001/power/get", "9".repeat(65 * 1024), { qos: 1 });
     await within(bigClosed, "client dropped after an oversized publish");
-    console.log(`mqtt: ${refused.length} refused connects, ${PUBLISH.length * 2} publishes, ${SUBSCRIBE.length * 2} subscribes checked on the broker`);
+    console.log(
+      `mqtt: ${refused.length} refused connects, ${PUBLISH.length * 2} publishes, ${
+        SUBSCRIBE.length * 2
+      } subscribes checked on the broker`,
+    );
   } finally {
     for (const c of clients) c.end(true);
     await srv.close();
@@ -209,7 +241,9 @@ Deno.test("a revoked agent token stops working at once: live MQTT connection clo
       log: agentLog,
     });
     try {
-      await waitFor(async () => ((await (await srv.api("/api/meters")).json()).meters.length === 3), { what: "meters" });
+      await waitFor(async () => ((await (await srv.api("/api/meters")).json()).meters.length === 3), {
+        what: "meters",
+      });
       const bearer = await fetch(`${srv.url}/api/health`, { headers: { authorization: `Bearer ${creds.token}` } });
       assertEquals(bearer.status, 200);
       await bearer.body?.cancel();
@@ -223,7 +257,8 @@ Deno.test("a revoked agent token stops working at once: live MQTT connection clo
       await res.body?.cancel();
       // at once: by the time the revoke call returned, the broker has closed the agent's connection
       assertEquals(guard.connected().filter((c) => c.principal.kind === "agent").length, 0);
-      const live = (srv.server.ctx.broker!.aedes as unknown as { clients: Record<string, { closed: boolean }> }).clients;
+      const live =
+        (srv.server.ctx.broker!.aedes as unknown as { clients: Record<string, { closed: boolean }> }).clients;
       const conn = live["meterfleet-agent-bench-rev"];
       assert(!conn || conn.closed, "the revoked agent's connection is still open");
       await waitFor(() => !agent.uplink.client.connected, { what: "agent sees the disconnect" });
@@ -253,7 +288,13 @@ Deno.test("secrets never reach the log: tokens, passwords, session ids across bo
   const { ensureInitialAdmin } = await import("../../server/auth/bootstrap.ts");
   const { freePort } = await import("../helpers/net.ts");
   const dir = await Deno.makeTempDir({ prefix: "meterfleet-logs-" });
-  const config = { ...configFromEnv({ DATA_DIR: dir }), port: 0, embeddedMqttPort: freePort(), instanceId: "logs", logLevel: "debug" as const };
+  const config = {
+    ...configFromEnv({ DATA_DIR: dir }),
+    port: 0,
+    embeddedMqttPort: freePort(),
+    instanceId: "logs",
+    logLevel: "debug" as const,
+  };
   const server = await startServer(config, { log: createLogger({ level: "debug", sink: (l) => lines.push(l) }) });
   const secrets: string[] = [];
   const clients: MqttClient[] = [];
@@ -266,7 +307,11 @@ Deno.test("secrets never reach the log: tokens, passwords, session ids across bo
     const s = await testSession(server.ctx.kv, "admin");
     secrets.push(s.token, s.csrf);
     const post = (p: string, body: unknown) =>
-      fetchAs(server.url, s, p, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      fetchAs(server.url, s, p, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
     const tok = await (await post("/api/auth/tokens", { agentId: "bench-log" })).json();
     secrets.push(tok.token);
     const dev = await (await post("/api/auth/devices", { topics: ["obkLOG00001"] })).json();
@@ -288,12 +333,24 @@ Deno.test("secrets never reach the log: tokens, passwords, session ids across bo
     }
     // MQTT: good connect, a token used as user name, a revoked one
     const url = server.ctx.broker!.url;
-    const good = await connect(url, { clientId: "meterfleet-agent-bench-log", username: "bench-log", password: tok.token });
+    const good = await connect(url, {
+      clientId: "meterfleet-agent-bench-log",
+      username: "bench-log",
+      password: tok.token,
+    });
     if (!(good instanceof Error)) clients.push(good);
-    const swapped = await connect(url, { clientId: "meterfleet-agent-bench-log", username: tok.token, password: "bench-log" });
+    const swapped = await connect(url, {
+      clientId: "meterfleet-agent-bench-log",
+      username: tok.token,
+      password: "bench-log",
+    });
     if (!(swapped instanceof Error)) clients.push(swapped);
     await post(`/api/auth/tokens/${tok.id}/revoke`, {});
-    const dead = await connect(url, { clientId: "meterfleet-agent-bench-log", username: "bench-log", password: tok.token });
+    const dead = await connect(url, {
+      clientId: "meterfleet-agent-bench-log",
+      username: "bench-log",
+      password: tok.token,
+    });
     if (!(dead instanceof Error)) clients.push(dead);
   } finally {
     for (const c of clients) c.end(true);
@@ -302,7 +359,10 @@ Deno.test("secrets never reach the log: tokens, passwords, session ids across bo
   }
   const text = lines.join("\n");
   assert(lines.length > 5, "captured no log");
-  assert(text.includes("agent token revoked") && text.includes("MQTT connection refused"), "expected events not logged");
+  assert(
+    text.includes("agent token revoked") && text.includes("MQTT connection refused"),
+    "expected events not logged",
+  );
   for (const sec of secrets) assert(!text.includes(sec), `a secret reached the log (${sec.slice(0, 4)}…)`);
   console.log(`log capture: ${lines.length} lines, ${secrets.length} secrets, none present`);
 });
@@ -319,11 +379,17 @@ Deno.test("flash-time unit credentials derived from the fleet secret: accepted f
     const c = await connect(srv.brokerUrl, { clientId: "obkDDDD0004", username: creds.user, password: creds.password });
     if (c instanceof Error) throw c;
     clients.push(c);
-    for (const [o, what] of [
-      [{ clientId: "obkDDDD0004", username: "obkDDDD0004", password: wrongSecret.password }, "other secret"],
-      [{ clientId: "obkEEEE0005", username: "obkEEEE0005", password: creds.password }, "another unit's password"],
-      [{ clientId: "meterfleet", username: "meterfleet", password: (await unitMqttCredentials(secret, "meterfleet")).password }, "reserved topic"],
-    ] as const) {
+    for (
+      const [o, what] of [
+        [{ clientId: "obkDDDD0004", username: "obkDDDD0004", password: wrongSecret.password }, "other secret"],
+        [{ clientId: "obkEEEE0005", username: "obkEEEE0005", password: creds.password }, "another unit's password"],
+        [{
+          clientId: "meterfleet",
+          username: "meterfleet",
+          password: (await unitMqttCredentials(secret, "meterfleet")).password,
+        }, "reserved topic"],
+      ] as const
+    ) {
       const x = await connect(srv.brokerUrl, o);
       if (!(x instanceof Error)) clients.push(x);
       assert(x instanceof Error, `connected with ${what}`);
@@ -331,14 +397,29 @@ Deno.test("flash-time unit credentials derived from the fleet secret: accepted f
     const granted = (f: string) => c.subscribeAsync(f, { qos: 1 }).then((g) => g[0].qos !== 128, () => false);
     assertEquals(await granted("cmnd/obkDDDD0004/+"), true);
     // what every OpenBeken build subscribes at connect: its platform's default group (read only, one level)
-    assertEquals([await granted("cmnd/bekens_n/+"), await granted("cmnd/bekens_t/+"), await granted("cmnd/bekens_n/#"), await granted("cmnd/obkEEEE0005/+")], [true, true, false, false]);
-    assertEquals(mayPublish({ kind: "device", username: "obkDDDD0004", topics: ["obkDDDD0004"], group: null }, "cmnd/bekens_n/POWER"), false);
+    assertEquals([
+      await granted("cmnd/bekens_n/+"),
+      await granted("cmnd/bekens_t/+"),
+      await granted("cmnd/bekens_n/#"),
+      await granted("cmnd/obkEEEE0005/+"),
+    ], [true, true, false, false]);
+    assertEquals(
+      mayPublish(
+        { kind: "device", username: "obkDDDD0004", topics: ["obkDDDD0004"], group: null },
+        "cmnd/bekens_n/POWER",
+      ),
+      false,
+    );
     const closed = new Promise<void>((r) => c.once("close", () => r()));
     const res = await srv.api("/api/auth/devices/obkDDDD0004/revoke", { method: "POST" });
     assertEquals(res.status, 200);
     await res.body?.cancel();
     await within(closed, "revoked unit disconnected");
-    const again = await connect(srv.brokerUrl, { clientId: "obkDDDD0004", username: creds.user, password: creds.password });
+    const again = await connect(srv.brokerUrl, {
+      clientId: "obkDDDD0004",
+      username: creds.user,
+      password: creds.password,
+    });
     if (!(again instanceof Error)) clients.push(again);
     assert(again instanceof Error, "revoked derived credential reconnected");
   } finally {
@@ -357,7 +438,9 @@ Deno.test("revoking on one server instance closes the agent's connection on anot
     if (c instanceof Error) throw c;
     clients.push(c);
     const closed = new Promise<void>((r) => c.once("close", () => r()));
-    const id = (await (await a.api("/api/auth/tokens")).json()).find((t: { agentId: string }) => t.agentId === "bench-two").id;
+    const id = (await (await a.api("/api/auth/tokens")).json()).find((t: { agentId: string }) =>
+      t.agentId === "bench-two"
+    ).id;
     const res = await a.api(`/api/auth/tokens/${id}/revoke`, { method: "POST" });
     assertEquals(res.status, 200);
     await res.body?.cancel();
@@ -387,7 +470,11 @@ Deno.test("several quick revocations on one instance all reach the other instanc
     }
     const tokens = await (await a.api("/api/auth/tokens")).json() as { id: string; agentId: string }[];
     // back to back, without waiting: the KV watch on b may see only the last
-    await Promise.all(tokens.filter((t) => ids.includes(t.agentId)).map((t) => a.api(`/api/auth/tokens/${t.id}/revoke`, { method: "POST" }).then((r) => r.body?.cancel())));
+    await Promise.all(
+      tokens.filter((t) => ids.includes(t.agentId)).map((t) =>
+        a.api(`/api/auth/tokens/${t.id}/revoke`, { method: "POST" }).then((r) => r.body?.cancel())
+      ),
+    );
     await within(Promise.all(closed), "every revoked agent closed on instance b");
   } finally {
     for (const c of clients) c.end(true);

@@ -4,13 +4,20 @@
  * later are covered without touching this file), and the allowed role gets through.
  */
 import { assert, assertEquals } from "@std/assert";
-import { ROLES, type Role } from "../../server/db/users.ts";
+import { type Role, ROLES } from "../../server/db/users.ts";
 import { DEFAULT_RULE, ROUTES, ruleFor } from "../../server/auth/policy.ts";
 import { startTestServer } from "../helpers/server.ts";
-import { fetchAs, testAgentCredentials, testSession, type TestSession } from "../helpers/auth.ts";
+import { fetchAs, testAgentCredentials, type TestSession, testSession } from "../helpers/auth.ts";
 
 /** The only routes anyone may call without signing in. A new public route must be added here on purpose. */
-const EXPECTED_PUBLIC = ["GET /login", "POST /login", "GET /static/*", "GET /_islands/*", "GET /api/health", "GET /fw/*"];
+const EXPECTED_PUBLIC = [
+  "GET /login",
+  "POST /login",
+  "GET /static/*",
+  "GET /_islands/*",
+  "GET /api/health",
+  "GET /fw/*",
+];
 
 /** What the issue's roles demand, whatever the table says: [method, concrete path, lowest role that may]. */
 const ROLE_FLOORS: [string, string, Role][] = [
@@ -44,7 +51,8 @@ function concrete(pattern: string): string | null {
   return ok ? path : null;
 }
 
-const refusedUnauth = (r: Response) => r.status === 401 || (r.status === 302 && (r.headers.get("location") ?? "").startsWith("/login"));
+const refusedUnauth = (r: Response) =>
+  r.status === 401 || (r.status === 302 && (r.headers.get("location") ?? "").startsWith("/login"));
 
 Deno.test("the table gives each capability the role the issue asks for", () => {
   for (const [m, path, floor] of ROLE_FLOORS) {
@@ -70,7 +78,11 @@ Deno.test("every registered route: unauthenticated and wrong-role requests refus
     let checked = 0, requests = 0;
     const call = async (s: TestSession | null, method: string, path: string, headers: HeadersInit = {}) => {
       requests++;
-      const init: RequestInit = { method, redirect: "manual", headers: { accept: "text/html,application/json", ...headers } };
+      const init: RequestInit = {
+        method,
+        redirect: "manual",
+        headers: { accept: "text/html,application/json", ...headers },
+      };
       if (method !== "GET" && method !== "HEAD") {
         init.body = "{}";
         (init.headers as Record<string, string>)["content-type"] = "application/json";
@@ -109,7 +121,9 @@ Deno.test("every registered route: unauthenticated and wrong-role requests refus
       }
       // an agent token only where the table says so (agent:self needs the route's :agentId to be its own)
       const asOther = await call(null, method, path, { authorization: `Bearer ${other.token}` });
-      if (!rule.allow.includes("agent")) assertEquals(asOther.status, 403, `${key}: another agent's token should be refused`);
+      if (!rule.allow.includes("agent")) {
+        assertEquals(asOther.status, 403, `${key}: another agent's token should be refused`);
+      }
       const asAgent = await call(null, method, path, { authorization: `Bearer ${agent.token}` });
       if (rule.allow.includes("agent") || rule.allow.includes("agent:self")) {
         assert(![401, 403].includes(asAgent.status), `${key}: its own agent should pass, got ${asAgent.status}`);
@@ -120,7 +134,11 @@ Deno.test("every registered route: unauthenticated and wrong-role requests refus
       if (minRole && !["GET", "HEAD"].includes(method)) {
         // state-changing with a session but no CSRF token, or from another origin: refused
         const s = await testSession(srv.kv, minRole);
-        const noCsrf = await fetch(srv.url + path, { method, headers: { cookie: s.cookie, "content-type": "application/json" }, body: "{}" });
+        const noCsrf = await fetch(srv.url + path, {
+          method,
+          headers: { cookie: s.cookie, "content-type": "application/json" },
+          body: "{}",
+        });
         await noCsrf.body?.cancel();
         assertEquals(noCsrf.status, 403, `${key}: missing CSRF accepted`);
         const cross = await call(await testSession(srv.kv, minRole), method, path, { origin: "https://evil.example" });
@@ -135,8 +153,10 @@ Deno.test("every registered route: unauthenticated and wrong-role requests refus
     assertEquals((await call(sessions.operator, "GET", "/api/not-yet-written")).status, 403);
     assertEquals((await call(null, "DELETE", "/api/not-yet-written")).status, 401);
     assertEquals((await call(sessions.admin, "GET", "/api/not-yet-written")).status, 404);
-    console.log(`policy: ${routes.length} registered route/method pairs, ${checked} protected and checked, ` +
-      `${publicSeen.length} public, ${requests} requests, ${ROUTES.length} rules in the table`);
+    console.log(
+      `policy: ${routes.length} registered route/method pairs, ${checked} protected and checked, ` +
+        `${publicSeen.length} public, ${requests} requests, ${ROUTES.length} rules in the table`,
+    );
     assert(checked >= 8, "suspiciously few protected routes");
   } finally {
     await srv.close();

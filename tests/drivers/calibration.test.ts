@@ -18,7 +18,11 @@ async function calibrationRun(profileId: string, makeSim: (m: PhysicalMeter) => 
   if (prof.transport.kind === "chip") prof.transport.pollMs = 60;
   const meter = new PhysicalMeter({ loadW: 60 }); // the 60 W bulb
   const sim = makeSim(meter).start();
-  const poller = pollerForProfile(parseProfile(prof), { port: sim.path, deviceId: "cal-1", reopenMs: 50 }) as ChipPoller;
+  const poller = pollerForProfile(parseProfile(prof), {
+    port: sim.path,
+    deviceId: "cal-1",
+    reopenMs: 50,
+  }) as ChipPoller;
   const c = new Collector();
   try {
     poller.start(c);
@@ -30,14 +34,19 @@ async function calibrationRun(profileId: string, makeSim: (m: PhysicalMeter) => 
       waitRaw: (seen) => c.until(() => c.readings.length >= 2 + seen, "raw sample"),
     });
     assert(Math.abs(result.before.errorPct.power) > 3);
-    for (const q of ["voltage", "current", "power"] as const) assert(Math.abs(result.after.errorPct[q]) < 0.5, `${q}: ${result.after.errorPct[q]}`);
+    for (const q of ["voltage", "current", "power"] as const) {
+      assert(Math.abs(result.after.errorPct[q]) < 0.5, `${q}: ${result.after.errorPct[q]}`);
+    }
     // the proof is a different load read through the new factors
     meter.setLoad(1500);
     await c.until(() => c.last!.power > 1000, "reading at the new load");
     const n = c.readings.length;
     await c.until(() => c.readings.length > n, "one more reading");
     const r = c.last!;
-    assert(pct(r.voltage, 230) < 0.5 && pct(r.power, 1500) < 0.5 && pct(r.current, 1500 / 230) < 0.5, JSON.stringify(r));
+    assert(
+      pct(r.voltage, 230) < 0.5 && pct(r.power, 1500) < 0.5 && pct(r.current, 1500 / 230) < 0.5,
+      JSON.stringify(r),
+    );
     return result;
   } finally {
     await poller.stop();

@@ -5,9 +5,14 @@ import { createUnit } from "../../server/db/units.ts";
 
 Deno.test("calibration records: bench record with history, apply to a deployed unit over MQTT, record page", async () => {
   const srv = await startTestServer();
-  const client = await mqtt.connectAsync(srv.brokerUrl, { ...(await srv.deviceCredentials("obk8C112233")), protocolVersion: 4 });
+  const client = await mqtt.connectAsync(srv.brokerUrl, {
+    ...(await srv.deviceCredentials("obk8C112233")),
+    protocolVersion: 4,
+  });
   try {
-    const unit = await createUnit(srv.kv, { topic: "obk8C112233", meteringChip: "BL0942", model: "pziot-e01" }, { by: "test" });
+    const unit = await createUnit(srv.kv, { topic: "obk8C112233", meteringChip: "BL0942", model: "pziot-e01" }, {
+      by: "test",
+    });
     const post = (path: string, body: unknown) =>
       srv.api(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
 
@@ -29,9 +34,18 @@ Deno.test("calibration records: bench record with history, apply to a deployed u
     assertEquals(rec.factors.power, 36956 / 60);
 
     // a second bench run keeps the first
-    await (await post(`/api/units/${unit.id}/calibrations`, { ...bench, raw: { ...bench.raw, power: 35900 }, by: "bob" })).body?.cancel();
+    await (await post(`/api/units/${unit.id}/calibrations`, {
+      ...bench,
+      raw: { ...bench.raw, power: 35900 },
+      by: "bob",
+    })).body?.cancel();
     // invalid input and "no load" are rejected, not stored
-    assertEquals((await (await post(`/api/units/${unit.id}/calibrations`, { ...bench, chip: "XYZ" })).json()).error.includes("chip"), true);
+    assertEquals(
+      (await (await post(`/api/units/${unit.id}/calibrations`, { ...bench, chip: "XYZ" })).json()).error.includes(
+        "chip",
+      ),
+      true,
+    );
     const noLoad = await post(`/api/units/${unit.id}/calibrations`, { ...bench, raw: { ...bench.raw, power: 0 } });
     assertEquals(noLoad.status, 422);
     await noLoad.body?.cancel();
@@ -45,14 +59,24 @@ Deno.test("calibration records: bench record with history, apply to a deployed u
         if (got.length === 3) resolve();
       })
     );
-    r = await post(`/api/units/${unit.id}/calibrations/apply`, { reference: { voltage: 231.5, current: 0.26, power: 60.2 }, by: "alice" });
+    r = await post(`/api/units/${unit.id}/calibrations/apply`, {
+      reference: { voltage: 231.5, current: 0.26, power: 60.2 },
+      by: "alice",
+    });
     assertEquals(r.status, 201);
     await r.body?.cancel();
     await arrived;
-    assertEquals(got, [["cmnd/obk8C112233/VoltageSet", "231.5"], ["cmnd/obk8C112233/CurrentSet", "0.26"], ["cmnd/obk8C112233/PowerSet", "60.2"]]);
+    assertEquals(got, [["cmnd/obk8C112233/VoltageSet", "231.5"], ["cmnd/obk8C112233/CurrentSet", "0.26"], [
+      "cmnd/obk8C112233/PowerSet",
+      "60.2",
+    ]]);
 
     const hist = await (await srv.api(`/api/units/${unit.id}/calibrations`)).json();
-    assertEquals(hist.map((h: { seq: number; by: string; mode: string }) => [h.seq, h.by, h.mode]), [[1, "alice", "bench"], [2, "bob", "bench"], [3, "alice", "deployed"]]);
+    assertEquals(hist.map((h: { seq: number; by: string; mode: string }) => [h.seq, h.by, h.mode]), [
+      [1, "alice", "bench"],
+      [2, "bob", "bench"],
+      [3, "alice", "deployed"],
+    ]);
 
     const page = await srv.api(`/units/${unit.id}/calibration`);
     const html = await page.text();

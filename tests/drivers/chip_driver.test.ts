@@ -35,14 +35,18 @@ const near = (a: number, b: number, pct: number) => Math.abs(a - b) <= Math.abs(
 Deno.test("BL0942 driver on a pty: 230 V / 60 W, frequency, energy across the 24-bit CF_CNT wrap", async () => {
   const meter = new PhysicalMeter({ loadW: 3000, energyWh: 0 });
   // start 3 counts below the wrap: a 3 kW load crosses it within a few polls
-  await withPoller(fastProfile("pziot-e01"), new Bl0942Sim(meter, undefined, { cfStart: 0xffffff - 3 }), async (_p, c) => {
-    await c.until(() => c.readings.length >= 2 && c.last!.energyWh > 0.9, "energy across the wrap (5+ counts)");
-    const r = c.last!;
-    assert(near(r.voltage, 230, 0.05) && near(r.power, 3000, 0.05), JSON.stringify(r));
-    assertAlmostEquals(r.current, 3000 / 230, 0.001);
-    assertEquals(r.frequency, 50);
-    assert(r.energyWh < 50, `energy must not jump by a wrap: ${r.energyWh}`);
-  });
+  await withPoller(
+    fastProfile("pziot-e01"),
+    new Bl0942Sim(meter, undefined, { cfStart: 0xffffff - 3 }),
+    async (_p, c) => {
+      await c.until(() => c.readings.length >= 2 && c.last!.energyWh > 0.9, "energy across the wrap (5+ counts)");
+      const r = c.last!;
+      assert(near(r.voltage, 230, 0.05) && near(r.power, 3000, 0.05), JSON.stringify(r));
+      assertAlmostEquals(r.current, 3000 / 230, 0.001);
+      assertEquals(r.frequency, 50);
+      assert(r.energyWh < 50, `energy must not jump by a wrap: ${r.energyWh}`);
+    },
+  );
 });
 
 Deno.test("BL0942 driver keeps sync through bad checksums and noise", async () => {
@@ -67,7 +71,10 @@ Deno.test("CSE7766 driver samples the stream; F2 5A (no load) packets read as 0 
   const meter = new PhysicalMeter({ loadW: 60 });
   await withPoller(fastProfile("cse7766-plug"), new Cse7766Sim(meter), async (_p, c) => {
     await c.until(() => c.readings.length >= 1, "first reading");
-    assert(near(c.last!.voltage, 230, 0.05) && near(c.last!.power, 60, 0.05) && near(c.last!.current, 60 / 230, 0.1), JSON.stringify(c.last));
+    assert(
+      near(c.last!.voltage, 230, 0.05) && near(c.last!.power, 60, 0.05) && near(c.last!.current, 60 / 230, 0.1),
+      JSON.stringify(c.last),
+    );
     meter.setLoad(0);
     await c.until(() => c.last!.power === 0, "no-load reading");
     assert(near(c.last!.voltage, 230, 0.05));
@@ -92,7 +99,10 @@ Deno.test("HT7017 and BL6552 drivers read their simulators (BL6552: three phases
   await withPoller(fastProfile("zmai-90", "HT7017"), new Ht7017Sim(new PhysicalMeter({ loadW: 500 })), async (p, c) => {
     p.setFactors({ voltage: 10961.98, current: 1661.41, power: 3.1777 });
     await c.until(() => c.readings.length >= 2, "HT7017 readings");
-    assert(near(c.last!.voltage, 230, 0.05) && near(c.last!.power, 500, 0.05) && c.last!.frequency === 50, JSON.stringify(c.last));
+    assert(
+      near(c.last!.voltage, 230, 0.05) && near(c.last!.power, 500, 0.05) && c.last!.frequency === 50,
+      JSON.stringify(c.last),
+    );
   });
   const meter = new PhysicalMeter({ loadW: [100, 200, 400], powerFactor: 0.9 });
   await withPoller(fastProfile("zmai-90", "BL6552"), new Bl6552Sim(meter), async (p, c) => {
@@ -100,13 +110,22 @@ Deno.test("HT7017 and BL6552 drivers read their simulators (BL6552: three phases
     await c.until(() => c.readings.length >= 1, "BL6552 reading");
     const r = c.last!;
     assertEquals(r.phases!.length, 3);
-    for (const [k, w] of [100, 200, 400].entries()) assert(near(r.phases![k].power, w, 0.05) && near(r.phases![k].current, w / (230 * 0.9), 0.1), JSON.stringify(r.phases));
+    for (const [k, w] of [100, 200, 400].entries()) {
+      assert(
+        near(r.phases![k].power, w, 0.05) && near(r.phases![k].current, w / (230 * 0.9), 0.1),
+        JSON.stringify(r.phases),
+      );
+    }
     assert(near(r.power, 700, 0.05));
   });
 });
 
 Deno.test("a port that does not exist is an event, retried, never a crash", async () => {
-  const p = pollerForProfile(getProfile("pziot-e01"), { port: "/dev/does-not-exist-42", deviceId: "ghost", reopenMs: 20 });
+  const p = pollerForProfile(getProfile("pziot-e01"), {
+    port: "/dev/does-not-exist-42",
+    deviceId: "ghost",
+    reopenMs: 20,
+  });
   const c = new Collector();
   p.start(c);
   try {

@@ -6,7 +6,8 @@ const deno = Deno.execPath();
 const script = new URL("../../edge-agent/decode.ts", import.meta.url).pathname;
 
 async function decode(...args: string[]) {
-  const out = await new Deno.Command(deno, { args: ["run", "-A", script, ...args], stdout: "piped", stderr: "piped" }).output();
+  const out = await new Deno.Command(deno, { args: ["run", "-A", script, ...args], stdout: "piped", stderr: "piped" })
+    .output();
   const lines = new TextDecoder().decode(out.stdout).trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
   return { code: out.code, lines, stderr: new TextDecoder().decode(out.stderr) };
 }
@@ -55,5 +56,14 @@ Deno.test("decode CLI: a truncated datapoint or bad checksum exits non-zero with
 Deno.test("decode CLI: rn8209 register transactions", async () => {
   const r = await decode("rn8209", "24 20 33 E1 A7");
   assertEquals(r.code, 0);
-  assertEquals(r.lines[0], { offset: 0, ok: true, checksumOk: true, op: "read", register: 0x24, name: "URMS", value: 2110433, raw: "242033E1A7" });
+  assertEquals(r.lines[0], {
+    offset: 0,
+    ok: true,
+    checksumOk: true,
+    op: "read",
+    register: 0x24,
+    name: "URMS",
+    value: 2110433,
+    raw: "242033E1A7",
+  });
 });

@@ -6,7 +6,18 @@ import { parseProfile } from "../../shared/profiles/mod.ts";
 import { seedFrames, spmValueFrames } from "./seed_vectors.ts";
 
 const spmCapture = () =>
-  fromHex([seedFrames.spmHeartbeat, seedFrames.spmPhaseB, seedFrames.spmPhaseC, seedFrames.spmFrequency, seedFrames.spmTotalPower, seedFrames.spmPowerFactor, seedFrames.spmFault, ...Object.values(spmValueFrames)].join(""));
+  fromHex(
+    [
+      seedFrames.spmHeartbeat,
+      seedFrames.spmPhaseB,
+      seedFrames.spmPhaseC,
+      seedFrames.spmFrequency,
+      seedFrames.spmTotalPower,
+      seedFrames.spmPowerFactor,
+      seedFrames.spmFault,
+      ...Object.values(spmValueFrames),
+    ].join(""),
+  );
 
 Deno.test("mapping assistant: the SPM02 log maps to the MCU's real dpIDs, whole-watt phase power", async () => {
   const model = parseTuyaModelText(await Deno.readTextFile(new URL("./fixtures/spm02_v2_model.json", import.meta.url)));
@@ -14,9 +25,19 @@ Deno.test("mapping assistant: the SPM02 log maps to the MCU's real dpIDs, whole-
   const r = assistMapping(spmCapture(), model, { id: "spm02-mapped" });
   const q = (dp: number) => r.proposals.find((p) => p.dp === dp);
   // phases B and C from the raw packets, phase A by the stride of the triplets
-  assertEquals([q(105)?.quantity, q(105)?.phase, q(106)?.quantity, q(107)?.quantity], ["voltage", 1, "current", "power"]);
+  assertEquals([q(105)?.quantity, q(105)?.phase, q(106)?.quantity, q(107)?.quantity], [
+    "voltage",
+    1,
+    "current",
+    "power",
+  ]);
   assertEquals([q(108)?.quantity, q(108)?.phase, q(110)?.quantity], ["voltage", 2, "power"]);
-  assertEquals([q(102)?.quantity, q(102)?.phase, q(103)?.quantity, q(104)?.quantity], ["voltage", 0, "current", "power"]);
+  assertEquals([q(102)?.quantity, q(102)?.phase, q(103)?.quantity, q(104)?.quantity], [
+    "voltage",
+    0,
+    "current",
+    "power",
+  ]);
   assertEquals([q(102)?.scale, q(103)?.scale, q(104)?.scale], [0.1, 0.001, 1]);
   assertEquals(r.powerUnitW, 1);
   assertEquals([q(32)?.quantity, q(32)?.scale], ["frequency", 0.01]);
@@ -35,7 +56,9 @@ Deno.test("mapping assistant: the SPM02 log maps to the MCU's real dpIDs, whole-
 });
 
 Deno.test("mapping assistant without a model: DIN-rail raw dp6 and SMR1 values", () => {
-  const r = assistMapping(fromHex(seedFrames.smrPhaseA + seedFrames.smrEnergyZero + seedFrames.smrSwitchOff + seedFrames.dinVcpNoLoad));
+  const r = assistMapping(
+    fromHex(seedFrames.smrPhaseA + seedFrames.smrEnergyZero + seedFrames.smrSwitchOff + seedFrames.dinVcpNoLoad),
+  );
   const six = r.proposals.find((p) => p.dp === 6);
   assertEquals([six?.quantity, six?.decoder], ["phase", "V2C3P3"]);
   assertEquals(r.contradictions, []);

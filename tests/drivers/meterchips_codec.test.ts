@@ -1,8 +1,8 @@
 import { assert, assertAlmostEquals, assertEquals, assertThrows } from "@std/assert";
 import {
   BL0942_DEFAULTS,
-  bl0942Values,
   Bl0942Parser,
+  bl0942Values,
   bl6552,
   calibrate,
   computeFactor,
@@ -13,8 +13,8 @@ import {
   decodeRegisterResponse,
   ht7017,
   parseRegisterCapture,
-  RN8209_DEFAULTS,
   rn8209,
+  RN8209_DEFAULTS,
 } from "../../shared/meterchips/mod.ts";
 import { CodecError } from "../../shared/errors.ts";
 import { fromHex } from "../../shared/tuyamcu/mod.ts";
@@ -25,14 +25,47 @@ const be24 = (v: number) => [(v >> 16) & 0xff, (v >> 8) & 0xff, v & 0xff];
 
 /** Built by hand from the §5.3 table (not by any encoder under test). */
 function bl0942Packet(i: number, v: number, p: number, cf: number, freq = 20000): Uint8Array {
-  const b = [0x55, ...le24(i), ...le24(v), ...le24(i), ...le24(p & 0xffffff), ...le24(cf), freq & 0xff, freq >> 8, 0, 0, 0, 0];
+  const b = [
+    0x55,
+    ...le24(i),
+    ...le24(v),
+    ...le24(i),
+    ...le24(p & 0xffffff),
+    ...le24(cf),
+    freq & 0xff,
+    freq >> 8,
+    0,
+    0,
+    0,
+    0,
+  ];
   let s = 0x58;
   for (const x of b) s += x;
   return Uint8Array.from([...b, ~s & 0xff]);
 }
 
-function csePacket(head: number, vpar: number, vcyc: number, ipar: number, icyc: number, ppar: number, pcyc: number): Uint8Array {
-  const b = [head, 0x5a, ...be24(vpar), ...be24(vcyc), ...be24(ipar), ...be24(icyc), ...be24(ppar), ...be24(pcyc), 0x70, 0x00, 0x10];
+function csePacket(
+  head: number,
+  vpar: number,
+  vcyc: number,
+  ipar: number,
+  icyc: number,
+  ppar: number,
+  pcyc: number,
+): Uint8Array {
+  const b = [
+    head,
+    0x5a,
+    ...be24(vpar),
+    ...be24(vcyc),
+    ...be24(ipar),
+    ...be24(icyc),
+    ...be24(ppar),
+    ...be24(pcyc),
+    0x70,
+    0x00,
+    0x10,
+  ];
   let s = 0;
   for (let k = 2; k < b.length; k++) s += b[k];
   return Uint8Array.from([...b, s & 0xff]);
@@ -70,7 +103,10 @@ Deno.test("CSE7766: 55 5A and F2 5A packets decode; F2 = power cycle overflow = 
   assertEquals(noLoad.powerOverflow, true);
   assertEquals(cse7766Raw(noLoad).power, 0);
   assertEquals(cse7766Raw(noLoad).voltage, 200);
-  assertEquals(assertThrows(() => decodeCse7766Packet(csePacket(0xaa, 1, 1, 1, 1, 1, 1)), CodecError).code, "chip_error");
+  assertEquals(
+    assertThrows(() => decodeCse7766Packet(csePacket(0xaa, 1, 1, 1, 1, 1, 1)), CodecError).code,
+    "chip_error",
+  );
   const parser = new Cse7766Parser();
   const bad = csePacket(0x55, 1, 1, 1, 1, 1, 1);
   bad[23] ^= 1;
@@ -128,9 +164,17 @@ Deno.test("calibration: divide vs multiply, and the reference's 60 W→30 W exam
   assertAlmostEquals(computeFactor("multiply", 41, 60), 1.463, 0.001);
   assertEquals(assertThrows(() => computeFactor("divide", 0.0005, 60), CodecError).code, "no_load");
   assertEquals(assertThrows(() => computeFactor("divide", 100, 0), CodecError).code, "bad_reference");
-  const r = calibrate("BL0942", { voltage: 230, current: 0.261, power: 60 }, { voltage: 3493240 * 1.02, current: 65314, power: 35880 * 0.97 }, BL0942_DEFAULTS);
+  const r = calibrate("BL0942", { voltage: 230, current: 0.261, power: 60 }, {
+    voltage: 3493240 * 1.02,
+    current: 65314,
+    power: 35880 * 0.97,
+  }, BL0942_DEFAULTS);
   assert(Math.abs(r.before.errorPct.voltage - 2) < 0.05);
   for (const q of ["voltage", "current", "power"] as const) assert(Math.abs(r.after.errorPct[q]) < 1e-9);
-  const m = calibrate("CSE7766", { voltage: 230, current: 0.26, power: 60 }, { voltage: 118, current: 0.0013, power: 32 }, { voltage: 1.94, current: 200, power: 1.88 });
+  const m = calibrate("CSE7766", { voltage: 230, current: 0.26, power: 60 }, {
+    voltage: 118,
+    current: 0.0013,
+    power: 32,
+  }, { voltage: 1.94, current: 200, power: 1.88 });
   assertAlmostEquals(m.factors.power, 60 / 32, 1e-12);
 });

@@ -14,8 +14,14 @@ Deno.test("real ports → profile-chosen pollers → agent → MQTT → server: 
   await withTempDir(async (dir) => {
     const srv = await startTestServer();
     const bl = new Bl0942Sim(new PhysicalMeter({ loadW: 60 })).start();
-    const spm = new TuyaMcuSim("spm02", new PhysicalMeter({ loadW: [13, 27, 54], powerFactor: 0.59 }), undefined, { reportMs: 300 }).start();
-    const pollers = portPollers({ port: [bl.path, spm.path], profile: ["pziot-e01", "spm02-v2"], device: ["plug-1", "spm-1"] });
+    const spm = new TuyaMcuSim("spm02", new PhysicalMeter({ loadW: [13, 27, 54], powerFactor: 0.59 }), undefined, {
+      reportMs: 300,
+    }).start();
+    const pollers = portPollers({
+      port: [bl.path, spm.path],
+      profile: ["pziot-e01", "spm02-v2"],
+      device: ["plug-1", "spm-1"],
+    });
     const agent = await BenchAgent.start({
       agentId: "bench-ports",
       mqttUrl: srv.brokerUrl,
@@ -27,7 +33,10 @@ Deno.test("real ports → profile-chosen pollers → agent → MQTT → server: 
     });
     try {
       const plug = await waitFor(() => getLatest(srv.kv, "plug-1"), { timeoutMs: 20000 });
-      assert(Math.abs(plug.reading.power - 60) < 0.1 && Math.abs(plug.reading.voltage - 230) < 0.1, JSON.stringify(plug));
+      assert(
+        Math.abs(plug.reading.power - 60) < 0.1 && Math.abs(plug.reading.voltage - 230) < 0.1,
+        JSON.stringify(plug),
+      );
       const three = await waitFor(async () => {
         const l = await getLatest(srv.kv, "spm-1");
         return l?.reading.phases?.length === 3 ? l : null;

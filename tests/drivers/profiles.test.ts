@@ -7,13 +7,33 @@ import { readingSchema } from "../../shared/telemetry.ts";
 import { seedFrames, spmValueFrames } from "./seed_vectors.ts";
 
 Deno.test("the six seed models are profiles with a transport, GPIO template and autoexec", () => {
-  assertEquals([...profiles.keys()].sort(), ["cse7766-plug", "din-rail-tuyamcu", "pziot-e01", "smr1-zmb9", "spm02-v2", "zmai-90"]);
+  assertEquals([...profiles.keys()].sort(), [
+    "cse7766-plug",
+    "din-rail-tuyamcu",
+    "pziot-e01",
+    "smr1-zmb9",
+    "spm02-v2",
+    "zmai-90",
+  ]);
   const z = getProfile("zmai-90");
   assertEquals(z.transport.kind === "chip" && z.transport.chip, "RN8209C");
   assertEquals(pinTemplate(z).roles, { 6: "WifiLED_n", 7: "Btn", 14: "BridgeFWD", 16: "BridgeREV", 26: "LED" });
   const smr = getProfile("smr1-zmb9");
   assert(smr.transport.kind === "tuyamcu");
-  assertEquals(smr.transport.datapoints.map((d) => d.dp).sort((a, b) => a - b), [1, 3, 4, 6, 9, 11, 16, 17, 18, 19, 20, 101]);
+  assertEquals(smr.transport.datapoints.map((d) => d.dp).sort((a, b) => a - b), [
+    1,
+    3,
+    4,
+    6,
+    9,
+    11,
+    16,
+    17,
+    18,
+    19,
+    20,
+    101,
+  ]);
   for (const p of profiles.values()) assert(p.autoexec.length > 10, p.id);
   assertEquals(assertThrows(() => getProfile("nope"), CodecError).code, "unknown_profile");
   assertEquals(assertThrows(() => parseProfile({ id: "x" }), CodecError).code, "bad_profile");
@@ -21,7 +41,14 @@ Deno.test("the six seed models are profiles with a transport, GPIO template and 
 
 Deno.test("SPM02 profile turns the thread's log into a 3-phase reading that fits the telemetry contract", () => {
   const s = new DpState(getProfile("spm02-v2"));
-  const frames = [seedFrames.spmPhaseB, seedFrames.spmPhaseC, seedFrames.spmFrequency, seedFrames.spmTotalPower, seedFrames.spmPowerFactor, ...Object.values(spmValueFrames)];
+  const frames = [
+    seedFrames.spmPhaseB,
+    seedFrames.spmPhaseC,
+    seedFrames.spmFrequency,
+    seedFrames.spmTotalPower,
+    seedFrames.spmPowerFactor,
+    ...Object.values(spmValueFrames),
+  ];
   for (const hex of frames) for (const d of decodeDatapoints(decodeTuyaFrame(fromHex(hex)).data)) s.apply(d);
   const r = s.snapshot("spm-1", Date.UTC(2026, 0, 1), 0);
   assert(r);
@@ -36,7 +63,9 @@ Deno.test("SPM02 profile turns the thread's log into a 3-phase reading that fits
 
 Deno.test("SMR1 profile: dp6 phase A and dp16 relay from the query-state answers", () => {
   const s = new DpState(getProfile("smr1-zmb9"));
-  for (const hex of [seedFrames.smrSwitchOff, seedFrames.smrEnergyZero, seedFrames.smrPhaseA, seedFrames.smrBreakerId]) {
+  for (
+    const hex of [seedFrames.smrSwitchOff, seedFrames.smrEnergyZero, seedFrames.smrPhaseA, seedFrames.smrBreakerId]
+  ) {
     for (const d of decodeDatapoints(decodeTuyaFrame(fromHex(hex)).data)) s.apply(d);
   }
   const r = s.snapshot("smr-1", Date.UTC(2026, 0, 1), 0)!;

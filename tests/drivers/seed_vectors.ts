@@ -32,7 +32,15 @@ export const seedFrames = {
 
 /** dp 102..110 values from the SPM02 log (#3): the MCU's real ids. */
 export const spmValueDps: Record<number, number> = {
-  102: 2317, 103: 98, 104: 13, 105: 2316, 106: 209, 107: 27, 108: 2318, 109: 407, 110: 54,
+  102: 2317,
+  103: 98,
+  104: 13,
+  105: 2316,
+  106: 209,
+  107: 27,
+  108: 2318,
+  109: 407,
+  110: 54,
 };
 
 export const spmValueFrames: Record<number, string> = {

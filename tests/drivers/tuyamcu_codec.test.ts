@@ -11,12 +11,27 @@ import {
   tuyaMessages,
 } from "../../shared/tuyamcu/mod.ts";
 import { CodecError } from "../../shared/errors.ts";
-import { dinTxPowerOn, moduleFrames, refMeterState, refTruncatedDp, refV2C3P3, seedFrames, spmValueDps, spmValueFrames } from "./seed_vectors.ts";
+import {
+  dinTxPowerOn,
+  moduleFrames,
+  refMeterState,
+  refTruncatedDp,
+  refV2C3P3,
+  seedFrames,
+  spmValueDps,
+  spmValueFrames,
+} from "./seed_vectors.ts";
 
 const dps = (hex: string) => decodeDatapoints(decodeTuyaFrame(fromHex(hex)).data);
 
 Deno.test("every seed frame passes its checksum and round-trips through the encoder", () => {
-  for (const [name, hex] of Object.entries({ ...seedFrames, ...moduleFrames, ...Object.fromEntries(Object.entries(spmValueFrames)) })) {
+  for (
+    const [name, hex] of Object.entries({
+      ...seedFrames,
+      ...moduleFrames,
+      ...Object.fromEntries(Object.entries(spmValueFrames)),
+    })
+  ) {
     const f = decodeTuyaFrame(fromHex(hex));
     assertEquals(toHex(encodeTuyaFrame(f)), hex, name);
   }

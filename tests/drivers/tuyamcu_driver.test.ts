@@ -10,7 +10,13 @@ const fast = { heartbeatMs: 150, retryMs: 60, missedHeartbeats: 3, wifiStateMs: 
 Deno.test("TuyaMCU driver runs the handshake against the SPM02 simulator on a pty and reads 3 phases", async () => {
   const meter = new PhysicalMeter({ loadW: [13, 27, 54], powerFactor: 0.59, energyWh: 1710 });
   const sim = new TuyaMcuSim("spm02", meter, undefined, { reportMs: 400 }).start();
-  const poller = new TuyaMcuPoller({ port: sim.path, deviceId: "spm-1", profile: getProfile("spm02-v2"), timing: fast, reopenMs: 50 });
+  const poller = new TuyaMcuPoller({
+    port: sim.path,
+    deviceId: "spm-1",
+    profile: getProfile("spm02-v2"),
+    timing: fast,
+    reopenMs: 50,
+  });
   const c = new Collector();
   try {
     poller.start(c);
@@ -36,7 +42,13 @@ Deno.test("TuyaMCU driver runs the handshake against the SPM02 simulator on a pt
 Deno.test("TuyaMCU driver survives bad checksums, noise, silence and an MCU reboot", async () => {
   const meter = new PhysicalMeter({ loadW: 60 });
   const sim = new TuyaMcuSim("smr1", meter, undefined, { reportMs: 300 }).start();
-  const poller = new TuyaMcuPoller({ port: sim.path, deviceId: "smr-1", profile: getProfile("smr1-zmb9"), timing: fast, reopenMs: 50 });
+  const poller = new TuyaMcuPoller({
+    port: sim.path,
+    deviceId: "smr-1",
+    profile: getProfile("smr1-zmb9"),
+    timing: fast,
+    reopenMs: 50,
+  });
   const c = new Collector();
   try {
     poller.start(c);
@@ -54,7 +66,10 @@ Deno.test("TuyaMCU driver survives bad checksums, noise, silence and an MCU rebo
     await c.until(() => c.readings.length > afterSilence, "readings after silence");
 
     sim.reboot(100);
-    await c.until(() => c.events.some((e) => e.code === "mcu_reset" || e.code === "silent") && sim.wifiState === 4, "re-handshake after reboot");
+    await c.until(
+      () => c.events.some((e) => e.code === "mcu_reset" || e.code === "silent") && sim.wifiState === 4,
+      "re-handshake after reboot",
+    );
     meter.setLoad(120);
     await c.until(() => c.last!.power === 120, "reading after reboot reflects the new load");
     assertEquals(c.last!.voltage, 230);
@@ -69,7 +84,13 @@ Deno.test("TuyaMCU driver survives bad checksums, noise, silence and an MCU rebo
 Deno.test("TuyaMCU driver switches the DIN-rail meter's relay (dp16) and reads its 10-byte raw dp6", async () => {
   const meter = new PhysicalMeter({ loadW: 20 });
   const sim = new TuyaMcuSim("din", meter, undefined, { reportMs: 300 }).start();
-  const poller = new TuyaMcuPoller({ port: sim.path, deviceId: "din-1", profile: getProfile("din-rail-tuyamcu"), timing: fast, reopenMs: 50 });
+  const poller = new TuyaMcuPoller({
+    port: sim.path,
+    deviceId: "din-1",
+    profile: getProfile("din-rail-tuyamcu"),
+    timing: fast,
+    reopenMs: 50,
+  });
   const c = new Collector();
   try {
     poller.start(c);

@@ -1,5 +1,11 @@
 import { assertEquals } from "@std/assert";
-import { accountSample, DEFAULT_ACCOUNTING, type EnergySample, type EnergyState, newEnergyState } from "../../server/energy/accounting.ts";
+import {
+  accountSample,
+  DEFAULT_ACCOUNTING,
+  type EnergySample,
+  type EnergyState,
+  newEnergyState,
+} from "../../server/energy/accounting.ts";
 import { bucketStart, nextBucket, rollUp, spreadSpan } from "../../server/energy/buckets.ts";
 import { fixedZone, UTC, zoneByName } from "../../shared/zone.ts";
 
@@ -7,7 +13,11 @@ const T0 = Date.UTC(2026, 10, 20, 0, 0, 0);
 const MIN = 60_000;
 
 /** Counter samples [minute offset, Wh]; returns the total counted in Wh. */
-function counted(series: [number, number][], opts: { wrapWh?: number } = {}, state: EnergyState = newEnergyState("m")): { wh: number; state: EnergyState } {
+function counted(
+  series: [number, number][],
+  opts: { wrapWh?: number } = {},
+  state: EnergyState = newEnergyState("m"),
+): { wh: number; state: EnergyState } {
   let st = state;
   let mwh = 0;
   for (const [min, wh] of series) {
@@ -51,7 +61,14 @@ Deno.test("counter: lost flash vars after a reboot: growth counts from the resto
   let st = newEnergyState("f");
   let mwh = 0;
   const feed = (min: number, wh: number, bootedAt: number) => {
-    const r = accountSample(st, { deviceId: "f", ts: T0 + min * MIN, powerW: 300, counterWh: wh, hasCounter: true, bootedAt });
+    const r = accountSample(st, {
+      deviceId: "f",
+      ts: T0 + min * MIN,
+      powerW: 300,
+      counterWh: wh,
+      hasCounter: true,
+      bootedAt,
+    });
     for (const sp of r.spans) mwh += sp.mwh;
     st = r.state;
   };
@@ -109,7 +126,13 @@ Deno.test("power integration (no counter): step-wise, gaps beyond maxGap not bri
   feed(102, 0);
   assertEquals(mwh, 10_000 + 40_000 + 60_000 + 1_000);
   // a duplicate of the last sample adds nothing
-  const again = accountSample(st, { deviceId: "p", ts: T0 + 102 * MIN, powerW: 5000, counterWh: null, hasCounter: false });
+  const again = accountSample(st, {
+    deviceId: "p",
+    ts: T0 + 102 * MIN,
+    powerW: 5000,
+    counterWh: null,
+    hasCounter: false,
+  });
   assertEquals(again.spans, []);
 });
 
@@ -171,6 +194,8 @@ Deno.test("in a named zone, the DST days have 23 and 25 hours and every hour's e
   // the same 1 kW over the whole autumn Sunday is 25 kWh, over the spring Sunday 23 kWh
   const sunday = rollUp(spreadSpan({ from: autumn, to: autumn + 25 * H, mwh: 25_000_000 }, berlin), berlin).get("day")!;
   assertEquals([...sunday.entries()], [[autumn, 25_000_000]]);
-  const month = rollUp(spreadSpan({ from: spring, to: spring + 23 * H, mwh: 23_000_000 }, berlin), berlin).get("month")!;
+  const month = rollUp(spreadSpan({ from: spring, to: spring + 23 * H, mwh: 23_000_000 }, berlin), berlin).get(
+    "month",
+  )!;
   assertEquals([...month.entries()], [[Date.UTC(2026, 1, 28, 23), 23_000_000]]);
 });

@@ -28,7 +28,10 @@ Deno.test("agent batches: replays and out-of-order batches never double the ener
   const srv = await startTestServer();
   let accounted = 0;
   const off = srv.server.ctx.bus.on("energy.accounted", (e) => void (accounted += e.samples));
-  const client = await mqtt.connectAsync(srv.brokerUrl, { ...(await srv.agentCredentials("bench-e1")), protocolVersion: 4 });
+  const client = await mqtt.connectAsync(srv.brokerUrl, {
+    ...(await srv.agentCredentials("bench-e1")),
+    protocolVersion: 4,
+  });
   const acks: string[] = [];
   client.on("message", (_t, p) => {
     const a = decodeTelemetryAck(new Uint8Array(p));
@@ -36,7 +39,11 @@ Deno.test("agent batches: replays and out-of-order batches never double the ener
   });
   await client.subscribeAsync(topics.telemetryAck("bench-e1"), { qos: 1 });
   const send = (seq: number, rs: Reading[]) =>
-    client.publishAsync(topics.telemetry("bench-e1"), Buffer.from(encodeTelemetryBatch({ v: 1, agentId: "bench-e1", seq, readings: rs })), { qos: 1 });
+    client.publishAsync(
+      topics.telemetry("bench-e1"),
+      Buffer.from(encodeTelemetryBatch({ v: 1, agentId: "bench-e1", seq, readings: rs })),
+      { qos: 1 },
+    );
   try {
     await send(1, readings("din-01", 0)); // minutes 0..9
     await waitFor(() => accounted >= 10);
@@ -49,7 +56,8 @@ Deno.test("agent batches: replays and out-of-order batches never double the ener
     await waitFor(() => accounted >= 30);
     // counter 1000 → 1116 Wh: 116 Wh, once; batch 2's minutes were covered by the counter growth to batch 3
     assertEquals(await dailyWh(srv, "unit", "din-01", D, D + 86_400_000), { "2026-06-01": 116 });
-    const hourly = await (await srv.api(`/api/energy/series?scope=unit&id=din-01&level=minute&from=${D}&to=${D + 3600_000}`)).json();
+    const hourly =
+      await (await srv.api(`/api/energy/series?scope=unit&id=din-01&level=minute&from=${D}&to=${D + 3600_000}`)).json();
     assertEquals(hourly.totalWh, 116);
     // 4 Wh in each of minutes 0..8, and the 11-minute step 9→20 spread at 4 Wh a minute
     assertEquals(hourly.points.slice(0, 3).map((p: { wh: number }) => p.wh), [4, 4, 4]);

@@ -28,9 +28,14 @@ Deno.test({
       page.on("pageerror", (e) => errors.push(e.message));
       await srv.browserLogin?.(page);
       await page.goto(`${srv.url}/energy`);
-      assertEquals((await page.locator('tr[data-meter="obkUI0001"] [data-field="today"]').textContent())?.trim(), "0.600");
+      assertEquals(
+        (await page.locator('tr[data-meter="obkUI0001"] [data-field="today"]').textContent())?.trim(),
+        "0.600",
+      );
       await page.click('a[href="/energy/unit/obkUI0001"]');
-      for (const kind of ["power", "energy"]) await page.waitForSelector(`[data-testid=chart-${kind}] canvas`, { timeout: 15_000 });
+      for (const kind of ["power", "energy"]) {
+        await page.waitForSelector(`[data-testid=chart-${kind}] canvas`, { timeout: 15_000 });
+      }
       assertEquals(await page.locator("[data-testid=chart-energy] canvas").count(), 2); // per day and per month
       assertEquals(errors, []);
     } finally {

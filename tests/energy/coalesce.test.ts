@@ -18,7 +18,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function samples(meters: number, fromSecond: number, seconds: number): EnergySample[] {
   const out: EnergySample[] = [];
   for (let s = fromSecond; s < fromSecond + seconds; s++) {
-    for (let m = 0; m < meters; m++) out.push({ deviceId: `m${m}`, ts: T0 + s * 1000, powerW: 360, counterWh: 500 + s * 0.1, hasCounter: true });
+    for (let m = 0; m < meters; m++) {
+      out.push({ deviceId: `m${m}`, ts: T0 + s * 1000, powerW: 360, counterWh: 500 + s * 0.1, hasCounter: true });
+    }
   }
   return out;
 }

@@ -29,27 +29,35 @@ Deno.test("DST: a 300 W load gives 7.2 kWh on Saturday and 7.5 kWh on the 25-hou
       await r.sample(plug, "energycounter", counter.toFixed(3));
       await r.sample(plug, "power", "300.00");
     }
-    const series = await (await srv.api(`/api/energy/series?scope=unit&id=obkDST01&level=day&from=${SAT}&to=${MON + 3600_000}`)).json();
+    const series =
+      await (await srv.api(`/api/energy/series?scope=unit&id=obkDST01&level=day&from=${SAT}&to=${MON + 3600_000}`))
+        .json();
     assertEquals(series.points.map((p: { ts: number; wh: number }) => [p.ts, Math.round(p.wh)]), [
       [SAT, 7200],
       [Date.UTC(2026, 9, 24, 22), 7500],
       [MON, 50],
     ]);
-    const csv = await (await srv.api(`/api/energy/export.csv?scope=unit&id=obkDST01&level=day&from=${SAT}&to=${MON}`)).text();
+    const csv = await (await srv.api(`/api/energy/export.csv?scope=unit&id=obkDST01&level=day&from=${SAT}&to=${MON}`))
+      .text();
     assertEquals(csv.trim().split("\n").map((l) => l.split(",").slice(2).join(",")), [
       "kwh,bucket_start_local",
       "7.200000,2026-10-24T00:00+02:00",
       "7.500000,2026-10-25T00:00+02:00",
     ]);
     // the 25 hours of Sunday as hour buckets: 25 of them, 300 Wh each
-    const hours = await (await srv.api(`/api/energy/series?scope=unit&id=obkDST01&level=hour&from=${Date.UTC(2026, 9, 24, 22)}&to=${MON}`)).json();
+    const hours = await (await srv.api(
+      `/api/energy/series?scope=unit&id=obkDST01&level=hour&from=${Date.UTC(2026, 9, 24, 22)}&to=${MON}`,
+    )).json();
     assertEquals([hours.points.length, Math.round(hours.totalWh)], [25, 7500]);
     // Monday 00:10 local by the server clock: today is Monday's 50 Wh, the month holds all of it
     const fleet = await (await srv.api("/api/energy/fleet")).json();
     const row = fleet.units.find((u: { deviceId: string }) => u.deviceId === "obkDST01");
     assertEquals([fleet.dayStart, row.todayWh, row.monthWh], [MON, 50, 7200 + 7500 + 50]);
     // and the page says which zone its days are in
-    assertEquals((await (await srv.api("/energy/unit/obkDST01")).text()).includes("days and months in Europe/Berlin"), true);
+    assertEquals(
+      (await (await srv.api("/energy/unit/obkDST01")).text()).includes("days and months in Europe/Berlin"),
+      true,
+    );
   } finally {
     r.close();
     await plug.close();
@@ -73,7 +81,11 @@ Deno.test("changing FLEET_TZ later is remembered and shown: totals stored before
       assertEquals(note.includes("Europe/Berlin since 2026-11-22 13:00"), true, note);
       assertEquals(note.includes("boundaries of UTC"), true, note);
       const rec = await getEnergyZone(second.kv);
-      assertEquals([rec?.name, rec?.since, rec?.earlier.map((e) => e.name)], ["Europe/Berlin", Date.UTC(2026, 10, 22, 12), ["UTC"]]);
+      assertEquals([rec?.name, rec?.since, rec?.earlier.map((e) => e.name)], [
+        "Europe/Berlin",
+        Date.UTC(2026, 10, 22, 12),
+        ["UTC"],
+      ]);
     } finally {
       await second.close();
     }

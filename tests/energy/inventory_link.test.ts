@@ -6,7 +6,7 @@
  */
 import { assertEquals, assertGreater } from "@std/assert";
 import { ObkSimUnit } from "../../edge-agent/sim/openbeken.ts";
-import { energySeries, pruneMinuteRollups, type StoredEnergyState, stateKey } from "../../server/db/energy.ts";
+import { energySeries, pruneMinuteRollups, stateKey, type StoredEnergyState } from "../../server/db/energy.ts";
 import { compactLog, countHistory, pruneHistory } from "../../server/db/history.ts";
 import { addReadings } from "../../server/db/meters.ts";
 import { getUnitPresence } from "../../server/db/presence.ts";
@@ -17,7 +17,12 @@ import { withTempDir } from "../helpers/tmp.ts";
 
 Deno.test("simulated OBK unit: linked to inventory by MAC, firmware reported, energy attributed to the inventory site", async () => {
   const srv = await startTestServer();
-  const sim = new ObkSimUnit({ index: 4242, meterIntervalMs: 100, itemGapMs: 5, credentials: (t) => srv.deviceCredentials(t) });
+  const sim = new ObkSimUnit({
+    index: 4242,
+    meterIntervalMs: 100,
+    itemGapMs: 5,
+    credentials: (t) => srv.deviceCredentials(t),
+  });
   const inv = await createUnit(srv.kv, { mac: sim.mac, site: "depot-a", model: "zmai-90" }, { by: "test" });
   try {
     await sim.start(srv.brokerUrl);
@@ -26,7 +31,9 @@ Deno.test("simulated OBK unit: linked to inventory by MAC, firmware reported, en
       return x?.mac === sim.mac && x.version && x.live.energyWh ? x : null;
     }, { what: "presence with MAC, version and counter" });
     assertEquals([p.version, p.chip, p.online], ["1.18.299", "BK7231N", true]);
-    await waitFor(async () => (await getUnit(srv.kv, inv.id))?.firmwareReported === "1.18.299", { what: "inventory firmwareReported" });
+    await waitFor(async () => (await getUnit(srv.kv, inv.id))?.firmwareReported === "1.18.299", {
+      what: "inventory firmwareReported",
+    });
     const st = await waitFor(async () => {
       const s = (await srv.kv.get<StoredEnergyState>(stateKey(sim.topic))).value;
       return s && s.totalMwh > 0 && s.site === "depot-a" ? s : null;
@@ -47,7 +54,11 @@ Deno.test("raw history older than the retention window is pruned; rollups are no
       const now = Date.UTC(2026, 10, 21);
       const mk = (ts: number) => ({ deviceId: "m1", ts, voltage: 230, current: 1, power: 230, energyWh: 1 });
       const op = kv.atomic();
-      addReadings(op, [mk(now - 9 * 86_400_000), mk(now - 8 * 86_400_000), mk(now - 6 * 86_400_000), mk(now - 1000)], now);
+      addReadings(
+        op,
+        [mk(now - 9 * 86_400_000), mk(now - 8 * 86_400_000), mk(now - 6 * 86_400_000), mk(now - 1000)],
+        now,
+      );
       op.sum(["energy", "unit", "m1", "day", now - 9 * 86_400_000], 5000n);
       op.sum(["energy", "unit", "m1", "minute", now - 9 * 86_400_000], 5000n);
       op.set(["energy_state", "m1"], { deviceId: "m1", site: null });

@@ -20,7 +20,12 @@ Deno.test("a unit seen only on OpenBeken topics appears on the dashboard with li
       return s.meters.find((x) => x.deviceId === "obk8C112233" && x.reading.power === 60);
     }, { what: "OBK unit with 60 W in /api/meters" });
     assertEquals(m.agentId, "openbeken");
-    assertEquals([m.reading.voltage, m.reading.current, m.reading.frequency, m.reading.energyWh], [230, 0.26, 50, 63.888]);
+    assertEquals([m.reading.voltage, m.reading.current, m.reading.frequency, m.reading.energyWh], [
+      230,
+      0.26,
+      50,
+      63.888,
+    ]);
     const page = await (await srv.api("/")).text();
     assertEquals(page.includes("obk8C112233"), true);
 
@@ -41,7 +46,9 @@ Deno.test("presence: build/version, MAC index, uptime-falling reboot, LWT offlin
   const srv = await startTestServer();
   const events: string[] = [];
   const off = srv.server.ctx.bus.on("openbeken.unit", (e) => {
-    if (e.topic === "obkAABBCCDD") events.push(e.change + (e.change === "version" ? `:${e.previousVersion}→${e.presence.version}` : ""));
+    if (e.topic === "obkAABBCCDD") {
+      events.push(e.change + (e.change === "version" ? `:${e.previousVersion}→${e.presence.version}` : ""));
+    }
   });
   let unit = await ObkUnit.connect(srv, "obkAABBCCDD");
   try {
@@ -50,8 +57,19 @@ Deno.test("presence: build/version, MAC index, uptime-falling reboot, LWT offlin
     await unit.item("mac", "c8:47:8c:aa:bb:cc");
     await unit.item("ip", "192.168.1.77");
     await unit.item("uptime", "900");
-    const p1 = await waitFor(async () => (await getUnitPresence(srv.kv, "obkAABBCCDD"))?.uptimeS === 900 ? await getUnitPresence(srv.kv, "obkAABBCCDD") : null);
-    assertEquals([p1.online, p1.version, p1.chip, p1.mac, p1.ip, p1.reboots], [true, "1.18.200", "BK7231N", "c8:47:8c:aa:bb:cc", "192.168.1.77", 0]);
+    const p1 = await waitFor(async () =>
+      (await getUnitPresence(srv.kv, "obkAABBCCDD"))?.uptimeS === 900
+        ? await getUnitPresence(srv.kv, "obkAABBCCDD")
+        : null
+    );
+    assertEquals([p1.online, p1.version, p1.chip, p1.mac, p1.ip, p1.reboots], [
+      true,
+      "1.18.200",
+      "BK7231N",
+      "c8:47:8c:aa:bb:cc",
+      "192.168.1.77",
+      0,
+    ]);
     assertEquals((await getUnitPresenceByMac(srv.kv, "C8:47:8C:AA:BB:CC"))?.topic, "obkAABBCCDD");
 
     // OTA-style reboot: gone without a will (graceful), back with a small uptime and a new build
@@ -95,9 +113,14 @@ Deno.test("garbage OpenBeken payloads are counted as rejections, not stored", as
     await waitFor(async () => (await getUnitPresence(srv.kv, "obk00000001"))?.live.power === 5);
     const health = await waitFor(async () => {
       const h = await (await srv.api("/api/health")).json();
-      return h.ingest.rejected_by_code.openbeken_bad_number && h.ingest.rejected_by_code.openbeken_out_of_range ? h : null;
+      return h.ingest.rejected_by_code.openbeken_bad_number && h.ingest.rejected_by_code.openbeken_out_of_range
+        ? h
+        : null;
     });
-    assertEquals([health.ingest.rejected_by_code.openbeken_bad_number, health.ingest.rejected_by_code.openbeken_out_of_range], [1, 1]);
+    assertEquals([
+      health.ingest.rejected_by_code.openbeken_bad_number,
+      health.ingest.rejected_by_code.openbeken_out_of_range,
+    ], [1, 1]);
     assertEquals((await getUnitPresence(srv.kv, "obk00000001"))?.live.current, undefined);
   } finally {
     await unit.close();
@@ -112,7 +135,11 @@ Deno.test("energy unit override: a flag-40 unit without discovery publishes kWh"
     await unit.value("energycounter", "12.345");
     await waitFor(async () => (await getUnitPresence(srv.kv, "obkKWH0002"))?.live.energyWh === 12.345);
     const put = (body: unknown) =>
-      srv.api("/api/openbeken/units/obkKWH0002/energy-unit", { method: "PUT", body: JSON.stringify(body), headers: { "content-type": "application/json" } });
+      srv.api("/api/openbeken/units/obkKWH0002/energy-unit", {
+        method: "PUT",
+        body: JSON.stringify(body),
+        headers: { "content-type": "application/json" },
+      });
     assertEquals((await put({ energyUnit: "MWh" })).status, 400);
     const ok = await put({ energyUnit: "kWh" });
     assertEquals(ok.status, 200);

@@ -3,22 +3,71 @@ import { CodecError } from "../../shared/errors.ts";
 import { macTailFromName, parseBuild, parseObkMessage } from "../../shared/openbeken/mqtt.ts";
 
 Deno.test("OBK meter topics (the self-test stream in openbeken.md §1.2) parse to quantities", () => {
-  assertEquals(parseObkMessage("obk8C112233/voltage/get", "230.0"), { kind: "meter", topic: "obk8C112233", quantity: "voltage", value: 230 });
-  assertEquals(parseObkMessage("obk8C112233/current/get", "0.260"), { kind: "meter", topic: "obk8C112233", quantity: "current", value: 0.26 });
-  assertEquals(parseObkMessage("obk8C112233/power/get", "60.00"), { kind: "meter", topic: "obk8C112233", quantity: "power", value: 60 });
-  assertEquals(parseObkMessage("obk8C112233/138/get", "50.00"), { kind: "meter", topic: "obk8C112233", quantity: "frequency", value: 50 });
+  assertEquals(parseObkMessage("obk8C112233/voltage/get", "230.0"), {
+    kind: "meter",
+    topic: "obk8C112233",
+    quantity: "voltage",
+    value: 230,
+  });
+  assertEquals(parseObkMessage("obk8C112233/current/get", "0.260"), {
+    kind: "meter",
+    topic: "obk8C112233",
+    quantity: "current",
+    value: 0.26,
+  });
+  assertEquals(parseObkMessage("obk8C112233/power/get", "60.00"), {
+    kind: "meter",
+    topic: "obk8C112233",
+    quantity: "power",
+    value: 60,
+  });
+  assertEquals(parseObkMessage("obk8C112233/138/get", "50.00"), {
+    kind: "meter",
+    topic: "obk8C112233",
+    quantity: "frequency",
+    value: 50,
+  });
   assertEquals(parseObkMessage("obk8C112233/energycounter/get", "63.888")?.kind, "meter");
   // flag 50 drops the /get suffix
-  assertEquals(parseObkMessage("obk8C112233/power", "12.5"), { kind: "meter", topic: "obk8C112233", quantity: "power", value: 12.5 });
+  assertEquals(parseObkMessage("obk8C112233/power", "12.5"), {
+    kind: "meter",
+    topic: "obk8C112233",
+    quantity: "power",
+    value: 12.5,
+  });
   // flag 33 prints %f
-  assertEquals(parseObkMessage("obk8C112233/voltage/get", "232.600006"), { kind: "meter", topic: "obk8C112233", quantity: "voltage", value: 232.600006 });
-  assertEquals(parseObkMessage("obk8C112233/1/get", "1"), { kind: "channel", topic: "obk8C112233", channel: 1, value: 1 });
-  assertEquals(parseObkMessage("obk8C112233/connected", "online"), { kind: "connected", topic: "obk8C112233", online: true });
+  assertEquals(parseObkMessage("obk8C112233/voltage/get", "232.600006"), {
+    kind: "meter",
+    topic: "obk8C112233",
+    quantity: "voltage",
+    value: 232.600006,
+  });
+  assertEquals(parseObkMessage("obk8C112233/1/get", "1"), {
+    kind: "channel",
+    topic: "obk8C112233",
+    channel: 1,
+    value: 1,
+  });
+  assertEquals(parseObkMessage("obk8C112233/connected", "online"), {
+    kind: "connected",
+    topic: "obk8C112233",
+    online: true,
+  });
 });
 
 Deno.test("OBK self-state items, build strings old and new, MAC names", () => {
-  assertEquals(parseObkMessage("obk8C112233/mac", "C8:47:8C:11:22:33"), { kind: "state", topic: "obk8C112233", item: "mac", value: "c8:47:8c:11:22:33" });
-  assertEquals(parseObkMessage("obk8C112233/uptime", "653"), { kind: "state", topic: "obk8C112233", item: "uptime", value: 653 });
+  assertEquals(parseObkMessage("obk8C112233/mac", "C8:47:8C:11:22:33"), {
+    kind: "state",
+    topic: "obk8C112233",
+    item: "mac",
+    value: "c8:47:8c:11:22:33",
+  });
+  assertEquals(parseObkMessage("obk8C112233/uptime", "653"), {
+    kind: "state",
+    topic: "obk8C112233",
+    item: "uptime",
+    value: 653,
+  });
   assertEquals(parseObkMessage("obk8C112233/ip", "192.168.1.50")?.kind, "state");
   const b = parseBuild("OpenBK7231N 1.18.299 Jul  4 2026 10:41:55"); // __DATE__ double space
   assertEquals([b.version, b.semver, b.variant, b.chip], ["1.18.299", "1.18.299", null, "BK7231N"]);
@@ -39,7 +88,12 @@ Deno.test("HA discovery config (openbeken.md §2) gives the unit, its energy uni
   if (energy?.kind !== "discovery") throw new Error("expected discovery");
   assertEquals(energy.discovery.unitTopic, "obk8C112233");
   assertEquals(energy.discovery.stateTopic, "obk8C112233/energycounter/get");
-  assertEquals([energy.discovery.unit, energy.discovery.ip, energy.discovery.version, energy.discovery.chip], ["kWh", "192.168.1.50", "1.18.299", "BK7231N"]);
+  assertEquals([energy.discovery.unit, energy.discovery.ip, energy.discovery.version, energy.discovery.chip], [
+    "kWh",
+    "192.168.1.50",
+    "1.18.299",
+    "BK7231N",
+  ]);
   const ch = parseObkMessage(
     "homeassistant/sensor/OpenBK7231N_8C112233_sensor_5/config",
     `{"dev":{"ids":["OpenBK7231N_8C112233"]},"name":"Energy","~":"obk8C112233","avty_t":"~/connected","uniq_id":"OpenBK7231N_8C112233_sensor_5","qos":1,"dev_cla":"energy","unit_of_meas":"kWh","stat_cla":"total_increasing","stat_t":"~/5/get","val_tpl":"{{ '%0.3f'|format(float(value)*0.01) }}"}`,

@@ -34,7 +34,9 @@ Deno.test("reboots from uptime: a quick second reboot counts, trickle jitter doe
 
 Deno.test("a TuyaMCU meter's channels become readings once discovery maps them (kWh ÷100 counter, W power)", () => {
   const disc = (n: number, cls: string, unit: string, tpl: string) =>
-    `{"dev":{"ids":["OpenBK7231N_11223344"]},"~":"spm02","uniq_id":"x_${n}","dev_cla":"${cls}","unit_of_meas":"${unit}","stat_t":"~/${n}/get"${tpl ? `,"val_tpl":"${tpl}"` : ""}}`;
+    `{"dev":{"ids":["OpenBK7231N_11223344"]},"~":"spm02","uniq_id":"x_${n}","dev_cla":"${cls}","unit_of_meas":"${unit}","stat_t":"~/${n}/get"${
+      tpl ? `,"val_tpl":"${tpl}"` : ""
+    }}`;
   let unit: UnitPresence | null = null;
   const feed = (topic: string, payload: string, at: number) => {
     const r = applyObkMessage(unit, parseObkMessage(topic, payload)!, at);

@@ -23,7 +23,12 @@ Deno.test("hourly series over closed months read from month packs equal the plai
       for (let h = 0; h < 100 * 24; h += 7) await add(kv, T0 + h * HOUR, 1000 + h);
       const now = T0 + 120 * DAY;
       const plain: { ts: number; wh: number }[] = [];
-      for await (const e of kv.list<Deno.KvU64>({ start: rollupKey("unit", "u1", "hour", T0 + 5 * DAY), end: rollupKey("unit", "u1", "hour", T0 + 95 * DAY) })) {
+      for await (
+        const e of kv.list<Deno.KvU64>({
+          start: rollupKey("unit", "u1", "hour", T0 + 5 * DAY),
+          end: rollupKey("unit", "u1", "hour", T0 + 95 * DAY),
+        })
+      ) {
         plain.push({ ts: e.key[4] as number, wh: Number(e.value.value) / 1000 });
       }
       const first = await energySeries(kv, "unit", "u1", "hour", T0 + 5 * DAY, T0 + 95 * DAY, { now });
@@ -70,11 +75,17 @@ Deno.test("month packs in local-time zones: half-hour offsets (Kolkata, St John'
         for await (const _ of kv.list({ prefix: ["energy_pack"] })) packs++;
         // one pack per local month wholly inside the range (St John's January starts at 03:30 UTC, after `from`)
         let whole = 0;
-        for (let m = bucketStart("month", from, zone); m < to; m = nextBucket("month", m, zone)) if (m >= from && nextBucket("month", m, zone) <= to) whole++;
+        for (let m = bucketStart("month", from, zone); m < to; m = nextBucket("month", m, zone)) {
+          if (m >= from && nextBucket("month", m, zone) <= to) whole++;
+        }
         assertEquals([packs, whole >= 2], [whole, true], name);
         assertEquals(await energySeries(kv, "unit", "u1", "hour", from, to, opts), plain, `${name}: from packs`);
         const dense = await hourlyDense(kv, "unit", "u1", from, to, opts);
-        assertEquals([...dense].reduce((s, x) => s + x, 0), plain.reduce((s, p) => s + Math.round(p.wh * 1000), 0), name);
+        assertEquals(
+          [...dense].reduce((s, x) => s + x, 0),
+          plain.reduce((s, p) => s + Math.round(p.wh * 1000), 0),
+          name,
+        );
       } finally {
         kv.close();
       }

@@ -57,9 +57,19 @@ export class Replayer {
 }
 
 /** Daily totals in Wh from the API, keyed by ISO date. */
-export async function dailyWh(srv: TestServer, scope: string, id: string, from: number, to: number): Promise<Record<string, number>> {
-  const res = await srv.api(`/api/energy/series?scope=${scope}&id=${encodeURIComponent(id)}&level=day&from=${from}&to=${to}`);
+export async function dailyWh(
+  srv: TestServer,
+  scope: string,
+  id: string,
+  from: number,
+  to: number,
+): Promise<Record<string, number>> {
+  const res = await srv.api(
+    `/api/energy/series?scope=${scope}&id=${encodeURIComponent(id)}&level=day&from=${from}&to=${to}`,
+  );
   if (!res.ok) throw new Error(`series: HTTP ${res.status} ${await res.text()}`);
   const body = await res.json() as { points: { ts: number; wh: number }[] };
-  return Object.fromEntries(body.points.map((p) => [new Date(p.ts).toISOString().slice(0, 10), Math.round(p.wh * 1000) / 1000]));
+  return Object.fromEntries(
+    body.points.map((p) => [new Date(p.ts).toISOString().slice(0, 10), Math.round(p.wh * 1000) / 1000]),
+  );
 }

@@ -25,8 +25,19 @@ Deno.test("OpenBeken replay: exact kWh per day across reboots, replays, duplicat
   const kwhUnit = await ObkUnit.connect(srv, "obkKWH01");
   const r = new Replayer(srv, clock);
   try {
-    assertEquals((await srv.api("/api/energy/sites/obkPLUG01", { method: "PUT", body: JSON.stringify({ site: "plant-1" }), headers: { "content-type": "application/json" } })).status, 200);
-    await (await srv.api("/api/energy/sites/obkKWH01", { method: "PUT", body: JSON.stringify({ site: "plant-1" }), headers: { "content-type": "application/json" } })).body?.cancel();
+    assertEquals(
+      (await srv.api("/api/energy/sites/obkPLUG01", {
+        method: "PUT",
+        body: JSON.stringify({ site: "plant-1" }),
+        headers: { "content-type": "application/json" },
+      })).status,
+      200,
+    );
+    await (await srv.api("/api/energy/sites/obkKWH01", {
+      method: "PUT",
+      body: JSON.stringify({ site: "plant-1" }),
+      headers: { "content-type": "application/json" },
+    })).body?.cancel();
 
     // a second unit at the same site reports kWh (flag 40), announced by its HA discovery config
     await r.state(
@@ -54,15 +65,24 @@ Deno.test("OpenBeken replay: exact kWh per day across reboots, replays, duplicat
         if (day === 3 && m === 9 * 60) {
           // the boot trickle's uptime arrives a few seconds after the first counter value
           r.at(at(3, 9, 0, 5));
-          await r.state(() => plug.item("uptime", "5"), async () => (await getUnitPresence(srv.kv, "obkPLUG01"))?.reboots === 2);
+          await r.state(
+            () => plug.item("uptime", "5"),
+            async () => (await getUnitPresence(srv.kv, "obkPLUG01"))?.reboots === 2,
+          );
         }
         if (day === 1 && m === 0) {
-          await r.state(() => plug.item("uptime", "86000"), async () => (await getUnitPresence(srv.kv, "obkPLUG01"))?.uptimeS === 86000);
+          await r.state(
+            () => plug.item("uptime", "86000"),
+            async () => (await getUnitPresence(srv.kv, "obkPLUG01"))?.uptimeS === 86000,
+          );
         }
         if (day === 2 && m === 6 * 60) {
           // reboot: uptime falls, the counter reads 0 until the flash vars load (HA would count the old value again)
           r.at(at(2, 6, 0, 30));
-          await r.state(() => plug.item("uptime", "3"), async () => (await getUnitPresence(srv.kv, "obkPLUG01"))?.reboots === 1);
+          await r.state(
+            () => plug.item("uptime", "3"),
+            async () => (await getUnitPresence(srv.kv, "obkPLUG01"))?.reboots === 1,
+          );
           await r.sample(plug, "energycounter", "0.000");
         }
         if (day === 2 && m === 12 * 60) await tick(ts + 5); // the same values again (QoS 1 redelivery)
@@ -106,18 +126,25 @@ Deno.test("OpenBeken replay: exact kWh per day across reboots, replays, duplicat
 
     // the rollups agree at every level: hours and minutes of day 2 add up to the day, the month to all days
     const series = async (level: string, from: number, to: number) =>
-      (await (await srv.api(`/api/energy/series?scope=unit&id=obkPLUG01&level=${level}&from=${from}&to=${to}`)).json()).totalWh;
+      (await (await srv.api(`/api/energy/series?scope=unit&id=obkPLUG01&level=${level}&from=${from}&to=${to}`)).json())
+        .totalWh;
     assertEquals(await series("hour", at(2, 0, 0), at(3, 0, 0)), 7200);
-    const dense = await (await srv.api(`/api/energy/series?scope=unit&id=obkPLUG01&level=hour&format=dense&from=${at(1, 0, 0)}&to=${at(4, 0, 0)}`)).json();
+    const dense = await (await srv.api(
+      `/api/energy/series?scope=unit&id=obkPLUG01&level=hour&format=dense&from=${at(1, 0, 0)}&to=${at(4, 0, 0)}`,
+    )).json();
     assertEquals([dense.wh.length, dense.totalWh, dense.wh[0], dense.wh[24 + 15]], [72, 7200 * 2 + 7190, 300, 300]);
     assertEquals(await series("minute", at(2, 0, 0), at(3, 0, 0)), 7200);
     assertEquals(await series("month", Date.UTC(2026, 9, 1), Date.UTC(2026, 10, 1)), 7200 + 7200 + 7190);
     // the Wi-Fi gap's 900 Wh are spread over the three hours it covered
-    const gap = await (await srv.api(`/api/energy/series?scope=unit&id=obkPLUG01&level=hour&from=${at(2, 15, 0)}&to=${at(2, 18, 0)}`)).json();
+    const gap = await (await srv.api(
+      `/api/energy/series?scope=unit&id=obkPLUG01&level=hour&from=${at(2, 15, 0)}&to=${at(2, 18, 0)}`,
+    )).json();
     assertEquals(gap.points.map((p: { wh: number }) => Math.round(p.wh)), [150, 150, 150].map((x) => x * 2));
 
     // CSV export of the same range
-    const csv = await (await srv.api(`/api/energy/export.csv?scope=unit&id=obkPLUG01&level=day&from=${at(1, 0, 0)}&to=${at(5, 0, 0)}`)).text();
+    const csv = await (await srv.api(
+      `/api/energy/export.csv?scope=unit&id=obkPLUG01&level=day&from=${at(1, 0, 0)}&to=${at(5, 0, 0)}`,
+    )).text();
     assertEquals(csv.trim().split("\n"), [
       "bucket_start_utc,bucket_start_ms,kwh,bucket_start_local",
       `2026-10-05T00:00:00.000Z,${at(1, 0, 0)},7.200000,2026-10-05T00:00+00:00`,

@@ -1,5 +1,16 @@
 import { assertEquals, assertThrows } from "@std/assert";
-import { dayStart, fixedZone, localIso, nextDayStart, shiftDays, shiftMonths, UTC, wallMinuteOfDay, ZoneError, zoneByName } from "../../shared/zone.ts";
+import {
+  dayStart,
+  fixedZone,
+  localIso,
+  nextDayStart,
+  shiftDays,
+  shiftMonths,
+  UTC,
+  wallMinuteOfDay,
+  zoneByName,
+  ZoneError,
+} from "../../shared/zone.ts";
 import { zoneFromEnv } from "../../server/config.ts";
 
 const H = 3_600_000;

@@ -37,7 +37,9 @@ async function flashRun(r: () => number, rep: number) {
     const env = { DATA_DIR: `${dir}/srv`, PORT: String(freePort()), MQTT_PORT: String(freePort()) };
     const creds = await processAgentCredentials(env, "bench-flt");
     const macs = [1, 2, 3].map((i) => `c8:47:8c:a${rep}:00:0${i}`);
-    const sims = macs.map((mac) => Bk7231Sim.start({ chip: "bk7231n", mac, log: quiet, timing: { resetWindowMs: 10_000 } }));
+    const sims = macs.map((mac) =>
+      Bk7231Sim.start({ chip: "bk7231n", mac, log: quiet, timing: { resetWindowMs: 10_000 } })
+    );
     const originals = await Promise.all(sims.map((s) => sha256Hex(s.flash.data.slice())));
     await Deno.writeFile(`${dir}/${IMAGE_NAME}`, fakeObkImage(0x40000));
     let srv = await spawnServer(env);
@@ -45,7 +47,8 @@ async function flashRun(r: () => number, rep: number) {
     const faults = { server: 0, agent: 0 };
     const log: string[] = [];
     try {
-      const done = async (i: number) => ((await findUnitByMac(kv, macs[i]))?.flashes ?? []).some((f) => (f.firmware ?? "").endsWith(IMAGE_NAME));
+      const done = async (i: number) =>
+        ((await findUnitByMac(kv, macs[i]))?.flashes ?? []).some((f) => (f.firmware ?? "").endsWith(IMAGE_NAME));
       let rounds = 0;
       for (; rounds < MAX_ROUNDS; rounds++) {
         const todo = [];
@@ -54,11 +57,30 @@ async function flashRun(r: () => number, rep: number) {
         for (const i of todo) sims[i].reset(); // the operator power-cycles what is not finished
         const proc = new Deno.Command(Deno.execPath(), {
           args: [
-            "run", "-A", new URL("../../edge-agent/main.ts", import.meta.url).pathname, "flash", "batch",
+            "run",
+            "-A",
+            new URL("../../edge-agent/main.ts", import.meta.url).pathname,
+            "flash",
+            "batch",
             ...todo.flatMap((i) => ["--port", sims[i].path]),
-            "--image", `${dir}/${IMAGE_NAME}`, "--backup-dir", `${dir}/backups`, "--state-dir", `${dir}/state`,
-            "--server", `http://127.0.0.1:${env.PORT}`, "--agent-id", "bench-flt", "--batch-id", `flt-${rounds}`,
-            "--baud", "2000000", "--link-timeout", "8", "--log-level", "error",
+            "--image",
+            `${dir}/${IMAGE_NAME}`,
+            "--backup-dir",
+            `${dir}/backups`,
+            "--state-dir",
+            `${dir}/state`,
+            "--server",
+            `http://127.0.0.1:${env.PORT}`,
+            "--agent-id",
+            "bench-flt",
+            "--batch-id",
+            `flt-${rounds}`,
+            "--baud",
+            "2000000",
+            "--link-timeout",
+            "8",
+            "--log-level",
+            "error",
           ],
           env: { AGENT_TOKEN: creds.token },
           stdout: "null",
@@ -92,13 +114,20 @@ async function flashRun(r: () => number, rep: number) {
         })();
         const status = await statusP;
         await injector;
-        log.push(`round ${rounds}: units ${todo.join(",")}, ${injected ? `${fault} killed at ${at} ms` : "no fault"} → ` +
-          `${killedAgent ? "killed" : `exit ${status.code}`}`);
+        log.push(
+          `round ${rounds}: units ${todo.join(",")}, ${injected ? `${fault} killed at ${at} ms` : "no fault"} → ` +
+            `${killedAgent ? "killed" : `exit ${status.code}`}`,
+        );
       }
-      assert(rounds < MAX_ROUNDS, `batch did not converge: ${log.join("; ")} ${JSON.stringify(await findUnitByMac(kv, macs[0]))}`);
+      assert(
+        rounds < MAX_ROUNDS,
+        `batch did not converge: ${log.join("; ")} ${JSON.stringify(await findUnitByMac(kv, macs[0]))}`,
+      );
 
       // every completed (verified, renamed) backup file is on the server exactly once, and verified
-      const files = [...Deno.readDirSync(`${dir}/backups`)].filter((e) => /^[a-z0-9]+-[0-9a-f]{12}-[0-9a-f]{12}\.bin$/i.test(e.name));
+      const files = [...Deno.readDirSync(`${dir}/backups`)].filter((e) =>
+        /^[a-z0-9]+-[0-9a-f]{12}-[0-9a-f]{12}\.bin$/i.test(e.name)
+      );
       const shas = new Set<string>();
       for (const f of files) {
         const bytes = await Deno.readFile(`${dir}/backups/${f.name}`);
@@ -113,7 +142,12 @@ async function flashRun(r: () => number, rep: number) {
       }
       const unlinked: string[] = [];
       for (let i = 0; i < sims.length; i++) {
-        assert(shas.has(originals[i]), `unit ${macs[i]}: its stock image backup is missing (${originals[i].slice(0, 12)} not in ${[...shas].map((s) => s.slice(0, 12))}; ${log.join("; ")}; files ${files.map((f) => f.name)})`);
+        assert(
+          shas.has(originals[i]),
+          `unit ${macs[i]}: its stock image backup is missing (${originals[i].slice(0, 12)} not in ${
+            [...shas].map((s) => s.slice(0, 12))
+          }; ${log.join("; ")}; files ${files.map((f) => f.name)})`,
+        );
         const unit = (await findUnitByMac(kv, macs[i]))!;
         const ids = unit.backups.map((b) => b.backupId);
         assertEquals(ids.length, new Set(ids).size, `unit ${macs[i]} lists a backup twice`);
@@ -122,16 +156,22 @@ async function flashRun(r: () => number, rep: number) {
         assert(byMac.includes(originals[i]), `unit ${macs[i]}: stock backup not findable by its MAC`);
         // FINDING (reported, not failed): when a write was interrupted and the batch re-run, the re-run backs up
         // the half-written chip and the unit record links only that backup, not the stock one
-        if (!ids.includes(originals[i])) unlinked.push(`${macs[i]} links ${ids.map((x) => x.slice(0, 8))}, stock ${originals[i].slice(0, 8)}`);
+        if (!ids.includes(originals[i])) {
+          unlinked.push(`${macs[i]} links ${ids.map((x) => x.slice(0, 8))}, stock ${originals[i].slice(0, 8)}`);
+        }
       }
       // nothing stored that no completed backup explains
       let records = 0;
       for await (const _ of kv.list({ prefix: ["flash_backup"] })) records++;
       assertEquals(records, shas.size, "backup records without a completed backup file");
-      console.log(`flash fault run ${rep} (seed ${SEED}): ${rounds} rounds, faults injected ${faults.server + faults.agent} ` +
-        `(server ${faults.server}, agent ${faults.agent}), ${files.length} completed backups, ${shas.size} stored once each, ` +
-        `${sims.length} units flashed, stock backup not linked on the unit record: ${unlinked.length ? unlinked.join("; ") : "none"}` +
-        `\n  ${log.join("\n  ")}`);
+      console.log(
+        `flash fault run ${rep} (seed ${SEED}): ${rounds} rounds, faults injected ${faults.server + faults.agent} ` +
+          `(server ${faults.server}, agent ${faults.agent}), ${files.length} completed backups, ${shas.size} stored once each, ` +
+          `${sims.length} units flashed, stock backup not linked on the unit record: ${
+            unlinked.length ? unlinked.join("; ") : "none"
+          }` +
+          `\n  ${log.join("\n  ")}`,
+      );
       // a re-run after an interrupted write backs up the half-written chip; the stock backup must stay linked
       assertEquals(unlinked, [], "stock backup not linked on the unit record");
     } finally {

@@ -44,7 +44,13 @@ function runTarget(target: number, seed: number): Promise<Extract<FuzzReport, { 
       clearTimeout(watchdog);
       if (m.kind === "crash") {
         dropWorker();
-        reject(new Error(`CRASH in ${TARGETS[target].name} at run ${m.run} (seed ${seed}), ${m.inputLen} bytes ${m.inputHex.slice(0, 400)}\n${m.error}`));
+        reject(
+          new Error(
+            `CRASH in ${TARGETS[target].name} at run ${m.run} (seed ${seed}), ${m.inputLen} bytes ${
+              m.inputHex.slice(0, 400)
+            }\n${m.error}`,
+          ),
+        );
       } else resolve(m);
     };
     w.onerror = (e) => {
@@ -67,7 +73,9 @@ Deno.test(`fuzz: every decoder, random and mutated input, no crash but CodecErro
       const r = await runTarget(i, (SEED + i * 7919) >>> 0);
       total += r.runs;
       bytes += r.bytes;
-      const top = Object.entries(r.codes).sort((a, b) => b[1] - a[1]).slice(0, 4).map(([c, n]) => `${c}:${n}`).join(" ");
+      const top = Object.entries(r.codes).sort((a, b) => b[1] - a[1]).slice(0, 4).map(([c, n]) => `${c}:${n}`).join(
+        " ",
+      );
       console.log(
         `  ${TARGETS[i].name}: ${r.runs} inputs, ${r.accepted} accepted, ${r.rejected} CodecError [${top}], ` +
           `slowest ${r.slowestMs.toFixed(1)} ms`,
@@ -80,6 +88,10 @@ Deno.test(`fuzz: every decoder, random and mutated input, no crash but CodecErro
     }
   }
   dropWorker();
-  console.log(`fuzz total: ${TARGETS.length} targets, ${total} inputs, ${(bytes / 1e6).toFixed(1)} MB, ${failures.length} failures`);
+  console.log(
+    `fuzz total: ${TARGETS.length} targets, ${total} inputs, ${
+      (bytes / 1e6).toFixed(1)
+    } MB, ${failures.length} failures`,
+  );
   assert(failures.length === 0, failures.join("\n\n"));
 });

@@ -7,7 +7,7 @@
 import { CodecError } from "../../shared/errors.ts";
 import { expect as bkExpect, parse as bkParse, scanResponse } from "../../shared/bk7231/responses.ts";
 import { decodeDatapoints, encodeDatapoints, fromHex } from "../../shared/tuyamcu/dp.ts";
-import { decodeTuyaFrame, encodeTuyaFrame, TuyaFrameParser } from "../../shared/tuyamcu/frame.ts";
+import { decodeTuyaFrame, TuyaFrameParser } from "../../shared/tuyamcu/frame.ts";
 import { parseProductInfo } from "../../shared/tuyamcu/messages.ts";
 import { decodeRawPower } from "../../shared/tuyamcu/raw_power.ts";
 import {
@@ -25,7 +25,12 @@ import {
   rn8209,
 } from "../../shared/meterchips/mod.ts";
 import type { RegisterChip } from "../../shared/meterchips/register.ts";
-import { decodeTelemetryAck, decodeTelemetryBatch, encodeTelemetryAck, encodeTelemetryBatch } from "../../shared/telemetry.ts";
+import {
+  decodeTelemetryAck,
+  decodeTelemetryBatch,
+  encodeTelemetryAck,
+  encodeTelemetryBatch,
+} from "../../shared/telemetry.ts";
 import { parseBuild, parseDiscovery, parseObkMessage } from "../../shared/openbeken/mqtt.ts";
 import { classifyArtefact, parseRblHeader, verifyRbl } from "../../shared/rbl.ts";
 import { buildObkConfig, parseObkConfig } from "../../shared/obk-config.ts";
@@ -55,7 +60,31 @@ function bl0942Packet(i: number, v: number, p: number): Uint8Array {
 
 function cse7766Packet(): Uint8Array {
   const b = new Uint8Array(24);
-  b.set([0x55, 0x5a, 0x02, 0xe8, 0x00, 0x00, 0x00, 0x70, 0xd0, 0x00, 0x00, 0x00, 0x62, 0xd0, 0x00, 0x0b, 0x55, 0x1a, 0x71, 0x00, 0x01, 0x00, 0x00]);
+  b.set([
+    0x55,
+    0x5a,
+    0x02,
+    0xe8,
+    0x00,
+    0x00,
+    0x00,
+    0x70,
+    0xd0,
+    0x00,
+    0x00,
+    0x00,
+    0x62,
+    0xd0,
+    0x00,
+    0x0b,
+    0x55,
+    0x1a,
+    0x71,
+    0x00,
+    0x01,
+    0x00,
+    0x00,
+  ]);
   b[23] = cse7766Checksum(b);
   return b;
 }
@@ -85,7 +114,9 @@ function registerTarget(c: RegisterChip): Target {
       okOrCodec(() => decodeRegisterResponse(c, reg, input.subarray(1)));
       for (const ev of parseRegisterCapture(c, input)) {
         if (ev.kind === "read") tally.accepted++;
-        if (ev.kind === "error") tally.codes[`capture:${ev.error.code}`] = (tally.codes[`capture:${ev.error.code}`] ?? 0) + 1;
+        if (ev.kind === "error") {
+          tally.codes[`capture:${ev.error.code}`] = (tally.codes[`capture:${ev.error.code}`] ?? 0) + 1;
+        }
       }
     },
   };
@@ -93,7 +124,8 @@ function registerTarget(c: RegisterChip): Target {
 
 const bkFrames = (() => {
   // short: 04 0E LEN 01 E0 FC code payload ; long: 04 0E FF 01 E0 FC F4 LEN(u16 LE) code status payload
-  const short = (code: number, payload: number[]) => Uint8Array.from([0x04, 0x0e, 4 + payload.length, 0x01, 0xe0, 0xfc, code, ...payload]);
+  const short = (code: number, payload: number[]) =>
+    Uint8Array.from([0x04, 0x0e, 4 + payload.length, 0x01, 0xe0, 0xfc, code, ...payload]);
   const long = (code: number, payload: number[]) => {
     const len = 2 + payload.length;
     return Uint8Array.from([0x04, 0x0e, 0xff, 0x01, 0xe0, 0xfc, 0xf4, len & 0xff, len >> 8, code, 0, ...payload]);
@@ -114,7 +146,16 @@ const telemetrySeed = encodeTelemetryBatch({
   agentId: "bench-fuzz",
   seq: 42,
   readings: [
-    { deviceId: "sim-01", ts: 1_763_700_000_000, voltage: 230.1, current: 0.26, power: 60, energyWh: 63.888, frequency: 50, powerFactor: 0.98 },
+    {
+      deviceId: "sim-01",
+      ts: 1_763_700_000_000,
+      voltage: 230.1,
+      current: 0.26,
+      power: 60,
+      energyWh: 63.888,
+      frequency: 50,
+      powerFactor: 0.98,
+    },
     {
       deviceId: "sim-02",
       ts: 1_763_700_000_100,
@@ -122,7 +163,11 @@ const telemetrySeed = encodeTelemetryBatch({
       current: 3,
       power: 2000,
       energyWh: 12,
-      phases: [{ voltage: 231, current: 1, power: 600 }, { voltage: 230, current: 1, power: 700 }, { voltage: 229, current: 1, power: 700 }],
+      phases: [{ voltage: 231, current: 1, power: 600 }, { voltage: 230, current: 1, power: 700 }, {
+        voltage: 229,
+        current: 1,
+        power: 700,
+      }],
     },
   ],
 });
@@ -195,7 +240,9 @@ export const TARGETS: Target[] = [
     ],
     run(input) {
       okOrCodec(() => decodeDatapoints(input));
-      for (const f of [undefined, "V2C3P3", "VCP6", "VCPPfF", "DDS238"] as const) okOrCodec(() => decodeRawPower(input, f));
+      for (const f of [undefined, "V2C3P3", "VCP6", "VCPPfF", "DDS238"] as const) {
+        okOrCodec(() => decodeRawPower(input, f));
+      }
       okOrCodec(() => parseProductInfo(input));
     },
   },
@@ -242,7 +289,10 @@ export const TARGETS: Target[] = [
   },
   {
     name: "rbl/OTA package headers (parse, verify, classify)",
-    seeds: [buildFakeRbl({ chip: "BK7231N", version: "1.18.299", size: 512 }), buildFakeRbl({ chip: "BK7231T", version: "1.17.800", size: 300 })],
+    seeds: [
+      buildFakeRbl({ chip: "BK7231N", version: "1.18.299", size: 512 }),
+      buildFakeRbl({ chip: "BK7231T", version: "1.17.800", size: 300 }),
+    ],
     maxLen: 2000,
     run(input) {
       okOrCodec(() => parseRblHeader(input));
@@ -252,7 +302,17 @@ export const TARGETS: Target[] = [
   },
   {
     name: "obk-config/OpenBeken config sector",
-    seeds: [buildObkConfig({ chip: "BK7231N", mac: "c8:47:8c:11:22:33", wifiSsid: "house", wifiPassword: "pw", mqttHost: "10.0.0.2" } as never)],
+    seeds: [
+      buildObkConfig(
+        {
+          chip: "BK7231N",
+          mac: "c8:47:8c:11:22:33",
+          wifiSsid: "house",
+          wifiPassword: "pw",
+          mqttHost: "10.0.0.2",
+        } as never,
+      ),
+    ],
     maxLen: 5000,
     run(input) {
       okOrCodec(() => parseObkConfig(input));

@@ -63,7 +63,12 @@ Deno.test("random kills of server, broker and agent during ingest: no reading lo
   for (let run = 0; run < RUNS; run++) {
     await withTempDir(async (dir) => {
       const broker = await startMosquitto();
-      const env = { DATA_DIR: `${dir}/srv`, PORT: String(freePort()), MQTT_URL: broker.url, INSTANCE_ID: `fault-${run}` };
+      const env = {
+        DATA_DIR: `${dir}/srv`,
+        PORT: String(freePort()),
+        MQTT_URL: broker.url,
+        INSTANCE_ID: `fault-${run}`,
+      };
       const agentId = `bench-fault-${run}`;
       const creds = await processAgentCredentials(env, agentId);
       const journal = `${dir}/journal`;
@@ -106,28 +111,47 @@ Deno.test("random kills of server, broker and agent during ingest: no reading lo
       try {
         const stored = new Set<string>();
         for (const m of defaultBench(METERS)) {
-          for (const p of await listHistory(kv, m.deviceId, 0, Number.MAX_SAFE_INTEGER, 1_000_000)) stored.add(`${m.deviceId}@${p.ts}`);
+          for (const p of await listHistory(kv, m.deviceId, 0, Number.MAX_SAFE_INTEGER, 1_000_000)) {
+            stored.add(`${m.deviceId}@${p.ts}`);
+          }
         }
         const lost = [...journaled].filter((k) => !stored.has(k));
-        assertEquals(lost.length, 0, `run ${run}: ${lost.length} journaled readings not in KV (faults ${faults.join(", ")})`);
+        assertEquals(
+          lost.length,
+          0,
+          `run ${run}: ${lost.length} journaled readings not in KV (faults ${faults.join(", ")})`,
+        );
         const counters = await readIngestCounters(kv);
-        assertEquals(counters.readings_committed, stored.size, `run ${run}: a reading committed twice (faults ${faults.join(", ")})`);
+        assertEquals(
+          counters.readings_committed,
+          stored.size,
+          `run ${run}: a reading committed twice (faults ${faults.join(", ")})`,
+        );
         // stored but not journaled: spooled in the instant between the spool write and the journal line (agent killed there)
         const extra = stored.size - journaled.size;
-        assert(extra >= 0 && extra <= totals.faults.agent * 400, `run ${run}: ${extra} readings in KV that the agent never spooled`);
+        assert(
+          extra >= 0 && extra <= totals.faults.agent * 400,
+          `run ${run}: ${extra} readings in KV that the agent never spooled`,
+        );
         assert(journaled.size > 50, "too few readings to mean anything");
         totals.journaled += journaled.size;
         totals.stored += stored.size;
         totals.extra += extra;
         totals.runs++;
-        console.log(`  run ${run}: faults ${faults.join(", ")}; ${journaled.size} readings spooled, ${stored.size} in KV, ` +
-          `${counters.batches_committed} batches committed, ${counters.batches_duplicate} duplicates dropped`);
+        console.log(
+          `  run ${run}: faults ${faults.join(", ")}; ${journaled.size} readings spooled, ${stored.size} in KV, ` +
+            `${counters.batches_committed} batches committed, ${counters.batches_duplicate} duplicates dropped`,
+        );
       } finally {
         kv.close();
       }
     });
   }
   const f = totals.faults;
-  console.log(`fault runs: ${totals.runs}, faults injected ${f.server + f.broker + f.agent} (server ${f.server}, broker ${f.broker}, ` +
-    `agent ${f.agent}), readings ${totals.stored} stored, 0 lost, 0 doubled, ${totals.extra} committed-but-unjournaled`);
+  console.log(
+    `fault runs: ${totals.runs}, faults injected ${
+      f.server + f.broker + f.agent
+    } (server ${f.server}, broker ${f.broker}, ` +
+      `agent ${f.agent}), readings ${totals.stored} stored, 0 lost, 0 doubled, ${totals.extra} committed-but-unjournaled`,
+  );
 });

@@ -14,7 +14,16 @@ import { spawnServer } from "../helpers/server_process.ts";
 import type { TestServer } from "../helpers/server.ts";
 import { fetchAs, testSession } from "../helpers/auth.ts";
 import { withTempDir } from "../helpers/tmp.ts";
-import { canaryAndRest, countBy, createRollout, NEW, OLD, registerFleet, rolloutState, uploadFirmware } from "../ota/fleet.ts";
+import {
+  canaryAndRest,
+  countBy,
+  createRollout,
+  NEW,
+  OLD,
+  registerFleet,
+  rolloutState,
+  uploadFirmware,
+} from "../ota/fleet.ts";
 import { seededRandom } from "../../shared/random.ts";
 import { OPEN_STATES } from "../../server/db/ota.ts";
 
@@ -34,7 +43,11 @@ Deno.test("random server kills during an OTA rollout: no unit commanded twice, t
     const session = await testSession(kv, "admin");
     const url = `http://127.0.0.1:${env.PORT}`;
     // the fleet helpers only need api(), kv and url of a server
-    const srvView = { api: (p: string, i?: RequestInit) => fetchAs(url, session, p, i), kv, url } as unknown as TestServer;
+    const srvView = {
+      api: (p: string, i?: RequestInit) => fetchAs(url, session, p, i),
+      kv,
+      url,
+    } as unknown as TestServer;
     let srv = await spawnServer(env);
     const fleet = await ObkSimFleet.start({
       count: UNITS,
@@ -87,7 +100,11 @@ Deno.test("random server kills during an OTA rollout: no unit commanded twice, t
           const u = fleet.units.find((x) => x.topic === d.topic)!;
           return `${d.topic}:${d.state} attempts ${d.attempts}, unit online ${u.online} version ${u.version} commands ${u.otaCommands}`;
         });
-        throw new Error(`${(e as Error).message} (FAULT_SEED=${SEED}): rollout ${last?.rollout.status} stuck (${kills.join("; ")}; resumed after ${JSON.stringify(resumes)}), open: ${open?.join(" | ")}`);
+        throw new Error(
+          `${(e as Error).message} (FAULT_SEED=${SEED}): rollout ${last?.rollout.status} stuck (${
+            kills.join("; ")
+          }; resumed after ${JSON.stringify(resumes)}), open: ${open?.join(" | ")}`,
+        );
       });
       // and the rollout itself comes to rest (finished, or paused by a threshold for an operator)
       const rest = await waitFor(async () => {
@@ -106,10 +123,15 @@ Deno.test("random server kills during an OTA rollout: no unit commanded twice, t
       }
       const states: Record<string, number> = {};
       for (const d of done.devices) states[d.state] = (states[d.state] ?? 0) + 1;
-      const lostCommands = done.devices.reduce((s, d) => s + d.attempts, 0) - fleet.units.reduce((s, u) => s + u.otaCommands, 0);
-      console.log(`rollout fault run (seed ${SEED}): ${UNITS} units, ${kills.length} server kills (${kills.join("; ")}); ` +
-        `final states ${JSON.stringify(states)}, rollout ${rest} (operator resumed after ${JSON.stringify(resumes)}), 0 units commanded twice, ` +
-        `${lostCommands} recorded commands lost with a killed server`);
+      const lostCommands = done.devices.reduce((s, d) => s + d.attempts, 0) -
+        fleet.units.reduce((s, u) => s + u.otaCommands, 0);
+      console.log(
+        `rollout fault run (seed ${SEED}): ${UNITS} units, ${kills.length} server kills (${kills.join("; ")}); ` +
+          `final states ${JSON.stringify(states)}, rollout ${rest} (operator resumed after ${
+            JSON.stringify(resumes)
+          }), 0 units commanded twice, ` +
+          `${lostCommands} recorded commands lost with a killed server`,
+      );
     } finally {
       await fleet.stop();
       await srv.kill();

@@ -11,7 +11,10 @@ import { equalBytes, fakeObkImage, fastOptions, quiet } from "./helpers.ts";
 /** Captures what the progress board prints (not a terminal: one line per phase/10 %). */
 function captureBoard() {
   let text = "";
-  const out = { writeSync: (b: Uint8Array) => ((text += new TextDecoder().decode(b)), b.length), isTerminal: () => false };
+  const out = {
+    writeSync: (b: Uint8Array) => ((text += new TextDecoder().decode(b)), b.length),
+    isTerminal: () => false,
+  };
   return { board: new ProgressBoard(out), text: () => text };
 }
 
@@ -20,7 +23,13 @@ Deno.test("batch: three ports at once (N, T, and one with the RN8209C still on t
     const sims = [
       Bk7231Sim.start({ chip: "bk7231n", mac: "c8:47:8c:00:00:01", log: quiet, timing: { resetWindowMs: 1500 } }),
       Bk7231Sim.start({ chip: "bk7231t", mac: "c8:47:8c:00:00:02", log: quiet, timing: { resetWindowMs: 1500 } }),
-      Bk7231Sim.start({ chip: "bk7231n", mac: "c8:47:8c:00:00:03", log: quiet, timing: { resetWindowMs: 1500 }, faults: { blockedUart: true } }),
+      Bk7231Sim.start({
+        chip: "bk7231n",
+        mac: "c8:47:8c:00:00:03",
+        log: quiet,
+        timing: { resetWindowMs: 1500 },
+        faults: { blockedUart: true },
+      }),
     ];
     const originals = sims.map((s) => s.flash.data.slice());
     try {
@@ -31,7 +40,11 @@ Deno.test("batch: three ports at once (N, T, and one with the RN8209C still on t
         image: { name: "OpenBK7231N_UA_1.18.299.bin", data: image },
         backupDir: `${dir}/backups`,
         stateDir: `${dir}/state`,
-        provision: provisioning({ wifi: { ssid: "house", password: "pw" }, mqtt: { host: "10.0.0.2" }, profile: "zmai-90" }),
+        provision: provisioning({
+          wifi: { ssid: "house", password: "pw" },
+          mqtt: { host: "10.0.0.2" },
+          profile: "zmai-90",
+        }),
         flasher: fastOptions({ linkTimeoutMs: 1500 }),
         clock: systemClock,
         log: quiet,

@@ -25,7 +25,11 @@ async function startSimCli(args: string[]) {
     path: out.split("\n")[0].replace(/^pty: /, ""),
     async stop() {
       child.kill("SIGTERM");
-      const [, err, status] = await Promise.all([child.stdout.cancel(), new Response(child.stderr).text(), child.status]);
+      const [, err, status] = await Promise.all([
+        child.stdout.cancel(),
+        new Response(child.stderr).text(),
+        child.status,
+      ]);
       return { err, status };
     },
   };
@@ -45,7 +49,17 @@ Deno.test("cli: sim prints its pty first; agent backs up, writes, restores; SIGT
     const sim = await startSimCli(["--chip", "bk7231t", "--dump", `${dir}/dump.bin`]);
     try {
       assert(/^pty: \/dev\/pts\/\d+$/.test(sim.firstLine), sim.firstLine);
-      const b = await agent(["backup", "--port", sim.path, "--out", `${dir}/backup.bin`, "--baud", "1500000", "--link-timeout", "5"]);
+      const b = await agent([
+        "backup",
+        "--port",
+        sim.path,
+        "--out",
+        `${dir}/backup.bin`,
+        "--baud",
+        "1500000",
+        "--link-timeout",
+        "5",
+      ]);
       assertEquals(b.code, 0, b.stderr);
       assertStringIncludes(b.stdout, "chip bk7231t");
       assertStringIncludes(b.stdout, "mac c8:47:8c:11:22:33");
@@ -53,11 +67,31 @@ Deno.test("cli: sim prints its pty first; agent backs up, writes, restores; SIGT
       assertEquals(original.length, 0x200000);
 
       await Deno.writeFile(`${dir}/OpenBK7231T_UA_1.18.299.bin`, fakeObkImage(0x30000));
-      const w = await agent(["write", "--port", sim.path, "--image", `${dir}/OpenBK7231T_UA_1.18.299.bin`, "--state-dir", `${dir}/state`, "--link-timeout", "5"]);
+      const w = await agent([
+        "write",
+        "--port",
+        sim.path,
+        "--image",
+        `${dir}/OpenBK7231T_UA_1.18.299.bin`,
+        "--state-dir",
+        `${dir}/state`,
+        "--link-timeout",
+        "5",
+      ]);
       assertEquals(w.code, 0, w.stderr);
       assertStringIncludes(w.stdout, "at 0x11000");
 
-      const r = await agent(["restore", "--port", sim.path, "--backup", `${dir}/backup.bin`, "--state-dir", `${dir}/state`, "--link-timeout", "5"]);
+      const r = await agent([
+        "restore",
+        "--port",
+        sim.path,
+        "--backup",
+        `${dir}/backup.bin`,
+        "--state-dir",
+        `${dir}/state`,
+        "--link-timeout",
+        "5",
+      ]);
       assertEquals(r.code, 0, r.stderr);
       assertStringIncludes(r.stdout, "bootloader area skipped");
     } finally {

@@ -94,7 +94,10 @@ Deno.test("flasher: ranged reads, including the BK7231T bootloader through the +
       await backupJob(f, `${dir}/boot.bin`, { start: 0, length: 0x11000 });
       assertEquals(equalBytes(await Deno.readFile(`${dir}/boot.bin`), sim.flash.data.subarray(0, 0x11000)), true);
       const r = await backupJob(f, `${dir}/tlv.bin`, { start: 0x1e0000, length: 0x2000 });
-      assertEquals(equalBytes(await Deno.readFile(`${dir}/tlv.bin`), sim.flash.data.subarray(0x1e0000, 0x1e2000)), true);
+      assertEquals(
+        equalBytes(await Deno.readFile(`${dir}/tlv.bin`), sim.flash.data.subarray(0x1e0000, 0x1e2000)),
+        true,
+      );
       assertEquals(r.size, 0x2000);
       await assertRejects(() => backupJob(f, `${dir}/x.bin`, { start: 0x100, length: 0x1000 }), FlashError);
     });

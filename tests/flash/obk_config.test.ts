@@ -1,5 +1,11 @@
 import { assertEquals, assertThrows } from "@std/assert";
-import { buildObkConfig, parseObkConfig, pinRoleIndex, tinyCrc8, unitMqttCredentials } from "../../shared/obk-config.ts";
+import {
+  buildObkConfig,
+  parseObkConfig,
+  pinRoleIndex,
+  tinyCrc8,
+  unitMqttCredentials,
+} from "../../shared/obk-config.ts";
 import { provisioning, startupFromAutoexec } from "../../edge-agent/flash/provision.ts";
 import { CodecError } from "../../shared/errors.ts";
 
@@ -46,8 +52,15 @@ Deno.test("obk config: layout offsets from new_pins.h / OBKConfig.cs, checksum, 
   // any flipped byte is caught
   sector[0x100] ^= 1;
   assertEquals(assertThrows(() => parseObkConfig(sector), CodecError).code, "OBK_CRC");
-  assertThrows(() => buildObkConfig({ chip: "bk7231t", wifiSsid: "x".repeat(64), wifiPassword: "", mqttHost: "h" }), CodecError);
-  assertThrows(() => buildObkConfig({ chip: "bk7231t", wifiSsid: "x", wifiPassword: "", mqttHost: "h", pins: { 3: "NoSuchRole" } }), CodecError);
+  assertThrows(
+    () => buildObkConfig({ chip: "bk7231t", wifiSsid: "x".repeat(64), wifiPassword: "", mqttHost: "h" }),
+    CodecError,
+  );
+  assertThrows(
+    () =>
+      buildObkConfig({ chip: "bk7231t", wifiSsid: "x", wifiPassword: "", mqttHost: "h", pins: { 3: "NoSuchRole" } }),
+    CodecError,
+  );
 });
 
 Deno.test("obk config: provisioning from a profile, per-unit MQTT credentials derived from the topic", async () => {
@@ -67,5 +80,8 @@ Deno.test("obk config: provisioning from a profile, per-unit MQTT credentials de
   const credsA = await unitMqttCredentials("fleet-secret", "obk8C000001");
   assertEquals(credsA.password.length, 24);
   assertEquals((await unitMqttCredentials("fleet-secret", "obk8C000002")).password === credsA.password, false);
-  assertEquals(startupFromAutoexec("startDriver RN8209\n// note\nVoltageSet 230\n"), "backlog startDriver RN8209; VoltageSet 230");
+  assertEquals(
+    startupFromAutoexec("startDriver RN8209\n// note\nVoltageSet 230\n"),
+    "backlog startDriver RN8209; VoltageSet 230",
+  );
 });

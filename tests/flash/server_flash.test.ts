@@ -30,7 +30,12 @@ async function countChunks(kv: Deno.Kv) {
 Deno.test("flash + server: backup stored once in KV, unit registered, batch progress visible", async () => {
   const ts = await startTestServer(); // flashApi is one of the default extensions
   // a generous reset window (as tests/flash/helpers.ts withSim): a loaded CI machine lags past the real 300 ms
-  const sim = Bk7231Sim.start({ chip: "bk7231n", mac: "c8:47:8c:12:34:56", log: quiet, timing: { resetWindowMs: 1500 } });
+  const sim = Bk7231Sim.start({
+    chip: "bk7231n",
+    mac: "c8:47:8c:12:34:56",
+    log: quiet,
+    timing: { resetWindowMs: 1500 },
+  });
   try {
     await withTempDir(async (dir) => {
       const creds = await ts.agentCredentials("bench-1");
@@ -48,7 +53,11 @@ Deno.test("flash + server: backup stored once in KV, unit registered, batch prog
           log: quiet,
           board: silentBoard(),
           batchId: "house-42",
-          provision: provisioning({ wifi: { ssid: "house", password: "pw" }, mqtt: { host: "10.0.0.2", credentials: "server" }, profile: "zmai-90" }, server),
+          provision: provisioning({
+            wifi: { ssid: "house", password: "pw" },
+            mqtt: { host: "10.0.0.2", credentials: "server" },
+            profile: "zmai-90",
+          }, server),
           benchHost: "bench-1",
         });
       const [r] = await run();
@@ -74,7 +83,13 @@ Deno.test("flash + server: backup stored once in KV, unit registered, batch prog
       const password = new TextDecoder().decode(cfg.subarray(0x214, 0x214 + 128)).replace(/\0.*$/s, "");
       const secret = await unitSecret(ts.kv);
       assertEquals(password, (await unitMqttCredentials(secret!, "obk8C123456")).password);
-      const probe = await mqtt.connectAsync(ts.brokerUrl, { username: "obk8C123456", password, clientId: "obk8C123456", protocolVersion: 4, reconnectPeriod: 0 });
+      const probe = await mqtt.connectAsync(ts.brokerUrl, {
+        username: "obk8C123456",
+        password,
+        clientId: "obk8C123456",
+        protocolVersion: 4,
+        reconnectPeriod: 0,
+      });
       await probe.endAsync();
       // ...and when it does come online, the OpenBeken ingest matches it to this record
       const obk = await ObkUnit.connect(ts, "obk8C123456");
@@ -103,7 +118,12 @@ Deno.test("flash + server: backup stored once in KV, unit registered, batch prog
       // the same backup again (unit unchanged apart from what we wrote): no new chunks, seen twice
       const chunks = await countChunks(ts.kv);
       const again = await server.uploadBackup({
-        sha256: sha, size: original.length, chip: "bk7231n", mac: "c8:47:8c:12:34:56", benchHost: "bench-1", port: sim.path,
+        sha256: sha,
+        size: original.length,
+        chip: "bk7231n",
+        mac: "c8:47:8c:12:34:56",
+        benchHost: "bench-1",
+        port: sim.path,
       }, original);
       assertEquals(again, sha);
       assertEquals(await countChunks(ts.kv), chunks);
@@ -151,15 +171,30 @@ Deno.test("flash + server: an upload that does not hash to its name is refused a
 Deno.test("flash + server: the image comes from the firmware store; a backup that never verifies is not uploaded", async () => {
   const { registerFirmware } = await import("../../server/db/firmware.ts");
   const ts = await startTestServer();
-  const good = Bk7231Sim.start({ chip: "bk7231n", mac: "c8:47:8c:00:00:0a", log: quiet, timing: { resetWindowMs: 1500 } });
+  const good = Bk7231Sim.start({
+    chip: "bk7231n",
+    mac: "c8:47:8c:00:00:0a",
+    log: quiet,
+    timing: { resetWindowMs: 1500 },
+  });
   // the same sector corrupted on every read: the chip CRC never agrees
-  const flaky = Bk7231Sim.start({ chip: "bk7231n", mac: "c8:47:8c:00:00:0b", log: quiet, timing: { resetWindowMs: 1500 }, faults: { corruptReadAt: Array(10).fill(0x8000) } });
+  const flaky = Bk7231Sim.start({
+    chip: "bk7231n",
+    mac: "c8:47:8c:00:00:0b",
+    log: quiet,
+    timing: { resetWindowMs: 1500 },
+    faults: { corruptReadAt: Array(10).fill(0x8000) },
+  });
   try {
     await withTempDir(async (dir) => {
       const creds = await ts.agentCredentials("bench-3");
       const server = new HttpFlashServer(ts.url, "bench-3", creds.token);
       const fw = fakeObkImage(0x20000, 5);
-      const { firmware } = await registerFirmware(ts.kv, { filename: "OpenBK7231N_UA_1.18.299.bin", bytes: fw, by: "test" });
+      const { firmware } = await registerFirmware(ts.kv, {
+        filename: "OpenBK7231N_UA_1.18.299.bin",
+        bytes: fw,
+        by: "test",
+      });
       const image = await server.fetchBlob("firmware", firmware.sha256);
       assert(equalBytes(image, fw));
       const results = await runBatch({

@@ -32,7 +32,10 @@ Deno.test("sim N: link, chip id, MID (LEN 6 quirk), SR, fingerprint CRC — exac
   await withSim({ chip: "bk7231n" }, async (_sim, port) => {
     assertEquals(await ask(port, "01 E0 FC 01 00", 8), "04 0E 05 01 E0 FC 01 00");
     assertEquals(await ask(port, "01 E0 FC 05 03 00 00 80 00", 15), "04 0E 0C 01 E0 FC 03 00 00 80 00 1C 23 07 00");
-    assertEquals(await ask(port, "01 E0 FC FF F4 05 00 0E 9F 00 00 00", 15), "04 0E FF 01 E0 FC F4 06 00 0E 00 00 EB 60 15");
+    assertEquals(
+      await ask(port, "01 E0 FC FF F4 05 00 0E 9F 00 00 00", 15),
+      "04 0E FF 01 E0 FC F4 06 00 0E 00 00 EB 60 15",
+    );
     assertEquals(await ask(port, "01 E0 FC FF F4 02 00 0C 05", 13), "04 0E FF 01 E0 FC F4 04 00 0C 00 05 04");
     assertEquals(await ask(port, "01 E0 FC FF F4 02 00 0C 35", 13), "04 0E FF 01 E0 FC F4 04 00 0C 00 35 40");
     // CheckCRC(0, 0x100): BK7231N 1.0.1 fingerprint 0x1EBE6E45 (§3.5)
@@ -46,7 +49,10 @@ Deno.test("sim N: status-register protection makes erase silently do nothing unt
   await withSim({ chip: "bk7231n" }, async (sim, port) => {
     await ask(port, "01 E0 FC 01 00", 8);
     const before = sim.flash.read(0x11000, 16);
-    assertEquals(await ask(port, "01 E0 FC FF F4 06 00 0F 20 00 10 01 00", 16), "04 0E FF 01 E0 FC F4 07 00 0F 00 20 00 10 01 00");
+    assertEquals(
+      await ask(port, "01 E0 FC FF F4 06 00 0F 20 00 10 01 00", 16),
+      "04 0E FF 01 E0 FC F4 07 00 0F 00 20 00 10 01 00",
+    );
     assertEquals(sim.flash.read(0x11000, 16), before); // protected: "OK" but nothing erased
     assertEquals(await ask(port, "01 E0 FC FF F4 04 00 0D 01 00 00", 14), "04 0E FF 01 E0 FC F4 05 00 0D 00 01 00 00");
     await ask(port, "01 E0 FC FF F4 06 00 0F 20 00 10 01 00", 16);

@@ -25,7 +25,12 @@ Deno.test("unit credentials: only for topics whose MAC this bench backed up", as
 
     const image = new Uint8Array(4096).fill(0x5a);
     await storeBackup(srv.kv, image, {
-      chip: "BK7231N", mac: "c8:47:8c:11:22:33", flashId: null, benchHost: "bench-a", agentId: "bench-a", port: "/dev/ttyUSB0",
+      chip: "BK7231N",
+      mac: "c8:47:8c:11:22:33",
+      flashId: null,
+      benchHost: "bench-a",
+      agentId: "bench-a",
+      port: "/dev/ttyUSB0",
     });
     const ok = await ask("bench-a", "obk8C112233");
     assertEquals(ok.status, 200);

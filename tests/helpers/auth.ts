@@ -23,7 +23,12 @@ export async function testSession(kv: Deno.Kv, role: Role, username = `test-${ro
 }
 
 /** fetch as that session: cookie always, CSRF header on state-changing methods. */
-export function fetchAs(baseUrl: string, s: TestSession | null, path: string, init: RequestInit = {}): Promise<Response> {
+export function fetchAs(
+  baseUrl: string,
+  s: TestSession | null,
+  path: string,
+  init: RequestInit = {},
+): Promise<Response> {
   const headers = new Headers(init.headers);
   if (s) {
     headers.set("cookie", [headers.get("cookie"), s.cookie].filter(Boolean).join("; "));

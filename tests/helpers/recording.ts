@@ -20,4 +20,3 @@ export class RecordingPoller implements Poller {
     return this.inner.stop();
   }
 }
-

@@ -6,13 +6,13 @@
  * `agentCredentials()` (MQTT/HTTP credentials for a bench agent), so access
  * control can change in one place without touching every test.
  */
-import { startServer, type RunningServer } from "../../server/app.ts";
+import { type RunningServer, startServer } from "../../server/app.ts";
 import { configFromEnv, type ServerConfig } from "../../server/config.ts";
 import type { Extension } from "../../server/context.ts";
 import { createLogger } from "../../shared/log.ts";
 import type { Clock } from "../../shared/clock.ts";
 import { freePort } from "./net.ts";
-import { fetchAs, testAgentCredentials, testDeviceCredentials, testSession, type TestSession } from "./auth.ts";
+import { fetchAs, testAgentCredentials, testDeviceCredentials, type TestSession, testSession } from "./auth.ts";
 import { SESSION_COOKIE } from "../../server/auth/middleware.ts";
 
 export interface TestServer {
@@ -25,7 +25,9 @@ export interface TestServer {
   /** fetch against the server as an admin (path like "/api/meters") */
   api(path: string, init?: RequestInit): Promise<Response>;
   /** credentials a bench agent uses for MQTT (username/password) and HTTP (bearer token) */
-  agentCredentials(agentId: string): Promise<{ username?: string; password?: string; token?: string; clientId?: string }>;
+  agentCredentials(
+    agentId: string,
+  ): Promise<{ username?: string; password?: string; token?: string; clientId?: string }>;
   /** MQTT credentials a deployed OpenBeken unit (or the OpenBeken simulator) uses for its topic */
   deviceCredentials(topic: string): Promise<{ username?: string; password?: string; clientId?: string }>;
   /** sign a Playwright page in (as an admin) before it opens pages; optional until sign-in exists */
@@ -79,7 +81,13 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     deviceCredentials: (topic) => testDeviceCredentials(server.ctx.kv, topic),
     browserLogin: async (page) => {
       const s = await asAdmin();
-      await page.context().addCookies([{ name: SESSION_COOKIE, value: s.token, url: server.url, httpOnly: true, sameSite: "Lax" }]);
+      await page.context().addCookies([{
+        name: SESSION_COOKIE,
+        value: s.token,
+        url: server.url,
+        httpOnly: true,
+        sameSite: "Lax",
+      }]);
     },
     close: async () => {
       await server.close();

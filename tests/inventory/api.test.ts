@@ -1,23 +1,48 @@
 import { assert, assertEquals } from "@std/assert";
 import { startOtaServer } from "../ota/fleet.ts";
 
-const jsonPost = (body: unknown, method = "POST"): RequestInit => ({ method, headers: { "content-type": "application/json" }, body: typeof body === "string" ? body : JSON.stringify(body) });
+const jsonPost = (body: unknown, method = "POST"): RequestInit => ({
+  method,
+  headers: { "content-type": "application/json" },
+  body: typeof body === "string" ? body : JSON.stringify(body),
+});
 
 Deno.test("inventory API: bench registration, edits with history, rework log and the RN8209C audit as JSON and CSV", async () => {
   const srv = await startOtaServer();
   try {
     const units: string[] = [];
     for (let i = 0; i < 6; i++) {
-      const r = await srv.api("/api/units/bench", jsonPost({ mac: `c8478c0000${i}0`, chip: "BK7231N", benchHost: "bench-a", backupId: `bk-${i}`, firmware: "OpenBK7231N_QIO_1.18.299.bin", model: "zmai-90" }));
+      const r = await srv.api(
+        "/api/units/bench",
+        jsonPost({
+          mac: `c8478c0000${i}0`,
+          chip: "BK7231N",
+          benchHost: "bench-a",
+          backupId: `bk-${i}`,
+          firmware: "OpenBK7231N_QIO_1.18.299.bin",
+          model: "zmai-90",
+        }),
+      );
       assertEquals(r.status, 200);
       units.push((await r.json()).id);
     }
     for (const [i, id] of units.entries()) {
-      const r = await srv.api(`/api/units/${id}/rework`, jsonPost({ component: "RN8209C", action: "desoldered", reason: "UART1 blocked, 'quoted, with comma'", who: "ola" }));
+      const r = await srv.api(
+        `/api/units/${id}/rework`,
+        jsonPost({
+          component: "RN8209C",
+          action: "desoldered",
+          reason: "UART1 blocked, 'quoted, with comma'",
+          who: "ola",
+        }),
+      );
       assertEquals(r.status, 201);
       await r.body?.cancel();
       if (i % 2 === 0) {
-        await (await srv.api(`/api/units/${id}/rework`, jsonPost({ component: "RN8209C", action: "resoldered", who: "piotr" }))).body?.cancel();
+        await (await srv.api(
+          `/api/units/${id}/rework`,
+          jsonPost({ component: "RN8209C", action: "resoldered", who: "piotr" }),
+        )).body?.cancel();
       }
     }
     const audit = await (await srv.api("/api/rework/audit?component=RN8209C&state=off")).json();
@@ -31,18 +56,23 @@ Deno.test("inventory API: bench registration, edits with history, rework log and
     assertEquals(log.trim().split("\r\n").length, 1 + 6 + 3);
 
     // edits keep history; bad input is refused and loses nothing
-    const patched = await srv.api(`/api/units/${units[0]}`, jsonPost({ site: "plant-9", topic: "kitchen", by: "ana", reason: "installed" }, "PATCH"));
+    const patched = await srv.api(
+      `/api/units/${units[0]}`,
+      jsonPost({ site: "plant-9", topic: "kitchen", by: "ana", reason: "installed" }, "PATCH"),
+    );
     assertEquals(patched.status, 200);
     await patched.body?.cancel();
     const dup = await srv.api(`/api/units/${units[1]}`, jsonPost({ topic: "kitchen", by: "ana" }, "PATCH"));
     assertEquals(dup.status, 409);
     await dup.body?.cancel();
-    for (const [path, init] of [
-      [`/api/units/${units[1]}/rework`, jsonPost({ component: "RN8209C", action: "melted", who: "x" })],
-      [`/api/units/${units[1]}/rework`, jsonPost("{not json")],
-      ["/api/units", jsonPost({ mac: "nope" })],
-      [`/api/units/u-doesnotexist/rework`, jsonPost({ component: "RN8209C", action: "desoldered", who: "x" })],
-    ] as const) {
+    for (
+      const [path, init] of [
+        [`/api/units/${units[1]}/rework`, jsonPost({ component: "RN8209C", action: "melted", who: "x" })],
+        [`/api/units/${units[1]}/rework`, jsonPost("{not json")],
+        ["/api/units", jsonPost({ mac: "nope" })],
+        [`/api/units/u-doesnotexist/rework`, jsonPost({ component: "RN8209C", action: "desoldered", who: "x" })],
+      ] as const
+    ) {
       const r = await srv.api(path, init);
       assert(r.status === 400 || r.status === 404, `${path} → ${r.status}`);
       await r.body?.cancel();

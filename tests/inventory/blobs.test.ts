@@ -1,5 +1,13 @@
 import { assertEquals, assertRejects } from "@std/assert";
-import { BLOB_CHUNK_SIZE, deleteBlob, getBlob, getBlobMeta, openBlobStream, putBlob, sha256Hex } from "../../server/db/blobs.ts";
+import {
+  BLOB_CHUNK_SIZE,
+  deleteBlob,
+  getBlob,
+  getBlobMeta,
+  openBlobStream,
+  putBlob,
+  sha256Hex,
+} from "../../server/db/blobs.ts";
 import { withTempDir } from "../helpers/tmp.ts";
 
 function randomBytes(n: number): Uint8Array {

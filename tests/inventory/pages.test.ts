@@ -6,7 +6,8 @@ Deno.test("pages: inventory with the rework audit, unit detail with its forms, f
   const srv = await startOtaServer();
   try {
     const u = await json<{ id: string }>(srv.api("/api/units", {
-      method: "POST", headers: { "content-type": "application/json" },
+      method: "POST",
+      headers: { "content-type": "application/json" },
       body: JSON.stringify({ mac: "c8:47:8c:aa:bb:01", chip: "BK7231N", topic: "obkAABB01", site: "plant-1", by: "t" }),
     }));
     const page = async (path: string, init?: RequestInit) => {
@@ -14,11 +15,20 @@ Deno.test("pages: inventory with the rework audit, unit detail with its forms, f
       return { status: res.status, html: await res.text() };
     };
     // log a desolder through the unit page's form, then find it in the audit view
-    const form = new URLSearchParams({ form: "rework", component: "RN8209C", action: "desoldered", reason: "free UART1", who: "ola" });
+    const form = new URLSearchParams({
+      form: "rework",
+      component: "RN8209C",
+      action: "desoldered",
+      reason: "free UART1",
+      who: "ola",
+    });
     const posted = await page(`/units/${u.id}`, { method: "POST", body: form });
     assertEquals(posted.status, 200);
     assert(posted.html.includes("logged: RN8209C desoldered"));
-    const bad = await page(`/units/${u.id}`, { method: "POST", body: new URLSearchParams({ form: "rework", component: "RN8209C", action: "melted", who: "x" }) });
+    const bad = await page(`/units/${u.id}`, {
+      method: "POST",
+      body: new URLSearchParams({ form: "rework", component: "RN8209C", action: "melted", who: "x" }),
+    });
     assertEquals(bad.status, 400);
     const list = await page("/units?component=RN8209C&state=off");
     assertEquals(list.status, 200);
@@ -50,7 +60,10 @@ Deno.test("pages: inventory with the rework audit, unit detail with its forms, f
     assert(detail.html.includes("mf-island") && detail.html.includes("obkAABB01"));
     const rolloutList = await page("/rollouts");
     assert(rolloutList.html.includes(r.id));
-    const noUnits = await page("/rollouts", { method: "POST", body: new URLSearchParams({ name: "x", firmwareId: fw.id, groups: "all:100", site: "nowhere" }) });
+    const noUnits = await page("/rollouts", {
+      method: "POST",
+      body: new URLSearchParams({ name: "x", firmwareId: fw.id, groups: "all:100", site: "nowhere" }),
+    });
     assertEquals(noUnits.status, 400);
     assert(noUnits.html.includes("no unit matches"));
     assertEquals((await page(`/units/${u.id}`)).status, 200);
@@ -70,10 +83,16 @@ Deno.test("pages: an OpenBeken unit seen on MQTT but not in inventory can be add
   const fleet = await startFleet(srv, 1, { firstIndex: 900 });
   try {
     const u = fleet.units[0];
-    await waitFor(async () => (await getUnitPresence(srv.kv, u.topic))?.mac?.length === 17, { what: "unit seen with its MAC" });
+    await waitFor(async () => (await getUnitPresence(srv.kv, u.topic))?.mac?.length === 17, {
+      what: "unit seen with its MAC",
+    });
     const list = await (await srv.api("/units")).text();
     assert(list.includes("Seen on MQTT, not in inventory") && list.includes(u.topic));
-    const res = await srv.api("/units", { method: "POST", body: new URLSearchParams({ adopt: u.topic }), redirect: "manual" });
+    const res = await srv.api("/units", {
+      method: "POST",
+      body: new URLSearchParams({ adopt: u.topic }),
+      redirect: "manual",
+    });
     assertEquals(res.status, 303);
     await res.body?.cancel();
     const unit = await (await srv.api(res.headers.get("location")!.replace("/units/", "/api/units/"))).json();

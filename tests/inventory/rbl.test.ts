@@ -20,7 +20,8 @@ Deno.test("rbl: header bytes pinned to the rt_ota layout (hand-built, independen
   const h = new Uint8Array(96);
   const dv = new DataView(h.buffer);
   h.set([0x52, 0x42, 0x4c, 0], 0);
-  h[4] = 0; h[5] = 0;
+  h[4] = 0;
+  h[5] = 0;
   dv.setUint32(8, 1_700_000_000, true);
   h.set(new TextEncoder().encode("app"), 12);
   h.set(new TextEncoder().encode("1.17.800"), 28);
@@ -34,7 +35,13 @@ Deno.test("rbl: header bytes pinned to the rt_ota layout (hand-built, independen
   f.set(h);
   f.set(body, 96);
   const r = verifyRbl(f);
-  assertEquals([r.version, r.timestamp, r.encryption, r.compression, r.rawSize], ["1.17.800", 1_700_000_000, "none", "none", 13]);
+  assertEquals([r.version, r.timestamp, r.encryption, r.compression, r.rawSize], [
+    "1.17.800",
+    1_700_000_000,
+    "none",
+    "none",
+    13,
+  ]);
 });
 
 Deno.test("rbl: corrupt packages are refused with stable codes", () => {
@@ -49,19 +56,27 @@ Deno.test("rbl: corrupt packages are refused with stable codes", () => {
     }
   };
   assertEquals(code(good), "ok");
-  const flipBody = good.slice(); flipBody[500] ^= 1;
+  const flipBody = good.slice();
+  flipBody[500] ^= 1;
   assertEquals(code(flipBody), "rbl_package_crc");
-  const flipHead = good.slice(); flipHead[30] ^= 1;
+  const flipHead = good.slice();
+  flipHead[30] ^= 1;
   assertEquals(code(flipHead), "rbl_header_crc");
   assertEquals(code(good.subarray(0, good.length - 10)), "rbl_size");
   assertEquals(code(good.subarray(0, 50)), "rbl_truncated");
-  const noMagic = good.slice(); noMagic[0] = 0x58;
+  const noMagic = good.slice();
+  noMagic[0] = 0x58;
   assertEquals(code(noMagic), "rbl_bad_magic");
   assertThrows(() => parseRblHeader(new Uint8Array(10)), CodecError);
 });
 
 Deno.test("rbl: artefact names and UART images are recognised", () => {
-  assertEquals(parseArtefactName("OpenBK7231N_1.18.299.rbl"), { kind: "rbl", platform: "BK7231N", version: "1.18.299", variant: null });
+  assertEquals(parseArtefactName("OpenBK7231N_1.18.299.rbl"), {
+    kind: "rbl",
+    platform: "BK7231N",
+    version: "1.18.299",
+    variant: null,
+  });
   assertEquals(parseArtefactName("OpenBK7231T_1.18.299_powerMetering.rbl").variant, "powerMetering");
   assertEquals(parseArtefactName("OpenBK7231N_QIO_1.18.299.bin").kind, "uart_qio");
   assertEquals(parseArtefactName("OpenBK7231T_UA_1.18.299.bin").kind, "uart_ua");

@@ -13,7 +13,7 @@ Deno.test({
     const fleet = await startFleet(srv, 6, { firstIndex: 300 });
     const browser = await launchBrowser();
     try {
-      const { fw, r } = await rolloutOver(srv, fleet, { pacingPerMin: 60, groups: [{ name: "all", percent: 100 }] });
+      const { r } = await rolloutOver(srv, fleet, { pacingPerMin: 60, groups: [{ name: "all", percent: 100 }] });
       const page = await browser.newPage();
       const errors: string[] = [];
       page.on("pageerror", (e) => errors.push(e.message));
@@ -24,7 +24,11 @@ Deno.test({
       await page.waitForFunction(() => document.querySelector('[data-testid="status"]')?.textContent === "paused");
       assertEquals((await rolloutState(srv, r.id)).rollout.status, "paused");
       await page.getByRole("button", { name: "Resume" }).click();
-      await page.waitForFunction(() => document.querySelector('[data-testid="status"]')?.textContent === "finished", undefined, { timeout: 30_000 });
+      await page.waitForFunction(
+        () => document.querySelector('[data-testid="status"]')?.textContent === "finished",
+        undefined,
+        { timeout: 30_000 },
+      );
       assertEquals(await page.locator('[data-testid="devices"] tbody tr').count(), 6);
       assertEquals(await page.evaluate(() => (globalThis as unknown as { __mark: number }).__mark), 7);
       await waitFor(() => fleet.units.every((u) => u.version === "1.18.300"), { what: "all units updated" });

@@ -6,7 +6,7 @@ import { type ObkBehaviour, ObkSimFleet } from "../../edge-agent/sim/openbeken.t
 import { buildFakeRbl, fakeRblName } from "../../edge-agent/sim/obk-image.ts";
 import { startTestServer, type TestServer, type TestServerOptions } from "../helpers/server.ts";
 import { waitFor } from "../helpers/net.ts";
-import type { Rollout, OtaDevice } from "../../server/db/ota.ts";
+import type { OtaDevice, Rollout } from "../../server/db/ota.ts";
 
 export const OLD = "1.18.299";
 export const NEW = "1.18.300";
@@ -25,7 +25,13 @@ export async function startOtaServer(opts: TestServerOptions = {}): Promise<Test
 export async function startFleet(
   srv: TestServer,
   count: number,
-  o: { behaviourOf?: (i: number) => ObkBehaviour; http?: boolean; bootMs?: number; firstIndex?: number; chip?: "BK7231N" | "BK7231T" } = {},
+  o: {
+    behaviourOf?: (i: number) => ObkBehaviour;
+    http?: boolean;
+    bootMs?: number;
+    firstIndex?: number;
+    chip?: "BK7231N" | "BK7231T";
+  } = {},
 ) {
   return await ObkSimFleet.start({
     count,
@@ -49,12 +55,25 @@ export async function json<T = unknown>(res: Response | Promise<Response>): Prom
 }
 
 /** Register every sim unit in inventory (as an operator would) and wait until ingest has seen each with its version. */
-export async function registerFleet(srv: TestServer, fleet: ObkSimFleet, extra: Record<string, unknown> = {}, waitOnline = true) {
+export async function registerFleet(
+  srv: TestServer,
+  fleet: ObkSimFleet,
+  extra: Record<string, unknown> = {},
+  waitOnline = true,
+) {
   for (const u of fleet.units) {
     await json(srv.api("/api/units", {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ mac: u.mac, chip: u.chip, topic: u.topic, model: "zmai-90", site: "plant-1", by: "test", ...extra }),
+      body: JSON.stringify({
+        mac: u.mac,
+        chip: u.chip,
+        topic: u.topic,
+        model: "zmai-90",
+        site: "plant-1",
+        by: "test",
+        ...extra,
+      }),
     }));
   }
   if (!waitOnline) return;

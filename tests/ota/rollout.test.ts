@@ -1,13 +1,24 @@
-import { assertEquals, assert } from "@std/assert";
+import { assert, assertEquals } from "@std/assert";
 import { waitFor } from "../helpers/net.ts";
-import { canaryAndRest, countBy, createRollout, NEW, registerFleet, rolloutOver, rolloutState, startFleet, startOtaServer, uploadFirmware } from "./fleet.ts";
+import {
+  canaryAndRest,
+  countBy,
+  createRollout,
+  NEW,
+  registerFleet,
+  rolloutOver,
+  rolloutState,
+  startFleet,
+  startOtaServer,
+  uploadFirmware,
+} from "./fleet.ts";
 
 Deno.test("rollout over 200 simulated units with 10 % failing: canary advances on success, the error threshold pauses before the last group", async () => {
   const srv = await startOtaServer();
   // every 10th unit boots its old firmware again after the OTA (the bootloader refuses the image)
   const fleet = await startFleet(srv, 200, { behaviourOf: (i) => (i % 10 === 9 ? "bad_image" : "ok") });
   try {
-    const { fw, r } = await rolloutOver(srv, fleet, {
+    const { r } = await rolloutOver(srv, fleet, {
       pacingPerMin: 3000,
       groups: [
         { name: "canary", percent: 5, successThreshold: 80, errorThreshold: 20 },
@@ -53,7 +64,9 @@ Deno.test("rollout over 200 simulated units with 10 % failing: canary advances o
     // the audit log recorded the engine's decisions
     const audit = await (await srv.api(`/api/audit?target=rollout:${r.id}`)).json() as { action: string }[];
     const actions = audit.map((a) => a.action);
-    for (const a of ["rollout.create", "rollout.start", "rollout.group_succeeded", "rollout.pause"]) assert(actions.includes(a), a);
+    for (const a of ["rollout.create", "rollout.start", "rollout.group_succeeded", "rollout.pause"]) {
+      assert(actions.includes(a), a);
+    }
   } finally {
     await fleet.stop();
     await srv.close();
@@ -62,9 +75,11 @@ Deno.test("rollout over 200 simulated units with 10 % failing: canary advances o
 
 Deno.test("offline units are skipped, then updated when they return; retry_failed retries only the failed ones", async () => {
   const srv = await startOtaServer();
-  const fleet = await startFleet(srv, 24, { behaviourOf: (i) => (i === 3 || i === 17 ? "offline" : i === 5 ? "bad_image" : "ok") });
+  const fleet = await startFleet(srv, 24, {
+    behaviourOf: (i) => (i === 3 || i === 17 ? "offline" : i === 5 ? "bad_image" : "ok"),
+  });
   try {
-    const { fw, r } = await rolloutOver(srv, fleet, {
+    const { r } = await rolloutOver(srv, fleet, {
       pacingPerMin: 3000,
       groups: canaryAndRest(25, 50, 50),
     });
@@ -74,7 +89,10 @@ Deno.test("offline units are skipped, then updated when they return; retry_faile
       return open === 0 ? s : null;
     }, { what: "every online unit done", timeoutMs: 30_000 });
     assertEquals(waiting.rollout.status, "running"); // still waiting for the offline ones
-    assertEquals(waiting.devices.filter((d) => d.state === "skipped_offline").map((d) => d.topic).sort(), [fleet.units[3].topic, fleet.units[17].topic].sort());
+    assertEquals(
+      waiting.devices.filter((d) => d.state === "skipped_offline").map((d) => d.topic).sort(),
+      [fleet.units[3].topic, fleet.units[17].topic].sort(),
+    );
     assertEquals(countBy(waiting.devices, (d) => d.state === "failed"), 1);
 
     await fleet.units[3].comeOnline();
@@ -110,12 +128,14 @@ Deno.test("a group that ends under its success threshold with errors allowed pau
   // every unit refuses the image until the test knows which units are the canary
   const fleet = await startFleet(srv, 8, { behaviourOf: () => "bad_image" });
   try {
-    const { fw, r } = await rolloutOver(srv, fleet, {
+    const { r } = await rolloutOver(srv, fleet, {
       pacingPerMin: 3000,
       // error threshold 100 %: errors alone never pause, so only the shortfall can stop it
       groups: canaryAndRest(25, 50, 100),
     });
-    const canaryTopics = new Set((await rolloutState(srv, r.id)).devices.filter((d) => d.group === 0).map((d) => d.topic));
+    const canaryTopics = new Set(
+      (await rolloutState(srv, r.id)).devices.filter((d) => d.group === 0).map((d) => d.topic),
+    );
     assertEquals(canaryTopics.size, 2);
     for (const u of fleet.units) if (!canaryTopics.has(u.topic)) u.behaviour = "ok";
 
@@ -123,9 +143,15 @@ Deno.test("a group that ends under its success threshold with errors allowed pau
       const s = await rolloutState(srv, r.id);
       return s.rollout.status === "paused" ? s : null;
     }, { what: "the rollout to pause once the canary is done below its threshold", timeoutMs: 30_000 });
-    assertEquals(paused.rollout.pauseReason, `group "canary" is done with 0 of 2 verified, under its 50 % success threshold`);
+    assertEquals(
+      paused.rollout.pauseReason,
+      `group "canary" is done with 0 of 2 verified, under its 50 % success threshold`,
+    );
     assertEquals(paused.rollout.groups.map((g) => g.state), ["error", "waiting"]);
-    assertEquals(paused.devices.filter((d) => d.group === 1).every((d) => d.state === "scheduled" && d.attempts === 0), true);
+    assertEquals(
+      paused.devices.filter((d) => d.group === 1).every((d) => d.state === "scheduled" && d.attempts === 0),
+      true,
+    );
 
     const res = await srv.api(`/api/rollouts/${r.id}/resume`, { method: "POST" });
     assertEquals(res.status, 200);
@@ -160,8 +186,16 @@ Deno.test("HTTP delivery: POST /api/ota then /api/reboot; verified once the unit
       await res.body?.cancel();
     }
     const fw = await uploadFirmware(srv);
-    const r = await createRollout(srv, { firmwareId: fw.id, delivery: "http", pacingPerMin: 3000, groups: [{ name: "all", percent: 100 }] });
-    await waitFor(async () => (await rolloutState(srv, r.id)).rollout.status === "finished", { what: "HTTP rollout finished", timeoutMs: 30_000 });
+    const r = await createRollout(srv, {
+      firmwareId: fw.id,
+      delivery: "http",
+      pacingPerMin: 3000,
+      groups: [{ name: "all", percent: 100 }],
+    });
+    await waitFor(async () => (await rolloutState(srv, r.id)).rollout.status === "finished", {
+      what: "HTTP rollout finished",
+      timeoutMs: 30_000,
+    });
     for (const u of fleet.units) {
       assertEquals([u.version, u.httpOtaUploads, u.otaCommands], [NEW, 1, 0]);
     }

@@ -43,7 +43,12 @@ function startAgent(brokerUrl: string, creds: object, spoolDir: string, meters =
 Deno.test("server killed (SIGKILL) twice during ingest: nothing lost, nothing doubled", async () => {
   await withTempDir(async (dir) => {
     // compaction every 100 ms, so the kills also land inside it
-    const env = { DATA_DIR: `${dir}/srv`, PORT: String(freePort()), MQTT_PORT: String(freePort()), HISTORY_COMPACT_MS: "100" };
+    const env = {
+      DATA_DIR: `${dir}/srv`,
+      PORT: String(freePort()),
+      MQTT_PORT: String(freePort()),
+      HISTORY_COMPACT_MS: "100",
+    };
     const creds = await processAgentCredentials(env, "bench-faults");
     let srv = await spawnServer(env);
     const { agent, recorder } = await startAgent(`mqtt://127.0.0.1:${env.MQTT_PORT}`, creds, `${dir}/spool`);
@@ -81,7 +86,11 @@ Deno.test("Mosquitto restarted twice during ingest: nothing lost, nothing double
   await withTempDir(async (dir) => {
     const broker = await startMosquitto();
     const srv = await startTestServer({ mqttUrl: broker.url });
-    const { agent, recorder } = await startAgent(broker.url, await srv.agentCredentials("bench-faults"), `${dir}/spool`);
+    const { agent, recorder } = await startAgent(
+      broker.url,
+      await srv.agentCredentials("bench-faults"),
+      `${dir}/spool`,
+    );
     try {
       for (let round = 0; round < 2; round++) {
         await sleep(600);

@@ -22,7 +22,9 @@ Deno.test({
       const browser = await launchBrowser();
       try {
         // written right after the server starts listening
-        const file = await waitFor(() => Deno.readTextFile(`${dir}/initial-admin-password`), { what: "one-time password file" });
+        const file = await waitFor(() => Deno.readTextFile(`${dir}/initial-admin-password`), {
+          what: "one-time password file",
+        });
         assertEquals((await Deno.stat(`${dir}/initial-admin-password`)).mode! & 0o077, 0, "password file is private");
         const password = /password: (\S+)/.exec(file)?.[1];
         assert(password, "the file names the password");
@@ -42,7 +44,9 @@ Deno.test({
         await page.click("button[type=submit]");
         await page.waitForSelector("tr[data-meter]", { timeout: 20_000 });
         assertEquals(new URL(page.url()).pathname, "/");
-        await page.waitForFunction(() => document.querySelectorAll("tr[data-meter]").length === 4, undefined, { timeout: 20_000 });
+        await page.waitForFunction(() => document.querySelectorAll("tr[data-meter]").length === 4, undefined, {
+          timeout: 20_000,
+        });
 
         // the one-time password is gone once used
         await assertRejects(() => Deno.stat(`${dir}/initial-admin-password`), Deno.errors.NotFound);

@@ -32,8 +32,19 @@ import type { Extension } from "../../server/context.ts";
 const T0 = Date.UTC(2026, 10, 22, 8);
 
 function reading(deviceId: string, ts: number, phases = false): Reading {
-  const r: Reading = { deviceId, ts, voltage: 230 + (ts % 7) / 10, current: 1.5, power: 345.25, energyWh: 1000 + (ts - T0) / 3600, frequency: 50, powerFactor: 0.98 };
-  if (phases) r.phases = [0, 1, 2].map((i) => ({ voltage: 230 + i, current: 1 + i, power: 230 * (1 + i), powerFactor: 0.9 }));
+  const r: Reading = {
+    deviceId,
+    ts,
+    voltage: 230 + (ts % 7) / 10,
+    current: 1.5,
+    power: 345.25,
+    energyWh: 1000 + (ts - T0) / 3600,
+    frequency: 50,
+    powerFactor: 0.98,
+  };
+  if (phases) {
+    r.phases = [0, 1, 2].map((i) => ({ voltage: 230 + i, current: 1 + i, power: 230 * (1 + i), powerFactor: 0.9 }));
+  }
   return r;
 }
 
@@ -59,7 +70,13 @@ async function countKeys(kv: Deno.Kv, prefix: Deno.KvKey): Promise<number> {
  * every round from the first: the recorder starts before the compactor, not after the server is up.
  * `afterCompactor` starts right after the compactor, before its first round (no timer runs between starts).
  */
-async function serverOverLog(dir: string, clock: ManualClock, agentId: string, seconds: number, afterCompactor?: Extension) {
+async function serverOverLog(
+  dir: string,
+  clock: ManualClock,
+  agentId: string,
+  seconds: number,
+  afterCompactor?: Extension,
+) {
   const kv = await Deno.openKv(`${dir}/meterfleet.kv`);
   await ingest(kv, agentId, 1, seconds);
   kv.close();
@@ -97,7 +114,11 @@ Deno.test("blocks stay under KV's 64 KiB value limit, in order, and the same rea
   for (const b of blocks) assertLessOrEqual(b.packed.byteLength, MAX_BLOCK_BYTES);
   assertEquals(blocks.flatMap((b) => b.readings), many);
   const again = packBlocks(many);
-  assertEquals(again.map((b) => b.packed), blocks.map((b) => b.packed), "a replayed batch must split into the same parts");
+  assertEquals(
+    again.map((b) => b.packed),
+    blocks.map((b) => b.packed),
+    "a replayed batch must split into the same parts",
+  );
 });
 
 Deno.test("history is the same before and after compaction; the log is gone and blocks are per meter", async () => {
@@ -161,7 +182,10 @@ Deno.test("a damaged log entry is set aside, not allowed to stall compaction or 
     assertEquals([round.entries, round.readings, round.quarantined], [13, 40, 3]);
     assertEquals(await countKeys(kv, ["ingest_log"]), 0, "the log drains");
     assertEquals(await countKeys(kv, ["ingest_log_bad"]), 3, "the damaged bytes are kept for inspection");
-    assertEquals((await kv.get<Uint8Array>(["ingest_log_bad", "bench-a", 500, 0])).value, new Uint8Array([0xff, 0x00, 0x13, 0x37]));
+    assertEquals(
+      (await kv.get<Uint8Array>(["ingest_log_bad", "bench-a", 500, 0])).value,
+      new Uint8Array([0xff, 0x00, 0x13, 0x37]),
+    );
     assertEquals(await countHistory(kv, "bench-a-m2"), 10);
   });
 });
@@ -173,7 +197,12 @@ Deno.test("latest readings come from the slot blocks; a meter that moved to anot
     assertEquals((await getLatest(kv, "bench-a-m1"))?.reading.ts, T0 + 2000);
     // bench-a-m1 now reported by another agent (moved to another bench): the newer reading wins
     const moved = [reading("bench-a-m1", T0 + 5000)];
-    await commitParts(kv, splitBatch({ v: 1, agentId: "bench-z", seq: 1, readings: moved }), T0 + 5000, new SourceIndexCache());
+    await commitParts(
+      kv,
+      splitBatch({ v: 1, agentId: "bench-z", seq: 1, readings: moved }),
+      T0 + 5000,
+      new SourceIndexCache(),
+    );
     const all = await listLatest(kv);
     assertEquals(all.length, 3);
     const m1 = all.find((m) => m.deviceId === "bench-a-m1")!;
@@ -234,7 +263,11 @@ Deno.test("compaction yields to ingest: while ingest reports a backlog the pause
       await waitFor(() => events.length > 0, { what: "a compaction round" });
       assertEquals(events.length, 1, "the first round's pause is on a clock that stands still");
       const [first] = events;
-      assertEquals(first.entries === 100 && first.yielded && first.pauseMs === 4 * Math.max(100, first.ms), true, JSON.stringify(first));
+      assertEquals(
+        first.entries === 100 && first.yielded && first.pauseMs === 4 * Math.max(100, first.ms),
+        true,
+        JSON.stringify(first),
+      );
       // the backlog report goes stale: rounds pause as long as they took (at least 100 ms) again
       while ((await countKeys(srv.kv, ["ingest_log"])) > 0) {
         clock.advance(3_000);

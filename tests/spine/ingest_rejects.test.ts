@@ -9,16 +9,34 @@ import { startTestServer } from "../helpers/server.ts";
 
 Deno.test("bad CBOR, schema errors, topic/agent mismatch and truncation are rejected and counted; nothing is written", async () => {
   const srv = await startTestServer();
-  const client = await mqtt.connectAsync(srv.brokerUrl, { ...(await srv.agentCredentials("bench-bad")), protocolVersion: 4 });
+  const client = await mqtt.connectAsync(srv.brokerUrl, {
+    ...(await srv.agentCredentials("bench-bad")),
+    protocolVersion: 4,
+  });
   try {
     const ts = Date.now();
-    const good = { v: 1 as const, agentId: "bench-bad", seq: 1, readings: [{ deviceId: "m-1", ts, voltage: 230, current: 1, power: 230, energyWh: 5 }] };
+    const good = {
+      v: 1 as const,
+      agentId: "bench-bad",
+      seq: 1,
+      readings: [{ deviceId: "m-1", ts, voltage: 230, current: 1, power: 230, energyWh: 5 }],
+    };
     const valid = encodeTelemetryBatch(good);
     const t = topics.telemetry("bench-bad");
     await client.publishAsync(t, Buffer.from([0xff, 0xfe, 0x00]), { qos: 1 }); // bad_cbor
     await client.publishAsync(t, Buffer.from(valid.subarray(0, valid.length - 4)), { qos: 1 }); // truncated → bad_cbor
-    await client.publishAsync(t, Buffer.from(encode({ ...good, readings: [{ ...good.readings[0], voltage: "230" }] })), { qos: 1 }); // schema
-    await client.publishAsync(t, Buffer.from(encode({ ...good, readings: Array(TELEMETRY_LIMITS.maxReadingsPerBatch + 1).fill(good.readings[0]) })), { qos: 1 }); // schema (too many)
+    await client.publishAsync(
+      t,
+      Buffer.from(encode({ ...good, readings: [{ ...good.readings[0], voltage: "230" }] })),
+      { qos: 1 },
+    ); // schema
+    await client.publishAsync(
+      t,
+      Buffer.from(
+        encode({ ...good, readings: Array(TELEMETRY_LIMITS.maxReadingsPerBatch + 1).fill(good.readings[0]) }),
+      ),
+      { qos: 1 },
+    ); // schema (too many)
     // topic_mismatch: another agent's batch on this agent's topic (publishing on another agent's topic is refused by the broker)
     await client.publishAsync(t, Buffer.from(encodeTelemetryBatch({ ...good, agentId: "someone-else" })), { qos: 1 });
     await client.publishAsync(t, Buffer.alloc(0), { qos: 1 }); // empty
@@ -33,7 +51,9 @@ Deno.test("bad CBOR, schema errors, topic/agent mismatch and truncation are reje
 
     // the same valid batch on its own topic is accepted afterwards: rejects did not poison ingest
     await client.publishAsync(t, Buffer.from(valid), { qos: 1 });
-    await waitFor(async () => (await (await srv.api("/api/meters")).json()).meters.length === 1, { what: "valid batch committed" });
+    await waitFor(async () => (await (await srv.api("/api/meters")).json()).meters.length === 1, {
+      what: "valid batch committed",
+    });
   } finally {
     await client.endAsync();
     await srv.close();

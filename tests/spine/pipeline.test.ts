@@ -52,7 +52,10 @@ Deno.test("agent → aedes → server → KV → API: every simulated meter appe
       assertGreater(hist.points.length, 3);
       assertEquals(hist.points.length, await countHistory(srv.kv, first.deviceId));
       // oldest first
-      assertEquals(hist.points.map((p: { ts: number }) => p.ts), [...hist.points.map((p: { ts: number }) => p.ts)].sort());
+      assertEquals(
+        hist.points.map((p: { ts: number }) => p.ts),
+        [...hist.points.map((p: { ts: number }) => p.ts)].sort(),
+      );
 
       const health = await (await srv.api("/api/health")).json();
       assertEquals(health.status, "ok");
@@ -61,10 +64,13 @@ Deno.test("agent → aedes → server → KV → API: every simulated meter appe
       assertEquals(await agent.uplink.drained(10_000), true);
 
       // the compactor reports its sweeps, and the history reads the same from blocks as from the log
-      const sweep = await waitFor(async () => (await (await srv.api("/api/health")).json()).history.lastSweep, { what: "a compaction sweep" });
+      const sweep = await waitFor(async () => (await (await srv.api("/api/health")).json()).history.lastSweep, {
+        what: "a compaction sweep",
+      });
       assertGreater(sweep.readings, 0);
       assertEquals(sweep.instance, srv.config.instanceId);
-      const again = await (await srv.api(`/api/meters/${first.deviceId}/history?from=0&to=${Date.now() + 1000}`)).json();
+      const again = await (await srv.api(`/api/meters/${first.deviceId}/history?from=0&to=${Date.now() + 1000}`))
+        .json();
       assertEquals(again.points.slice(0, hist.points.length), hist.points);
     } finally {
       await agent.stop();

@@ -36,16 +36,18 @@ Deno.test("two server instances share the telemetry through $share and one KV: n
       const bench = defaultBench(5).map((m) => ({ ...m, deviceId: `${id}-${m.deviceId}` }));
       const rec = new RecordingPoller(new SimulatedBench(bench, { intervalMs: 50 }));
       recorders.push(rec);
-      agents.push(await BenchAgent.start({
-        agentId: id,
-        mqttUrl: broker.url,
-        ...(await a.agentCredentials(id)),
-        spoolDir: `${dir}/spool-${id}`,
-        pollers: [rec],
-        batchIntervalMs: 100,
-        log: createLogger({ level: "error" }),
-        uplink: { ackTimeoutMs: 1500 },
-      }));
+      agents.push(
+        await BenchAgent.start({
+          agentId: id,
+          mqttUrl: broker.url,
+          ...(await a.agentCredentials(id)),
+          spoolDir: `${dir}/spool-${id}`,
+          pollers: [rec],
+          batchIntervalMs: 100,
+          log: createLogger({ level: "error" }),
+          uplink: { ackTimeoutMs: 1500 },
+        }),
+      );
     }
     let bClosed = false;
     try {
@@ -68,7 +70,9 @@ Deno.test("two server instances share the telemetry through $share and one KV: n
       for (const id of ["bench-x", "bench-y"]) {
         for (const m of defaultBench(5)) {
           const dev = `${id}-${m.deviceId}`;
-          for (const p of await listHistory(a.kv, dev, 0, Number.MAX_SAFE_INTEGER, 1_000_000)) stored.add(`${dev}@${p.ts}`);
+          for (const p of await listHistory(a.kv, dev, 0, Number.MAX_SAFE_INTEGER, 1_000_000)) {
+            stored.add(`${dev}@${p.ts}`);
+          }
         }
       }
       assertEquals([...produced].filter((r) => !stored.has(r)), [], "lost readings");

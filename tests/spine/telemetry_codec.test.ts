@@ -3,8 +3,8 @@ import { encode } from "../../shared/cbor.ts";
 import {
   decodeTelemetryBatch,
   encodeTelemetryBatch,
-  type TelemetryBatch,
   TELEMETRY_LIMITS,
+  type TelemetryBatch,
 } from "../../shared/telemetry.ts";
 import { CodecError } from "../../shared/errors.ts";
 import { agentIdFromTopic, topics } from "../../shared/topics.ts";
@@ -15,7 +15,16 @@ const batch: TelemetryBatch = {
   agentId: "bench-1",
   seq: 42,
   readings: [
-    { deviceId: "zmai-01", ts, voltage: 231.4, current: 0.412, power: 88.1, energyWh: 1523.25, frequency: 50.01, powerFactor: 0.93 },
+    {
+      deviceId: "zmai-01",
+      ts,
+      voltage: 231.4,
+      current: 0.412,
+      power: 88.1,
+      energyWh: 1523.25,
+      frequency: 50.01,
+      powerFactor: 0.93,
+    },
     {
       deviceId: "spm02-a",
       ts,

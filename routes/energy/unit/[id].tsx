@@ -1,9 +1,9 @@
 /** One meter's energy: power over today, kWh per day and month, its OpenBeken presence, CSV export. */
 import type { PageProps, RouteHandler } from "../../../server/web/pages.ts";
-import { energyAt, rollupKey, type StoredEnergyState, stateKey } from "../../../server/db/energy.ts";
+import { energyAt, rollupKey, stateKey, type StoredEnergyState } from "../../../server/db/energy.ts";
 import { getUnitPresence, type UnitPresence } from "../../../server/db/presence.ts";
 import { DEVICE_ID } from "../../../shared/telemetry.ts";
-import { EnergyPanels, energyRanges, type EnergyRanges, kwh } from "../../../components/EnergyPanels.tsx";
+import { EnergyPanels, type EnergyRanges, energyRanges, kwh } from "../../../components/EnergyPanels.tsx";
 
 interface Data {
   id: string;
@@ -19,7 +19,10 @@ export const handler: RouteHandler<Data> = async (ctx) => {
   if (!DEVICE_ID.test(id)) return new Response("invalid meter id", { status: 400 });
   const now = ctx.app.clock.now();
   const ranges = energyRanges(ctx.app.config.zone, now);
-  const [todayWh, monthWh] = await energyAt(ctx.app.kv, [rollupKey("unit", id, "day", ranges.dayStart), rollupKey("unit", id, "month", ranges.monthStart)]);
+  const [todayWh, monthWh] = await energyAt(ctx.app.kv, [
+    rollupKey("unit", id, "day", ranges.dayStart),
+    rollupKey("unit", id, "month", ranges.monthStart),
+  ]);
   const state = (await ctx.app.kv.get<StoredEnergyState>(stateKey(id))).value;
   const presence = await getUnitPresence(ctx.app.kv, id);
   return ctx.render({ id, ranges, state, todayWh, monthWh, presence }, { status: state || presence ? 200 : 404 });
@@ -29,21 +32,40 @@ export default function UnitEnergyPage({ data }: PageProps<Data>) {
   const p = data.presence;
   return (
     <>
-      <h1>Energy of <code>{data.id}</code></h1>
+      <h1>
+        Energy of <code>{data.id}</code>
+      </h1>
       <div class="cards">
-        <div class="card"><div class="label">Today</div><div class="value" data-testid="unit-today">{kwh(data.todayWh)} kWh</div></div>
-        <div class="card"><div class="label">This month</div><div class="value">{kwh(data.monthWh)} kWh</div></div>
-        <div class="card"><div class="label">Site</div><div class="value" style="font-size:1.1rem">{data.state?.site ?? "–"}</div></div>
+        <div class="card">
+          <div class="label">Today</div>
+          <div class="value" data-testid="unit-today">{kwh(data.todayWh)} kWh</div>
+        </div>
+        <div class="card">
+          <div class="label">This month</div>
+          <div class="value">{kwh(data.monthWh)} kWh</div>
+        </div>
+        <div class="card">
+          <div class="label">Site</div>
+          <div class="value" style="font-size:1.1rem">{data.state?.site ?? "–"}</div>
+        </div>
       </div>
-      {p ? (
-        <p class="muted" data-testid="presence">
-          {`OpenBeken ${p.version ?? "?"} ${p.chip ?? ""} · `}
-          {p.online ? <span class="badge">online</span> : <span class="badge warn">offline</span>}
-          {` · MAC ${p.mac ?? "?"} · IP ${p.ip ?? "?"} · uptime ${p.uptimeS ?? "?"} s · reboots seen ${p.reboots} · energy unit ${p.energyUnit}`}
-          {` · last seen ${new Date(p.lastSeen).toISOString().replace("T", " ").slice(0, 19)} · `}
-          <a href={`/meters/${encodeURIComponent(data.id)}`}>live</a>
-        </p>
-      ) : <p class="muted"><a href={`/meters/${encodeURIComponent(data.id)}`}>live readings</a></p>}
+      {p
+        ? (
+          <p class="muted" data-testid="presence">
+            {`OpenBeken ${p.version ?? "?"} ${p.chip ?? ""} · `}
+            {p.online ? <span class="badge">online</span> : <span class="badge warn">offline</span>}
+            {` · MAC ${p.mac ?? "?"} · IP ${p.ip ?? "?"} · uptime ${
+              p.uptimeS ?? "?"
+            } s · reboots seen ${p.reboots} · energy unit ${p.energyUnit}`}
+            {` · last seen ${new Date(p.lastSeen).toISOString().replace("T", " ").slice(0, 19)} · `}
+            <a href={`/meters/${encodeURIComponent(data.id)}`}>live</a>
+          </p>
+        )
+        : (
+          <p class="muted">
+            <a href={`/meters/${encodeURIComponent(data.id)}`}>live readings</a>
+          </p>
+        )}
       {!data.state ? <p class="muted">No energy accounted for this meter yet.</p> : null}
       <EnergyPanels scope="unit" id={data.id} ranges={data.ranges} />
     </>

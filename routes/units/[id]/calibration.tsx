@@ -1,6 +1,6 @@
 /** One unit's calibration history: every bench and deployed calibration, newest first. */
 import type { PageProps, RouteHandler } from "../../../server/web/pages.ts";
-import { calibrationHistory, type CalibrationEntry } from "../../../server/db/calibration.ts";
+import { type CalibrationEntry, calibrationHistory } from "../../../server/db/calibration.ts";
 
 interface Data {
   unitId: string;
@@ -25,8 +25,17 @@ export default function CalibrationPage({ data }: PageProps<Data>) {
         <table>
           <thead>
             <tr>
-              <th>#</th><th>When</th><th>Who</th><th>Mode</th><th>Chip</th><th>Reference V / A / W</th>
-              <th>Raw V / I / P</th><th>Factors V / I / P</th><th>Error before (P)</th><th>Error after (P)</th><th>Bench / topic</th>
+              <th>#</th>
+              <th>When</th>
+              <th>Who</th>
+              <th>Mode</th>
+              <th>Chip</th>
+              <th>Reference V / A / W</th>
+              <th>Raw V / I / P</th>
+              <th>Factors V / I / P</th>
+              <th>Error before (P)</th>
+              <th>Error after (P)</th>
+              <th>Bench / topic</th>
             </tr>
           </thead>
           <tbody>
@@ -39,7 +48,13 @@ export default function CalibrationPage({ data }: PageProps<Data>) {
                 <td>{e.chip ?? "—"}{e.kind ? ` (${e.kind})` : ""}</td>
                 <td>{f(e.reference.voltage, 1)} / {f(e.reference.current, 3)} / {f(e.reference.power, 1)}</td>
                 <td>{e.raw ? `${f(e.raw.voltage, 0)} / ${f(e.raw.current, 2)} / ${f(e.raw.power, 0)}` : "—"}</td>
-                <td>{e.factors ? `${e.factors.voltage.toPrecision(6)} / ${e.factors.current.toPrecision(6)} / ${e.factors.power.toPrecision(6)}` : e.commands.join("; ")}</td>
+                <td>
+                  {e.factors
+                    ? `${e.factors.voltage.toPrecision(6)} / ${e.factors.current.toPrecision(6)} / ${
+                      e.factors.power.toPrecision(6)
+                    }`
+                    : e.commands.join("; ")}
+                </td>
                 <td>{pct(e.errorBeforePct?.power)}</td>
                 <td>{pct(e.errorAfterPct?.power)}</td>
                 <td>{e.benchHost ?? e.topic ?? "—"}</td>
@@ -49,7 +64,8 @@ export default function CalibrationPage({ data }: PageProps<Data>) {
         </table>
       )}
       <p class="muted">
-        API: <code>GET/POST /api/units/{data.unitId}/calibrations</code>, <code>POST /api/units/{data.unitId}/calibrations/apply</code>
+        API: <code>GET/POST /api/units/{data.unitId}/calibrations</code>,{" "}
+        <code>POST /api/units/{data.unitId}/calibrations/apply</code>
       </p>
     </>
   );
