@@ -1,125 +1,188 @@
-/** Fleet energy: kWh today and this month per meter and per site, the fleet's daily energy, CSV export. */
+/** Fleet energy: a day / week / month / year stacked per meter, every meter and site in that period, CSV export. */
 import type { PageProps, RouteHandler } from "../../server/web/pages.ts";
 import { type FleetEnergy, fleetEnergy } from "../../server/api/energy.ts";
 import { isUnitOnline, listUnitPresence, type UnitPresence } from "../../server/db/presence.ts";
-import { EnergyPanels, type EnergyRanges, energyRanges, kwh } from "../../components/EnergyPanels.tsx";
+import { kwh } from "../../components/EnergyPanels.tsx";
+import { energyAt } from "../../server/db/energy.ts";
 import { type EnergyZoneRecord, getEnergyZone } from "../../server/db/energy.ts";
 import { localIso, zoneByName } from "../../shared/zone.ts";
+import {
+  type EnergyBreakdown,
+  energyBreakdown,
+  isPeriodKind,
+  periodKeys,
+  periodOf,
+} from "../../server/energy/period.ts";
+import { EnergyPeriodView } from "../../components/EnergyPeriod.tsx";
+import { Badge, Card, EmptyState, Num, RelativeTime, Stat, TableWrap } from "../../components/ui.tsx";
+import type { Zone } from "../../shared/zone.ts";
 
 interface Data {
   fleet: FleetEnergy;
-  ranges: EnergyRanges;
+  b: EnergyBreakdown;
+  siteKwh: Record<string, number>;
   zone: EnergyZoneRecord | null;
   presence: Record<string, Pick<UnitPresence, "online" | "version">>;
+  fixedOffsetMin: number | null;
+  tz: Zone;
 }
 
 export const handler: RouteHandler<Data> = async (ctx) => {
-  const fleet = await fleetEnergy(ctx.app.kv, ctx.app.clock.now(), ctx.app.config.zone);
+  const zone = ctx.app.config.zone;
+  const now = ctx.app.clock.now();
+  const kind = ctx.url.searchParams.get("period");
+  const period = periodOf(zone, isPeriodKind(kind) ? kind : "day", ctx.url.searchParams.get("date"), now);
+  const fleet = await fleetEnergy(ctx.app.kv, now, zone);
   const presence: Data["presence"] = {};
   for (const p of await listUnitPresence(ctx.app.kv)) {
     presence[p.deviceId] = { online: isUnitOnline(p, fleet.at), version: p.version };
   }
+  const b = await energyBreakdown(ctx.app.kv, zone, "fleet", "all", period, now);
+  const siteKeys = fleet.sites.map((s) => periodKeys("site", s.site, period, zone));
+  const flat = await energyAt(ctx.app.kv, siteKeys.flat());
+  const siteKwh: Record<string, number> = {};
+  let at = 0;
+  fleet.sites.forEach((s, i) => {
+    let wh = 0;
+    for (let j = 0; j < siteKeys[i].length; j++) wh += flat[at++];
+    siteKwh[s.site] = wh / 1000;
+  });
   return ctx.render({
     fleet,
+    b,
+    siteKwh,
     presence,
-    ranges: energyRanges(ctx.app.config.zone, fleet.at),
     zone: await getEnergyZone(ctx.app.kv),
+    fixedOffsetMin: zone.fixedOffsetMin,
+    tz: zone,
   });
 };
 
-export default function EnergyPage({ data }: PageProps<Data>) {
+export default function EnergyPage({ data, url }: PageProps<Data>) {
   const f = data.fleet;
+  const p = data.b.period;
+  const zone = data.tz;
   return (
     <>
-      <h1>Energy</h1>
+      <div class="page-head">
+        <h1>Energy</h1>
+        <span class="muted small">Days and months in {data.b.zoneName}</span>
+      </div>
       <div class="cards">
-        <div class="card">
-          <div class="label">Fleet today</div>
-          <div class="value" data-testid="fleet-today">{kwh(f.fleet.todayWh)} kWh</div>
-        </div>
-        <div class="card">
-          <div class="label">Fleet this month</div>
-          <div class="value" data-testid="fleet-month">{kwh(f.fleet.monthWh)} kWh</div>
-        </div>
-        <div class="card">
-          <div class="label">Meters</div>
-          <div class="value">{f.units.length}</div>
-        </div>
+        <Stat label="Fleet today" value={kwh(f.fleet.todayWh)} unit="kWh" testid="fleet-today" />
+        <Stat label="Fleet this month" value={kwh(f.fleet.monthWh)} unit="kWh" testid="fleet-month" />
+        <Stat label={p.label} value={data.b.sumKwh.toFixed(3)} unit="kWh" testid="fleet-period" />
+        <Stat label="Meters" value={f.units.length} />
       </div>
       {data.zone?.earlier.length
         ? (
-          <p class="badge warn" data-testid="zone-changed">
+          <p class="notice warn" data-testid="zone-changed">
             Days and months are in {data.zone.name} since{" "}
             {localIso(zoneByName(data.zone.name), data.zone.since).slice(0, 16).replace("T", " ")}; totals stored before
             that keep the boundaries of {data.zone.earlier.map((e) => e.name).join(", then ")} (FLEET_TZ changed).
           </p>
         )
         : null}
-      <table data-testid="energy-units">
-        <thead>
-          <tr>
-            <th>Meter</th>
-            <th>Site</th>
-            <th>Source</th>
-            <th class="num">Today (kWh)</th>
-            <th class="num">This month (kWh)</th>
-            <th class="num">Counted (kWh)</th>
-            <th>Last sample</th>
-          </tr>
-        </thead>
-        <tbody>
-          {f.units.map((u) => {
-            const p = data.presence[u.deviceId];
-            return (
-              <tr key={u.deviceId} data-meter={u.deviceId}>
-                <td>
-                  <a href={`/energy/unit/${encodeURIComponent(u.deviceId)}`}>{u.deviceId}</a>
-                </td>
-                <td>
-                  {u.site
-                    ? <a href={`/energy/site/${encodeURIComponent(u.site)}`}>{u.site}</a>
-                    : <span class="muted">–</span>}
-                </td>
-                <td class="muted">{p ? `OpenBeken ${p.version ?? ""}${p.online ? "" : " (offline)"}` : "agent"}</td>
-                <td class="num" data-field="today">{kwh(u.todayWh)}</td>
-                <td class="num" data-field="month">{kwh(u.monthWh)}</td>
-                <td class="num">{kwh(u.totalWh)}</td>
-                <td class="muted">
-                  {u.lastTs ? new Date(u.lastTs).toISOString().replace("T", " ").slice(0, 19) : "–"}
-                </td>
-              </tr>
-            );
-          })}
-        </tbody>
-      </table>
+      <EnergyPeriodView path={url.pathname} b={data.b} fixedOffsetMin={data.fixedOffsetMin} now={f.at} linkMembers />
+      <Card title={`Meters · ${p.label}`}>
+        {f.units.length
+          ? (
+            <TableWrap label="Energy per meter" testid="energy-units-wrap">
+              <table data-testid="energy-units">
+                <thead>
+                  <tr>
+                    <th scope="col">Meter</th>
+                    <th scope="col">Site</th>
+                    <th scope="col">Source</th>
+                    <th scope="col" class="num">{p.label} (kWh)</th>
+                    <th scope="col" class="num">Today (kWh)</th>
+                    <th scope="col" class="num">This month (kWh)</th>
+                    <th scope="col" class="num">Counted (kWh)</th>
+                    <th scope="col">Last sample</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {f.units.map((u) => {
+                    const pr = data.presence[u.deviceId];
+                    const q = `?period=${p.kind}&date=${p.date}`;
+                    return (
+                      <tr key={u.deviceId} data-meter={u.deviceId}>
+                        <td>
+                          <a href={`/energy/unit/${encodeURIComponent(u.deviceId)}${q}`}>{u.deviceId}</a>{" "}
+                          <a class="small" href={`/meters/${encodeURIComponent(u.deviceId)}`}>live</a>
+                        </td>
+                        <td>
+                          {u.site
+                            ? <a href={`/energy/site/${encodeURIComponent(u.site)}${q}`}>{u.site}</a>
+                            : <span class="muted">–</span>}
+                        </td>
+                        <td>
+                          {pr
+                            ? (
+                              <>
+                                OpenBeken {pr.version ?? ""}{" "}
+                                {pr.online ? <Badge status="online" /> : <Badge status="offline" />}
+                              </>
+                            )
+                            : <span class="muted">bench agent</span>}
+                        </td>
+                        <td class="num" data-field="period">{(data.b.memberKwh[u.deviceId] ?? 0).toFixed(3)}</td>
+                        <td class="num" data-field="today">{kwh(u.todayWh)}</td>
+                        <td class="num" data-field="month">{kwh(u.monthWh)}</td>
+                        <td class="num">{kwh(u.totalWh)}</td>
+                        <td>
+                          <RelativeTime ts={u.lastTs || null} now={f.at} zone={zone} />
+                        </td>
+                      </tr>
+                    );
+                  })}
+                </tbody>
+              </table>
+            </TableWrap>
+          )
+          : (
+            <EmptyState title="No meter has reported energy yet">
+              <p>
+                Start a bench agent or point an OpenBeken unit at the broker; its meters appear here with their first
+                reading. The <a href="/">live fleet</a> shows what is connected.
+              </p>
+            </EmptyState>
+          )}
+      </Card>
       {f.sites.length
         ? (
-          <>
-            <h2>Sites</h2>
-            <table data-testid="energy-sites">
-              <thead>
-                <tr>
-                  <th>Site</th>
-                  <th class="num">Today (kWh)</th>
-                  <th class="num">This month (kWh)</th>
-                </tr>
-              </thead>
-              <tbody>
-                {f.sites.map((s) => (
-                  <tr key={s.site}>
-                    <td>
-                      <a href={`/energy/site/${encodeURIComponent(s.site)}`}>{s.site}</a>
-                    </td>
-                    <td class="num">{kwh(s.todayWh)}</td>
-                    <td class="num">{kwh(s.monthWh)}</td>
+          <Card title={`Sites · ${p.label}`}>
+            <TableWrap label="Energy per site" testid="energy-sites-wrap">
+              <table data-testid="energy-sites">
+                <thead>
+                  <tr>
+                    <th scope="col">Site</th>
+                    <th scope="col" class="num">{p.label} (kWh)</th>
+                    <th scope="col" class="num">Today (kWh)</th>
+                    <th scope="col" class="num">This month (kWh)</th>
                   </tr>
-                ))}
-              </tbody>
-            </table>
-          </>
+                </thead>
+                <tbody>
+                  {f.sites.map((s) => (
+                    <tr key={s.site}>
+                      <td>
+                        <a href={`/energy/site/${encodeURIComponent(s.site)}?period=${p.kind}&date=${p.date}`}>
+                          {s.site}
+                        </a>
+                      </td>
+                      <td class="num">
+                        <Num value={data.siteKwh[s.site] ?? 0} digits={3} />
+                      </td>
+                      <td class="num">{kwh(s.todayWh)}</td>
+                      <td class="num">{kwh(s.monthWh)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </TableWrap>
+          </Card>
         )
         : null}
-      <EnergyPanels scope="fleet" id="all" ranges={data.ranges} />
     </>
   );
 }

@@ -21,6 +21,7 @@ import { listUnitPresence, setEnergyUnit } from "../db/presence.ts";
 import { bucketStart, type Level, LEVELS } from "../energy/buckets.ts";
 import { localIso, type Zone } from "../../shared/zone.ts";
 import type { EnergyAccountant } from "../energy/accountant.ts";
+import { breakdownCsv, energyBreakdown, isPeriodKind, parseLocalDate, periodOf } from "../energy/period.ts";
 import type { App, ServerContext } from "../context.ts";
 import { DEVICE_ID } from "../../shared/telemetry.ts";
 
@@ -173,6 +174,8 @@ export function energyApi(app: App, ctx: ServerContext, opts: { accountant: () =
   });
 
   app.get("/api/energy/export.csv", async (c) => {
+    const period = c.req.query("period");
+    if (period !== undefined) return await periodCsv(c.req.query(), period);
     const p = parseSeries(c.req.query(), ctx.clock.now());
     if ("error" in p) return c.json({ error: p.error }, 400);
     const { scope, id, level, from, to } = p.q;
@@ -208,6 +211,23 @@ export function energyApi(app: App, ctx: ServerContext, opts: { accountant: () =
       "content-disposition": `attachment; filename="${name}"`,
     });
   });
+
+  /** What an energy page shows for a period (period=day|week|month|year&date=YYYY-MM-DD): buckets × meters + total. */
+  async function periodCsv(query: Record<string, string>, period: string) {
+    if (!isPeriodKind(period)) return Response.json({ error: "period: day, week, month or year" }, { status: 400 });
+    if (query.date !== undefined && parseLocalDate(query.date) === null) {
+      return Response.json({ error: "date: a local date YYYY-MM-DD" }, { status: 400 });
+    }
+    const p = parseSeries({ scope: query.scope, id: query.id, level: "day" } as Record<string, string>, 0);
+    if ("error" in p) return Response.json({ error: p.error }, { status: 400 });
+    const now = ctx.clock.now();
+    const view = periodOf(ctx.config.zone, period, query.date, now);
+    const b = await energyBreakdown(ctx.kv, ctx.config.zone, p.q.scope, p.q.id, view, now);
+    const name = `energy-${p.q.scope}-${p.q.id}-${period}-${view.date}.csv`.replace(/[^A-Za-z0-9_.-]/g, "_");
+    return new Response(breakdownCsv(b, ctx.config.zone, csvCell), {
+      headers: { "content-type": "text/csv; charset=utf-8", "content-disposition": `attachment; filename="${name}"` },
+    });
+  }
 
   const siteBody = z.object({ site: z.string().refine(isSiteName, "1-80 characters, no '/'").nullable() }).strict();
   app.put("/api/energy/sites/:deviceId", async (c) => {

@@ -1,73 +1,91 @@
-/** One meter's energy: power over today, kWh per day and month, its OpenBeken presence, CSV export. */
+/** One meter's energy: a day / week / month / year, its OpenBeken presence, links to its live page, CSV export. */
 import type { PageProps, RouteHandler } from "../../../server/web/pages.ts";
 import { energyAt, rollupKey, stateKey, type StoredEnergyState } from "../../../server/db/energy.ts";
 import { getUnitPresence, type UnitPresence } from "../../../server/db/presence.ts";
 import { DEVICE_ID } from "../../../shared/telemetry.ts";
-import { EnergyPanels, type EnergyRanges, energyRanges, kwh } from "../../../components/EnergyPanels.tsx";
+import { energyRanges, kwh } from "../../../components/EnergyPanels.tsx";
+import { type EnergyBreakdown, energyBreakdown, isPeriodKind, periodOf } from "../../../server/energy/period.ts";
+import { EnergyPeriodView } from "../../../components/EnergyPeriod.tsx";
+import { Badge, Num, RelativeTime, Stat } from "../../../components/ui.tsx";
+import type { Zone } from "../../../shared/zone.ts";
 
 interface Data {
   id: string;
-  ranges: EnergyRanges;
   state: StoredEnergyState | null;
   todayWh: number;
   monthWh: number;
   presence: UnitPresence | null;
+  b: EnergyBreakdown;
+  tz: Zone;
+  now: number;
 }
 
 export const handler: RouteHandler<Data> = async (ctx) => {
   const id = ctx.params.id;
   if (!DEVICE_ID.test(id)) return new Response("invalid meter id", { status: 400 });
+  const zone = ctx.app.config.zone;
   const now = ctx.app.clock.now();
-  const ranges = energyRanges(ctx.app.config.zone, now);
+  const ranges = energyRanges(zone, now);
   const [todayWh, monthWh] = await energyAt(ctx.app.kv, [
     rollupKey("unit", id, "day", ranges.dayStart),
     rollupKey("unit", id, "month", ranges.monthStart),
   ]);
   const state = (await ctx.app.kv.get<StoredEnergyState>(stateKey(id))).value;
   const presence = await getUnitPresence(ctx.app.kv, id);
-  return ctx.render({ id, ranges, state, todayWh, monthWh, presence }, { status: state || presence ? 200 : 404 });
+  const kind = ctx.url.searchParams.get("period");
+  const period = periodOf(zone, isPeriodKind(kind) ? kind : "day", ctx.url.searchParams.get("date"), now);
+  const b = await energyBreakdown(ctx.app.kv, zone, "unit", id, period, now);
+  return ctx.render({ id, state, todayWh, monthWh, presence, b, tz: zone, now }, {
+    status: state || presence ? 200 : 404,
+  });
 };
 
-export default function UnitEnergyPage({ data }: PageProps<Data>) {
+export default function UnitEnergyPage({ data, url }: PageProps<Data>) {
   const p = data.presence;
+  const per = data.b.period;
+  const site = data.state?.site;
   return (
     <>
-      <h1>
-        Energy of <code>{data.id}</code>
-      </h1>
+      <div class="page-head">
+        <h1>
+          Energy of <code>{data.id}</code>
+        </h1>
+        <span class="row">
+          <a class="btn" href={`/meters/${encodeURIComponent(data.id)}`} data-testid="live-link">Live readings</a>
+          {site
+            ? <a href={`/energy/site/${encodeURIComponent(site)}?period=${per.kind}&date=${per.date}`}>Site {site}</a>
+            : null}
+        </span>
+      </div>
       <div class="cards">
-        <div class="card">
-          <div class="label">Today</div>
-          <div class="value" data-testid="unit-today">{kwh(data.todayWh)} kWh</div>
-        </div>
-        <div class="card">
-          <div class="label">This month</div>
-          <div class="value">{kwh(data.monthWh)} kWh</div>
-        </div>
-        <div class="card">
-          <div class="label">Site</div>
-          <div class="value" style="font-size:1.1rem">{data.state?.site ?? "–"}</div>
-        </div>
+        <Stat label="Today" value={kwh(data.todayWh)} unit="kWh" testid="unit-today" />
+        <Stat label="This month" value={kwh(data.monthWh)} unit="kWh" />
+        <Stat label={per.label} value={data.b.sumKwh.toFixed(3)} unit="kWh" testid="unit-period" />
+        <Stat label="Counted" value={data.state ? kwh(data.state.totalMwh / 1000) : "–"} unit="kWh" />
       </div>
       {p
         ? (
           <p class="muted" data-testid="presence">
-            {`OpenBeken ${p.version ?? "?"} ${p.chip ?? ""} · `}
-            {p.online ? <span class="badge">online</span> : <span class="badge warn">offline</span>}
-            {` · MAC ${p.mac ?? "?"} · IP ${p.ip ?? "?"} · uptime ${
-              p.uptimeS ?? "?"
-            } s · reboots seen ${p.reboots} · energy unit ${p.energyUnit}`}
-            {` · last seen ${new Date(p.lastSeen).toISOString().replace("T", " ").slice(0, 19)} · `}
-            <a href={`/meters/${encodeURIComponent(data.id)}`}>live</a>
+            OpenBeken {p.version ?? "?"} {p.chip ?? ""} ·{" "}
+            {p.online ? <Badge status="online" /> : <Badge status="offline" />} · MAC <code>{p.mac ?? "?"}</code> · IP
+            {" "}
+            {p.ip ?? "?"} · uptime <Num value={p.uptimeS} unit="s" /> · reboots seen {p.reboots} · energy unit{" "}
+            {p.energyUnit} · last seen <RelativeTime ts={p.lastSeen} now={data.now} zone={data.tz} />
           </p>
         )
-        : (
-          <p class="muted">
-            <a href={`/meters/${encodeURIComponent(data.id)}`}>live readings</a>
-          </p>
-        )}
-      {!data.state ? <p class="muted">No energy accounted for this meter yet.</p> : null}
-      <EnergyPanels scope="unit" id={data.id} ranges={data.ranges} />
+        : null}
+      {!data.state ? <p class="notice">No energy accounted for this meter yet.</p> : null}
+      <EnergyPeriodView path={url.pathname} b={data.b} fixedOffsetMin={data.tz.fixedOffsetMin} now={data.now} />
+      <p class="small muted">
+        Raw readings of the last 24 h:{" "}
+        <a
+          href={`/api/energy/export.csv?scope=unit&id=${encodeURIComponent(data.id)}&level=raw&from=${
+            data.now - 86_400_000
+          }&to=${data.now}`}
+        >
+          CSV
+        </a>
+      </p>
     </>
   );
 }
