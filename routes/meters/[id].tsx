@@ -1,52 +1,67 @@
-/** One meter: its latest reading and a power/voltage history chart. */
+/** One meter, live: its values and a chart of the last minutes, updated as readings arrive; links to its energy. */
 import type { PageProps, RouteHandler } from "../../server/web/pages.ts";
 import { getLatest } from "../../server/db/meters.ts";
 import type { MeterLatest } from "../../shared/fleet.ts";
-import PowerChart from "../../islands/PowerChart.tsx";
+import { DEVICE_ID } from "../../shared/telemetry.ts";
+import { stateKey, type StoredEnergyState } from "../../server/db/energy.ts";
+import MeterLive from "../../islands/MeterLive.tsx";
+import { EmptyState } from "../../components/ui.tsx";
 
 interface Data {
   deviceId: string;
   latest: MeterLatest | null;
+  site: string | null;
+  zoneName: string;
+  fixedOffsetMin: number | null;
 }
 
 export const handler: RouteHandler<Data> = async (ctx) => {
-  const latest = await getLatest(ctx.app.kv, ctx.params.id);
-  return ctx.render({ deviceId: ctx.params.id, latest }, { status: latest ? 200 : 404 });
+  const id = ctx.params.id;
+  if (!DEVICE_ID.test(id)) return new Response("invalid meter id", { status: 400 });
+  const latest = await getLatest(ctx.app.kv, id);
+  const energy = (await ctx.app.kv.get<StoredEnergyState>(stateKey(id))).value;
+  const zone = ctx.app.config.zone;
+  return ctx.render(
+    { deviceId: id, latest, site: energy?.site ?? null, zoneName: zone.name, fixedOffsetMin: zone.fixedOffsetMin },
+    { status: latest ? 200 : 404 },
+  );
 };
 
 export default function MeterPage({ data }: PageProps<Data>) {
-  const r = data.latest?.reading;
+  const id = encodeURIComponent(data.deviceId);
   return (
     <>
-      <h1>
-        Meter <code>{data.deviceId}</code>
-      </h1>
-      {!r ? <p class="muted">No readings from this meter yet.</p> : (
-        <>
-          <div class="cards">
-            <div class="card">
-              <div class="label">Power</div>
-              <div class="value">{r.power.toFixed(1)} W</div>
-            </div>
-            <div class="card">
-              <div class="label">Voltage</div>
-              <div class="value">{r.voltage.toFixed(1)} V</div>
-            </div>
-            <div class="card">
-              <div class="label">Current</div>
-              <div class="value">{r.current.toFixed(3)} A</div>
-            </div>
-            <div class="card">
-              <div class="label">Energy</div>
-              <div class="value">{(r.energyWh / 1000).toFixed(3)} kWh</div>
-            </div>
-          </div>
-          <p class="muted">
-            Agent <code>{data.latest!.agentId}</code>, last reading {new Date(r.ts).toISOString()}
-          </p>
-          <PowerChart deviceId={data.deviceId} minutes={30} />
-        </>
-      )}
+      <nav class="small" aria-label="Breadcrumb">
+        <a href="/">Live fleet</a> › {data.deviceId}
+      </nav>
+      <div class="page-head">
+        <h1>
+          Meter <code>{data.deviceId}</code>
+        </h1>
+        <span class="row">
+          <a class="btn" href={`/energy/unit/${id}`} data-testid="energy-link">Energy</a>
+          {data.site ? <a href={`/energy/site/${encodeURIComponent(data.site)}`}>Site {data.site}</a> : null}
+        </span>
+      </div>
+      {data.latest
+        ? (
+          <MeterLive
+            deviceId={data.deviceId}
+            initial={data.latest}
+            minutes={30}
+            zoneName={data.zoneName}
+            fixedOffsetMin={data.fixedOffsetMin}
+          />
+        )
+        : (
+          <EmptyState title="No readings from this meter yet">
+            <p>
+              A meter appears once its bench agent or OpenBeken unit publishes. Check the <a href="/">live fleet</a>
+              {" "}
+              for what is connected, or the <a href="/units">inventory</a> for the unit's topic.
+            </p>
+          </EmptyState>
+        )}
     </>
   );
 }

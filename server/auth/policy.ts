@@ -56,6 +56,8 @@ export const ROUTES: RouteRule[] = [
   // the live fleet (issue 2): read-only
   { method: "GET", path: "/", allow: ["viewer"] },
   { method: "GET", path: "/meters/:id", allow: ["viewer"] },
+  // one meter's readings as they are committed (SSE), for its live page
+  { method: "GET", path: "/meters/:id/live", allow: ["viewer"] },
   { method: "GET", path: "/api/meters", allow: ["viewer"] },
   { method: "GET", path: "/api/meters/*", allow: ["viewer"] },
   { method: "GET", path: "/api/live", allow: ["viewer"] },
