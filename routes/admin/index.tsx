@@ -13,6 +13,7 @@ import {
 } from "../../server/auth/admin.ts";
 import { ROLES } from "../../server/db/users.ts";
 import type { ServerContext } from "../../server/context.ts";
+import { TableWrap } from "../../components/ui.tsx";
 
 interface AdminData {
   csrf: string;
@@ -109,9 +110,11 @@ export const handler: RouteHandler<AdminData> = {
 
 const when = (t: number | null) => (t ? new Date(t).toISOString().replace("T", " ").slice(0, 16) : "");
 
-function Form({ csrf, action, children }: { csrf: string; action: string; children?: unknown }) {
+function Form(
+  { csrf, action, children, inline = true }: { csrf: string; action: string; children?: unknown; inline?: boolean },
+) {
   return (
-    <form method="post" action="/admin" class="inline">
+    <form method="post" action="/admin" class={inline ? "inline" : "fields"}>
       <input type="hidden" name="_csrf" value={csrf} />
       <input type="hidden" name="action" value={action} />
       {children as never}
@@ -141,8 +144,8 @@ export default function Admin({ data }: PageProps<AdminData>) {
   return (
     <>
       <h1>Access</h1>
-      {data.message ? <p class="badge">{data.message}</p> : null}
-      {data.error ? <p class="badge warn" role="alert">{data.error}</p> : null}
+      {data.message ? <p class="ok" role="status">{data.message}</p> : null}
+      {data.error ? <p class="error" role="alert">{data.error}</p> : null}
       {data.secret
         ? (
           <div class="card secret">
@@ -153,53 +156,55 @@ export default function Admin({ data }: PageProps<AdminData>) {
         : null}
 
       <h2>Users</h2>
-      <table>
-        <thead>
-          <tr>
-            <th>User</th>
-            <th>Role</th>
-            <th>Status</th>
-            <th>Created</th>
-            <th></th>
-          </tr>
-        </thead>
-        <tbody>
-          {listing.users.map((u) => (
+      <TableWrap label="Users">
+        <table>
+          <thead>
             <tr>
-              <td>{u.username}{u.username === data.me ? " (you)" : ""}</td>
-              <td>
-                <Form csrf={csrf} action="set-role">
-                  <input type="hidden" name="username" value={u.username} />
-                  <select name="role">
-                    {ROLES.map((r) => <option key={r} value={r} selected={r === u.role}>{r}</option>)}
-                  </select>
-                  <button type="submit">Set</button>
-                </Form>
-              </td>
-              <td>{u.disabled ? "disabled" : "active"}</td>
-              <td>{when(u.createdAt)}</td>
-              <td>
-                <Form csrf={csrf} action={u.disabled ? "enable" : "disable"}>
-                  <input type="hidden" name="username" value={u.username} />
-                  <button type="submit">{u.disabled ? "Enable" : "Disable"}</button>
-                </Form>
-              </td>
+              <th>User</th>
+              <th>Role</th>
+              <th>Status</th>
+              <th>Created</th>
+              <th></th>
             </tr>
-          ))}
-        </tbody>
-      </table>
-      <Form csrf={csrf} action="create-user">
-        <input name="username" placeholder="user name" required maxLength={32} />
-        <select name="role">{ROLES.map((r) => <option key={r} value={r}>{r}</option>)}</select>
-        <input
-          name="password"
-          type="password"
-          placeholder="password (12+ characters)"
-          required
-          minLength={12}
-          maxLength={256}
-          autocomplete="new-password"
-        />
+          </thead>
+          <tbody>
+            {listing.users.map((u) => (
+              <tr key={u.username}>
+                <td>{u.username}{u.username === data.me ? " (you)" : ""}</td>
+                <td>
+                  <Form csrf={csrf} action="set-role">
+                    <input type="hidden" name="username" value={u.username} />
+                    <select name="role" aria-label={`Role of ${u.username}`}>
+                      {ROLES.map((r) => <option key={r} value={r} selected={r === u.role}>{r}</option>)}
+                    </select>
+                    <button type="submit">Set</button>
+                  </Form>
+                </td>
+                <td>{u.disabled ? "disabled" : "active"}</td>
+                <td>{when(u.createdAt)}</td>
+                <td>
+                  <Form csrf={csrf} action={u.disabled ? "enable" : "disable"}>
+                    <input type="hidden" name="username" value={u.username} />
+                    <button type="submit">{u.disabled ? "Enable" : "Disable"}</button>
+                  </Form>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </TableWrap>
+      <h3>Add a user</h3>
+      <Form csrf={csrf} action="create-user" inline={false}>
+        <label>
+          User name <input name="username" required maxLength={32} autocomplete="off" />
+        </label>
+        <label>
+          Role <select name="role">{ROLES.map((r) => <option key={r} value={r}>{r}</option>)}</select>
+        </label>
+        <label>
+          Password (12+ characters)
+          <input name="password" type="password" required minLength={12} maxLength={256} autocomplete="new-password" />
+        </label>
         <button type="submit">Add user</button>
       </Form>
 
@@ -208,32 +213,39 @@ export default function Admin({ data }: PageProps<AdminData>) {
         An agent uses its token as <code>AGENT_TOKEN</code>: MQTT user name = agent id, password = token; HTTP{" "}
         <code>Authorization: Bearer</code>.
       </p>
-      <table>
-        <thead>
-          <tr>
-            <th>Agent</th>
-            <th>Label</th>
-            <th>Created</th>
-            <th>By</th>
-            <th>Status</th>
-            <th></th>
-          </tr>
-        </thead>
-        <tbody>
-          {listing.tokens.map((t) => (
+      <TableWrap label="Bench agent tokens">
+        <table>
+          <thead>
             <tr>
-              <td>{t.agentId}</td>
-              <td>{t.label}</td>
-              <td>{when(t.createdAt)}</td>
-              <td>{t.createdBy}</td>
-              <RevokeCells csrf={csrf} revokedAt={t.revokedAt} action="revoke-token" field="id" value={t.id} />
+              <th>Agent</th>
+              <th>Label</th>
+              <th>Created</th>
+              <th>By</th>
+              <th>Status</th>
+              <th></th>
             </tr>
-          ))}
-        </tbody>
-      </table>
-      <Form csrf={csrf} action="issue-token">
-        <input name="agentId" placeholder="agent id (e.g. bench-kitchen)" required maxLength={64} />
-        <input name="label" placeholder="label" maxLength={100} />
+          </thead>
+          <tbody>
+            {listing.tokens.map((t) => (
+              <tr key={t.id}>
+                <td>{t.agentId}</td>
+                <td>{t.label}</td>
+                <td>{when(t.createdAt)}</td>
+                <td>{t.createdBy}</td>
+                <RevokeCells csrf={csrf} revokedAt={t.revokedAt} action="revoke-token" field="id" value={t.id} />
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </TableWrap>
+      <h3>Issue an agent token</h3>
+      <Form csrf={csrf} action="issue-token" inline={false}>
+        <label>
+          Agent id <input name="agentId" placeholder="e.g. bench-kitchen" required maxLength={64} />
+        </label>
+        <label>
+          Label <input name="label" maxLength={100} />
+        </label>
         <button type="submit">Issue token</button>
       </Form>
 
@@ -242,39 +254,48 @@ export default function Admin({ data }: PageProps<AdminData>) {
         Set on the unit with <code>MqttUser</code> /{" "}
         <code>MqttPassword</code>; a credential covers its topics only (one unit, or a site's units).
       </p>
-      <table>
-        <thead>
-          <tr>
-            <th>User</th>
-            <th>Topics</th>
-            <th>Group</th>
-            <th>Created</th>
-            <th>Status</th>
-            <th></th>
-          </tr>
-        </thead>
-        <tbody>
-          {listing.devices.map((d) => (
+      <TableWrap label="OpenBeken MQTT credentials">
+        <table>
+          <thead>
             <tr>
-              <td>{d.username}</td>
-              <td>{d.topics.join(", ")}</td>
-              <td>{d.group ?? ""}</td>
-              <td>{when(d.createdAt)}</td>
-              <RevokeCells
-                csrf={csrf}
-                revokedAt={d.revokedAt}
-                action="revoke-device"
-                field="username"
-                value={d.username}
-              />
+              <th>User</th>
+              <th>Topics</th>
+              <th>Group</th>
+              <th>Created</th>
+              <th>Status</th>
+              <th></th>
             </tr>
-          ))}
-        </tbody>
-      </table>
-      <Form csrf={csrf} action="issue-device">
-        <input name="topics" placeholder="topic(s), e.g. obk8C112233" required maxLength={4000} />
-        <input name="username" placeholder="user name (default: the topic)" maxLength={64} />
-        <input name="group" placeholder="group (e.g. bekens_n)" maxLength={64} />
+          </thead>
+          <tbody>
+            {listing.devices.map((d) => (
+              <tr key={d.username}>
+                <td>{d.username}</td>
+                <td>{d.topics.join(", ")}</td>
+                <td>{d.group ?? ""}</td>
+                <td>{when(d.createdAt)}</td>
+                <RevokeCells
+                  csrf={csrf}
+                  revokedAt={d.revokedAt}
+                  action="revoke-device"
+                  field="username"
+                  value={d.username}
+                />
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </TableWrap>
+      <h3>Issue an OpenBeken credential</h3>
+      <Form csrf={csrf} action="issue-device" inline={false}>
+        <label>
+          Topic(s) <input name="topics" placeholder="e.g. obk8C112233" required maxLength={4000} />
+        </label>
+        <label>
+          User name <input name="username" placeholder="default: the topic" maxLength={64} />
+        </label>
+        <label>
+          Group <input name="group" placeholder="e.g. bekens_n" maxLength={64} />
+        </label>
         <button type="submit">Issue credential</button>
       </Form>
     </>

@@ -49,7 +49,6 @@ export const handler: RouteHandler = async (ctx) => {
     },
     cancel: stop,
   });
-  ctx.req.signal.addEventListener("abort", stop);
   return new Response(body, {
     headers: { "content-type": "text/event-stream", "cache-control": "no-cache", "x-accel-buffering": "no" },
   });
