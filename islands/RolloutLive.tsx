@@ -50,6 +50,7 @@ const STATES = [
   "failed",
   "timed_out",
   "skipped_offline",
+  "skipped",
   "cancelled",
 ];
 const hhmm = (m: number) => `${String(Math.floor(m / 60)).padStart(2, "0")}:${String(m % 60).padStart(2, "0")}`;

@@ -12,7 +12,8 @@
  *   ["rollouts_active", rolloutId]                   -> true       (what the engine drives)
  *
  * Device states: scheduled → commanded → downloading → rebooting → verified | failed | timed_out,
- * plus skipped_offline (picked up again when the unit returns) and cancelled.
+ * plus skipped_offline (picked up again when the unit returns), skipped (never commanded: its chip stayed unknown)
+ * and cancelled.
  */
 import { z } from "zod";
 import { auditOp } from "./audit.ts";
@@ -29,6 +30,7 @@ export const DEVICE_STATES = [
   "failed",
   "timed_out",
   "skipped_offline",
+  "skipped",
   "cancelled",
 ] as const;
 export type DeviceState = typeof DEVICE_STATES[number];
@@ -36,6 +38,10 @@ export const IN_FLIGHT: readonly DeviceState[] = ["commanded", "downloading", "r
 /** not final yet: the engine still has something to do (or wait for) on these */
 export const OPEN_STATES: readonly DeviceState[] = ["scheduled", ...IN_FLIGHT, "skipped_offline"];
 export const ERROR_STATES: readonly DeviceState[] = ["failed", "timed_out"];
+/** what retry_failed reschedules: errors, and units skipped because their chip was unknown */
+export const RETRY_STATES: readonly DeviceState[] = [...ERROR_STATES, "skipped"];
+/** how long an online unit may go without reporting its build (hence its chip) before it is skipped */
+export const DEFAULT_CHIP_TIMEOUT_MS = 120_000;
 
 export interface OtaDevice {
   rolloutId: string;
@@ -92,6 +98,8 @@ export interface Rollout {
   /** where units fetch the image: plain HTTP (OpenBeken's ota_http cannot do HTTPS) */
   baseUrl: string;
   verifyTimeoutMs: number;
+  /** an online unit that reports no build (chip) for this long ends skipped; absent on older rollouts */
+  chipTimeoutMs?: number;
   groups: RolloutGroup[];
   nextSlotAt: number;
   counts: Record<DeviceState, number>;
@@ -140,6 +148,7 @@ export const rolloutInput = z.object({
     "plain http://host[:port]: OpenBeken cannot fetch over HTTPS",
   ).optional(),
   verifyTimeoutMs: z.number().int().min(1000).max(24 * 3600_000).default(10 * 60_000),
+  chipTimeoutMs: z.number().int().min(1000).max(24 * 3600_000).default(DEFAULT_CHIP_TIMEOUT_MS),
   createdBy: z.string().trim().min(1).max(60).default("operator"),
 }).refine((r) => Math.abs(r.groups.reduce((s, g) => s + g.percent, 0) - 100) < 0.01, {
   message: "group percentages must add up to 100",
@@ -278,6 +287,7 @@ export async function createRollout(
     delivery: input.delivery,
     baseUrl: (input.baseUrl ?? opts.baseUrl).replace(/\/$/, ""),
     verifyTimeoutMs: input.verifyTimeoutMs,
+    chipTimeoutMs: input.chipTimeoutMs,
     groups: input.groups.map((g, index) => ({ ...g, index, state: "waiting", total: sizes[index] })),
     nextSlotAt: 0,
     counts,
@@ -425,7 +435,7 @@ export type RolloutAction = "pause" | "resume" | "cancel" | "retry_failed";
  * Operator actions. Pause keeps in-flight devices tracked and commands no
  * more; resume clears a group's error; cancel stops new commands for good
  * (scheduled/offline devices become cancelled); retry_failed reschedules
- * only failed and timed-out devices, as new attempts.
+ * only failed, timed-out and skipped (chip unknown) devices, as new attempts.
  */
 export async function rolloutAction(
   kv: Deno.Kv,
@@ -440,8 +450,8 @@ export async function rolloutAction(
     if (first.status === "cancelled") throw new RolloutInputError("cannot retry a cancelled rollout");
     // devices first, rollout status second: the engine must never see "running" with nothing left to do and finish it
     for (const e of await listDevices(kv, id)) {
-      if (ERROR_STATES.includes(e.value.state)) {
-        await transitionDeviceFresh(kv, id, e.value.unitId, ERROR_STATES, "scheduled", {
+      if (RETRY_STATES.includes(e.value.state)) {
+        await transitionDeviceFresh(kv, id, e.value.unitId, RETRY_STATES, "scheduled", {
           now,
           note: `retry by ${actor}`,
         });
