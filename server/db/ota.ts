@@ -149,12 +149,13 @@ export const rolloutInput = z.object({
   ).optional(),
   verifyTimeoutMs: z.number().int().min(1000).max(24 * 3600_000).default(10 * 60_000),
   chipTimeoutMs: z.number().int().min(1000).max(24 * 3600_000).default(DEFAULT_CHIP_TIMEOUT_MS),
-  createdBy: z.string().trim().min(1).max(60).default("operator"),
 }).refine((r) => Math.abs(r.groups.reduce((s, g) => s + g.percent, 0) - 100) < 0.01, {
   message: "group percentages must add up to 100",
   path: ["groups"],
 });
 export type RolloutInput = z.input<typeof rolloutInput>;
+/** what createRollout takes: the checked body and who creates it (the signed-in caller) */
+export type RolloutCreate = z.output<typeof rolloutInput> & { createdBy: string };
 
 export class RolloutInputError extends Error {
   override name = "RolloutInputError";
@@ -208,25 +209,15 @@ export function groupSizes(n: number, percents: number[]): number[] {
 }
 
 /**
- * Create a rollout: pick targets (the platform must match the firmware — a
- * wrong-platform image is how units get bricked), assign them to groups,
- * write devices first and the rollout record last, so a half-created rollout
- * is never driven.
+ * The units a rollout of `fw` would update among `candidates` (the filter's matches): the firmware's platform
+ * (a wrong-platform image is how units get bricked), a topic to command, not already on the version, and the
+ * `fromVersion` filter. Sorted by id, the order groups are filled in. Used by creation and the form's preview.
  */
-export async function createRollout(
-  kv: Deno.Kv,
-  input: z.output<typeof rolloutInput>,
+export function selectTargets(
+  input: { filter: { fromVersion?: string } },
   fw: Firmware,
   candidates: Unit[],
-  opts: { now: number; baseUrl: string; zone: Zone },
-): Promise<Rollout> {
-  if (!fw.otaAllowed || fw.kind !== "rbl") {
-    throw new RolloutInputError(`${fw.filename} is a ${fw.kind} image: only RBL packages may be sent over the air`);
-  }
-  // bad input is refused before anything is written (devices go first below)
-  const window = input.window
-    ? { start: hm(input.window.start), end: hm(input.window.end), zone: windowZoneOf(input.window, opts.zone).name }
-    : null;
+): { targets: Unit[]; excluded: Rollout["excluded"] } {
   const excluded = { alreadyCurrent: 0, wrongPlatform: 0, noTopic: 0 };
   const targets: Unit[] = [];
   for (const u of candidates) {
@@ -236,8 +227,37 @@ export async function createRollout(
     else if (input.filter.fromVersion && u.firmwareReported !== input.filter.fromVersion) continue;
     else targets.push(u);
   }
-  if (targets.length === 0) throw new RolloutInputError("no unit matches: nothing to update");
   targets.sort((a, b) => a.id.localeCompare(b.id));
+  return { targets, excluded };
+}
+
+/** Only RBL packages go over the air. */
+export function assertOtaImage(fw: Firmware) {
+  if (!fw.otaAllowed || fw.kind !== "rbl") {
+    throw new RolloutInputError(`${fw.filename} is a ${fw.kind} image: only RBL packages may be sent over the air`);
+  }
+}
+
+/**
+ * Create a rollout: pick targets (the platform must match the firmware — a
+ * wrong-platform image is how units get bricked), assign them to groups,
+ * write devices first and the rollout record last, so a half-created rollout
+ * is never driven.
+ */
+export async function createRollout(
+  kv: Deno.Kv,
+  input: RolloutCreate,
+  fw: Firmware,
+  candidates: Unit[],
+  opts: { now: number; baseUrl: string; zone: Zone },
+): Promise<Rollout> {
+  assertOtaImage(fw);
+  // bad input is refused before anything is written (devices go first below)
+  const window = input.window
+    ? { start: hm(input.window.start), end: hm(input.window.end), zone: windowZoneOf(input.window, opts.zone).name }
+    : null;
+  const { targets, excluded } = selectTargets(input, fw, candidates);
+  if (targets.length === 0) throw new RolloutInputError("no unit matches: nothing to update");
   const sizes = groupSizes(targets.length, input.groups.map((g) => g.percent));
   const id = `r-${opts.now.toString(36)}-${crypto.randomUUID().slice(0, 6)}`;
   const devices: OtaDevice[] = [];
