@@ -39,7 +39,25 @@ Deno.test("HTTP delivery with a web password: the right one verifies; a wrong, a
     );
     const [a, b, wrong, none, foreign] = fleet.units;
     await setWebPassword(srv, a.topic, PASSWORD);
-    await setWebPassword(srv, b.topic, PASSWORD);
+    // b's is stored through the unit page's form, as an operator does in the browser
+    const bId = await unitIdOf(srv, b.topic);
+    const form = await (await srv.api(`/units/${bId}`)).text();
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(form)![1];
+    const stored = await srv.api(`/units/${bId}`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", "x-csrf-token": "" },
+      body: new URLSearchParams({ _csrf: csrf, form: "web-password", webPassword: PASSWORD }),
+    });
+    assert((await stored.text()).includes("web password stored"));
+    const tooLong = await srv.api(`/api/units/${bId}/web-password`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ password: "x".repeat(33) }),
+    });
+    assertEquals([tooLong.status, (await tooLong.json()).error], [
+      400,
+      "OpenBeken web passwords are at most 32 characters",
+    ]);
     await setWebPassword(srv, wrong.topic, PASSWORD.slice(0, -1));
     await setWebPassword(srv, foreign.topic, PASSWORD);
     const fw = await uploadFirmware(srv);
