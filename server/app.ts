@@ -65,7 +65,7 @@ export async function startServer(
       log,
     });
     cleanup.unshift(() => mqtt.close());
-    const ctx: ServerContext = { config, kv, mqtt, bus: new EventBus(), log, clock, broker, startedAt };
+    const ctx: ServerContext = { config, kv, mqtt, bus: new EventBus(log), log, clock, broker, startedAt };
 
     const app: App = new Hono<AppEnv>();
     app.use("*", async (c, next) => {

@@ -90,7 +90,7 @@ export function unitsApi(): Extension {
           return c.json(u, 201);
         }));
 
-      /** The flasher (issue 3) registers a freshly flashed unit. */
+      /** The flasher registers a freshly flashed unit. */
       app.post("/api/units/bench", (c) =>
         guard(async () => {
           const b = await readJson(c.req.raw);

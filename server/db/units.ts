@@ -19,8 +19,8 @@
  * a check on the record's versionstamp (optimistic concurrency, retried).
  *
  * Integration points (other issues call these):
- *   upsertUnitFromBench  flashing (issue 3) registers a unit after a flash job
- *   findUnitByMac / findUnitByTopic   OpenBeken ingest (issue 6) links MQTT units
+ *   upsertUnitFromBench  flashing registers a unit after a flash job
+ *   findUnitByMac / findUnitByTopic   OpenBeken ingest links MQTT units
  *   recordUnitSeen       ingest notes last seen / reported firmware (no history entry: observations, not edits)
  *   appendRework         the bench operator logs a desolder / resolder / trace cut ...
  *   listUnits(filter)    pages, rollouts (target selection)

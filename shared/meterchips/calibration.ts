@@ -55,7 +55,7 @@ export interface CalibrationResult {
 /**
  * From a reference load (trusted meter's V/A/W) and the chip's raw readings of it,
  * the new factors and the error before (with the old factors) and after.
- * All three quantities are set together: issue #1097 shows PF/apparent power are
+ * All three quantities are set together: OpenBeken issue #1097 shows PF/apparent power are
  * nonsense otherwise.
  */
 export function calibrate(chip: string, reference: Triple, raw: Triple, oldFactors: Triple): CalibrationResult {
