@@ -6,20 +6,23 @@
  * rejected, as `VoltageSet`/`CurrentSet`/`PowerSet` reject them.
  */
 import { CodecError } from "../errors.ts";
+import { CHIPS } from "./registry.ts";
 
 export type CalKind = "divide" | "multiply";
 export type Quantity = "voltage" | "current" | "power";
 export const QUANTITIES: Quantity[] = ["voltage", "current", "power"];
 export type Triple = Record<Quantity, number>;
 
+/**
+ * Calibration rule per chip name: every registry chip (and its aliases), plus BL0937,
+ * a pulse-output chip only OpenBeken reads (src/driver/drv_bl0937.c, PWR_CAL_MULTIPLY),
+ * whose deployed units are calibrated through OBK's commands.
+ */
 export const CHIP_CAL_KIND: Record<string, CalKind> = {
-  BL0942: "divide",
-  RN8209C: "divide",
-  RN8209: "divide",
-  HT7017: "divide",
-  BL6552: "divide",
+  ...Object.fromEntries(
+    [...CHIPS.values()].flatMap((c) => [c.name, ...(c.aliases ?? [])].map((n) => [n, c.cal])),
+  ),
   BL0937: "multiply",
-  CSE7766: "multiply",
 };
 
 export function calKind(chip: string): CalKind {
