@@ -1,6 +1,6 @@
 /**
  * `deno task decode tuyamcu|<chip> <hex or file> [--power-unit W]`, where <chip> is a
- * registry chip's command-line name (bl0942, cse7766, rn8209, ht7017, bl6552).
+ * chip registry entry's command-line name (run without arguments to list them).
  *
  * Prints one JSON object per frame. Exits 1 when any frame could not be
  * decoded (bad checksum, truncated frame or datapoint), 2 on bad usage.
