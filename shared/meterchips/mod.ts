@@ -6,4 +6,5 @@ export * from "./rn8209.ts";
 export * from "./ht7017.ts";
 export * from "./bl6552.ts";
 export * from "./calibration.ts";
+export * from "./bl0940.ts";
 export * from "./registry.ts";

@@ -24,6 +24,14 @@ import { CSE7766_DEFAULTS, type Cse7766Packet, Cse7766Parser, cse7766Raw } from 
 import { rn8209, RN8209_DEFAULTS, RN8209_REG, rn8209Current } from "./rn8209.ts";
 import { ht7017, HT7017_DEFAULTS, HT7017_REG, ht7017Frequency } from "./ht7017.ts";
 import { bl6552, BL6552_DEFAULTS, BL6552_PHASES, BL6552_REG } from "./bl6552.ts";
+import {
+  BL0940_DEFAULTS,
+  BL0940_READ_ALL,
+  type Bl0940Packet,
+  Bl0940Parser,
+  bl0940Values,
+  bl0940WhPerCount,
+} from "./bl0940.ts";
 import type { RegisterChip } from "./register.ts";
 
 /** One reading's worth of chip values, before calibration factors. */
@@ -197,7 +205,30 @@ const bl6552Spec: ChipSpec = {
   sim: { module: "register_chips.ts", run: "runBl6552" },
 };
 
-const table = [bl0942, cse7766, rn8209c, ht7017Spec, bl6552Spec];
+const bl0940 = chip<Bl0940Packet>({
+  name: "BL0940",
+  cli: "bl0940",
+  line: { baud: 4800, parity: "none" },
+  cal: "divide",
+  // OBK has no BL0940 driver: Tasmota's BL0940_UREF/IREF/PREF (xnrg_14_bl09xx.ino), see bl0940.ts
+  defaults: BL0940_DEFAULTS,
+  obkDriver: null,
+  protocol: {
+    kind: "packets",
+    init: [],
+    request: BL0940_READ_ALL,
+    parser: () => new Bl0940Parser(),
+    sample: (p) => ({
+      raw: { voltage: p.voltageRaw, current: p.currentRaw, power: p.powerRaw },
+      count: p.cfCount,
+    }),
+    describe: (p) => bl0940Values(p),
+  },
+  energyCounter: { modulo: 0x1000000, whPerCount: bl0940WhPerCount },
+  sim: { module: "bl0940.ts", run: "runSimCli" },
+});
+
+const table = [bl0942, cse7766, rn8209c, ht7017Spec, bl6552Spec, bl0940];
 
 export const CHIPS: ReadonlyMap<string, ChipSpec> = new Map(table.map((c) => [c.name, c]));
 /** The chip names a profile may use, in registry order (for the profile schema's enum). */
