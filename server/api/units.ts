@@ -59,7 +59,7 @@ async function readEdit(req: Request) {
 
 function errorStatus(e: unknown): { status: 400 | 404 | 409; error: string } | null {
   if (e instanceof UnitConflictError) return { status: 409, error: e.message };
-  if (e instanceof UnitInputError) return { status: /^no such unit/.test(e.message) ? 404 : 400, error: e.message };
+  if (e instanceof UnitInputError) return { status: e.status === 404 ? 404 : 400, error: e.message };
   return null;
 }
 
