@@ -31,7 +31,7 @@ function parseRolloutBody(body: unknown) {
 
 async function firmwareAndCandidates(kv: Deno.Kv, input: ReturnType<typeof parseRolloutBody>) {
   const fw = await getFirmware(kv, input.firmwareId);
-  if (!fw) throw new RolloutInputError(`no such firmware ${input.firmwareId}`);
+  if (!fw) throw new RolloutInputError(`no such firmware ${input.firmwareId}`, "not_found");
   assertOtaImage(fw);
   const { fromVersion: _f, ...unitFilter } = input.filter;
   return { fw, candidates: await listUnits(kv, unitFilter) };
@@ -98,12 +98,7 @@ export function rolloutsApi(): Extension {
       app.post("/api/rollouts/preview", async (c) => {
         const b = await readJson(c.req.raw);
         if (!b.ok) return c.json({ error: b.error }, b.status);
-        try {
-          return c.json(await previewRolloutFrom(kv, b.value));
-        } catch (e) {
-          if (e instanceof RolloutInputError) return c.json({ error: e.message }, 400);
-          throw e;
-        }
+        return c.json(await previewRolloutFrom(kv, b.value));
       });
       app.get("/api/rollouts/:id", async (c) => {
         const v = await rolloutView(kv, c.req.param("id"), ctx.clock.now());
@@ -112,15 +107,7 @@ export function rolloutsApi(): Extension {
       app.post("/api/rollouts/:id/:action", async (c) => {
         const action = c.req.param("action") as RolloutAction;
         if (!ACTIONS.includes(action)) return c.json({ error: `action must be one of ${ACTIONS.join(", ")}` }, 400);
-        const by = actorOf(c);
-        try {
-          return c.json(await rolloutAction(kv, c.req.param("id"), action, by, ctx.clock.now()));
-        } catch (e) {
-          if (e instanceof RolloutInputError) {
-            return c.json({ error: e.message }, /^no such/.test(e.message) ? 404 : 409);
-          }
-          throw e;
-        }
+        return c.json(await rolloutAction(kv, c.req.param("id"), action, actorOf(c), ctx.clock.now()));
       });
     },
   };
