@@ -151,6 +151,9 @@ export const handler: RouteHandler<Data> = {
       const p = await previewRolloutFrom(ctx.app.kv, body);
       const preview = { ...p, stamp: `${p.count}:${await digest(p.units.map((u) => u.unitId).join(","))}` };
       if (step !== "start") return ctx.render({ ...base, values, preview });
+      if (preview.count === 0) {
+        return ctx.render({ ...base, values, preview, message: "no unit matches: nothing to start" }, { status: 400 });
+      }
       // Start is pressed on a preview; if the targets changed since, show the new preview instead of starting
       if (String(form.get("previewed") ?? "") !== preview.stamp) {
         return ctx.render({
