@@ -100,7 +100,7 @@ export interface BackupInspection {
 export type InspectionResult = BackupInspection | { found: false; reason: string };
 
 const text = (e: StoreEntry | undefined): string | undefined =>
-  e && e.checksumOk ? new TextDecoder("latin1").decode(e.value).replace(/\0+$/, "") : undefined;
+  e && e.checksumOk ? new TextDecoder().decode(e.value).replace(/\0+$/, "") : undefined;
 
 function json(e: StoreEntry | undefined, problems: string[]): unknown {
   const t = text(e);

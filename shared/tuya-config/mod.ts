@@ -3,3 +3,5 @@ export * from "./inspect.ts";
 export { readTuyaStore, type StoreEntry, type TuyaStore } from "./store.ts";
 export { parseUserParamKey, type UpkValue } from "./upk.ts";
 export type { PinFunction } from "./pins.ts";
+export { type ObkProposal, obkProposal } from "./template.ts";
+export { type SchemaGuess, schemaQuantity } from "./schema_quantity.ts";
