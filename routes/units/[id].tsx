@@ -17,6 +17,8 @@ import { getUnitPresence, type UnitPresence } from "../../server/db/presence.ts"
 import { type OtaDevice, type Rollout, unitOtaHistory } from "../../server/db/ota.ts";
 import { recordAudit } from "../../server/db/audit.ts";
 import { csrfTokenOf } from "../../server/auth/middleware.ts";
+import { type StockConfig, stockConfigForUnit } from "../../server/db/stock_config.ts";
+import { StockConfigSection } from "../../components/StockConfig.tsx";
 
 interface Data {
   unit: Unit | null;
@@ -24,6 +26,7 @@ interface Data {
   rework: ReworkEntry[];
   revisions: UnitRevision[];
   ota: { rollout: Rollout; device: OtaDevice }[];
+  stock: StockConfig | null;
   message?: string;
   csrf: string;
 }
@@ -38,6 +41,7 @@ async function load(kv: Deno.Kv, id: string, csrf: string, message?: string): Pr
     rework: unit ? await listRework(kv, id) : [],
     revisions: unit ? await unitRevisions(kv, id) : [],
     ota: unit ? await unitOtaHistory(kv, id) : [],
+    stock: unit ? await stockConfigForUnit(kv, unit) : null,
     message,
     csrf,
   };
@@ -264,6 +268,7 @@ export default function UnitPage({ data }: PageProps<Data>) {
           ))}
         </tbody>
       </table>
+      <StockConfigSection config={data.stock} />
       <h2>Calibration</h2>
       {u.calibrations.length === 0 ? <p class="muted">No calibration recorded.</p> : (
         <table>

@@ -13,6 +13,7 @@
  */
 import {
   type BackupInspection,
+  findOutliers,
   fingerprintOf,
   inspectBackup,
   type ObkProposal,
@@ -130,4 +131,38 @@ export async function backupsToInspect(kv: Deno.Kv): Promise<string[]> {
   for await (const e of kv.list({ prefix: ["flash_backup"] })) shas.push(e.key[1] as string);
   const got = await getManyChunked<StockConfig>(kv, shas.map((s) => ["stock_config", s]));
   return shas.filter((_, i) => !got[i].value || got[i].value!.version < INSPECTOR_VERSION);
+}
+
+/**
+ * The inventory's view: each unit's product key and, among units of the same product key,
+ * what differs from the rest (module, Wi-Fi/MCU firmware, schema).
+ */
+export async function inventoryStockView(
+  kv: Deno.Kv,
+  units: Unit[],
+): Promise<Map<string, { productKey: string | null; differs: string[] }>> {
+  const configs = await stockConfigsForUnits(kv, units);
+  const byPk = new Map<string, { id: string; fp: StockFingerprint }[]>();
+  const out = new Map<string, { productKey: string | null; differs: string[] }>();
+  for (const [id, c] of configs) {
+    if (c.status !== "found") continue;
+    const pk = c.fingerprint.productKey;
+    out.set(id, { productKey: pk, differs: [] });
+    const key = pk ?? "(none)";
+    byPk.set(key, [...(byPk.get(key) ?? []), { id, fp: c.fingerprint }]);
+  }
+  for (const group of byPk.values()) {
+    for (const o of findOutliers(group).outliers) out.get(o.id)!.differs = o.differs;
+  }
+  return out;
+}
+
+/** Batch ids that uploaded backups, most recent first. */
+export async function recentStockBatches(kv: Deno.Kv, limit = 5): Promise<string[]> {
+  const last = new Map<string, number>();
+  for await (const e of kv.list<{ at: number }>({ prefix: ["stock_config_batch"] })) {
+    const id = e.key[1] as string;
+    last.set(id, Math.max(last.get(id) ?? 0, e.value.at));
+  }
+  return [...last].sort((a, b) => b[1] - a[1]).slice(0, limit).map(([id]) => id);
 }
