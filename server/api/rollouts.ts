@@ -24,7 +24,7 @@ export async function createRolloutFrom(kv: Deno.Kv, body: unknown, now: number,
     throw new RolloutInputError(p.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "));
   }
   const fw = await getFirmware(kv, p.data.firmwareId);
-  if (!fw) throw new RolloutInputError(`no such firmware ${p.data.firmwareId}`);
+  if (!fw) throw new RolloutInputError(`no such firmware ${p.data.firmwareId}`, "not_found");
   const { fromVersion: _f, ...unitFilter } = p.data.filter;
   const candidates = await listUnits(kv, unitFilter);
   return await createRollout(kv, p.data, fw, candidates, { now, baseUrl: origin.replace(/^https:/, "http:"), zone });
@@ -59,14 +59,7 @@ export function rolloutsApi(): Extension {
         const action = c.req.param("action") as RolloutAction;
         if (!ACTIONS.includes(action)) return c.json({ error: `action must be one of ${ACTIONS.join(", ")}` }, 400);
         const by = c.req.query("by") ?? "operator";
-        try {
-          return c.json(await rolloutAction(kv, c.req.param("id"), action, by, ctx.clock.now()));
-        } catch (e) {
-          if (e instanceof RolloutInputError) {
-            return c.json({ error: e.message }, /^no such/.test(e.message) ? 404 : 409);
-          }
-          throw e;
-        }
+        return c.json(await rolloutAction(kv, c.req.param("id"), action, by, ctx.clock.now()));
       });
     },
   };

@@ -9,6 +9,7 @@
  * channel each role drives, and `autoexec` the autoexec.bat text.
  */
 import { z } from "zod";
+import { CHIP_NAMES } from "../meterchips/registry.ts";
 
 export const QUANTITIES = [
   "voltage",
@@ -55,7 +56,8 @@ const line = z.object({
 
 export const chipTransportSchema = line.extend({
   kind: z.literal("chip"),
-  chip: z.enum(["BL0942", "CSE7766", "RN8209C", "HT7017", "BL6552"]),
+  /** a chip from the registry (shared/meterchips/registry.ts) */
+  chip: z.enum(CHIP_NAMES),
   /** how often the agent asks (or, for streaming chips, samples) */
   pollMs: z.number().int().positive(),
   /** starting calibration factors for this model when OBK's chip defaults are known to be wrong */

@@ -25,6 +25,7 @@ import {
   rn8209,
 } from "../../shared/meterchips/mod.ts";
 import type { RegisterChip } from "../../shared/meterchips/register.ts";
+import { Bl0940Parser, decodeBl0940Packet } from "../../shared/meterchips/bl0940.ts";
 import {
   decodeTelemetryAck,
   decodeTelemetryBatch,
@@ -263,6 +264,20 @@ export const TARGETS: Target[] = [
     run(input) {
       okOrCodec(() => decodeCse7766Packet(input));
       new Cse7766Parser().push(input);
+    },
+  },
+  {
+    name: "meterchips/BL0940 packets (decode + stream parser)",
+    seeds: [
+      // captured from a BL0940 (Tasmota xnrg_14_bl09xx.ino), one of them with a negative WATT
+      fromHex("55B855002F7300D2020000C674F90100978900370100AB00002D0000020200FE03006E"),
+      fromHex("55880200490000FE0200AFEF71D20100EBFFFF490100000000020000CF0100FE03009F"),
+    ],
+    run(input) {
+      okOrCodec(() => decodeBl0940Packet(input));
+      const p = new Bl0940Parser();
+      p.push(input);
+      p.flush();
     },
   },
   registerTarget(rn8209),
