@@ -227,11 +227,13 @@ export function flashApi(): Extension {
 
 /** Tell the features that read backups (stock-config inspection) that one was stored. */
 function announceBackup(ctx: ServerContext, sha256: string, m: z.infer<typeof commitBody>, agentId: string) {
-  ctx.bus.emit(
-    "flash.backup.stored",
-    { sha256, mac: m.mac ?? null, agentId, port: m.port ?? null, batchId: m.batchId ?? null },
-    (e) => ctx.log.warn("flash.backup.stored handler failed", { error: e }),
-  );
+  ctx.bus.emit("flash.backup.stored", {
+    sha256,
+    mac: m.mac ?? null,
+    agentId,
+    port: m.port ?? null,
+    batchId: m.batchId ?? null,
+  });
 }
 
 function toMeta(m: z.infer<typeof commitBody>, agentId: string) {

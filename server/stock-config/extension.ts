@@ -54,7 +54,7 @@ export function stockConfigJob(): Extension {
             productKey: r?.status === "found" ? r.inspection.productKey : undefined,
           });
         });
-      });
+      }, "stock-config");
       backfill = (async () => {
         const todo = await backupsToInspect(ctx.kv);
         if (todo.length) ctx.log.info("inspecting stored backups", { count: todo.length });
