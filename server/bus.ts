@@ -34,6 +34,14 @@ export interface BusEvents {
     pauseMs: number;
     yielded: boolean;
   };
+  /** a bench agent's backup was stored (new content or seen again); batchId when a flash batch sent it */
+  "flash.backup.stored": {
+    sha256: string;
+    mac: string | null;
+    agentId: string;
+    port: string | null;
+    batchId: string | null;
+  };
   /** an MQTT payload or API body that was refused */
   "ingest.rejected": { source: string; code: string; message: string };
 }

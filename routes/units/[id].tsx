@@ -24,6 +24,8 @@ import {
   UnitSecretInputError,
   unitWebPasswordInfo,
 } from "../../server/db/unit_secrets.ts";
+import { type StockConfig, stockConfigForUnit } from "../../server/db/stock_config.ts";
+import { StockConfigSection } from "../../components/StockConfig.tsx";
 
 interface Data {
   unit: Unit | null;
@@ -33,6 +35,7 @@ interface Data {
   ota: { rollout: Rollout; device: OtaDevice }[];
   /** whether a web password is stored for HTTP OTA (never the password) */
   webPassword: { setAt: number; setBy: string } | null;
+  stock: StockConfig | null;
   message?: string;
   csrf: string;
 }
@@ -48,6 +51,7 @@ async function load(kv: Deno.Kv, id: string, csrf: string, message?: string): Pr
     revisions: unit ? await unitRevisions(kv, id) : [],
     ota: unit ? await unitOtaHistory(kv, id) : [],
     webPassword: unit ? await unitWebPasswordInfo(kv, id) : null,
+    stock: unit ? await stockConfigForUnit(kv, unit) : null,
     message,
     csrf,
   };
@@ -58,7 +62,7 @@ export const handler: RouteHandler<Data> = {
     const d = await load(ctx.app.kv, ctx.params.id, csrfTokenOf(ctx.req));
     return ctx.render(d, { status: d.unit ? 200 : 404 });
   },
-  /** the page's two forms: log a rework step, or edit placement fields */
+  /** the page's forms: log a rework step, edit placement fields, or store/remove the unit's web password */
   async POST(ctx) {
     const form = await ctx.req.formData().catch(() => null);
     const id = ctx.params.id;
@@ -287,6 +291,7 @@ export default function UnitPage({ data }: PageProps<Data>) {
           ))}
         </tbody>
       </table>
+      <StockConfigSection config={data.stock} />
       <h2>Calibration</h2>
       {u.calibrations.length === 0 ? <p class="muted">No calibration recorded.</p> : (
         <table>

@@ -66,10 +66,14 @@ export const ROUTES: RouteRule[] = [
 
   // bench work: operators flash, calibrate, keep the rework log; everyone reads
   { method: "GET", path: "/flash", allow: ["viewer"] },
+  // what a batch's stock backups say (product key, versions, schema) and which unit differs
+  { method: "GET", path: "/api/flash/batches/:batchId/stock-check", allow: ["viewer"] },
   { method: "GET", path: "/api/flash/*", allow: ["viewer"] },
   { method: "GET", path: "/units/*", allow: ["viewer"] },
   { method: "POST", path: "/units/*", allow: ["operator"] },
   { method: "GET", path: "/api/units", allow: ["viewer"] },
+  // a unit's stock config from its backup (never a Wi-Fi password: the decoder does not read it out)
+  { method: "GET", path: "/api/units/:id/stock-config", allow: ["viewer"] },
   { method: "GET", path: "/api/units/*", allow: ["viewer"] },
   { method: "POST", path: "/api/units", allow: ["operator"] },
   { method: "POST", path: "/api/units/*", allow: ["operator"] },

@@ -37,6 +37,9 @@ import { classifyArtefact, parseRblHeader, verifyRbl } from "../../shared/rbl.ts
 import { buildObkConfig, parseObkConfig } from "../../shared/obk-config.ts";
 import { buildFakeRbl } from "../../edge-agent/sim/obk-image.ts";
 import { seedFrames, spmValueFrames } from "../drivers/seed_vectors.ts";
+import { inspectBackup, obkProposal, parseUserParamKey } from "../../shared/tuya-config/mod.ts";
+import { encodeStore } from "../tuya-config/encoder.ts";
+import { bl0937Plug, tuyaMcuMeter9600, zmai90 } from "../tuya-config/devices.ts";
 
 export interface Target {
   name: string;
@@ -313,6 +316,22 @@ export const TARGETS: Target[] = [
       okOrCodec(() => parseRblHeader(input));
       okOrCodec(() => verifyRbl(input));
       okOrCodec(() => classifyArtefact("OpenBK7231N_1.18.299.rbl", input));
+    },
+  },
+  {
+    name: "tuya-config/stock Tuya store (store-only dumps) and user_param_key",
+    seeds: [
+      encodeStore({ entries: bl0937Plug }).bytes,
+      encodeStore({ entries: tuyaMcuMeter9600, scatter: true, magic: "new" }).bytes,
+      enc.encode(String(zmai90[0].value)),
+    ],
+    maxLen: 0x13000,
+    run(input) {
+      okOrCodec(() => {
+        const r = inspectBackup(input);
+        if (r.found) obkProposal(r);
+      });
+      okOrCodec(() => parseUserParamKey(dec.decode(input.subarray(0, 4000))));
     },
   },
   {
