@@ -1,6 +1,7 @@
 import type { AppProps } from "../server/web/pages.ts";
 import { authOf, csrfTokenOf } from "../server/auth/middleware.ts";
 import ThemeToggle, { type Theme } from "../islands/ThemeToggle.tsx";
+import ScrollRegions from "../islands/ScrollRegions.tsx";
 
 const NAV: [href: string, label: string, minRole?: "admin"][] = [
   ["/", "Live fleet"],
@@ -114,6 +115,7 @@ export default function App({ children, req, url }: AppProps) {
           </div>
         </header>
         <main id="main" tabIndex={-1}>{children}</main>
+        <ScrollRegions />
       </body>
     </html>
   );

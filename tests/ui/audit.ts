@@ -11,7 +11,8 @@ export interface Problem {
   page: string;
   /** "1366-light" */
   view: string;
-  kind: "overflow" | "console" | "axe" | "title" | "status";
+  /** "note": a page-level finding for its owner that does not fail the suite */
+  kind: "overflow" | "console" | "axe" | "title" | "status" | "note";
   detail: string;
 }
 
@@ -83,3 +84,14 @@ export async function axe(page: Page): Promise<AxeViolation[]> {
 }
 
 export const seriousOrWorse = (v: AxeViolation) => v.impact === "serious" || v.impact === "critical";
+
+/** Tables that scroll sideways by themselves (the stylesheet's fallback) instead of inside a `.table-wrap`. */
+export async function bareScrollingTables(page: Page): Promise<string[]> {
+  return await page.evaluate(() =>
+    [...document.querySelectorAll<HTMLTableElement>("main table")]
+      .filter((t) => !t.closest(".table-wrap") && t.scrollWidth > t.clientWidth + 1)
+      .map((t) =>
+        t.getAttribute("data-testid") ?? t.closest("section,div")?.querySelector("h2,h3")?.textContent ?? "table"
+      )
+  );
+}
