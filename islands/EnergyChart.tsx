@@ -106,7 +106,13 @@ export default function EnergyChart(
               setHover(i == null || ys[i] == null ? null : `${clock(points[i].ts)}: ${num(ys[i])}`);
             }],
           },
-          axes: [axis, { ...axis, label: kind === "energy" ? "kWh" : "W", size: 56 }],
+          axes: [
+            // power over a day: 24-hour clock times in the fleet's zone (uPlot's default is 12-hour)
+            kind === "power"
+              ? { ...axis, values: (_u: uPlot, splits: number[]) => splits.map((s) => clock(s * 1000)) }
+              : axis,
+            { ...axis, label: kind === "energy" ? "kWh" : "W", size: 56 },
+          ],
         },
         [points.map((p) => p.ts / 1000), ys],
         el.current,

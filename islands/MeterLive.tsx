@@ -88,7 +88,7 @@ export default function MeterLive({ deviceId, initial, minutes, zoneName, fixedO
             { label: "Voltage (V)", stroke: v("--s2", "#b45309"), width: 1, scale: "V" },
           ],
           axes: [
-            axis,
+            { ...axis, values: (_u: uPlot, splits: number[]) => splits.map((x) => hm(x).slice(0, 5)) },
             { ...axis, scale: "W", label: "W", size: 56 },
             { ...axis, scale: "V", label: "V", side: 1, grid: { show: false }, size: 48 },
           ],

@@ -207,3 +207,30 @@ export async function liveMeter(browser: Browser, fx: UiFixture) {
     await close();
   }
 }
+
+/** The inventory's filter form: a site narrows the list, an unknown one empties it, "clear" restores it. */
+export async function inventoryFilter(browser: Browser, fx: UiFixture) {
+  const { page, errors, close } = await signedInPage(browser, fx, 390);
+  try {
+    await page.goto(`${fx.srv.url}/units`);
+    const unitLinks = () => page.locator('main table a[href^="/units/u-"]').count();
+    assertEquals(await unitLinks(), 4);
+    const form = page.locator("main form", { has: page.locator('input[name="site"]') }).first();
+    await form.locator('input[name="site"]').fill("plant-1");
+    await form.getByRole("button", { name: "Filter" }).click();
+    await page.waitForURL(/site=plant-1/);
+    assertEquals(await unitLinks(), 4);
+    await page.locator('main form input[name="site"]').first().fill("nowhere");
+    await page.locator("main form", { has: page.locator('input[name="site"]') }).first().getByRole("button", {
+      name: "Filter",
+    }).click();
+    await page.waitForURL(/site=nowhere/);
+    assertEquals(await unitLinks(), 0);
+    await page.getByRole("link", { name: "clear" }).click();
+    await page.waitForURL(/\/units$/);
+    assertEquals(await unitLinks(), 4);
+    assertEquals(errors, []);
+  } finally {
+    await close();
+  }
+}
