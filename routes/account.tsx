@@ -9,12 +9,15 @@ import type { PageProps, RouteHandler } from "../server/web/pages.ts";
 import { authOf, csrfTokenOf } from "../server/auth/middleware.ts";
 import { checkLogin, createSession, newUserSchema, setPassword } from "../server/db/users.ts";
 import { sessionCookie } from "../server/auth/web.ts";
+import { fieldAria, FormRow } from "../components/ui.tsx";
 
 interface AccountData {
   username: string;
   role: string;
   csrf: string;
   error?: string;
+  /** the field the error is about, shown beside it */
+  field?: "current" | "password" | "again";
   changed?: boolean;
 }
 
@@ -39,20 +42,20 @@ export const handler: RouteHandler<AccountData> = {
   async POST(ctx) {
     const p = authOf(ctx.req).principal;
     if (p?.kind !== "user") return new Response(null, { status: 303, headers: { location: "/login?next=/account" } });
-    const again = (error: string, status: number) =>
-      ctx.render({ username: p.username, role: p.role, csrf: csrfTokenOf(ctx.req), error }, { status });
+    const again = (error: string, status: number, field?: AccountData["field"]) =>
+      ctx.render({ username: p.username, role: p.role, csrf: csrfTokenOf(ctx.req), error, field }, { status });
     const raw = await ctx.req.formData().catch(() => null);
     const f = form.safeParse(raw ? Object.fromEntries(raw) : {});
     if (!f.success) return again("Fill in all three fields.", 400);
     const strong = newUserSchema.shape.password.safeParse(f.data.password);
-    if (!strong.success) return again("The new password needs at least 12 characters.", 400);
-    if (f.data.password !== f.data.again) return again("The two new passwords differ.", 400);
+    if (!strong.success) return again("The new password needs at least 12 characters.", 400, "password");
+    if (f.data.password !== f.data.again) return again("The two new passwords differ.", 400, "again");
     const check = await checkLogin(ctx.app.kv, p.username, f.data.current);
     if (!check.ok) {
       ctx.app.log.warn("password change refused", { user: p.username, reason: check.reason });
       return check.reason === "locked"
         ? again("Too many failed attempts; try again in 15 minutes.", 429)
-        : again("The current password is wrong.", 401);
+        : again("The current password is wrong.", 401, "current");
     }
     await setPassword(ctx.app.kv, p.username, f.data.password); // ends every session of this account
     const { token } = await createSession(ctx.app.kv, p.username);
@@ -65,6 +68,7 @@ export const handler: RouteHandler<AccountData> = {
 };
 
 export default function Account({ data }: PageProps<AccountData>) {
+  const err = (f: AccountData["field"]) => (data.field === f ? data.error : null);
   return (
     <section class="auth">
       <h1>Your account</h1>
@@ -72,18 +76,46 @@ export default function Account({ data }: PageProps<AccountData>) {
         Signed in as <b>{data.username}</b> ({data.role}).
       </p>
       {data.changed ? <p class="ok" role="status">Password changed. Your other sessions were signed out.</p> : null}
-      {data.error ? <p class="error" role="alert">{data.error}</p> : null}
-      <form method="post" action="/account">
+      {data.error && !data.field ? <p class="error" role="alert">{data.error}</p> : null}
+      <form method="post" action="/account" class="stack">
         <input type="hidden" name="_csrf" value={data.csrf} />
-        <label>
-          Current password <input type="password" name="current" autocomplete="current-password" required />
-        </label>
-        <label>
-          New password <input type="password" name="password" autocomplete="new-password" minLength={12} required />
-        </label>
-        <label>
-          New password again <input type="password" name="again" autocomplete="new-password" minLength={12} required />
-        </label>
+        <FormRow id="current" label="Current password" error={err("current")}>
+          <input
+            type="password"
+            id="current"
+            name="current"
+            autocomplete="current-password"
+            required
+            {...fieldAria("current", null, err("current"))}
+          />
+        </FormRow>
+        <FormRow
+          id="password"
+          label="New password"
+          help="At least 12 characters. Your other sessions are signed out."
+          error={err("password")}
+        >
+          <input
+            type="password"
+            id="password"
+            name="password"
+            autocomplete="new-password"
+            minLength={12}
+            required
+            {...fieldAria("password", true, err("password"))}
+          />
+        </FormRow>
+        <FormRow id="again" label="New password again" error={err("again")}>
+          <input
+            type="password"
+            id="again"
+            name="again"
+            autocomplete="new-password"
+            minLength={12}
+            required
+            {...fieldAria("again", null, err("again"))}
+          />
+        </FormRow>
         <button type="submit">Change password</button>
       </form>
     </section>
