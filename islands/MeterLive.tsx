@@ -37,6 +37,15 @@ function ago(ms: number): string {
 }
 
 export default function MeterLive({ deviceId, initial, minutes, zoneName, fixedOffsetMin }: MeterLiveProps) {
+  /** "2026-12-01 15:03:07 Europe/Berlin": the reading's time in the fleet's zone, for the tooltip */
+  const absolute = (ts: number) => {
+    const tz = fleetTzDate(zoneName, fixedOffsetMin);
+    const d = tz ? tz(ts / 1000) : new Date(ts);
+    const p = (x: number) => String(x).padStart(2, "0");
+    return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${
+      p(d.getSeconds())
+    } ${zoneName ?? ""}`.trim();
+  };
   const [latest, setLatest] = useState<MeterLatest | null>(initial);
   const [connected, setConnected] = useState(false);
   const [now, setNow] = useState(() => initial?.committedAt ?? 0);
@@ -164,8 +173,10 @@ export default function MeterLive({ deviceId, initial, minutes, zoneName, fixedO
         {r
           ? (
             <span class="muted small">
-              last reading <time dateTime={new Date(r.ts).toISOString()} data-testid="last-reading">{ago(age)}</time>
-              {" "}
+              last reading{" "}
+              <time dateTime={new Date(r.ts).toISOString()} title={absolute(r.ts)} data-testid="last-reading">
+                {ago(age)}
+              </time>{" "}
               from agent <code>{latest!.agentId}</code>
             </span>
           )

@@ -9,7 +9,7 @@ import type { PageProps, RouteHandler } from "../server/web/pages.ts";
 import { authOf, csrfTokenOf } from "../server/auth/middleware.ts";
 import { checkLogin, createSession, newUserSchema, setPassword } from "../server/db/users.ts";
 import { sessionCookie } from "../server/auth/web.ts";
-import { fieldAria, FormRow } from "../components/ui.tsx";
+import { fieldAria, FormRow, Toast } from "../components/ui.tsx";
 
 interface AccountData {
   username: string;
@@ -75,7 +75,7 @@ export default function Account({ data }: PageProps<AccountData>) {
       <p>
         Signed in as <b>{data.username}</b> ({data.role}).
       </p>
-      {data.changed ? <p class="ok" role="status">Password changed. Your other sessions were signed out.</p> : null}
+      {data.changed ? <Toast kind="ok">Password changed. Your other sessions were signed out.</Toast> : null}
       {data.error && !data.field ? <p class="error" role="alert">{data.error}</p> : null}
       <form method="post" action="/account" class="stack">
         <input type="hidden" name="_csrf" value={data.csrf} />

@@ -13,7 +13,7 @@ import {
 } from "../../server/auth/admin.ts";
 import { ROLES } from "../../server/db/users.ts";
 import type { ServerContext } from "../../server/context.ts";
-import { TableWrap } from "../../components/ui.tsx";
+import { TableWrap, Toast } from "../../components/ui.tsx";
 
 interface AdminData {
   csrf: string;
@@ -144,7 +144,7 @@ export default function Admin({ data }: PageProps<AdminData>) {
   return (
     <>
       <h1>Access</h1>
-      {data.message ? <p class="ok" role="status">{data.message}</p> : null}
+      {data.message ? <Toast kind="ok">{data.message}</Toast> : null}
       {data.error ? <p class="error" role="alert">{data.error}</p> : null}
       {data.secret
         ? (
