@@ -21,6 +21,17 @@ export interface ServerConfig {
   logLevel: "debug" | "info" | "warn" | "error";
   /** the installation's time zone: where energy days and months start, and what a maintenance window's hours mean */
   zone: Zone;
+  /**
+   * TRUST_PROXY: the server sits behind a reverse proxy that terminates TLS and sets
+   * X-Forwarded-Proto / X-Forwarded-Host / X-Forwarded-For; only then are those headers believed
+   */
+  trustProxy: boolean;
+  /** BACKUP_KEY: base64 of 32 bytes, the key backups are encrypted with; else DATA_DIR/backup.key (created 0600) */
+  backupKey: string | null;
+  /** MQTT_MAX_CONNECTIONS: live MQTT connections one agent id or one unit credential may hold at once */
+  mqttMaxConnections: number;
+  /** KV_CHECK_MS: how often the whole KV file is read to find damaged pages (0 = only at start) */
+  kvCheckMs: number;
 }
 
 export function configFromEnv(env: Record<string, string | undefined> = Deno.env.toObject()): ServerConfig {
@@ -39,6 +50,10 @@ export function configFromEnv(env: Record<string, string | undefined> = Deno.env
     historyCompactMs: msFrom(env.HISTORY_COMPACT_MS, 20_000, "HISTORY_COMPACT_MS"),
     logLevel: (env.LOG_LEVEL as ServerConfig["logLevel"]) ?? "info",
     zone: zoneFromEnv(env),
+    trustProxy: boolFrom(env.TRUST_PROXY, "TRUST_PROXY"),
+    backupKey: env.BACKUP_KEY || null,
+    mqttMaxConnections: countFrom(env.MQTT_MAX_CONNECTIONS, 8, "MQTT_MAX_CONNECTIONS"),
+    kvCheckMs: env.KV_CHECK_MS === "0" ? 0 : msFrom(env.KV_CHECK_MS, 3600_000, "KV_CHECK_MS"),
   };
 }
 
@@ -70,6 +85,21 @@ function msFrom(v: string | undefined, dflt: number, name: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 50 || n > 3_600_000) {
     throw new Error(`${name} must be milliseconds (50..3600000), got ${JSON.stringify(v)}`);
+  }
+  return n;
+}
+
+function boolFrom(v: string | undefined, name: string): boolean {
+  if (v === undefined || v === "" || /^(0|false|no|off)$/i.test(v)) return false;
+  if (/^(1|true|yes|on)$/i.test(v)) return true;
+  throw new Error(`${name} must be true or false, got ${JSON.stringify(v)}`);
+}
+
+function countFrom(v: string | undefined, dflt: number, name: string): number {
+  if (v === undefined || v === "") return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 100_000) {
+    throw new Error(`${name} must be a count (1..100000), got ${JSON.stringify(v)}`);
   }
   return n;
 }

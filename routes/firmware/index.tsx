@@ -3,6 +3,7 @@ import type { PageProps, RouteHandler } from "../../server/web/pages.ts";
 import { type Firmware, FirmwareRejected, listFirmware, registerFirmware } from "../../server/db/firmware.ts";
 import { parseUpload } from "../../server/api/firmware.ts";
 import { csrfTokenOf } from "../../server/auth/middleware.ts";
+import { actorOf } from "../../server/auth/actor.ts";
 
 interface Data {
   firmware: Firmware[];
@@ -23,7 +24,7 @@ export const handler: RouteHandler<Data> = {
       status = up.status;
     } else {
       try {
-        const r = await registerFirmware(ctx.app.kv, { ...up, now: ctx.app.clock.now() });
+        const r = await registerFirmware(ctx.app.kv, { ...up, by: actorOf(ctx.req), now: ctx.app.clock.now() });
         message = r.existed
           ? `${r.firmware.filename} was already registered`
           : `registered ${r.firmware.filename} (${r.firmware.kind}, ${r.firmware.platform} ${r.firmware.version})`;
@@ -58,9 +59,6 @@ export default function FirmwarePage({ data }: PageProps<Data>) {
         </label>
         <label>
           notes <input name="notes" size={20} />
-        </label>
-        <label>
-          by <input name="by" size={8} />
         </label>
         <button type="submit">Upload</button>
       </form>

@@ -3,6 +3,7 @@ import type { PageProps, RouteHandler } from "../../server/web/pages.ts";
 import { type Firmware, listFirmware } from "../../server/db/firmware.ts";
 import { listRollouts, type Rollout, RolloutInputError } from "../../server/db/ota.ts";
 import { createRolloutFrom } from "../../server/api/rollouts.ts";
+import { actorOf } from "../../server/auth/actor.ts";
 import { csrfTokenOf } from "../../server/auth/middleware.ts";
 
 interface Data {
@@ -54,10 +55,16 @@ export const handler: RouteHandler<Data> = {
         ? { start: s("windowStart"), end: s("windowEnd"), timeZone: opt("timeZone") }
         : null,
       baseUrl: opt("baseUrl"),
-      createdBy: s("by") || "operator",
     };
     try {
-      const r = await createRolloutFrom(ctx.app.kv, body, ctx.app.clock.now(), ctx.url.origin, ctx.app.config.zone);
+      const r = await createRolloutFrom(
+        ctx.app.kv,
+        body,
+        ctx.app.clock.now(),
+        ctx.url.origin,
+        ctx.app.config.zone,
+        actorOf(ctx.req),
+      );
       return new Response(null, { status: 303, headers: { location: `/rollouts/${r.id}` } });
     } catch (e) {
       if (!(e instanceof RolloutInputError)) throw e;
@@ -172,9 +179,6 @@ export default function RolloutsPage({ data }: PageProps<Data>) {
             <label>
               image base URL (plain http, reachable by the units; blank = this page's origin){" "}
               <input name="baseUrl" size={28} />
-            </label>
-            <label>
-              by <input name="by" size={10} />
             </label>
             <button type="submit">Create rollout</button>
           </form>

@@ -16,7 +16,9 @@ import {
 import { getUnitPresence, type UnitPresence } from "../../server/db/presence.ts";
 import { type OtaDevice, type Rollout, unitOtaHistory } from "../../server/db/ota.ts";
 import { recordAudit } from "../../server/db/audit.ts";
-import { csrfTokenOf } from "../../server/auth/middleware.ts";
+import { authOf, csrfTokenOf } from "../../server/auth/middleware.ts";
+import { actorOf } from "../../server/auth/actor.ts";
+import { mayDownloadBackups } from "../../server/api/backups.ts";
 
 interface Data {
   unit: Unit | null;
@@ -26,26 +28,33 @@ interface Data {
   ota: { rollout: Rollout; device: OtaDevice }[];
   message?: string;
   csrf: string;
+  /** operators and admins see backups' sha256 and a download link; viewers see that a backup is stored */
+  canDownload: boolean;
+  /** the signed-in user: the actor of what the forms write */
+  me: string;
 }
 
 const ts = (t: number | null | undefined) => (t ? new Date(t).toISOString().replace("T", " ").slice(0, 19) : "–");
 
-async function load(kv: Deno.Kv, id: string, csrf: string, message?: string): Promise<Data> {
+async function load(kv: Deno.Kv, id: string, req: Request, message?: string): Promise<Data> {
   const unit = await getUnit(kv, id);
+  const p = authOf(req).principal;
   return {
+    canDownload: mayDownloadBackups(p),
+    me: p?.kind === "user" ? p.username : "",
     unit,
     presence: unit?.topic ? await getUnitPresence(kv, unit.topic) : null,
     rework: unit ? await listRework(kv, id) : [],
     revisions: unit ? await unitRevisions(kv, id) : [],
     ota: unit ? await unitOtaHistory(kv, id) : [],
     message,
-    csrf,
+    csrf: csrfTokenOf(req),
   };
 }
 
 export const handler: RouteHandler<Data> = {
   async GET(ctx) {
-    const d = await load(ctx.app.kv, ctx.params.id, csrfTokenOf(ctx.req));
+    const d = await load(ctx.app.kv, ctx.params.id, ctx.req);
     return ctx.render(d, { status: d.unit ? 200 : 404 });
   },
   /** the page's two forms: log a rework step, or edit placement fields */
@@ -56,26 +65,30 @@ export const handler: RouteHandler<Data> = {
     try {
       if (!form) throw new UnitInputError("malformed form");
       const s = (k: string) => String(form.get(k) ?? "").trim();
+      // who and when: the signed-in user and the server clock, never a form field
+      const actor = actorOf(ctx.req);
+      const now = ctx.app.clock.now();
+      const onBehalfOf = s("onBehalfOf") || undefined;
       if (s("form") === "rework") {
         const e = await appendRework(ctx.app.kv, id, {
           component: s("component"),
           action: s("action") as never,
           reason: s("reason"),
-          who: s("who"),
+          who: actor,
           benchHost: s("benchHost") || undefined,
           photoNote: s("photoNote") || undefined,
-          at: ctx.app.clock.now(),
+          onBehalfOf,
+          at: now,
         });
         await recordAudit(ctx.app.kv, {
-          actor: e.who,
+          actor,
           action: "unit.rework",
           target: `unit:${id}`,
-          details: { component: e.component, action: e.action },
-        });
+          details: { component: e.component, action: e.action, ...(onBehalfOf ? { onBehalfOf } : {}) },
+        }, now);
         message = `logged: ${e.component} ${e.action}`;
       } else {
         const opt = (k: string) => (s(k) === "" ? null : s(k));
-        const by = s("by") || "operator";
         await updateUnit(ctx.app.kv, id, {
           site: opt("site"),
           location: opt("location"),
@@ -83,20 +96,20 @@ export const handler: RouteHandler<Data> = {
           topic: opt("topic"),
           model: opt("model"),
           tags: s("tags").split(",").map((t) => t.trim()).filter(Boolean),
-        }, { by, reason: s("reason"), now: ctx.app.clock.now() });
+        }, { by: actor, reason: s("reason"), now });
         await recordAudit(ctx.app.kv, {
-          actor: by,
+          actor,
           action: "unit.edit",
           target: `unit:${id}`,
-          details: { reason: s("reason") },
-        });
+          details: { reason: s("reason"), ...(onBehalfOf ? { onBehalfOf } : {}) },
+        }, now);
         message = "saved";
       }
     } catch (e) {
       if (!(e instanceof UnitInputError || e instanceof UnitConflictError)) throw e;
       message = `not saved: ${e.message}`;
     }
-    const d = await load(ctx.app.kv, id, csrfTokenOf(ctx.req), message);
+    const d = await load(ctx.app.kv, id, ctx.req, message);
     return ctx.render(d, { status: d.unit ? (message.startsWith("not saved") ? 400 : 200) : 404 });
   },
 };
@@ -189,7 +202,7 @@ export default function UnitPage({ data }: PageProps<Data>) {
               <td>{r.component}</td>
               <td>{r.action}</td>
               <td>{r.reason}</td>
-              <td>{r.who}</td>
+              <td>{r.who}{r.onBehalfOf ? <span class="muted">(for {r.onBehalfOf})</span> : null}</td>
               <td>{r.benchHost ?? ""}</td>
               <td>{r.photoNote ?? ""}</td>
             </tr>
@@ -209,8 +222,9 @@ export default function UnitPage({ data }: PageProps<Data>) {
           reason <input name="reason" size={24} />
         </label>
         <label>
-          who <input name="who" size={8} required />
+          on behalf of <input name="onBehalfOf" size={8} placeholder="optional note" />
         </label>
+        <span class="muted">logged as {data.me}</span>
         <label>
           bench <input name="benchHost" size={8} />
         </label>
@@ -233,7 +247,7 @@ export default function UnitPage({ data }: PageProps<Data>) {
           tags <input name="tags" value={u.tags.join(", ")} size={14} />
         </label>
         <label>
-          by <input name="by" size={8} />
+          on behalf of <input name="onBehalfOf" size={8} placeholder="optional note" />
         </label>
         <label>
           reason <input name="reason" size={14} />
@@ -258,12 +272,36 @@ export default function UnitPage({ data }: PageProps<Data>) {
               <td>{ts(f.at)}</td>
               <td>{f.benchHost}</td>
               <td>{f.firmware ?? "–"}</td>
-              <td>{f.backupId ?? "–"}</td>
+              <td>
+                {!f.backupId ? "–" : data.canDownload
+                  ? (
+                    <a href={`/api/units/${u.id}/backups/${f.backupId}`} download>
+                      <code>{f.backupId.slice(0, 12)}</code>
+                    </a>
+                  )
+                  : "backup stored"}
+              </td>
               <td>{f.flashId ?? "–"}</td>
             </tr>
           ))}
         </tbody>
       </table>
+      {u.backups.length > 0 && (
+        <p data-testid="backups">
+          Stored backups (the first is the stock firmware): {u.backups.map((b, i) => (
+            <span key={`${i}`}>
+              {i > 0 ? ", " : ""}
+              {ts(b.at)} {data.canDownload
+                ? (
+                  <a href={`/api/units/${u.id}/backups/${b.backupId}`} download>
+                    <code>{b.backupId.slice(0, 12)}</code>
+                  </a>
+                )
+                : "backup stored"}
+            </span>
+          ))}
+        </p>
+      )}
       <h2>Calibration</h2>
       {u.calibrations.length === 0 ? <p class="muted">No calibration recorded.</p> : (
         <table>

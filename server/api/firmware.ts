@@ -1,5 +1,6 @@
 /** Firmware registry API: upload (raw body or multipart), list, and plain-HTTP download by content hash. */
 import type { Extension } from "../context.ts";
+import { actorFieldError, actorOf, spoofedField } from "../auth/actor.ts";
 import { openBlobStream } from "../db/blobs.ts";
 import { FirmwareRejected, getFirmware, listFirmware, MAX_FIRMWARE_BYTES, registerFirmware } from "../db/firmware.ts";
 
@@ -33,12 +34,16 @@ export interface ParsedUpload {
   platform?: string;
   version?: string;
   notes?: string;
-  by: string;
 }
 
-/** multipart/form-data (file, platform, version, notes, by) or a raw body with ?filename=&platform=&version= */
+/**
+ * multipart/form-data (file, platform, version, notes) or a raw body with ?filename=&platform=&version=.
+ * Who uploaded is the signed-in user (the caller adds it); a `by` field or parameter is refused.
+ */
 export async function parseUpload(req: Request): Promise<ParsedUpload | { error: string; status: 400 | 413 }> {
   const url = new URL(req.url);
+  const spoofQ = spoofedField(Object.fromEntries(url.searchParams));
+  if (spoofQ) return { error: actorFieldError(spoofQ), status: 400 };
   const max = MAX_FIRMWARE_BYTES + 64 * 1024;
   const ctype = req.headers.get("content-type") ?? "";
   const raw = await readCapped(req, max);
@@ -51,6 +56,8 @@ export async function parseUpload(req: Request): Promise<ParsedUpload | { error:
     } catch {
       return { error: "malformed multipart body", status: 400 };
     }
+    const spoof = spoofedField(Object.fromEntries([...form.keys()].map((k) => [k, true])));
+    if (spoof) return { error: actorFieldError(spoof), status: 400 };
     const file = form.get("file");
     if (!(file instanceof File)) return { error: "no file field in the form", status: 400 };
     return {
@@ -59,7 +66,6 @@ export async function parseUpload(req: Request): Promise<ParsedUpload | { error:
       platform: str(form.get("platform")),
       version: str(form.get("version")),
       notes: str(form.get("notes")),
-      by: str(form.get("by")) ?? "operator",
     };
   }
   const filename = url.searchParams.get("filename");
@@ -70,7 +76,6 @@ export async function parseUpload(req: Request): Promise<ParsedUpload | { error:
     platform: str(url.searchParams.get("platform")),
     version: str(url.searchParams.get("version")),
     notes: str(url.searchParams.get("notes")),
-    by: str(url.searchParams.get("by")) ?? "operator",
   };
 }
 
@@ -87,7 +92,7 @@ export function firmwareApi(): Extension {
         const up = await parseUpload(c.req.raw);
         if ("error" in up) return c.json({ error: up.error }, up.status);
         try {
-          const { firmware, existed } = await registerFirmware(ctx.kv, { ...up, now: ctx.clock.now() });
+          const { firmware, existed } = await registerFirmware(ctx.kv, { ...up, by: actorOf(c), now: ctx.clock.now() });
           return c.json({ ...firmware, existed }, existed ? 200 : 201);
         } catch (e) {
           if (e instanceof FirmwareRejected) return c.json({ error: e.message, code: e.code }, 422);

@@ -14,12 +14,22 @@ import {
 import { listUnits } from "../db/units.ts";
 import { readJson } from "./units.ts";
 import type { Zone } from "../../shared/zone.ts";
+import { actorFieldError, actorOf, spoofedField } from "../auth/actor.ts";
 
 const ACTIONS: RolloutAction[] = ["pause", "resume", "cancel", "retry_failed"];
 
-/** Used by the API and the rollout page's form. */
-export async function createRolloutFrom(kv: Deno.Kv, body: unknown, now: number, origin: string, zone: Zone) {
-  const p = rolloutInput.safeParse(body);
+/** Used by the API and the rollout page's form; `actor` is the signed-in user who creates it. */
+export async function createRolloutFrom(
+  kv: Deno.Kv,
+  body: unknown,
+  now: number,
+  origin: string,
+  zone: Zone,
+  actor: string,
+) {
+  const spoof = spoofedField(body);
+  if (spoof) throw new RolloutInputError(actorFieldError(spoof));
+  const p = rolloutInput.safeParse({ ...(body as object), createdBy: actor });
   if (!p.success) {
     throw new RolloutInputError(p.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "));
   }
@@ -41,7 +51,14 @@ export function rolloutsApi(): Extension {
         if (!b.ok) return c.json({ error: b.error }, b.status);
         try {
           return c.json(
-            await createRolloutFrom(kv, b.value, ctx.clock.now(), new URL(c.req.url).origin, ctx.config.zone),
+            await createRolloutFrom(
+              kv,
+              b.value,
+              ctx.clock.now(),
+              new URL(c.req.url).origin,
+              ctx.config.zone,
+              actorOf(c),
+            ),
             201,
           );
         } catch (e) {
@@ -58,7 +75,9 @@ export function rolloutsApi(): Extension {
       app.post("/api/rollouts/:id/:action", async (c) => {
         const action = c.req.param("action") as RolloutAction;
         if (!ACTIONS.includes(action)) return c.json({ error: `action must be one of ${ACTIONS.join(", ")}` }, 400);
-        const by = c.req.query("by") ?? "operator";
+        const spoof = spoofedField(c.req.query());
+        if (spoof) return c.json({ error: actorFieldError(spoof) }, 400);
+        const by = actorOf(c);
         try {
           return c.json(await rolloutAction(kv, c.req.param("id"), action, by, ctx.clock.now()));
         } catch (e) {

@@ -180,7 +180,7 @@ Deno.test("HTTP delivery: POST /api/ota then /api/reboot; verified once the unit
       const res = await srv.api(`/api/units/${unit[0].id}`, {
         method: "PATCH",
         headers: { "content-type": "application/json" },
-        body: JSON.stringify({ httpAddress: `127.0.0.1:${u.httpPort}`, by: "test", reason: "sim port" }),
+        body: JSON.stringify({ httpAddress: `127.0.0.1:${u.httpPort}`, reason: "sim port" }),
       });
       assertEquals(res.status, 200);
       await res.body?.cancel();
