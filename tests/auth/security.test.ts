@@ -220,7 +220,7 @@ const ATTACKS: Attack[] = [
   {
     area: "backups",
     attack: "anonymous GET /fw/<backup sha>/x downloads a customer's stock-firmware backup",
-    safe: "refused; the server log never names the backup's sha256",
+    safe: "refused, also after the same bytes are uploaded as firmware; the server log never names the sha256",
     run: () =>
       withServer({}, async (s) => {
         const bytes = customerBackup(1);
@@ -234,6 +234,17 @@ const ATTACKS: Attack[] = [
         const res = await fetch(`${s.url}/fw/${sha}/stock.bin`);
         const body = new Uint8Array(await res.arrayBuffer());
         assert(res.status !== 200 || (await sha256Hex(body)) !== sha, "the backup was served on the firmware path");
+        // nor can an admin turn it into a "firmware image" that /fw would then serve
+        const admin = await s.session("admin", "ada");
+        const up = await fetchAs(s.url, admin, "/api/firmware?filename=OpenBK7231N_UA_1.18.299.bin", {
+          method: "POST",
+          headers: { "content-type": "application/octet-stream" },
+          body: bytes as Uint8Array<ArrayBuffer>,
+        });
+        await up.body?.cancel();
+        const again = await fetch(`${s.url}/fw/${sha}/OpenBK7231N_UA_1.18.299.bin`);
+        assert(again.status !== 200, `served after a firmware upload of the same bytes (upload ${up.status})`);
+        await again.body?.cancel();
         assert(!s.log.some((l) => l.includes(sha)), "the backup's sha256 is in the server log");
       }),
   },
