@@ -21,6 +21,7 @@ import { ensurePrivateDir, ensurePrivateFile, prepareKvFile } from "./auth/files
 import { BOOTSTRAP_FILE } from "./auth/web.ts";
 import { BACKUP_KEY_FILE, loadBackupKey } from "./auth/backup_key.ts";
 import { sealLegacyBackups } from "./db/flash.ts";
+import { domainErrorResponse } from "./http/errors.ts";
 
 export const PROJECT_ROOT = new URL("../", import.meta.url);
 
@@ -76,7 +77,17 @@ export async function startServer(
       log,
     });
     cleanup.unshift(() => mqtt.close());
-    const ctx: ServerContext = { config, kv, mqtt, bus: new EventBus(), log, clock, broker, startedAt, backupKey };
+    const ctx: ServerContext = {
+      config,
+      kv,
+      mqtt,
+      bus: new EventBus(log),
+      log,
+      clock,
+      broker,
+      startedAt,
+      backupKey,
+    };
     const sealed = await sealLegacyBackups(kv, backupKey);
     if (sealed) log.info("sealed backups stored before backups were encrypted", { backups: sealed });
 
@@ -87,6 +98,8 @@ export async function startServer(
     });
     app.use("*", authMiddleware()); // default-deny policy, CSRF, body caps, security headers (server/auth/policy.ts)
     app.onError((err, c) => {
+      const known = domainErrorResponse(err);
+      if (known) return known;
       log.error("request failed", { path: c.req.path, err });
       return c.json({ error: "internal error" }, 500);
     });

@@ -19,6 +19,8 @@ import { recordAudit } from "../../server/db/audit.ts";
 import { authOf, csrfTokenOf } from "../../server/auth/middleware.ts";
 import { actorOf } from "../../server/auth/actor.ts";
 import { mayDownloadBackups } from "../../server/api/backups.ts";
+import { type StockConfig, stockConfigForUnit } from "../../server/db/stock_config.ts";
+import { StockConfigSection } from "../../components/StockConfig.tsx";
 
 interface Data {
   unit: Unit | null;
@@ -26,6 +28,7 @@ interface Data {
   rework: ReworkEntry[];
   revisions: UnitRevision[];
   ota: { rollout: Rollout; device: OtaDevice }[];
+  stock: StockConfig | null;
   message?: string;
   csrf: string;
   /** operators and admins see backups' sha256 and a download link; viewers see that a backup is stored */
@@ -47,6 +50,7 @@ async function load(kv: Deno.Kv, id: string, req: Request, message?: string): Pr
     rework: unit ? await listRework(kv, id) : [],
     revisions: unit ? await unitRevisions(kv, id) : [],
     ota: unit ? await unitOtaHistory(kv, id) : [],
+    stock: unit ? await stockConfigForUnit(kv, unit) : null,
     message,
     csrf: csrfTokenOf(req),
   };
@@ -302,6 +306,7 @@ export default function UnitPage({ data }: PageProps<Data>) {
           ))}
         </p>
       )}
+      <StockConfigSection config={data.stock} showSha={data.canDownload} />
       <h2>Calibration</h2>
       {u.calibrations.length === 0 ? <p class="muted">No calibration recorded.</p> : (
         <table>

@@ -20,7 +20,7 @@
  */
 import { streamSSE } from "hono/streaming";
 import { z } from "zod";
-import type { Extension } from "../context.ts";
+import type { Extension, ServerContext } from "../context.ts";
 import { getBlob, sealBytes, SHA256_HEX, sha256Hex, unsealBytes } from "../db/blobs.ts";
 import { batchProgressBody } from "../../shared/flash-progress.ts";
 import {
@@ -52,6 +52,7 @@ const commitBody = z.object({
   flashId: z.union([z.string(), z.number()]).nullish(),
   benchHost: z.string().max(80).nullish(),
   port: z.string().max(200).nullish(),
+  batchId: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).nullish(),
 });
 
 const unitBody = z.object({
@@ -119,6 +120,7 @@ export function flashApi(): Extension {
         if (await backupExists(kv, sha) && await agentHasBackup(kv, agentId, sha)) {
           const bytes = (await getBackupBytes(kv, ctx.backupKey, sha))!;
           const { backup } = await storeBackup(kv, ctx.backupKey, bytes, toMeta(m, agentId));
+          announceBackup(ctx, sha, m, agentId);
           return c.json({ id: sha, existed: true, backup });
         }
         const bytes = new Uint8Array(m.size);
@@ -140,6 +142,7 @@ export function flashApi(): Extension {
         await op.commit();
         // no sha256 at info level: it is the download name of a customer's backup
         ctx.log.info("backup stored", { size: backup.size, agentId, existed });
+        announceBackup(ctx, sha, m, agentId);
         return c.json({ id: sha, existed, backup });
       });
 
@@ -241,6 +244,17 @@ export function flashApi(): Extension {
         }));
     },
   };
+}
+
+/** Tell the features that read backups (stock-config inspection) that one was stored. */
+function announceBackup(ctx: ServerContext, sha256: string, m: z.infer<typeof commitBody>, agentId: string) {
+  ctx.bus.emit("flash.backup.stored", {
+    sha256,
+    mac: m.mac ?? null,
+    agentId,
+    port: m.port ?? null,
+    batchId: m.batchId ?? null,
+  });
 }
 
 function toMeta(m: z.infer<typeof commitBody>, agentId: string) {

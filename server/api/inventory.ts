@@ -1,4 +1,4 @@
-/** Issue 5's extensions in start order: one line in server/extensions.ts. */
+/** Inventory, firmware and OTA extensions in start order: one line in server/extensions.ts. */
 import type { Extension } from "../context.ts";
 import { type OtaOptions, otaRollouts } from "../ota/extension.ts";
 import { firmwareApi } from "./firmware.ts";

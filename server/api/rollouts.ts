@@ -34,7 +34,7 @@ export async function createRolloutFrom(
     throw new RolloutInputError(p.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "));
   }
   const fw = await getFirmware(kv, p.data.firmwareId);
-  if (!fw) throw new RolloutInputError(`no such firmware ${p.data.firmwareId}`);
+  if (!fw) throw new RolloutInputError(`no such firmware ${p.data.firmwareId}`, "not_found");
   const { fromVersion: _f, ...unitFilter } = p.data.filter;
   const candidates = await listUnits(kv, unitFilter);
   return await createRollout(kv, p.data, fw, candidates, { now, baseUrl: origin.replace(/^https:/, "http:"), zone });
@@ -78,14 +78,7 @@ export function rolloutsApi(): Extension {
         const spoof = spoofedField(c.req.query());
         if (spoof) return c.json({ error: actorFieldError(spoof) }, 400);
         const by = actorOf(c);
-        try {
-          return c.json(await rolloutAction(kv, c.req.param("id"), action, by, ctx.clock.now()));
-        } catch (e) {
-          if (e instanceof RolloutInputError) {
-            return c.json({ error: e.message }, /^no such/.test(e.message) ? 404 : 409);
-          }
-          throw e;
-        }
+        return c.json(await rolloutAction(kv, c.req.param("id"), action, by, ctx.clock.now()));
       });
     },
   };

@@ -14,6 +14,7 @@
  * Device states: scheduled → commanded → downloading → rebooting → verified | failed | timed_out,
  * plus skipped_offline (picked up again when the unit returns) and cancelled.
  */
+import { DomainError, type ErrorCode } from "../http/errors.ts";
 import { z } from "zod";
 import { auditOp } from "./audit.ts";
 import type { Firmware } from "./firmware.ts";
@@ -147,8 +148,11 @@ export const rolloutInput = z.object({
 });
 export type RolloutInput = z.input<typeof rolloutInput>;
 
-export class RolloutInputError extends Error {
+export class RolloutInputError extends DomainError {
   override name = "RolloutInputError";
+  constructor(message: string, code: ErrorCode = "invalid") {
+    super(code, message);
+  }
 }
 
 const hm = (s: string) => {
@@ -435,9 +439,9 @@ export async function rolloutAction(
   now: number,
 ): Promise<Rollout> {
   const first = (await getRollout(kv, id)).value;
-  if (!first) throw new RolloutInputError(`no such rollout ${id}`);
+  if (!first) throw new RolloutInputError(`no such rollout ${id}`, "not_found");
   if (action === "retry_failed") {
-    if (first.status === "cancelled") throw new RolloutInputError("cannot retry a cancelled rollout");
+    if (first.status === "cancelled") throw new RolloutInputError("cannot retry a cancelled rollout", "conflict");
     // devices first, rollout status second: the engine must never see "running" with nothing left to do and finish it
     for (const e of await listDevices(kv, id)) {
       if (ERROR_STATES.includes(e.value.state)) {
@@ -454,12 +458,12 @@ export async function rolloutAction(
     const next: Rollout = structuredClone(r);
     if (action === "pause") {
       if (r.status !== "running" && r.status !== "scheduled") {
-        throw new RolloutInputError(`cannot pause a ${r.status} rollout`);
+        throw new RolloutInputError(`cannot pause a ${r.status} rollout`, "conflict");
       }
       next.status = "paused";
       next.pauseReason = `paused by ${actor}`;
     } else if (action === "resume") {
-      if (r.status !== "paused") throw new RolloutInputError(`cannot resume a ${r.status} rollout`);
+      if (r.status !== "paused") throw new RolloutInputError(`cannot resume a ${r.status} rollout`, "conflict");
       next.status = "running";
       next.pauseReason = null;
       const errors = new Map<number, number>();
@@ -472,7 +476,7 @@ export async function rolloutAction(
       }
     } else if (action === "cancel") {
       if (r.status === "finished" || r.status === "cancelled") {
-        throw new RolloutInputError(`the rollout is already ${r.status}`);
+        throw new RolloutInputError(`the rollout is already ${r.status}`, "conflict");
       }
       next.status = "cancelled";
       next.finishedAt = now;

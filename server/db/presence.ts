@@ -8,7 +8,7 @@
  *   ["obk_units", topic]          -> UnitPresence      (topic = OBK MQTT client id)
  *   ["obk_units_by_mac", mac]     -> topic             (secondary index, same commit as the record)
  *
- * For OTA verification (issue 5): a unit "reconnected and reports version X"
+ * For OTA verification: a unit "reconnected and reports version X"
  * when `online && version === X && bootedAt > otaStartedAt`.
  */
 import { getManyChunked } from "./kv_bulk.ts";

@@ -1,6 +1,6 @@
 /**
  * What the rollout engine needs to know about a unit in the field, read from
- * the OpenBeken ingest's presence records (server/db/presence.ts, issue 6):
+ * the OpenBeken ingest's presence records (server/db/presence.ts):
  * is it online, which version it reports, when it last booted, its ip.
  * "Verified" = online, booted after the command, and reports the new version
  * (a failed OpenBeken OTA silently boots the old one).

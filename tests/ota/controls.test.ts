@@ -142,6 +142,8 @@ Deno.test("operator controls: a future start and a closed window command nothing
     const bad = await srv.api(`/api/rollouts/${r.id}/pause`, { method: "POST" });
     assertEquals(bad.status, 409);
     await bad.body?.cancel();
+    const missing = await srv.api(`/api/rollouts/no-such-rollout/pause`, { method: "POST" });
+    assertEquals([missing.status, (await missing.json()).code], [404, "not_found"]);
     const unknown = await srv.api(`/api/rollouts/${r.id}/explode`, { method: "POST" });
     assertEquals(unknown.status, 400);
     await unknown.body?.cancel();
