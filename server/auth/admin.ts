@@ -160,6 +160,6 @@ export async function adminClearLockout(ctx: ServerContext, by: string, input: u
     action: "auth.unlock",
     target: o.username ? `user:${o.username}` : `address:${o.address}`,
     details: { address: o.address ?? null, cleared },
-  });
+  }, ctx.clock.now());
   return { cleared };
 }

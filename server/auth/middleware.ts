@@ -178,7 +178,9 @@ async function gate(c: Context<AppEnv>, next: () => Promise<void>) {
     }
     return;
   }
-  if (p?.kind === "user" && p.mustChangePassword && !UNTIL_NEW_PASSWORD.has(c.req.path)) {
+  if (
+    p?.kind === "user" && p.mustChangePassword && !rule.allow.includes("public") && !UNTIL_NEW_PASSWORD.has(c.req.path)
+  ) {
     // signed in with the one-time password: choosing a new one comes before anything else
     c.res = wantsHtml(c) ? c.redirect("/account", 303) : c.json({ error: "set a new password first (/account)" }, 403);
     return;
