@@ -70,12 +70,11 @@ export default async function (args: string[]) {
     const before = await memMiB(proc.pid);
     console.log(`server before: rss ${before.rss.toFixed(0)} MiB, peak ${before.peak.toFixed(0)} MiB`);
 
-    for (
-      const [what, make] of [
-        ["one account", (i: number) => ["victim", `wrong guess ${i}`]],
-        ["distinct names", (i: number) => [`user${i}`, "a guess"]],
-      ] as const
-    ) {
+    const bursts: [string, (i: number) => [string, string]][] = [
+      ["one account", (i) => ["victim", `wrong guess ${i}`]],
+      ["distinct names", (i) => [`user${i}`, "a guess"]],
+    ];
+    for (const [what, make] of bursts) {
       const health: number[] = [];
       let running = true;
       const prober = (async () => {
