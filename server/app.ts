@@ -19,7 +19,7 @@ import { internalCredential } from "./db/tokens.ts";
 import { mountPages } from "./web/pages.ts";
 import { ensurePrivateDir, ensurePrivateFile, prepareKvFile } from "./auth/files.ts";
 import { BOOTSTRAP_FILE } from "./auth/web.ts";
-import { BACKUP_KEY_FILE, loadBackupKey } from "./auth/backup_key.ts";
+import { loadBackupKey, SECRETS_KEY_FILE } from "./auth/backup_key.ts";
 import { sealLegacyBackups } from "./db/flash.ts";
 import { domainErrorResponse } from "./http/errors.ts";
 
@@ -51,8 +51,8 @@ export async function startServer(
   const startedAt = clock.now();
   const warn = (msg: string, fields: Record<string, unknown>) => log.warn(msg, fields);
   await ensurePrivateDir(config.dataDir, warn);
-  for (const f of [BOOTSTRAP_FILE, BACKUP_KEY_FILE]) await ensurePrivateFile(`${config.dataDir}/${f}`, warn);
-  const backupKey = await loadBackupKey({ env: config.backupKey, dataDir: config.dataDir });
+  for (const f of [BOOTSTRAP_FILE, SECRETS_KEY_FILE]) await ensurePrivateFile(`${config.dataDir}/${f}`, warn);
+  const backupKey = await loadBackupKey({ env: config.secretsKey, dataDir: config.dataDir });
   const kv = await openKv(config.kvPath, warn);
   const cleanup: (() => Promise<void> | void)[] = [() => kv.close()];
   try {

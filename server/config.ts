@@ -21,13 +21,13 @@ export interface ServerConfig {
   logLevel: "debug" | "info" | "warn" | "error";
   /** the installation's time zone: where energy days and months start, and what a maintenance window's hours mean */
   zone: Zone;
+  /** SECRETS_KEY: base64 of 32 bytes sealing secrets kept in KV (unit web passwords, flash backups); else DATA_DIR/secrets.key */
+  secretsKey: string | null;
   /**
    * TRUST_PROXY: the server sits behind a reverse proxy that terminates TLS and sets
    * X-Forwarded-Proto / X-Forwarded-Host / X-Forwarded-For; only then are those headers believed
    */
   trustProxy: boolean;
-  /** BACKUP_KEY: base64 of 32 bytes, the key backups are encrypted with; else DATA_DIR/backup.key (created 0600) */
-  backupKey: string | null;
   /** MQTT_MAX_CONNECTIONS: live MQTT connections one agent id or one unit credential may hold at once */
   mqttMaxConnections: number;
   /** KV_CHECK_MS: how often the whole KV file is read to find damaged pages (0 = only at start) */
@@ -50,8 +50,8 @@ export function configFromEnv(env: Record<string, string | undefined> = Deno.env
     historyCompactMs: msFrom(env.HISTORY_COMPACT_MS, 20_000, "HISTORY_COMPACT_MS"),
     logLevel: (env.LOG_LEVEL as ServerConfig["logLevel"]) ?? "info",
     zone: zoneFromEnv(env),
+    secretsKey: env.SECRETS_KEY || null,
     trustProxy: boolFrom(env.TRUST_PROXY, "TRUST_PROXY"),
-    backupKey: env.BACKUP_KEY || null,
     mqttMaxConnections: countFrom(env.MQTT_MAX_CONNECTIONS, 8, "MQTT_MAX_CONNECTIONS"),
     kvCheckMs: env.KV_CHECK_MS === "0" ? 0 : msFrom(env.KV_CHECK_MS, 3600_000, "KV_CHECK_MS"),
   };

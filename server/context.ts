@@ -21,7 +21,7 @@ export interface ServerContext {
   clock: Clock;
   /** null when MQTT_URL points at an external broker */
   broker: EmbeddedBroker | null;
-  /** seals flash backups in KV; kept outside KV (server/auth/backup_key.ts) */
+  /** seals flash backups in KV: the secrets key, kept outside KV (server/auth/backup_key.ts) */
   backupKey: BlobKey;
   /**
    * clock time just before this server's broker and MQTT link came up: a

@@ -16,9 +16,15 @@ import {
 import { getUnitPresence, type UnitPresence } from "../../server/db/presence.ts";
 import { type OtaDevice, type Rollout, unitOtaHistory } from "../../server/db/ota.ts";
 import { recordAudit } from "../../server/db/audit.ts";
-import { authOf, csrfTokenOf } from "../../server/auth/middleware.ts";
-import { actorOf } from "../../server/auth/actor.ts";
+import { actorOf, authOf, csrfTokenOf } from "../../server/auth/middleware.ts";
 import { mayDownloadBackups } from "../../server/api/backups.ts";
+import { sealingKey } from "../../server/auth/sealed.ts";
+import {
+  clearUnitWebPassword,
+  setUnitWebPassword,
+  UnitSecretInputError,
+  unitWebPasswordInfo,
+} from "../../server/db/unit_secrets.ts";
 import { type StockConfig, stockConfigForUnit } from "../../server/db/stock_config.ts";
 import { StockConfigSection } from "../../components/StockConfig.tsx";
 
@@ -28,6 +34,8 @@ interface Data {
   rework: ReworkEntry[];
   revisions: UnitRevision[];
   ota: { rollout: Rollout; device: OtaDevice }[];
+  /** whether a web password is stored for HTTP OTA (never the password) */
+  webPassword: { setAt: number; setBy: string } | null;
   stock: StockConfig | null;
   message?: string;
   csrf: string;
@@ -50,6 +58,7 @@ async function load(kv: Deno.Kv, id: string, req: Request, message?: string): Pr
     rework: unit ? await listRework(kv, id) : [],
     revisions: unit ? await unitRevisions(kv, id) : [],
     ota: unit ? await unitOtaHistory(kv, id) : [],
+    webPassword: unit ? await unitWebPasswordInfo(kv, id) : null,
     stock: unit ? await stockConfigForUnit(kv, unit) : null,
     message,
     csrf: csrfTokenOf(req),
@@ -61,7 +70,7 @@ export const handler: RouteHandler<Data> = {
     const d = await load(ctx.app.kv, ctx.params.id, ctx.req);
     return ctx.render(d, { status: d.unit ? 200 : 404 });
   },
-  /** the page's two forms: log a rework step, or edit placement fields */
+  /** the page's forms: log a rework step, edit placement fields, or store/remove the unit's web password */
   async POST(ctx) {
     const form = await ctx.req.formData().catch(() => null);
     const id = ctx.params.id;
@@ -73,7 +82,17 @@ export const handler: RouteHandler<Data> = {
       const actor = actorOf(ctx.req);
       const now = ctx.app.clock.now();
       const onBehalfOf = s("onBehalfOf") || undefined;
-      if (s("form") === "rework") {
+      if (s("form") === "web-password") {
+        if (s("clear")) {
+          await clearUnitWebPassword(ctx.app.kv, id, { by: actor, now });
+          message = "web password removed";
+        } else {
+          // not trimmed: a password may have spaces
+          const key = await sealingKey({ dataDir: ctx.app.config.dataDir, env: ctx.app.config.secretsKey });
+          await setUnitWebPassword(ctx.app.kv, key, id, String(form.get("webPassword") ?? ""), { by: actor, now });
+          message = "web password stored (sealed; it is not shown again)";
+        }
+      } else if (s("form") === "rework") {
         const e = await appendRework(ctx.app.kv, id, {
           component: s("component"),
           action: s("action") as never,
@@ -110,7 +129,9 @@ export const handler: RouteHandler<Data> = {
         message = "saved";
       }
     } catch (e) {
-      if (!(e instanceof UnitInputError || e instanceof UnitConflictError)) throw e;
+      if (!(e instanceof UnitInputError || e instanceof UnitConflictError || e instanceof UnitSecretInputError)) {
+        throw e;
+      }
       message = `not saved: ${e.message}`;
     }
     const d = await load(ctx.app.kv, id, ctx.req, message);
@@ -335,6 +356,19 @@ export default function UnitPage({ data }: PageProps<Data>) {
         </table>
       )}
       <h2>OTA history</h2>
+      <form method="post" class="filters" data-testid="web-password">
+        <input type="hidden" name="_csrf" value={data.csrf} />
+        <input type="hidden" name="form" value="web-password" />
+        <span>
+          OpenBeken web password (HTTP OTA sends it as Basic auth, user admin):{" "}
+          {data.webPassword ? `set by ${data.webPassword.setBy} at ${ts(data.webPassword.setAt)}` : "none"}
+        </span>{" "}
+        <label>
+          new <input type="password" name="webPassword" autocomplete="new-password" maxLength={32} size={12} />
+        </label>
+        <button type="submit">Store</button>
+        {data.webPassword && <button type="submit" name="clear" value="1">Remove</button>}
+      </form>
       <table>
         <thead>
           <tr>

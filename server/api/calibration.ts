@@ -2,14 +2,14 @@
  * Calibration API:
  *   GET  /api/units/:id/calibrations            full history, oldest first
  *   POST /api/units/:id/calibrations            a bench calibration (chip, reference, raw, oldFactors, benchHost);
- *                                               `by` is the signed-in user (a body naming one is refused)
+ *                                               `by` is the signed-in user (a `by` in the body is ignored)
  *   POST /api/units/:id/calibrations/apply      send reference V/I/P to a deployed OpenBeken unit over MQTT
  *                                               (cmnd/<topic>/VoltageSet, CurrentSet, PowerSet) and record it
  * Each record is also summarised on the unit (server/db/units.ts appendCalibration) when the unit exists.
  */
 import type { Context } from "hono";
 import type { AppEnv, Extension } from "../context.ts";
-import { actorFieldError, actorOf, spoofedField } from "../auth/actor.ts";
+import { actorOf, withoutActorFields } from "../auth/actor.ts";
 import { appendCalibration, getUnit } from "../db/units.ts";
 import {
   type CalibrationEntry,
@@ -21,7 +21,7 @@ import {
 
 const MAX_BODY = 16 * 1024;
 
-/** The JSON body with `by` set to the caller; a body that names its own actor is refused. */
+/** The JSON body with `by` set to the caller (a `by` or `at` in the body is dropped). */
 async function body(c: Context<AppEnv>): Promise<unknown> {
   const text = await c.req.text();
   if (text.length > MAX_BODY) throw new CalibrationInputError(`body over ${MAX_BODY} bytes`);
@@ -31,9 +31,9 @@ async function body(c: Context<AppEnv>): Promise<unknown> {
   } catch {
     throw new CalibrationInputError("body is not valid JSON");
   }
-  const spoof = spoofedField(value);
-  if (spoof) throw new CalibrationInputError(actorFieldError(spoof));
-  return value && typeof value === "object" && !Array.isArray(value) ? { ...value, by: actorOf(c) } : value;
+  return value && typeof value === "object" && !Array.isArray(value)
+    ? { ...withoutActorFields(value), by: actorOf(c) }
+    : value;
 }
 
 export function calibrationApi(): Extension {

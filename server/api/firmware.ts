@@ -1,6 +1,6 @@
 /** Firmware registry API: upload (raw body or multipart), list, and plain-HTTP download by content hash. */
 import type { Extension } from "../context.ts";
-import { actorFieldError, actorOf, spoofedField } from "../auth/actor.ts";
+import { actorOf } from "../auth/middleware.ts";
 import { openBlobStream } from "../db/blobs.ts";
 import { FirmwareRejected, getFirmware, listFirmware, MAX_FIRMWARE_BYTES, registerFirmware } from "../db/firmware.ts";
 
@@ -36,14 +36,9 @@ export interface ParsedUpload {
   notes?: string;
 }
 
-/**
- * multipart/form-data (file, platform, version, notes) or a raw body with ?filename=&platform=&version=.
- * Who uploaded is the signed-in user (the caller adds it); a `by` field or parameter is refused.
- */
+/** multipart/form-data (file, platform, version, notes) or a raw body with ?filename=&platform=&version= */
 export async function parseUpload(req: Request): Promise<ParsedUpload | { error: string; status: 400 | 413 }> {
   const url = new URL(req.url);
-  const spoofQ = spoofedField(Object.fromEntries(url.searchParams));
-  if (spoofQ) return { error: actorFieldError(spoofQ), status: 400 };
   const max = MAX_FIRMWARE_BYTES + 64 * 1024;
   const ctype = req.headers.get("content-type") ?? "";
   const raw = await readCapped(req, max);
@@ -56,8 +51,6 @@ export async function parseUpload(req: Request): Promise<ParsedUpload | { error:
     } catch {
       return { error: "malformed multipart body", status: 400 };
     }
-    const spoof = spoofedField(Object.fromEntries([...form.keys()].map((k) => [k, true])));
-    if (spoof) return { error: actorFieldError(spoof), status: 400 };
     const file = form.get("file");
     if (!(file instanceof File)) return { error: "no file field in the form", status: 400 };
     return {
@@ -92,7 +85,12 @@ export function firmwareApi(): Extension {
         const up = await parseUpload(c.req.raw);
         if ("error" in up) return c.json({ error: up.error }, up.status);
         try {
-          const { firmware, existed } = await registerFirmware(ctx.kv, { ...up, by: actorOf(c), now: ctx.clock.now() });
+          // the uploader is whoever is signed in (or the agent's token), never a request field
+          const { firmware, existed } = await registerFirmware(ctx.kv, {
+            ...up,
+            by: actorOf(c),
+            now: ctx.clock.now(),
+          });
           return c.json({ ...firmware, existed }, existed ? 200 : 201);
         } catch (e) {
           if (e instanceof FirmwareRejected) return c.json({ error: e.message, code: e.code }, 422);

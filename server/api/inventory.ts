@@ -4,7 +4,8 @@ import { type OtaOptions, otaRollouts } from "../ota/extension.ts";
 import { firmwareApi } from "./firmware.ts";
 import { rolloutsApi } from "./rollouts.ts";
 import { unitsApi } from "./units.ts";
+import { unitWebPasswordApi } from "./unit_web_password.ts";
 
 export function inventoryExtensions(ota: OtaOptions = {}): Extension[] {
-  return [unitsApi(), firmwareApi(), rolloutsApi(), otaRollouts(ota)];
+  return [unitsApi(), unitWebPasswordApi(), firmwareApi(), rolloutsApi(), otaRollouts(ota)];
 }

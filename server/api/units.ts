@@ -23,7 +23,7 @@ import {
 import { getUnitPresence } from "../db/presence.ts";
 import { mayDownloadBackups, withoutBackupIds } from "./backups.ts";
 import { authOf } from "../auth/middleware.ts";
-import { actorFieldError, actorOf, spoofedField } from "../auth/actor.ts";
+import { actorOf, withoutActorFields } from "../auth/actor.ts";
 
 const MAX_JSON_BYTES = 64 * 1024;
 const editBody = z.object({
@@ -55,9 +55,8 @@ export async function readJson(
 async function readEdit(req: Request) {
   const b = await readJson(req);
   if (!b.ok) return b;
-  const spoof = spoofedField(b.value);
-  if (spoof) return { ok: false as const, status: 400 as const, error: actorFieldError(spoof) };
-  const p = editBody.safeParse(b.value);
+  // who and when come from the session and the server clock: fields naming them are dropped
+  const p = editBody.safeParse(withoutActorFields(b.value));
   return p.success
     ? { ok: true as const, value: p.data }
     : { ok: false as const, status: 400 as const, error: p.error.issues[0].message };
@@ -110,9 +109,10 @@ export function unitsApi(): Extension {
         guard(async () => {
           const b = await readJson(c.req.raw);
           if (!b.ok) return c.json({ error: b.error }, b.status);
-          const spoof = spoofedField(b.value);
-          if (spoof) return c.json({ error: actorFieldError(spoof) }, 400);
-          const u = await upsertUnitFromBench(kv, b.value as never, { by: actorOf(c), now: ctx.clock.now() });
+          const u = await upsertUnitFromBench(kv, withoutActorFields(b.value) as never, {
+            by: actorOf(c),
+            now: ctx.clock.now(),
+          });
           return c.json(u, 200);
         }));
 
@@ -159,12 +159,10 @@ export function unitsApi(): Extension {
         guard(async () => {
           const b = await readJson(c.req.raw);
           if (!b.ok) return c.json({ error: b.error }, b.status);
-          const spoof = spoofedField(b.value);
-          if (spoof) return c.json({ error: actorFieldError(spoof) }, 400);
           const entry = await appendRework(
             kv,
             c.req.param("id"),
-            { ...(b.value as object), who: actorOf(c), at: ctx.clock.now() } as never,
+            { ...withoutActorFields(b.value as object), who: actorOf(c), at: ctx.clock.now() } as never,
           );
           const op = kv.atomic();
           auditOp(op, {
@@ -186,9 +184,7 @@ export function unitsApi(): Extension {
         guard(async () => {
           const b = await readJson(c.req.raw);
           if (!b.ok) return c.json({ error: b.error }, b.status);
-          const spoof = spoofedField(b.value);
-          if (spoof) return c.json({ error: actorFieldError(spoof) }, 400);
-          const input = { ...(b.value as object), by: actorOf(c), at: ctx.clock.now() };
+          const input = { ...withoutActorFields(b.value as object), by: actorOf(c), at: ctx.clock.now() };
           return c.json(await appendCalibration(kv, c.req.param("id"), input as never), 201);
         }));
 

@@ -1,14 +1,15 @@
 /**
- * The key flash backups are sealed with (AES-256-GCM, server/db/blobs.ts). It never
- * goes into KV, so a copied KV file alone does not give away customers' Wi-Fi
- * passwords: BACKUP_KEY (base64 of 32 bytes) when set, else DATA_DIR/backup.key,
- * created 0600 on first start. Losing the key loses the backups: back it up apart
- * from the KV file.
+ * The key flash backups are sealed with (AES-256-GCM, server/db/blobs.ts): the server's
+ * one secrets key, also used for unit web passwords (server/auth/sealed.ts) — SECRETS_KEY
+ * (base64 of 32 bytes) when set, else DATA_DIR/secrets.key, created 0600 on first start.
+ * It never goes into KV, so a copied KV file alone does not give away customers' Wi-Fi
+ * passwords. Losing the key loses the backups: back it up apart from the KV file.
  */
 import { encodeHex } from "@std/encoding/hex";
 import type { BlobKey } from "../db/blobs.ts";
 
-export const BACKUP_KEY_FILE = "backup.key";
+/** the same file server/auth/sealed.ts reads and creates */
+export const SECRETS_KEY_FILE = "secrets.key";
 
 function decodeKey(text: string, where: string): Uint8Array {
   let raw: Uint8Array;
@@ -34,10 +35,10 @@ async function toBlobKey(raw: Uint8Array): Promise<BlobKey> {
   return { id, key };
 }
 
-/** The configured key: BACKUP_KEY, else the key file (created on first use). */
+/** The configured key: SECRETS_KEY, else the key file (created on first use). */
 export async function loadBackupKey(opts: { env: string | null; dataDir: string }): Promise<BlobKey> {
-  if (opts.env) return await toBlobKey(decodeKey(opts.env, "BACKUP_KEY"));
-  const path = `${opts.dataDir}/${BACKUP_KEY_FILE}`;
+  if (opts.env) return await toBlobKey(decodeKey(opts.env, "SECRETS_KEY"));
+  const path = `${opts.dataDir}/${SECRETS_KEY_FILE}`;
   try {
     return await toBlobKey(decodeKey(await Deno.readTextFile(path), path));
   } catch (e) {
@@ -45,7 +46,9 @@ export async function loadBackupKey(opts: { env: string | null; dataDir: string 
   }
   const raw = crypto.getRandomValues(new Uint8Array(32));
   try {
-    await Deno.writeTextFile(path, btoa(String.fromCharCode(...raw)) + "\n", { mode: 0o600, createNew: true });
+    // the format server/auth/sealed.ts writes: base64url without padding
+    const text = btoa(String.fromCharCode(...raw)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    await Deno.writeTextFile(path, text + "\n", { mode: 0o600, createNew: true });
   } catch (e) {
     // another instance sharing DATA_DIR wrote it first: use theirs
     if (e instanceof Deno.errors.AlreadyExists) return await toBlobKey(decodeKey(await Deno.readTextFile(path), path));

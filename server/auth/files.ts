@@ -1,6 +1,7 @@
 /**
  * Files that hold secrets: the KV file (fleet unit secret, the server's own MQTT
- * password, password hashes), the backup key, the one-time admin password. They are
+ * password, password hashes), the secrets key (backups, unit web passwords), the one-time
+ * admin password. They are
  * created 0600 in a 0700 DATA_DIR; at every start, looser modes are tightened and
  * the repair is reported (a copy made meanwhile may have leaked).
  */

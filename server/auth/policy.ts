@@ -80,6 +80,9 @@ export const ROUTES: RouteRule[] = [
   { method: "POST", path: "/api/units", allow: ["operator"] },
   { method: "POST", path: "/api/units/*", allow: ["operator"] },
   { method: "PATCH", path: "/api/units/:id", allow: ["operator"] },
+  // a unit's OpenBeken web password for HTTP OTA: written by operators, sealed, never read back (GET: set or not)
+  { method: "PUT", path: "/api/units/:id/web-password", allow: ["operator"], maxBody: 1024 },
+  { method: "DELETE", path: "/api/units/:id/web-password", allow: ["operator"] },
   { method: "GET", path: "/api/rework/*", allow: ["viewer"] },
   { method: "GET", path: "/api/rework.csv", allow: ["viewer"] },
   { method: "GET", path: "/api/audit", allow: ["operator"] },

@@ -43,6 +43,8 @@ export interface UnitPresence {
   offlineSince: number | null;
   /** `<topic>/build` text, and its parsed USER_SW_VER ("1.18.299", "1.18.299_powerMetering") */
   build: string | null;
+  /** when `build` was last received: OTA commands wait for one since the unit's latest connection */
+  buildAt?: number | null;
   version: string | null;
   chip: string | null;
   /** last reported uptime (s) and when it was received */
@@ -80,6 +82,7 @@ export function newPresence(topic: string, at: number): UnitPresence {
     onlineSince: at,
     offlineSince: null,
     build: null,
+    buildAt: null,
     version: null,
     chip: null,
     uptimeS: null,
