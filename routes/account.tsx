@@ -9,6 +9,8 @@ import type { PageProps, RouteHandler } from "../server/web/pages.ts";
 import { authOf, csrfTokenOf } from "../server/auth/middleware.ts";
 import { checkLogin, createSession, newUserSchema, setPassword } from "../server/db/users.ts";
 import { sessionCookie } from "../server/auth/web.ts";
+import { clientAddress } from "../server/auth/proxy.ts";
+import { loginGateOf, loginKeys } from "../server/auth/login_gate.ts";
 import { fieldAria, FormRow, Toast } from "../components/ui.tsx";
 
 interface AccountData {
@@ -19,10 +21,12 @@ interface AccountData {
   /** the field the error is about, shown beside it */
   field?: "current" | "password" | "again";
   changed?: boolean;
+  /** signed in with the one-time password: no current password to ask, and nothing else until this is done */
+  mustChange?: boolean;
 }
 
 const form = z.object({
-  current: z.string().max(256),
+  current: z.string().max(256).default(""),
   password: z.string().max(256),
   again: z.string().max(256),
   _csrf: z.string().max(64),
@@ -37,32 +41,47 @@ export const handler: RouteHandler<AccountData> = {
       role: p.role,
       csrf: csrfTokenOf(ctx.req),
       changed: ctx.url.searchParams.has("changed"),
+      mustChange: p.mustChangePassword,
     });
   },
   async POST(ctx) {
     const p = authOf(ctx.req).principal;
     if (p?.kind !== "user") return new Response(null, { status: 303, headers: { location: "/login?next=/account" } });
     const again = (error: string, status: number, field?: AccountData["field"]) =>
-      ctx.render({ username: p.username, role: p.role, csrf: csrfTokenOf(ctx.req), error, field }, { status });
+      ctx.render({
+        username: p.username,
+        role: p.role,
+        csrf: csrfTokenOf(ctx.req),
+        error,
+        field,
+        mustChange: p.mustChangePassword,
+      }, { status });
     const raw = await ctx.req.formData().catch(() => null);
     const f = form.safeParse(raw ? Object.fromEntries(raw) : {});
-    if (!f.success) return again("Fill in all three fields.", 400);
+    if (!f.success) return again("Fill in every field.", 400);
     const strong = newUserSchema.shape.password.safeParse(f.data.password);
     if (!strong.success) return again("The new password needs at least 12 characters.", 400, "password");
     if (f.data.password !== f.data.again) return again("The two new passwords differ.", 400, "again");
-    const check = await checkLogin(ctx.app.kv, p.username, f.data.current);
-    if (!check.ok) {
-      ctx.app.log.warn("password change refused", { user: p.username, reason: check.reason });
-      return check.reason === "locked"
-        ? again("Too many failed attempts; try again in 15 minutes.", 429)
-        : again("The current password is wrong.", 401, "current");
+    if (!p.mustChangePassword) {
+      const address = clientAddress(ctx.hono);
+      const check = await loginGateOf(ctx.app).run(
+        loginKeys(p.username, address),
+        () => checkLogin(ctx.app.kv, p.username, f.data.current, address),
+      );
+      if (check === "busy") return again("Too many attempts right now; try again in a minute.", 429);
+      if (!check.ok) {
+        ctx.app.log.warn("password change refused", { user: p.username, reason: check.reason });
+        return check.reason === "locked"
+          ? again("Too many failed attempts; try again in 15 minutes.", 429)
+          : again("The current password is wrong.", 401, "current");
+      }
     }
     await setPassword(ctx.app.kv, p.username, f.data.password); // ends every session of this account
     const { token } = await createSession(ctx.app.kv, p.username);
     ctx.app.log.info("password changed", { user: p.username });
     return new Response(null, {
       status: 303,
-      headers: { location: "/account?changed", "set-cookie": sessionCookie(ctx.req, token) },
+      headers: { location: "/account?changed", "set-cookie": sessionCookie(ctx.req, token, ctx.app.config.trustProxy) },
     });
   },
 };
@@ -76,19 +95,28 @@ export default function Account({ data }: PageProps<AccountData>) {
         Signed in as <b>{data.username}</b> ({data.role}).
       </p>
       {data.changed ? <Toast kind="ok">Password changed. Your other sessions were signed out.</Toast> : null}
+      {data.mustChange
+        ? (
+          <p class="notice warn" role="alert" data-testid="must-change">
+            You signed in with the one-time password, which no longer works. Choose your own password to continue.
+          </p>
+        )
+        : null}
       {data.error && !data.field ? <p class="error" role="alert">{data.error}</p> : null}
       <form method="post" action="/account" class="stack">
         <input type="hidden" name="_csrf" value={data.csrf} />
-        <FormRow id="current" label="Current password" error={err("current")}>
-          <input
-            type="password"
-            id="current"
-            name="current"
-            autocomplete="current-password"
-            required
-            {...fieldAria("current", null, err("current"))}
-          />
-        </FormRow>
+        {data.mustChange ? null : (
+          <FormRow id="current" label="Current password" error={err("current")}>
+            <input
+              type="password"
+              id="current"
+              name="current"
+              autocomplete="current-password"
+              required
+              {...fieldAria("current", null, err("current"))}
+            />
+          </FormRow>
+        )}
         <FormRow
           id="password"
           label="New password"
