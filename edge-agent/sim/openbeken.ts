@@ -23,9 +23,10 @@ import mqtt, { type MqttClient } from "mqtt";
 import { parseArgs } from "node:util";
 import { crc32Zlib } from "../../shared/bk7231/crc32.ts";
 import { readSimMarker } from "./obk-image.ts";
+import { obkHttpGet } from "./obk-httpclient.ts";
 import { OBK_PLATFORM_GROUPS, unitMqttCredentials } from "../../shared/obk-config.ts";
 
-export type ObkBehaviour = "ok" | "bad_image" | "never_returns" | "slow_download" | "offline";
+export type ObkBehaviour = "ok" | "bad_image" | "never_returns" | "slow_download" | "offline" | "drop_half";
 
 export interface ObkSimOptions {
   index: number;
@@ -44,6 +45,8 @@ export interface ObkSimOptions {
   itemGapMs?: number;
   /** meter publish period; 0 = no meter values */
   meterIntervalMs?: number;
+  /** drop_half: bytes after which the first download's socket is closed */
+  dropAfterBytes?: number;
   /** MQTT username/password for this unit's topic (the broker may require them) */
   credentials?: (topic: string) => Promise<{ username?: string; password?: string }>;
 }
@@ -68,6 +71,16 @@ export class ObkSimUnit {
   otaCommands = 0;
   otaUrls: string[] = [];
   httpOtaUploads = 0;
+  /** what each `ota_http` download ended with (the strict client's view) */
+  downloads: {
+    url: string;
+    outcome: string;
+    status: number | null;
+    contentLength: number | null;
+    bytes: number;
+    headerNames: string[];
+    detail: string;
+  }[] = [];
   reboots = 0;
   httpPort: number | null = null;
   #client: MqttClient | null = null;
@@ -215,52 +228,91 @@ export class ObkSimUnit {
     }
   }
 
-  /** `ota_http <url>`: MQTT goes down gracefully (no LWT), download, reboot by itself. */
+  /**
+   * `ota_http <url>` (src/cmnds/cmd_main.c CMD_HTTPOTA → OTA_RequestDownloadFromHTTP → otarequest in
+   * src/hal/bk7231/hal_ota_bk7231.c): a second request while one runs is ignored ("http in progress").
+   * The MQTT task sees OTA progress ≠ −1 and calls lwIP `mqtt_disconnect` (src/mqtt/new_mqtt.c), which
+   * closes the TCP connection without a DISCONNECT packet: the broker publishes the retained will
+   * `offline`. The download runs on the strict client (obk-httpclient.ts); then, in EVERY case —
+   * done, 404, 409, refused, bad URL, cut off — myhttpclientcallback state 2 closes the OTA partition,
+   * waits 1 s and reboots. The bootloader decides from the partition whether the new image boots.
+   */
   async #otaHttp(url: string) {
     if (this.#busy) return;
     this.#busy = true;
     const client = this.#client;
     this.#client = null;
-    await client?.endAsync(false).catch(() => {}); // DISCONNECT: the broker keeps the retained "online"
-    let image: Uint8Array | null = null;
-    try {
-      if (this.behaviour === "slow_download") await new Promise((r) => setTimeout(r, this.o.slowDownloadMs ?? 500));
-      const res = await fetch(url, { signal: AbortSignal.timeout(30_000) });
-      if (res.ok) image = new Uint8Array(await res.arrayBuffer());
-      else await res.body?.cancel();
-    } catch {
-      image = null;
-    }
-    if (!image) {
-      // download failed: OBK does not reboot; MQTT comes back with the old firmware
-      this.#busy = false;
-      await this.#connect();
-      return;
-    }
+    client?.end(true); // TCP closed, no DISCONNECT: the broker publishes the will
+    if (this.behaviour === "slow_download") await new Promise((r) => setTimeout(r, this.o.slowDownloadMs ?? 500));
+    const dl = await obkHttpGet(url, {
+      timeoutMs: 60_000,
+      connect: this.behaviour === "drop_half" && !this.#droppedOnce ? (h, p) => this.#halfConn(h, p) : undefined,
+    });
+    this.downloads.push({
+      url,
+      outcome: dl.outcome,
+      status: dl.status,
+      contentLength: dl.contentLength,
+      bytes: dl.written.length,
+      headerNames: dl.headerNames,
+      detail: dl.detail,
+    });
     await new Promise((r) => setTimeout(r, this.o.rebootDelayMs ?? 0));
-    await this.#reboot(image);
+    await this.#reboot(dl.written.length ? dl.written : null);
   }
 
-  /** The bootloader's view of the OTA partition: a good package for this chip, or null (keep the old app). */
+  #droppedOnce = false;
+  /** A unit whose Wi-Fi drops halfway through its first download: the socket closes after half the bytes. */
+  async #halfConn(hostname: string, port: number): Promise<Deno.Conn> {
+    this.#droppedOnce = true;
+    const conn = await Deno.connect({ hostname, port });
+    let got = 0;
+    const limit = this.o.dropAfterBytes ?? 4096;
+    const read = conn.read.bind(conn);
+    (conn as { read: Deno.Conn["read"] }).read = async (p: Uint8Array) => {
+      if (got >= limit) {
+        conn.close();
+        return null;
+      }
+      const n = await read(p.subarray(0, Math.min(p.length, limit - got)));
+      if (n !== null) got += n;
+      return n;
+    };
+    return conn;
+  }
+
+  /**
+   * The bootloader's view of the OTA partition: a good package for this chip, or null (keep the old app).
+   * It reads the RBL header and takes `len` bytes of package after it (bk7231-bootloader.md), so bytes
+   * written past the package (more than Content-Length, 0xFF padding of the last sector) do not matter,
+   * while a short or corrupted package fails its CRC.
+   */
   #unpack(image: Uint8Array | null): string | null {
     if (!image || image.length < 96) return null;
     if (image[0] !== 0x52 || image[1] !== 0x42 || image[2] !== 0x4c || image[3] !== 0) return null;
     const dv = new DataView(image.buffer, image.byteOffset, 96);
     if (crc32Zlib(image.subarray(0, 92)) !== dv.getUint32(92, true)) return null;
     const pkgLen = dv.getUint32(88, true);
-    const pkg = image.subarray(96);
-    if (pkg.length !== pkgLen || crc32Zlib(pkg) !== dv.getUint32(76, true)) return null;
+    if (image.length < 96 + pkgLen) return null;
+    const pkg = image.subarray(96, 96 + pkgLen);
+    if (crc32Zlib(pkg) !== dv.getUint32(76, true)) return null;
     const marker = readSimMarker(pkg);
     if (!marker || marker.chip !== this.chip) return null; // wrong platform: refused, old app boots
     return marker.version;
   }
 
+  /**
+   * A reboot (bk_reboot) is a power cut as far as the network knows: no DISCONNECT, no TCP FIN. A live
+   * MQTT connection is left hanging, so the broker publishes the will only after its keep-alive
+   * (1.5 × 100 s, src/mqtt/new_mqtt.c mqtt_client_info) or when the unit connects again with its client
+   * id and takes the session over.
+   */
   #reboot(image: Uint8Array | null): Promise<void> {
     this.#busy = true;
     this.reboots++;
     const client = this.#client;
     this.#client = null;
-    client?.end(true); // power cut: no DISCONNECT, the broker publishes the LWT
+    if (client) this.#abandon(client);
     const next = this.behaviour === "bad_image" ? null : this.#unpack(image);
     if (this.behaviour === "never_returns") return Promise.resolve();
     this.#later(this.o.bootMs ?? 20, async () => {
@@ -271,6 +323,17 @@ export class ObkSimUnit {
     });
     return Promise.resolve();
   }
+
+  /** Stop talking on a connection without closing it: no PINGREQ, no reads, no FIN (until stop()). */
+  #abandon(client: MqttClient) {
+    const c = client as unknown as { _destroyKeepaliveManager?: () => void; stream?: { pause(): void } };
+    c._destroyKeepaliveManager?.();
+    c.stream?.pause();
+    client.removeAllListeners("close");
+    client.on("close", () => {});
+    this.#hanging.add(client);
+  }
+  #hanging = new Set<MqttClient>();
 
   async #serve(req: Request): Promise<Response> {
     const url = new URL(req.url);
@@ -318,6 +381,8 @@ export class ObkSimUnit {
     this.#timers.clear();
     await this.#client?.endAsync(true).catch(() => {});
     this.#client = null;
+    for (const c of this.#hanging) c.end(true);
+    this.#hanging.clear();
     await this.#http?.shutdown();
   }
 }

@@ -60,9 +60,10 @@ export const ROUTES: RouteRule[] = [
   { method: "GET", path: "/api/meters/*", allow: ["viewer"] },
   { method: "GET", path: "/api/live", allow: ["viewer"] },
 
-  // OpenBeken units fetch OTA images with a plain HTTP GET (`ota_http`) and cannot sign in; the URL names
-  // the image by sha256 or by rollout+unit, so it is a capability, and an OpenBeken image holds no secret
-  { method: "GET", path: "/fw/*", allow: ["public"] },
+  // a registered firmware image by its sha256, for signed-in users (the firmware page's download link); units
+  // never come here: `ota_http` URLs point at the OTA responder's own socket (server/ota/responder.ts), which
+  // serves a commanded unit its image under the command's secret
+  { method: "GET", path: "/fw/*", allow: ["viewer"] },
 
   // bench work (issue 3/4): operators flash, calibrate, keep the rework log; everyone reads
   { method: "GET", path: "/flash", allow: ["viewer"] },

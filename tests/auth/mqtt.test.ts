@@ -291,6 +291,7 @@ Deno.test("secrets never reach the log: tokens, passwords, session ids across bo
   const config = {
     ...configFromEnv({ DATA_DIR: dir }),
     port: 0,
+    otaHttpPort: 0,
     embeddedMqttPort: freePort(),
     instanceId: "logs",
     logLevel: "debug" as const,
