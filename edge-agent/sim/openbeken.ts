@@ -1,23 +1,24 @@
 /**
  * Simulated OpenBeken units (the DEVICE side), for tests, benchmarks and the
- * demo. Behaviour follows ../shared/reference/openbeken.md:
- * - MQTT §1: LWT `<topic>/connected` = offline (retain, QoS 1); on connect
- *   `connected` = online (retain, QoS 2), then the self-state items (host,
- *   build, mac, ssid, rssi, uptime, freeheap, ip) trickled one by one; meter
- *   values `<topic>/voltage|current|power|energycounter/get` at QoS 0 with
- *   truncated decimals, energy in Wh; commands on `cmnd/<topic>/+` and the
- *   platform group `cmnd/bekens_n|bekens_t/+`.
- * - OTA §3.1: `ota_http <url>` → graceful MQTT disconnect, download over
- *   HTTP, reboot by itself; `POST /api/ota` (raw body, answers {"size":N},
- *   no reboot) + `POST /api/reboot` ({"reboot":3}); `/api/info`.
- * - Failure modes: a bad, wrong-chip or undecodable package is quietly
- *   ignored by the bootloader and the OLD version boots again; units can be
- *   offline, download slowly, or never come back.
- *
- * Deviation: Deno.serve answers with a proper CRLF status line and
- * Content-Length, not OBK's bare-LF, close-delimited responses.
- * This file formats topics and payloads itself; it does not import the
- * server's parsers (a shared bug must not pass both sides).
+ * demo: strict where the firmware is (OpenBK7231T_App 1.18.299; each behaviour
+ * cites its source file below), written independently of the server's parsers
+ * (a shared bug must not pass both sides).
+ * - MQTT (src/mqtt/new_mqtt.c): client id = topic, keep-alive 100 s, will
+ *   `<topic>/connected` = offline (retain, QoS 1); on connect `connected` =
+ *   online (retain, QoS 2), the self-state items one by one, HA discovery
+ *   (flag 27); meter values by drv_bl_shared.c's threshold/interval rule;
+ *   commands on `cmnd/<topic>/+` and the platform group `cmnd/bekens_n|t/+`.
+ * - OTA (`ota_http`, obk-httpclient.ts + hal_ota_bk7231.c): MQTT dropped
+ *   without DISCONNECT, OBK's download client on a raw socket, a reboot after
+ *   EVERY ota_http; the bootloader boots the new image only when the whole
+ *   package arrived and checks out (bad, wrong-chip or partial: old version).
+ * - Reboots are power cuts to the network: no DISCONNECT, no FIN; the will
+ *   comes at keep-alive or when the unit takes its client id back.
+ * - HTTP: `POST /api/ota` (raw body, answers {"size":N}, no reboot) +
+ *   `POST /api/reboot` ({"reboot":3}); `/api/info`. (Deno.serve answers with a
+ *   CRLF status line and Content-Length, not OBK's bare-LF responses.)
+ * - Failure modes: bad image, never returns, slow download, offline, drop_half
+ *   (the first download's socket closes after `dropAfterBytes`).
  */
 import mqtt, { type MqttClient } from "mqtt";
 import { parseArgs } from "node:util";
@@ -43,8 +44,12 @@ export interface ObkSimOptions {
   slowDownloadMs?: number;
   /** gap between self-state items (OBK: 1 item per second) */
   itemGapMs?: number;
-  /** meter publish period; 0 = no meter values */
+  /** metering frame period (OBK: 1000 ms, one BL_ProcessUpdate a second); 0 = no meter values */
   meterIntervalMs?: number;
+  /** the power factor the metering chip sees; > 1 models an uncalibrated unit (OBK publishes P/S unclamped) */
+  uncalibratedPf?: number;
+  /** publish Home Assistant discovery after connecting (flag 27, "automatic HA discovery"; default on) */
+  haDiscovery?: boolean;
   /** drop_half: bytes after which the first download's socket is closed */
   dropAfterBytes?: number;
   /** MQTT username/password for this unit's topic (the broker may require them) */
@@ -54,10 +59,56 @@ export interface ObkSimOptions {
 const BUILD_DATE = "Jul 24 2026 10:41:55";
 const hex2 = (n: number) => n.toString(16).padStart(2, "0");
 
-/** OBK prints with %f then cuts (does not round) to N decimals (openbeken.md §1.2). */
-export function truncated(x: number, decimals: number): string {
-  const f = 10 ** decimals;
-  return (Math.trunc(x * f) / f).toFixed(decimals);
+/**
+ * MQTT_PublishMain_StringFloat (src/mqtt/new_mqtt.c): the value is a C float, printed with "%f" (six
+ * decimals, rounded from the float's exact value), then stripDecimalPlaces (src/new_common.c) cuts the
+ * text after `decimals` digits without rounding. 231.4 is the float 231.399993896…, "%f" gives
+ * "231.399994", cut to one decimal: "231.3".
+ */
+export function obkFloat(x: number, decimals: number): string {
+  const text = Math.fround(Number.isNaN(x) ? 0 : x).toFixed(6);
+  const dot = text.indexOf(".");
+  return decimals === 0 ? text.slice(0, dot) : text.slice(0, dot + 1 + decimals);
+}
+
+/** datasetlist in src/driver/drv_bl_shared.c: MQTT name, rounding_decimals, changeSendThreshold. */
+const OBK_SENSORS = [
+  { name: "voltage", decimals: 1, threshold: 0.25, cls: "voltage", unit: "V", suffix: "0" },
+  { name: "current", decimals: 3, threshold: 0.002, cls: "current", unit: "A", suffix: "1" },
+  { name: "power", decimals: 2, threshold: 0.25, cls: "power", unit: "W", suffix: "2" },
+  { name: "138", decimals: 2, threshold: 0.02, cls: "frequency", unit: "Hz", suffix: "138" },
+  { name: "power_apparent", decimals: 2, threshold: 0.25, cls: "apparent_power", unit: "VA", suffix: "9" },
+  { name: "power_reactive", decimals: 2, threshold: 0.25, cls: "reactive_power", unit: "var", suffix: "10" },
+  { name: "power_factor", decimals: 2, threshold: 0.05, cls: "power_factor", unit: "", suffix: "11" },
+  { name: "energycounter", decimals: 3, threshold: 0.1, cls: "energy", unit: "Wh", suffix: "3" },
+  { name: "energycounter_last_hour", decimals: 3, threshold: 0.1, cls: "energy", unit: "Wh", suffix: "4" },
+] as const;
+
+/**
+ * BL_ProcessUpdate's publish decision per quantity (src/driver/drv_bl_shared.c): lastSentValue and
+ * noChangeFrame start at 0; a value is sent when |lastSent − reading| > changeSendThreshold and
+ * noChangeFrame ≥ changeDoNotSendMinFrames (5), or when noChangeFrame ≥ changeSendAlwaysFrames (60);
+ * sending resets noChangeFrame, every other frame increments it. So a steady value goes out every 61
+ * frames, a moving one at most every 6.
+ */
+export class ObkPublishRule {
+  #sent: Record<string, { last: number; frames: number }> = {};
+  /** one frame: the [name, payload] pairs to publish */
+  frame(values: Record<string, number>): [string, string][] {
+    const out: [string, string][] = [];
+    for (const s of OBK_SENSORS) {
+      const v = values[s.name];
+      if (v === undefined || Number.isNaN(v)) continue;
+      const st = this.#sent[s.name] ??= { last: 0, frames: 0 };
+      const diff = Math.fround(st.last) - Math.fround(v);
+      if ((Math.abs(diff) > s.threshold && st.frames >= 5) || st.frames >= 60) {
+        st.frames = 0;
+        st.last = v;
+        out.push([s.name, obkFloat(v, s.decimals)]);
+      } else st.frames++;
+    }
+    return out;
+  }
 }
 
 export class ObkSimUnit {
@@ -86,6 +137,10 @@ export class ObkSimUnit {
   #client: MqttClient | null = null;
   #http: Deno.HttpServer | null = null;
   #bootAt = Date.now();
+  /**
+   * the total counter (OBK_CONSUMPTION_TOTAL): survives reboots, as OBK keeps it in flash vars
+   * (HAL_FlashVars_SaveTotalConsumption; saved before every OTA reboot, hal_ota_bk7231.c state 2)
+   */
   #energyWh = 1000 + Math.random() * 1000;
   #timers = new Set<ReturnType<typeof setTimeout>>();
   #pendingImage: Uint8Array | null = null;
@@ -105,6 +160,7 @@ export class ObkSimUnit {
     this.group = OBK_PLATFORM_GROUPS[this.chip === "BK7231T" ? "bk7231t" : "bk7231n"];
     this.version = o.version ?? "1.18.299";
     this.behaviour = o.behaviour ?? "ok";
+    this.#meter.power = 40 + (o.index % 7) * 30;
   }
 
   get online() {
@@ -168,6 +224,12 @@ export class ObkSimUnit {
       await client.subscribeAsync(`cmnd/${this.group}/+`, { qos: 1 }).catch(() => {});
       await client.publishAsync(`${this.topic}/connected`, "online", { qos: 2, retain: true });
       await this.#broadcastSelfState(client);
+      if (this.o.haDiscovery ?? true) {
+        for (const [topic, payload] of this.#discovery()) {
+          if (this.#client !== client) break;
+          await client.publishAsync(topic, payload, { qos: 1, retain: true });
+        }
+      }
       if (this.o.meterIntervalMs) this.#meterLoop(client);
     } catch {
       // the connection dropped while we were announcing ourselves: the close handler reconnects
@@ -175,18 +237,58 @@ export class ObkSimUnit {
     }
   }
 
+  /** The self-state broadcast on connect (flag 10), in MQTT_DoItemPublish order (src/mqtt/new_mqtt.h PUBLISHITEM_*). */
   #selfState(): [string, string][] {
     const t = this.topic;
     return [
       [`${t}/host`, this.topic],
       [`${t}/build`, `Open${this.chip} ${this.version} ${BUILD_DATE}`],
       [`${t}/mac`, this.mac],
+      [`${t}/temp`, (38 + (this.o.index % 10) * 0.37).toFixed(2)], // "%.2f", getInternalTemperature()
       [`${t}/ssid`, "SimWiFi"],
+      [`${t}/datetime`, String(Math.floor(Date.now() / 1000))],
+      [`${t}/sockets`, "3"],
       [`${t}/rssi`, String(-50 - (this.o.index % 30))],
       [`${t}/uptime`, String(Math.floor((Date.now() - this.#bootAt) / 1000))],
       [`${t}/freeheap`, "95168"],
       [`${t}/ip`, "127.0.0.1"],
     ];
+  }
+
+  /** Long device name, `Open<chip>_<MAC bytes 2..5>` (src/new_cfg.c CFG_SetDefaultConfig). */
+  get longName() {
+    return `Open${this.chip}_${this.topic.slice(3)}`;
+  }
+
+  /**
+   * Home Assistant discovery of the energy sensors (src/httpserver/hass.c hass_populate_unique_id,
+   * hass_build_discovery_json; published retained, src/httpserver/http_fns.c): `"~"` is the client id,
+   * the topic names the long device name.
+   */
+  #discovery(): [string, string][] {
+    return OBK_SENSORS.map((s) => {
+      const uniq = `${this.longName}_sensor_${s.suffix}`;
+      const j: Record<string, unknown> = {
+        dev: {
+          ids: [this.longName],
+          name: this.topic,
+          sw: this.version,
+          mf: "Beken Corporation",
+          mdl: this.chip,
+          cu: "http://127.0.0.1/index",
+        },
+        name: s.name,
+        "~": this.topic,
+        avty_t: "~/connected",
+        uniq_id: uniq,
+        qos: 1,
+        dev_cla: s.cls,
+        stat_t: `~/${s.name}/get`,
+        stat_cla: s.cls === "energy" ? "total_increasing" : "measurement",
+      };
+      if (s.unit) j.unit_of_meas = s.unit;
+      return [`homeassistant/sensor/${uniq}/config`, JSON.stringify(j)];
+    });
   }
 
   async #broadcastSelfState(client: MqttClient) {
@@ -197,25 +299,52 @@ export class ObkSimUnit {
     }
   }
 
+  /**
+   * One BL_ProcessUpdate frame per `meterIntervalMs` (OBK: one a second), src/driver/drv_bl_shared.c:
+   * the driver's V, I, P, f; apparent = V·I, reactive = √(S² − P²), power factor = P/S (unclamped: an
+   * uncalibrated unit shows > 1); the total counter (a double) grows by P·dt; then for each quantity the
+   * publish rule: sent when it moved more than its changeSendThreshold AND at least changeDoNotSendMinFrames
+   * (5) frames passed since it was last sent, or after changeSendAlwaysFrames (60) frames whatever it did.
+   * QoS 0, `<topic>/<name>/get`, each value a float32 printed `%f` and cut to its decimals.
+   */
   #meterLoop(client: MqttClient) {
-    this.#later(this.o.meterIntervalMs!, () => {
+    const frameMs = this.o.meterIntervalMs!;
+    this.#later(frameMs, () => {
       if (this.#client !== client || !client.connected) return;
-      const v = 228 + Math.random() * 6;
-      const p = 40 + (this.o.index % 7) * 30 + Math.random() * 5;
-      const i = p / v;
-      this.#energyWh += (p * this.o.meterIntervalMs!) / 3_600_000;
-      const t = this.topic;
-      for (
-        const [k, val] of [["voltage", truncated(v, 1)], ["current", truncated(i, 3)], ["power", truncated(p, 2)], [
-          "energycounter",
-          truncated(this.#energyWh, 3),
-        ]]
-      ) {
-        client.publish(`${t}/${k}/get`, val, { qos: 0 });
+      const t = Date.now();
+      const m = this.#meter;
+      // the metering chip's view: a slowly wandering load and mains
+      m.voltage = 230 + 3 * Math.sin(t / 97_000 + this.o.index) + (Math.random() - 0.5) * 0.4;
+      m.power = Math.max(0, m.power + (Math.random() - 0.5) * 2);
+      const pf = this.o.uncalibratedPf ?? 0.95;
+      m.current = m.power / (m.voltage * pf);
+      m.frequency = 50 + (Math.random() - 0.5) * 0.04;
+      this.#energyWh += (m.power * frameMs) / 3_600_000;
+      this.#hourLog.push([t, this.#energyWh]);
+      while (this.#hourLog.length > 1 && this.#hourLog[0][0] < t - 3_600_000) this.#hourLog.shift();
+      const f = Math.fround;
+      const apparent = f(f(m.voltage) * f(m.current));
+      const reactive = apparent <= Math.abs(f(m.power)) ? 0 : f(Math.sqrt(apparent ** 2 - f(m.power) ** 2));
+      const values: Record<string, number> = {
+        voltage: m.voltage,
+        current: m.current,
+        power: m.power,
+        "138": m.frequency,
+        power_apparent: apparent,
+        power_reactive: reactive,
+        power_factor: apparent === 0 ? 1 : f(m.power) / apparent,
+        energycounter: this.#energyWh,
+        energycounter_last_hour: this.#energyWh - this.#hourLog[0][1],
+      };
+      for (const [name, text] of this.#rule.frame(values)) {
+        client.publish(`${this.topic}/${name}/get`, text, { qos: 0 });
       }
       this.#meterLoop(client);
     });
   }
+  #meter = { voltage: 230, current: 0, power: 40, frequency: 50 };
+  #rule = new ObkPublishRule();
+  #hourLog: [number, number][] = [];
 
   #onCommand(topic: string, payload: string) {
     const cmd = topic.split("/").pop()!.toLowerCase();
@@ -441,7 +570,7 @@ export async function runSimCli(args: string[]) {
       version: { type: "string", default: "1.18.299" },
       chip: { type: "string", default: "BK7231N" },
       fail: { type: "string", default: "0" },
-      interval: { type: "string", default: "5000" },
+      interval: { type: "string", default: "1000" },
       first: { type: "string", default: "1" },
       "boot-ms": { type: "string", default: "3000" },
       "reboot-delay-ms": { type: "string", default: "1000" },
