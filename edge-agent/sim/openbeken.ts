@@ -122,6 +122,8 @@ export class ObkSimUnit {
   otaCommands = 0;
   otaUrls: string[] = [];
   httpOtaUploads = 0;
+  /** the subscriptions the broker refused at the last connect (OpenBeken's own set, see #connect) */
+  refusedSubscriptions: string[] = [];
   /** what each `ota_http` download ended with (the strict client's view) */
   downloads: {
     url: string;
@@ -219,9 +221,25 @@ export class ObkSimUnit {
     });
     if (!client.connected) return;
     try {
-      await client.subscribeAsync(`cmnd/${this.topic}/+`, { qos: 1 });
-      // the platform group topic (a stricter broker ACL may refuse it; OBK carries on without it)
-      await client.subscribeAsync(`cmnd/${this.group}/+`, { qos: 1 }).catch(() => {});
+      // MQTT_InitCallbacks (src/mqtt/new_mqtt.c), QoS 1: `<topic>/+/set`, `<group>/+/set`, `cmnd/<topic>/+`,
+      // `cmnd/<group>/+`, `<topic>/+/get`, `homeassistant/+` (the group defaults to DEF_MQTT_GROUP,
+      // src/new_common.h). A refused filter comes back as SUBACK 0x80; OBK carries on without it, and so do we,
+      // but counts it so a test can tell.
+      const filters = [
+        `${this.topic}/+/set`,
+        `${this.group}/+/set`,
+        `cmnd/${this.topic}/+`,
+        `cmnd/${this.group}/+`,
+        `${this.topic}/+/get`,
+        "homeassistant/+",
+      ];
+      const refused: string[] = [];
+      for (const f of filters) {
+        // mqtt.js rejects a SUBACK of 0x80
+        const ok = await client.subscribeAsync(f, { qos: 1 }).then((g) => g[0]?.qos !== 128, () => false);
+        if (!ok) refused.push(f);
+      }
+      this.refusedSubscriptions = refused;
       await client.publishAsync(`${this.topic}/connected`, "online", { qos: 2, retain: true });
       await this.#broadcastSelfState(client);
       if (this.o.haDiscovery ?? true) {
@@ -347,6 +365,8 @@ export class ObkSimUnit {
   #hourLog: [number, number][] = [];
 
   #onCommand(topic: string, payload: string) {
+    // only console commands act here (tasCmnd); `/set`, `/get` and homeassistant/status would not OTA or restart
+    if (!topic.startsWith("cmnd/")) return;
     const cmd = topic.split("/").pop()!.toLowerCase();
     if (cmd === "ota_http") {
       this.otaCommands++;

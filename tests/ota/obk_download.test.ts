@@ -346,3 +346,56 @@ Deno.test("download trust: only the commanded unit's own URL, once; no public /f
     await srv.close();
   }
 });
+
+Deno.test("nothing is verified that did not reboot into the new version: a unit naming the new version without a reboot stays in flight", async () => {
+  const srv = await startOtaServer();
+  const mqtt = (await import("mqtt")).default;
+  const topic = "obkDEAF0002";
+  const cred = await srv.deviceCredentials(topic);
+  const unit = mqtt.connect(srv.brokerUrl, {
+    clientId: cred.clientId ?? topic,
+    username: cred.username,
+    password: cred.password,
+    reconnectPeriod: 0,
+  });
+  const urls: string[] = [];
+  try {
+    await new Promise<void>((res, rej) => {
+      unit.once("connect", () => res());
+      unit.once("error", rej);
+    });
+    unit.on("message", (_t, p) => urls.push(p.toString()));
+    await unit.subscribeAsync(`cmnd/${topic}/+`, { qos: 1 });
+    await json(srv.api("/api/units", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ mac: "c8:47:8c:de:af:02", chip: "BK7231N", topic, model: "zmai-90", site: "plant-1" }),
+    }));
+    const build = (v: string) => `OpenBK7231N ${v} Jul 24 2026 10:41:55`;
+    await unit.publishAsync(`${topic}/connected`, "online", { qos: 1, retain: true });
+    await unit.publishAsync(`${topic}/build`, build(OLD), { qos: 1 });
+    await unit.publishAsync(`${topic}/uptime`, "1000", { qos: 1 });
+    const { fw, img } = await upload(srv, "BK7231N", NEW, 40_000);
+    const r = await createRollout(srv, {
+      firmwareId: fw.id,
+      pacingPerMin: 6000,
+      groups: [{ name: "all", percent: 100, successThreshold: 100, errorThreshold: 100 }],
+    });
+    const url = await waitFor(() => urls[0], { what: "the ota_http command", timeoutMs: 20_000 });
+    const got = await obkHttpGet(url);
+    assertEquals([got.outcome, got.written.length], ["done", img.length]);
+    const state = async () => (await rolloutState(srv, r.id)).devices[0];
+    await waitFor(async () => (await state()).state === "rebooting", { what: "rebooting once every byte was read" });
+    // the unit claims the new version, but its uptime says it never rebooted
+    await unit.publishAsync(`${topic}/build`, build(NEW), { qos: 1 });
+    await unit.publishAsync(`${topic}/uptime`, "1030", { qos: 1 });
+    await new Promise((res) => setTimeout(res, 600)); // 15 engine ticks
+    assertEquals((await state()).state, "rebooting");
+    // a real reboot: uptime starts again
+    await unit.publishAsync(`${topic}/uptime`, "0", { qos: 1 });
+    await waitFor(async () => (await state()).state === "verified", { what: "verified after the reboot" });
+  } finally {
+    unit.end(true);
+    await srv.close();
+  }
+});

@@ -92,6 +92,8 @@ Deno.test("meter values by drv_bl_shared.c's rule, self-state with temp/datetime
       const decimals = { voltage: 1, current: 3, power: 2, energycounter: 3, energycounter_last_hour: 3 }[q] ?? 2;
       for (const m of msgs) assert(new RegExp(`^-?\\d+\\.\\d{${decimals}}$`).test(m.payload), `${q} ${m.payload}`);
     }
+    // every subscription OpenBeken makes is granted, including its platform's default group's `/set`
+    assertEquals(u.refusedSubscriptions, []);
     // an uncalibrated unit: P/S published unclamped
     const pf = seen.filter((m) => m.topic === `${u.topic}/power_factor/get`).map((m) => Number(m.payload));
     assert(pf.every((x) => x > 1.1), pf.join(","));
