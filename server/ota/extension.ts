@@ -8,6 +8,7 @@ import { createDelivery } from "./delivery.ts";
 import { RolloutEngine } from "./engine.ts";
 import { kvPresence } from "./presence.ts";
 import { type OtaResponder, startOtaResponder } from "./responder.ts";
+import { sealingKey } from "../auth/sealed.ts";
 
 export interface OtaOptions {
   /** engine step period; tests use tens of ms */
@@ -45,6 +46,7 @@ export function otaRollouts(opts: OtaOptions = {}): Extension {
         log: ctx.log,
         clock: ctx.clock,
         ota: { port: responder.port, url: ctx.config.otaHttpUrl },
+        sealKey: () => sealingKey({ dataDir: ctx.config.dataDir, env: ctx.config.secretsKey }),
       });
       engine = new RolloutEngine({
         kv: ctx.kv,
