@@ -129,25 +129,24 @@ export async function obkHttpGet(
   } catch (e) {
     return fail("refused", String(e));
   }
-  // utils_net.c HAL_TCP_Read selects with no timeout at all; a simulator must end, so it has one
-  const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
+  // utils_net.c HAL_TCP_Read selects with no timeout at all; a simulator must end, so the whole download has one
+  // (one timer that closes the socket, not one per 255-byte read)
+  let timedOut = false;
+  const deadline = setTimeout(() => {
+    timedOut = true;
+    try {
+      conn.close();
+    } catch { /* already closed */ }
+  }, opts.timeoutMs ?? 60_000);
   const buf = new Uint8Array(OBK_READ_SIZE);
   /** one doRead of up to `max` bytes: bytes, or null when the peer closed (−1) or failed */
   const read = async (max: number): Promise<Uint8Array | null | "timeout"> => {
-    const left = deadline - Date.now();
-    if (left <= 0) return "timeout";
-    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      const n = await Promise.race([
-        conn.read(buf.subarray(0, max)),
-        new Promise<"timeout">((res) => timer = setTimeout(() => res("timeout"), left)),
-      ]);
-      if (n === "timeout") return "timeout";
+      const n = await conn.read(buf.subarray(0, max));
+      if (timedOut) return "timeout";
       return n === null ? null : buf.slice(0, n);
     } catch {
-      return null;
-    } finally {
-      clearTimeout(timer);
+      return timedOut ? "timeout" : null;
     }
   };
   try {
@@ -229,6 +228,7 @@ export async function obkHttpGet(
     }
     return r;
   } finally {
+    clearTimeout(deadline);
     finish();
     try {
       conn.close();

@@ -38,11 +38,13 @@ Deno.test("ota_http to strict OpenBeken units: BK7231N and BK7231T images up to 
     const t = await upload(srv, "BK7231T", NEW, MiB + 12_345);
     const rn = await createRollout(srv, {
       firmwareId: n.fw.id,
+      verifyTimeoutMs: 120_000, // six 2 MiB downloads in 255-byte reads on a loaded 2-core machine
       pacingPerMin: 6000,
       groups: [{ name: "all", percent: 100, successThreshold: 100, errorThreshold: 0 }],
     });
     const rt = await createRollout(srv, {
       firmwareId: t.fw.id,
+      verifyTimeoutMs: 120_000,
       pacingPerMin: 6000,
       groups: [{ name: "all", percent: 100, successThreshold: 100, errorThreshold: 0 }],
     });
