@@ -382,8 +382,9 @@ export class ObkSimUnit {
   /**
    * `ota_http <url>` (src/cmnds/cmd_main.c CMD_HTTPOTA → OTA_RequestDownloadFromHTTP → otarequest in
    * src/hal/bk7231/hal_ota_bk7231.c): a second request while one runs is ignored ("http in progress").
-   * The MQTT task sees OTA progress ≠ −1 and calls lwIP `mqtt_disconnect` (src/mqtt/new_mqtt.c), which
-   * closes the TCP connection without a DISCONNECT packet: the broker publishes the retained will
+   * The MQTT task sees OTA progress ≠ −1 and calls `mqtt_disconnect` (src/mqtt/new_mqtt.c), which in
+   * libraries/mqtt_patched.c only calls mqtt_close → altcp_close: the TCP connection ends without a
+   * DISCONNECT packet, so the broker publishes the retained will
    * `offline`. The download runs on the strict client (obk-httpclient.ts); then, in EVERY case —
    * done, 404, 409, refused, bad URL, cut off — myhttpclientcallback state 2 closes the OTA partition,
    * waits 1 s and reboots. The bootloader decides from the partition whether the new image boots.
