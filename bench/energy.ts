@@ -192,6 +192,7 @@ async function ingest(dir: string, messages: number, broker: string) {
     {
       ...configFromEnv({ DATA_DIR: `${dir}/srv` }),
       port: 0,
+      otaHttpPort: 0,
       embeddedMqttPort: 0,
       logLevel: "error",
       instanceId: "bench",

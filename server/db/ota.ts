@@ -10,6 +10,7 @@
  *   ["ota_command_ledger", rolloutId, unitId, attempt] -> { at }   (exists once per command ever sent: never twice)
  *   ["ota_by_unit", unitId, createdAt, rolloutId]    -> true       (a unit's OTA history)
  *   ["rollouts_active", rolloutId]                   -> true       (what the engine drives)
+ *   ["ota_url_token", rolloutId, unitId]             -> { token, attempt } (the latest command's download secret)
  *
  * Device states: scheduled → commanded → downloading → rebooting → verified | failed | timed_out,
  * plus skipped_offline (picked up again when the unit returns), skipped (never commanded: its chip stayed unknown)
@@ -18,6 +19,7 @@
 import { DomainError, type ErrorCode } from "../http/errors.ts";
 import { z } from "zod";
 import { auditOp } from "./audit.ts";
+import { randomSecret } from "../auth/crypto.ts";
 import type { Firmware } from "./firmware.ts";
 import type { Unit, UnitFilter } from "./units.ts";
 import { fixedZone, wallMinuteOfDay, type Zone, zoneByName, ZoneError } from "../../shared/zone.ts";
@@ -399,6 +401,9 @@ export async function transitionDevice(
     d.attempts++;
     d.commandedAt = opts.now;
     d.error = null;
+    // the secret in this command's download URL, new with every command, kept out of the device record
+    // (which every viewer reads): the OTA responder serves the image only to a request naming it
+    op.set(["ota_url_token", d.rolloutId, d.unitId], { token: randomSecret(16), attempt: d.attempts });
     const ledger = ["ota_command_ledger", d.rolloutId, d.unitId, d.attempts];
     op.check({ key: ledger, versionstamp: null }).set(ledger, { at: opts.now });
   }
@@ -418,6 +423,15 @@ export async function transitionDevice(
     }, opts.now);
   }
   return (await op.commit()).ok ? d : null;
+}
+
+/** The download secret of a device's latest command (null before its first command). */
+export async function getOtaUrlToken(
+  kv: Deno.Kv,
+  rolloutId: string,
+  unitId: string,
+): Promise<{ token: string; attempt: number } | null> {
+  return (await kv.get<{ token: string; attempt: number }>(["ota_url_token", rolloutId, unitId])).value;
 }
 
 /** Retry a transition against fresh reads until it applies or the device is no longer in `from`. */

@@ -144,7 +144,14 @@ export function openbekenIngest(): Extension {
       const res = await commitRetryingLocks(op);
       if (res.ok) {
         readings.committed();
-        for (const [t, u] of next) cache.set(t, { value: u, versionstamp: res.versionstamp });
+        for (const [t, u] of next) {
+          for (const [code, w] of Object.entries(u.warnings ?? {})) {
+            if (!cache.get(t)?.value?.warnings?.[code]) {
+              ctx.log.warn("openbeken unit warning", { topic: t, code, message: w.message });
+            }
+          }
+          cache.set(t, { value: u, versionstamp: res.versionstamp });
+        }
         const toLink = new Set<string>();
         for (const { topic, e } of events) {
           const presence = next.get(topic)!;
