@@ -12,7 +12,7 @@
 import { parseArgs } from "node:util";
 import { BenchAgent } from "../edge-agent/agent.ts";
 import { defaultBench, SimulatedBench } from "../edge-agent/drivers/simulated.ts";
-import { commitParts, SourceIndexCache, splitBatch } from "../server/db/meters.ts";
+import { commitParts, IngestCache, splitBatch } from "../server/db/meters.ts";
 import { lastSweep, logReadings } from "../server/db/history.ts";
 import { createLogger } from "../shared/log.ts";
 import type { Reading } from "../shared/telemetry.ts";
@@ -93,7 +93,7 @@ const perReadingKeys = (ts0: number) => async (kv: Deno.Kv, round: number) => {
 
 /** The server's own storage path with nothing in front of it: 400-reading parts through commitParts. */
 const sameShape = (ts0: number) => {
-  const index = new SourceIndexCache(); // as the server keeps one: meters are indexed once, not per batch
+  const index = new IngestCache(); // as the server keeps one: meters are claimed once, slots read once
   return async (kv: Deno.Kv, round: number) => {
     const readings = Array.from({ length: 400 }, (_, i) => rawReading(i, ts0 + round * 1000));
     const parts = splitBatch({ v: 1, agentId: "raw", seq: round, readings });
