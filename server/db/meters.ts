@@ -17,7 +17,8 @@
  *                                                           agents' blocks from before slots are still read
  *   ["meter_source", deviceId]              -> MeterSource  who owns a meter (the first to report it) and its
  *                                                           slot; written once, with a uniqueness check
- *   ["ingest_ledger", agentId, seq, part]   -> { at }       (expires: dedupe window)
+ *   ["ingest_ledger", agentId, epoch, seq, part] -> { at }  (expires: dedupe window; batches from before
+ *                                                           spool epochs: ["ingest_ledger", agentId, seq, part])
  *   ["ingest_counters", name]               -> Deno.KvU64   (summed across server instances)
  *
  * An agent's meters get slots in the order they first report, SLOT_METERS to
@@ -34,6 +35,8 @@ export type { MeterLatest };
 /** One atomic commit's worth of readings from one batch. Large batches are split into parts. */
 export interface BatchPart {
   agentId: string;
+  /** the agent's spool epoch; absent for batches from before epochs */
+  epoch?: string;
   seq: number;
   part: number;
   readings: Reading[];
@@ -113,11 +116,21 @@ export function packBlocks(readings: Reading[]): { readings: Reading[]; packed: 
 }
 
 export function splitBatch(batch: TelemetryBatch): BatchPart[] {
-  return packBlocks(batch.readings).map((b, part) => ({ agentId: batch.agentId, seq: batch.seq, part, ...b }));
+  return packBlocks(batch.readings).map((b, part) => ({
+    agentId: batch.agentId,
+    ...(batch.epoch === undefined ? {} : { epoch: batch.epoch }),
+    seq: batch.seq,
+    part,
+    ...b,
+  }));
 }
 
+/** Where a part is in its agent's sequence: a new spool's epoch makes its seq 0 a new entry, not a replay. */
+const batchEntry = (p: BatchPart): Deno.KvKeyPart[] =>
+  p.epoch === undefined ? [p.seq, p.part] : [p.epoch, p.seq, p.part];
+
 function ledgerKey(p: BatchPart): Deno.KvKey {
-  return ["ingest_ledger", p.agentId, p.seq, p.part];
+  return ["ingest_ledger", p.agentId, ...batchEntry(p)];
 }
 
 const slotKey = (source: string, slot: number): Deno.KvKey => ["latest_slot", source, slot];
@@ -320,7 +333,7 @@ async function commitTogether(kv: Deno.Kv, parts: BatchPart[], now: number, cach
   for (const p of parts) {
     op.check({ key: ledgerKey(p), versionstamp: null });
     op.set(ledgerKey(p), { at: now }, { expireIn: LEDGER_TTL_MS });
-    op.set(["ingest_log", p.agentId, p.seq, p.part], p.packed);
+    op.set(["ingest_log", p.agentId, ...batchEntry(p)], p.packed);
     let list = bySource.get(p.agentId);
     if (!list) bySource.set(p.agentId, list = []);
     for (const r of p.readings) list.push(r);

@@ -28,9 +28,10 @@ export function telemetryIngest(): Extension {
   let stopped = false;
   const cache = new IngestCache();
 
-  const ack = (agentId: string, seq: number, status: "committed" | "duplicate" | "rejected") => {
+  const ack = (agentId: string, seq: number, status: "committed" | "duplicate" | "rejected", epoch?: string) => {
     // not awaited: a broker outage must not stall the writer; the agent re-sends unacked batches
-    ctx.mqtt.publish(topics.telemetryAck(agentId), encodeTelemetryAck({ v: 1, seq, status }))
+    const body = epoch === undefined ? { v: 1 as const, seq, status } : { v: 1 as const, epoch, seq, status };
+    ctx.mqtt.publish(topics.telemetryAck(agentId), encodeTelemetryAck(body))
       .catch((e) => ctx.log.warn("ack not delivered", { agentId, seq, err: e }));
   };
 
@@ -70,16 +71,16 @@ export function telemetryIngest(): Extension {
         }
       }
       if (!outcome) continue;
-      const dupParts = new Set(outcome.duplicate.map((p) => `${p.agentId}/${p.seq}`));
+      const dupParts = new Set(outcome.duplicate.map((p) => `${p.agentId}/${p.epoch}/${p.seq}`));
       let committed = 0, duplicate = 0, refused = 0;
       for (const b of admitted) {
-        const dup = dupParts.has(`${b.agentId}/${b.seq}`);
+        const dup = dupParts.has(`${b.agentId}/${b.epoch}/${b.seq}`);
         if (dup) duplicate++;
         else {
           committed++;
           refused += refusedIn.get(b) ?? 0; // counted once: a replay was counted when it first came
         }
-        ack(b.agentId, b.seq, dup ? "duplicate" : "committed");
+        ack(b.agentId, b.seq, dup ? "duplicate" : "committed", b.epoch);
         if (!dup) ctx.bus.emit("telemetry.committed", { agentId: b.agentId, seq: b.seq, readings: b.readings });
       }
       await addIngestCounters(ctx.kv, { batches_committed: committed, batches_duplicate: duplicate })
