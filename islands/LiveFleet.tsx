@@ -141,6 +141,21 @@ export default function LiveFleet({ initial }: { initial: LivePage }) {
             <span class="status-offline">{page.counts.offline} offline</span>
           </div>
         </div>
+        {page.refusedReadings > 0
+          ? (
+            <div class="card">
+              <div class="label">Readings refused</div>
+              <div
+                class="value status-stale"
+                data-testid="refused-count"
+                data-refused={page.refusedReadings}
+                title="An agent reported meter ids another agent reported first; see the server log for which"
+              >
+                {page.refusedReadings} (meter id owned by another agent)
+              </div>
+            </div>
+          )
+          : null}
       </div>
       {page.total === 0
         ? (

@@ -12,7 +12,7 @@
  * browser's EventSource reconnects and starts over with a snapshot).
  */
 import { listEnergyStates } from "./db/energy.ts";
-import { listLatest } from "./db/meters.ts";
+import { listLatest, readRejections, REFUSED_NOT_OWNER } from "./db/meters.ts";
 import {
   type LiveDelta,
   liveDelta,
@@ -34,6 +34,7 @@ export interface FleetMeter extends MeterLatest {
 export interface FleetState {
   at: number;
   meters: FleetMeter[];
+  refusedReadings: number;
 }
 
 const STATUS_RANK: Record<MeterStatus, number> = { offline: 2, stale: 1, ok: 0 };
@@ -62,7 +63,8 @@ export async function readFleet(kv: Deno.Kv, sites: SiteMap, now: number): Promi
     status: meterStatus(m, now),
     site: siteOf.get(m.deviceId) ?? null,
   }));
-  return { at: now, meters };
+  const refusedReadings = (await readRejections(kv))[REFUSED_NOT_OWNER] ?? 0;
+  return { at: now, meters, refusedReadings };
 }
 
 function compare(sort: LiveQuery["sort"]): (a: FleetMeter, b: FleetMeter) => number {
@@ -140,7 +142,13 @@ export function fleetTotals(state: FleetState) {
     .sort((a, b) =>
       (a.site === null ? 1 : 0) - (b.site === null ? 1 : 0) || (a.site ?? "").localeCompare(b.site ?? "")
     );
-  return { total: state.meters.length, fleetPowerW: round(fleetPowerW, 1), counts, sites };
+  return {
+    total: state.meters.length,
+    fleetPowerW: round(fleetPowerW, 1),
+    counts,
+    sites,
+    refusedReadings: state.refusedReadings,
+  };
 }
 
 export function pageOf(state: FleetState, q: LiveQuery, totals = fleetTotals(state)): LivePage {

@@ -151,6 +151,8 @@ export interface LiveTotals {
   fleetPowerW: number;
   counts: Record<MeterStatus, number>;
   sites: SiteTotal[];
+  /** readings refused because another agent owns the meter id they name */
+  refusedReadings: number;
 }
 
 export interface LivePage extends LiveTotals {

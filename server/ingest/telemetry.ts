@@ -27,6 +27,7 @@ export function telemetryIngest(): Extension {
   let draining: Promise<void> | null = null;
   let stopped = false;
   const cache = new IngestCache();
+  const warned = new Set<string>();
 
   const ack = (agentId: string, seq: number, status: "committed" | "duplicate" | "rejected", epoch?: string) => {
     // not awaited: a broker outage must not stall the writer; the agent re-sends unacked batches
@@ -50,11 +51,15 @@ export function telemetryIngest(): Extension {
             const a = await cache.admit(ctx.kv, b);
             admitted.push(a.batch);
             refusedIn.set(a.batch, b.readings.length - a.batch.readings.length);
-            if (a.refused.size > 0) {
+            const news = [...a.refused].filter((id) => !warned.has(`${b.agentId}\u0000${id}`));
+            if (news.length > 0) {
+              // once per agent and meter (the counter in /api/health keeps counting)
+              if (warned.size > 10_000) warned.clear();
+              for (const id of news) warned.add(`${b.agentId}\u0000${id}`);
               ctx.log.warn("readings refused: meters owned by another agent", {
                 agentId: b.agentId,
                 seq: b.seq,
-                meters: [...a.refused].slice(0, 5),
+                meters: news.slice(0, 5),
               });
             }
           }
