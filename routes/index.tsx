@@ -11,7 +11,7 @@ import LiveFleet from "../islands/LiveFleet.tsx";
 export const handler: RouteHandler<LivePage | { error: string }> = async (ctx) => {
   const q = parseLiveQuery(ctx.url.searchParams);
   if ("error" in q) return ctx.render({ error: q.error }, { status: 400 });
-  const { sites } = liveOf(ctx.app.kv, ctx.app.log);
+  const { sites } = liveOf(ctx.app.kv);
   return ctx.render(pageOf(await readFleet(ctx.app.kv, sites, Date.now()), q));
 };
 

@@ -312,7 +312,7 @@ export class LiveFeed {
               this.#dropped++;
               this.o.log?.info("live watcher dropped: not reading", { behindMs: now - w.behindSince });
               try {
-                w.controller.error(new Error("live watcher too slow"));
+                w.controller.error(new Error(`live watcher dropped: it read nothing for ${now - w.behindSince} ms`));
               } catch { /* already closed */ }
               this.#remove(key, w);
             }
@@ -343,8 +343,8 @@ export class LiveFeed {
 const perKv = new WeakMap<Deno.Kv, { feed: LiveFeed; sites: SiteMap }>();
 
 /** The one live feed and site map of a server (pages, the API and /api/health share them). */
-export function liveOf(kv: Deno.Kv, log?: Logger): { feed: LiveFeed; sites: SiteMap } {
+export function liveOf(kv: Deno.Kv, options: LiveFeedOptions = {}): { feed: LiveFeed; sites: SiteMap } {
   let l = perKv.get(kv);
-  if (!l) perKv.set(kv, l = { feed: new LiveFeed(kv, { log }), sites: new SiteMap(kv) });
+  if (!l) perKv.set(kv, l = { feed: new LiveFeed(kv, options), sites: new SiteMap(kv) });
   return l;
 }

@@ -21,7 +21,11 @@ export function metersApi(): Extension {
   return {
     name: "meters-api",
     routes(app, ctx) {
-      const { feed, sites } = liveOf(ctx.kv, ctx.log);
+      const { feed, sites } = liveOf(ctx.kv, {
+        log: ctx.log,
+        intervalMs: ctx.config.liveIntervalMs,
+        maxBehindMs: ctx.config.liveMaxBehindMs,
+      });
       live = feed;
       app.get("/api/meters", async (c) => {
         const q = parseLiveQuery(new URL(c.req.url).searchParams, API_QUERY, 100_000);
