@@ -3,6 +3,7 @@
  * `startServer` is what main.ts, the tests and the benchmarks all use.
  */
 import { Hono } from "hono";
+import { compress, COMPRESSIBLE_CONTENT_TYPE_REGEX } from "hono/compress";
 import { dirname } from "node:path";
 import { type Clock, systemClock } from "../shared/clock.ts";
 import { createLogger, type Logger } from "../shared/log.ts";
@@ -72,6 +73,15 @@ export async function startServer(
       c.set("ctx", ctx);
       await next();
     });
+    // gzip for pages, JSON, CSV and the live SSE stream (Deno's CompressionStream flushes each chunk: every
+    // event leaves at once, and the shared window makes a delta after the first cost little)
+    app.use(
+      "*",
+      compress({
+        encoding: "gzip",
+        contentTypeFilter: (type) => COMPRESSIBLE_CONTENT_TYPE_REGEX.test(type) || type.startsWith("text/event-stream"),
+      }),
+    );
     app.use("*", authMiddleware()); // default-deny policy, CSRF, body caps, security headers (server/auth/policy.ts)
     app.onError((err, c) => {
       log.error("request failed", { path: c.req.path, err });
