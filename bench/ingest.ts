@@ -26,20 +26,20 @@ function percentile(sorted: number[], p: number) {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] : NaN;
 }
 
-async function rssMiB(pid: number): Promise<number> {
+export async function rssMiB(pid: number): Promise<number> {
   const status = await Deno.readTextFile(`/proc/${pid}/status`).catch(() => "");
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
   return kb / 1024;
 }
 
 /** CPU seconds (user + system) a process has used so far. */
-async function cpuSeconds(pid: number | "self"): Promise<number> {
+export async function cpuSeconds(pid: number | "self"): Promise<number> {
   const stat = await Deno.readTextFile(`/proc/${pid}/stat`).catch(() => "");
   const f = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // fields from the 3rd on
   return (Number(f[11]) + Number(f[12])) / 100; // utime + stime, in clock ticks (USER_HZ = 100)
 }
 
-async function serverPid(port: string): Promise<number> {
+export async function serverPid(port: string): Promise<number> {
   // the server is a child of this process; find it by its PORT in the environment
   for (const e of Deno.readDirSync("/proc")) {
     if (!/^\d+$/.test(e.name)) continue;
