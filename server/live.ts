@@ -207,6 +207,7 @@ export class LiveFeed {
   #timer: ReturnType<typeof setInterval> | null = null;
   #sites: SiteMap;
   #ticking = false;
+  #state: { at: number; promise: Promise<FleetState> } | null = null;
   #skipped = 0;
   #dropped = 0;
   readonly intervalMs: number;
@@ -240,6 +241,22 @@ export class LiveFeed {
       },
       cancel: () => this.#remove(key, watcher),
     }, new ByteLengthQueuingStrategy({ highWaterMark: this.highWaterBytes }));
+  }
+
+  /**
+   * The fleet as of at most one interval ago: what the last tick read, or one
+   * read shared by the requests that ask at once (a page and its stream
+   * opening right after it do not read 10,000 meters twice).
+   */
+  fleet(now = Date.now()): Promise<FleetState> {
+    if (this.#state && now - this.#state.at >= 0 && now - this.#state.at < this.intervalMs) return this.#state.promise;
+    const promise = readFleet(this.kv, this.#sites, now);
+    const entry = { at: now, promise };
+    this.#state = entry;
+    promise.catch(() => {
+      if (this.#state === entry) this.#state = null;
+    });
+    return promise;
   }
 
   stats(): LiveFeedStats {
@@ -296,6 +313,7 @@ export class LiveFeed {
     this.#ticking = true;
     try {
       const state = await readFleet(this.kv, this.#sites, now);
+      this.#state = { at: now, promise: Promise.resolve(state) };
       const totals = fleetTotals(state);
       for (const [key, view] of this.#views) {
         const page = pageOf(state, view.query, totals);

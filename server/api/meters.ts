@@ -2,7 +2,7 @@
 import { z } from "zod";
 import { listHistory } from "../db/history.ts";
 import { getLatest } from "../db/meters.ts";
-import { fleetTotals, type LiveFeed, liveOf, pageOf, readFleet, selectMeters } from "../live.ts";
+import { fleetTotals, type LiveFeed, liveOf, pageOf, selectMeters } from "../live.ts";
 import type { Extension } from "../context.ts";
 import { DEVICE_ID } from "../../shared/telemetry.ts";
 import { DEFAULT_LIVE_QUERY, type LiveQuery, meterStatus, parseLiveQuery } from "../../shared/fleet.ts";
@@ -21,7 +21,7 @@ export function metersApi(): Extension {
   return {
     name: "meters-api",
     routes(app, ctx) {
-      const { feed, sites } = liveOf(ctx.kv, {
+      const { feed } = liveOf(ctx.kv, {
         log: ctx.log,
         intervalMs: ctx.config.liveIntervalMs,
         maxBehindMs: ctx.config.liveMaxBehindMs,
@@ -30,7 +30,7 @@ export function metersApi(): Extension {
       app.get("/api/meters", async (c) => {
         const q = parseLiveQuery(new URL(c.req.url).searchParams, API_QUERY, 100_000);
         if ("error" in q) return c.json({ error: q.error }, 400);
-        const state = await readFleet(ctx.kv, sites, Date.now());
+        const state = await feed.fleet();
         const matched = selectMeters(state, q);
         const totals = fleetTotals(state);
         return c.json({
@@ -65,7 +65,7 @@ export function metersApi(): Extension {
       app.get("/api/live", async (c) => {
         const q = parseLiveQuery(new URL(c.req.url).searchParams);
         if ("error" in q) return c.json({ error: q.error }, 400);
-        const first = pageOf(await readFleet(ctx.kv, sites, Date.now()), q);
+        const first = pageOf(await feed.fleet(), q);
         return new Response(live!.stream(q, first), {
           headers: {
             "content-type": "text/event-stream; charset=utf-8",
