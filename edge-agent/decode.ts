@@ -1,5 +1,6 @@
 /**
- * `deno task decode tuyamcu|bl0942|cse7766|rn8209|ht7017|bl6552 <hex or file> [--power-unit W]`
+ * `deno task decode tuyamcu|<chip> <hex or file> [--power-unit W]`, where <chip> is a
+ * chip registry entry's command-line name (run without arguments to list them).
  *
  * Prints one JSON object per frame. Exits 1 when any frame could not be
  * decoded (bad checksum, truncated frame or datapoint), 2 on bad usage.
@@ -7,21 +8,15 @@
 import { parseArgs } from "node:util";
 import { TuyaFrameParser } from "../shared/tuyamcu/frame.ts";
 import { toHex } from "../shared/tuyamcu/dp.ts";
-import { Bl0942Parser, bl0942Values } from "../shared/meterchips/bl0942.ts";
-import { Cse7766Parser, cse7766Raw } from "../shared/meterchips/cse7766.ts";
-import { parseRegisterCapture, type RegisterChip } from "../shared/meterchips/register.ts";
-import { rn8209 } from "../shared/meterchips/rn8209.ts";
-import { ht7017 } from "../shared/meterchips/ht7017.ts";
-import { bl6552 } from "../shared/meterchips/bl6552.ts";
-import type { ChipStreamEvent } from "../shared/meterchips/bl0942.ts";
+import { parseRegisterCapture } from "../shared/meterchips/register.ts";
+import { CHIP_CLI_NAMES, chipByCli } from "../shared/meterchips/registry.ts";
 import { readCapture } from "./capture/input.ts";
 import { type Described, describeTuyaEvent } from "./capture/describe.ts";
 
-const PROTOCOLS = ["tuyamcu", "bl0942", "cse7766", "rn8209", "ht7017", "bl6552"] as const;
-type Protocol = typeof PROTOCOLS[number];
+const PROTOCOLS = ["tuyamcu", ...CHIP_CLI_NAMES];
 
 export function decodeCapture(
-  protocol: Protocol,
+  protocol: string,
   bytes: Uint8Array,
   opts: { powerUnitW?: number } = {},
 ): { items: Described[]; noise: number } {
@@ -42,10 +37,14 @@ export function decodeCapture(
       const d = describeTuyaEvent(e, at, opts.powerUnitW ?? 0.1);
       if (d) items.push(d);
     }
-  } else if (protocol === "bl0942" || protocol === "cse7766") {
-    const p = protocol === "bl0942" ? new Bl0942Parser() : new Cse7766Parser();
-    const evs = [...p.push(bytes), ...p.flush()] as ChipStreamEvent<unknown>[];
-    for (const e of evs) {
+    return { items, noise };
+  }
+  const chip = chipByCli(protocol);
+  if (!chip) throw new Error(`unknown protocol ${protocol}; known: ${PROTOCOLS.join(", ")}`);
+  const proto = chip.protocol;
+  if (proto.kind === "packets") {
+    const p = proto.parser();
+    for (const e of [...p.push(bytes), ...p.flush()]) {
       const at = track(e.raw, e.kind);
       if (e.kind === "noise") {
         noise += e.raw.length;
@@ -61,16 +60,10 @@ export function decodeCapture(
         });
         continue;
       }
-      // deno-lint-ignore no-explicit-any
-      const pk = e.packet as any;
-      const values = protocol === "bl0942"
-        ? bl0942Values(pk)
-        : { raw: cse7766Raw(pk), note: "multiply by the unit's calibration factors" };
-      items.push({ offset: at, ok: true, checksumOk: true, packet: pk, values });
+      items.push({ offset: at, ok: true, checksumOk: true, packet: e.packet, values: proto.describe(e.packet) });
     }
   } else {
-    const chip: RegisterChip = { rn8209, ht7017, bl6552 }[protocol];
-    for (const e of parseRegisterCapture(chip, bytes)) {
+    for (const e of parseRegisterCapture(proto.chip, bytes)) {
       const at = track(e.raw, e.kind);
       if (e.kind === "noise") noise += e.raw.length;
       else if (e.kind === "error") {
@@ -108,7 +101,7 @@ if (import.meta.main) {
     allowPositionals: true,
   });
   const [protocol, input] = positionals;
-  if (!PROTOCOLS.includes(protocol as Protocol) || !input) {
+  if (!PROTOCOLS.includes(protocol) || !input) {
     console.error(`usage: deno task decode <${PROTOCOLS.join("|")}> <hex or file> [--power-unit W]`);
     Deno.exit(2);
   }
@@ -121,7 +114,7 @@ if (import.meta.main) {
     console.error(`error: ${(e as Error).message}`);
     Deno.exit(2);
   }
-  const { items, noise } = decodeCapture(protocol as Protocol, bytes, {
+  const { items, noise } = decodeCapture(protocol, bytes, {
     powerUnitW: args["power-unit"] ? Number(args["power-unit"]) : undefined,
   });
   let failed = 0;

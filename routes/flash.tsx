@@ -3,14 +3,28 @@ import type { PageProps, RouteHandler } from "../server/web/pages.ts";
 import { listBatches } from "../server/db/flash.ts";
 import FlashBatches from "../islands/FlashBatches.tsx";
 import type { FlashBatch as Batch } from "../shared/flash-progress.ts";
+import { batchCheck } from "../server/stock-config/extension.ts";
+import { recentStockBatches } from "../server/db/stock_config.ts";
+import { BatchStockChecks } from "../components/BatchStockCheck.tsx";
 
-export const handler: RouteHandler<Batch[]> = async (ctx) => ctx.render(await listBatches(ctx.app.kv));
+interface Data {
+  batches: Batch[];
+  checks: Awaited<ReturnType<typeof batchCheck>>[];
+}
 
-export default function FlashPage({ data }: PageProps<Batch[]>) {
+export const handler: RouteHandler<Data> = async (ctx) => {
+  const batches = await listBatches(ctx.app.kv);
+  const ids = [...new Set([...batches.slice(0, 5).map((b) => b.batchId), ...await recentStockBatches(ctx.app.kv)])];
+  const checks = await Promise.all(ids.map((id) => batchCheck(ctx.app, id)));
+  return ctx.render({ batches, checks });
+};
+
+export default function FlashPage({ data }: PageProps<Data>) {
   return (
     <>
       <h1>Bench flashing</h1>
-      <FlashBatches initial={data} />
+      <FlashBatches initial={data.batches} />
+      <BatchStockChecks checks={data.checks} />
     </>
   );
 }

@@ -25,6 +25,8 @@ export interface ServerConfig {
   logLevel: "debug" | "info" | "warn" | "error";
   /** the installation's time zone: where energy days and months start, and what a maintenance window's hours mean */
   zone: Zone;
+  /** SECRETS_KEY: base64 of 32 bytes sealing secrets kept in KV (unit web passwords); else DATA_DIR/secrets.key */
+  secretsKey: string | null;
 }
 
 export function configFromEnv(env: Record<string, string | undefined> = Deno.env.toObject()): ServerConfig {
@@ -45,6 +47,7 @@ export function configFromEnv(env: Record<string, string | undefined> = Deno.env
     liveMaxBehindMs: msFrom(env.LIVE_MAX_BEHIND_MS, 30_000, "LIVE_MAX_BEHIND_MS"),
     logLevel: (env.LOG_LEVEL as ServerConfig["logLevel"]) ?? "info",
     zone: zoneFromEnv(env),
+    secretsKey: env.SECRETS_KEY || null,
   };
 }
 

@@ -27,6 +27,8 @@ export interface BackupMeta {
   flashId?: number;
   benchHost: string;
   port: string;
+  /** the flash batch this backup belongs to: the server compares a batch's stock configs */
+  batchId?: string;
 }
 
 export interface UnitRecord {
@@ -51,13 +53,19 @@ export interface UnitJob {
   backupDir: string;
   stateDir: string;
   image?: { name: string; data: Uint8Array };
-  /** Builds the OpenBeken config sector once the unit's MAC is known. */
-  configSector?: (unit: { chip: ChipKind; mac?: string }) => Promise<Uint8Array | undefined>;
+  /** Builds the OpenBeken config sector once the unit's MAC (and its stock backup) is known. */
+  configSector?: (unit: { chip: ChipKind; mac?: string; backup?: Uint8Array }) => Promise<Uint8Array | undefined>;
+  /**
+   * Runs after the backup and before anything is erased; throwing stops this unit untouched
+   * (the batch's stock-config outlier check).
+   */
+  beforeErase?: (backup: { image: Uint8Array; sha256: string; mac?: string } | undefined) => Promise<void>;
   /** Skip the backup (e.g. restoring a backup onto the same unit). */
   skipBackup?: boolean;
   includeBootloader?: boolean;
   server?: FlashServer;
   benchHost: string;
+  batchId?: string;
   flasher: FlasherOptions;
   clock: Clock;
   log: Logger;
@@ -114,15 +122,20 @@ export async function flashUnit(j: UnitJob): Promise<UnitResult> {
           flashId: f.info.flashId,
           benchHost: j.benchHost,
           port: j.port,
+          batchId: j.batchId,
         }, backup.image);
         j.onProgress?.({ phase: "upload", done: backup.size, total: backup.size });
       }
     }
 
+    await j.beforeErase?.(backup ? { image: backup.image, sha256: backup.sha256, mac: backup.mac } : undefined);
+
     let write: WriteResult | undefined;
     let configWritten = false;
     let topic: string | undefined;
     if (j.image) {
+      // built before erasing: a config that cannot be made (no MAC, no stock config) leaves the unit untouched
+      const sector = await j.configSector?.({ chip: f.info.chip, mac: backup?.mac, backup: backup?.image });
       const plan = planImage(j.image.data, f.info.chip, {
         name: j.image.name,
         includeBootloader: j.includeBootloader,
@@ -134,7 +147,6 @@ export async function flashUnit(j: UnitJob): Promise<UnitResult> {
         jobName: portBase,
         onProgress: (p) => j.onProgress?.(p),
       });
-      const sector = await j.configSector?.({ chip: f.info.chip, mac: backup?.mac });
       if (sector) {
         const at = LAYOUTS[f.info.chip].obkConfig;
         await writeJob(f, { addr: at, data: sector, note: "OpenBeken config" }, {

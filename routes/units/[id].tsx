@@ -16,7 +16,16 @@ import {
 import { getUnitPresence, type UnitPresence } from "../../server/db/presence.ts";
 import { type OtaDevice, type Rollout, unitOtaHistory } from "../../server/db/ota.ts";
 import { recordAudit } from "../../server/db/audit.ts";
-import { csrfTokenOf } from "../../server/auth/middleware.ts";
+import { actorOf, csrfTokenOf } from "../../server/auth/middleware.ts";
+import { sealingKey } from "../../server/auth/sealed.ts";
+import {
+  clearUnitWebPassword,
+  setUnitWebPassword,
+  UnitSecretInputError,
+  unitWebPasswordInfo,
+} from "../../server/db/unit_secrets.ts";
+import { type StockConfig, stockConfigForUnit } from "../../server/db/stock_config.ts";
+import { StockConfigSection } from "../../components/StockConfig.tsx";
 
 interface Data {
   unit: Unit | null;
@@ -24,6 +33,9 @@ interface Data {
   rework: ReworkEntry[];
   revisions: UnitRevision[];
   ota: { rollout: Rollout; device: OtaDevice }[];
+  /** whether a web password is stored for HTTP OTA (never the password) */
+  webPassword: { setAt: number; setBy: string } | null;
+  stock: StockConfig | null;
   message?: string;
   csrf: string;
 }
@@ -38,6 +50,8 @@ async function load(kv: Deno.Kv, id: string, csrf: string, message?: string): Pr
     rework: unit ? await listRework(kv, id) : [],
     revisions: unit ? await unitRevisions(kv, id) : [],
     ota: unit ? await unitOtaHistory(kv, id) : [],
+    webPassword: unit ? await unitWebPasswordInfo(kv, id) : null,
+    stock: unit ? await stockConfigForUnit(kv, unit) : null,
     message,
     csrf,
   };
@@ -48,7 +62,7 @@ export const handler: RouteHandler<Data> = {
     const d = await load(ctx.app.kv, ctx.params.id, csrfTokenOf(ctx.req));
     return ctx.render(d, { status: d.unit ? 200 : 404 });
   },
-  /** the page's two forms: log a rework step, or edit placement fields */
+  /** the page's forms: log a rework step, edit placement fields, or store/remove the unit's web password */
   async POST(ctx) {
     const form = await ctx.req.formData().catch(() => null);
     const id = ctx.params.id;
@@ -56,7 +70,18 @@ export const handler: RouteHandler<Data> = {
     try {
       if (!form) throw new UnitInputError("malformed form");
       const s = (k: string) => String(form.get(k) ?? "").trim();
-      if (s("form") === "rework") {
+      if (s("form") === "web-password") {
+        const actor = { by: actorOf(ctx.req), now: ctx.app.clock.now() };
+        if (s("clear")) {
+          await clearUnitWebPassword(ctx.app.kv, id, actor);
+          message = "web password removed";
+        } else {
+          // not trimmed: a password may have spaces
+          const key = await sealingKey({ dataDir: ctx.app.config.dataDir, env: ctx.app.config.secretsKey });
+          await setUnitWebPassword(ctx.app.kv, key, id, String(form.get("webPassword") ?? ""), actor);
+          message = "web password stored (sealed; it is not shown again)";
+        }
+      } else if (s("form") === "rework") {
         const e = await appendRework(ctx.app.kv, id, {
           component: s("component"),
           action: s("action") as never,
@@ -93,7 +118,9 @@ export const handler: RouteHandler<Data> = {
         message = "saved";
       }
     } catch (e) {
-      if (!(e instanceof UnitInputError || e instanceof UnitConflictError)) throw e;
+      if (!(e instanceof UnitInputError || e instanceof UnitConflictError || e instanceof UnitSecretInputError)) {
+        throw e;
+      }
       message = `not saved: ${e.message}`;
     }
     const d = await load(ctx.app.kv, id, csrfTokenOf(ctx.req), message);
@@ -264,6 +291,7 @@ export default function UnitPage({ data }: PageProps<Data>) {
           ))}
         </tbody>
       </table>
+      <StockConfigSection config={data.stock} />
       <h2>Calibration</h2>
       {u.calibrations.length === 0 ? <p class="muted">No calibration recorded.</p> : (
         <table>
@@ -292,6 +320,19 @@ export default function UnitPage({ data }: PageProps<Data>) {
         </table>
       )}
       <h2>OTA history</h2>
+      <form method="post" class="filters" data-testid="web-password">
+        <input type="hidden" name="_csrf" value={data.csrf} />
+        <input type="hidden" name="form" value="web-password" />
+        <span>
+          OpenBeken web password (HTTP OTA sends it as Basic auth, user admin):{" "}
+          {data.webPassword ? `set by ${data.webPassword.setBy} at ${ts(data.webPassword.setAt)}` : "none"}
+        </span>{" "}
+        <label>
+          new <input type="password" name="webPassword" autocomplete="new-password" maxLength={32} size={12} />
+        </label>
+        <button type="submit">Store</button>
+        {data.webPassword && <button type="submit" name="clear" value="1">Remove</button>}
+      </form>
       <table>
         <thead>
           <tr>

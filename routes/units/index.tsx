@@ -15,10 +15,16 @@ import {
 import { getUnitPresence, listUnitPresence, type UnitPresence } from "../../server/db/presence.ts";
 import { recordAudit } from "../../server/db/audit.ts";
 import { csrfTokenOf } from "../../server/auth/middleware.ts";
+import { inventoryStockView } from "../../server/db/stock_config.ts";
+import { StockConfigCell } from "../../components/StockConfig.tsx";
 
 interface Data {
   filter: UnitFilter;
   units: Unit[];
+  /** unit id → product key from its stock backup, and what differs from units of the same product */
+  stock: Map<string, { productKey: string | null; differs: string[] }>;
+  /** product-key filter (from the stock backups) */
+  pk: string;
   audit: { component: string; state: ComponentState; unitIds: string[] };
   /** OpenBeken units seen on MQTT that inventory does not know yet */
   unregistered: UnitPresence[];
@@ -43,9 +49,15 @@ async function load(kv: Deno.Kv, url: URL, csrf: string, message?: string): Prom
   const all = await listUnits(kv, {});
   const known = new Set(all.flatMap((u) => [u.topic, u.mac]).filter(Boolean));
   const unregistered = (await listUnitPresence(kv)).filter((p) => !known.has(p.topic) && !(p.mac && known.has(p.mac)));
+  const pk = q.get("pk")?.trim().slice(0, 40) ?? "";
+  let units = Object.keys(filter).length ? await listUnits(kv, filter) : all;
+  const stock = await inventoryStockView(kv, units);
+  if (pk) units = units.filter((u) => stock.get(u.id)?.productKey === pk);
   return {
     filter,
-    units: Object.keys(filter).length ? await listUnits(kv, filter) : all,
+    units,
+    stock,
+    pk,
     audit: { component, state, unitIds: audit.map((a) => a.unitId) },
     unregistered,
     who: q.get("who")?.trim()
@@ -145,6 +157,9 @@ export default function UnitsPage({ data }: PageProps<Data>) {
             {k === "q" ? "search" : k} <input name={k} value={f[k] ?? ""} size={12} />
           </label>
         ))}
+        <label>
+          product key <input name="pk" value={data.pk} size={16} />
+        </label>
         <input type="hidden" name="component" value={data.audit.component} />
         <input type="hidden" name="state" value={data.audit.state} />
         <button type="submit">Filter</button> <a href="/units">clear</a>
@@ -219,6 +234,7 @@ export default function UnitsPage({ data }: PageProps<Data>) {
             <th>Tags</th>
             <th>Firmware</th>
             <th>Rework</th>
+            <th>Stock config</th>
             <th>Last seen</th>
           </tr>
         </thead>
@@ -240,6 +256,9 @@ export default function UnitsPage({ data }: PageProps<Data>) {
               <td>
                 {u.reworkCount}
                 {off.has(u.id) ? <span class="badge warn">{data.audit.component} {data.audit.state}</span> : ""}
+              </td>
+              <td>
+                <StockConfigCell view={data.stock.get(u.id)} />
               </td>
               <td>{u.lastSeen ? new Date(u.lastSeen).toISOString().replace("T", " ").slice(0, 19) : "never"}</td>
             </tr>

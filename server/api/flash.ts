@@ -17,7 +17,7 @@
  */
 import { streamSSE } from "hono/streaming";
 import { z } from "zod";
-import type { Extension } from "../context.ts";
+import type { Extension, ServerContext } from "../context.ts";
 import { getBlob, SHA256_HEX, sha256Hex } from "../db/blobs.ts";
 import { batchProgressBody } from "../../shared/flash-progress.ts";
 import {
@@ -47,6 +47,7 @@ const commitBody = z.object({
   flashId: z.union([z.string(), z.number()]).nullish(),
   benchHost: z.string().max(80).nullish(),
   port: z.string().max(200).nullish(),
+  batchId: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).nullish(),
 });
 
 const unitBody = z.object({
@@ -106,6 +107,7 @@ export function flashApi(): Extension {
         const m = body.data;
         if (await backupExists(kv, sha)) {
           const { backup } = await storeBackup(kv, (await getBlob(kv, sha))!, toMeta(m, agentId));
+          announceBackup(ctx, sha, m, agentId);
           return c.json({ id: sha, existed: true, backup });
         }
         const bytes = new Uint8Array(m.size);
@@ -125,6 +127,7 @@ export function flashApi(): Extension {
         for (let i = 0; i < m.parts; i++) op.delete(["flash_upload", agentId, sha, i]);
         await op.commit();
         ctx.log.info("backup stored", { sha256: sha, mac: backup.mac, agentId, existed });
+        announceBackup(ctx, sha, m, agentId);
         return c.json({ id: sha, existed, backup });
       });
 
@@ -220,6 +223,17 @@ export function flashApi(): Extension {
         }));
     },
   };
+}
+
+/** Tell the features that read backups (stock-config inspection) that one was stored. */
+function announceBackup(ctx: ServerContext, sha256: string, m: z.infer<typeof commitBody>, agentId: string) {
+  ctx.bus.emit("flash.backup.stored", {
+    sha256,
+    mac: m.mac ?? null,
+    agentId,
+    port: m.port ?? null,
+    batchId: m.batchId ?? null,
+  });
 }
 
 function toMeta(m: z.infer<typeof commitBody>, agentId: string) {

@@ -13,6 +13,7 @@
  * VoltageSet/CurrentSet/PowerSet: the unit computes its own factors from its
  * own raw values, so only the reference and the commands are known.
  */
+import { DomainError } from "../http/errors.ts";
 import { z } from "zod";
 import {
   calibrate,
@@ -61,7 +62,11 @@ export interface CalibrationEntry {
   note: string;
 }
 
-export class CalibrationInputError extends Error {}
+export class CalibrationInputError extends DomainError {
+  constructor(message: string) {
+    super("invalid", message);
+  }
+}
 
 function parse<T>(schema: z.ZodType<T>, input: unknown): T {
   const r = schema.safeParse(input);

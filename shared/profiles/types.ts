@@ -9,6 +9,7 @@
  * channel each role drives, and `autoexec` the autoexec.bat text.
  */
 import { z } from "zod";
+import { CHIP_NAMES } from "../meterchips/registry.ts";
 
 export const QUANTITIES = [
   "voltage",
@@ -55,7 +56,8 @@ const line = z.object({
 
 export const chipTransportSchema = line.extend({
   kind: z.literal("chip"),
-  chip: z.enum(["BL0942", "CSE7766", "RN8209C", "HT7017", "BL6552"]),
+  /** a chip from the registry (shared/meterchips/registry.ts) */
+  chip: z.enum(CHIP_NAMES),
   /** how often the agent asks (or, for streaming chips, samples) */
   pollMs: z.number().int().positive(),
   /** starting calibration factors for this model when OBK's chip defaults are known to be wrong */
@@ -71,12 +73,18 @@ export const tuyaTransportSchema = line.extend({
   datapoints: z.array(dpMappingSchema),
 }).strict();
 
+/** A pulse-output chip (BL0937/HLW8012) read by OpenBeken from GPIO pins; the bench agent cannot poll it. */
+export const pulseTransportSchema = z.object({
+  kind: z.literal("pulse"),
+  chip: z.literal("BL0937"),
+}).strict();
+
 export const deviceProfileSchema = z.object({
   id: z.string().regex(/^[a-z0-9][a-z0-9-]{1,40}$/),
   model: z.string(),
   module: z.enum(["BK7231N", "BK7231T"]),
   phases: z.union([z.literal(1), z.literal(3)]).default(1),
-  transport: z.discriminatedUnion("kind", [chipTransportSchema, tuyaTransportSchema]),
+  transport: z.discriminatedUnion("kind", [chipTransportSchema, tuyaTransportSchema, pulseTransportSchema]),
   /** OBK pin → role, e.g. { 6: "WifiLED_n" } */
   gpio: z.record(z.string(), z.string()),
   /** OBK pin → channel for roles that need one (relays, buttons, LEDs) */
