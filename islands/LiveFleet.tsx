@@ -50,7 +50,7 @@ function MeterRow({ row, now }: { row: LiveRow; now: number }) {
   const [id, agent, _site, status, power, voltage, current, energyWh, pf, ts, seen, phases] = row;
   const ago = Math.max(0, Math.round((now - seen) / 1000));
   return (
-    <tr class={`status-${status}`} data-meter={id} data-status={status}>
+    <tr class={status === "ok" ? "status-ok" : `status-${status} ${status}`} data-meter={id} data-status={status}>
       <td>
         <a href={`/meters/${encodeURIComponent(id)}`}>{id}</a>
         {phases > 1 ? <span class="badge">3φ</span> : null}
@@ -136,9 +136,8 @@ export default function LiveFleet({ initial }: { initial: LivePage }) {
         <div class="card">
           <div class="label">Not reporting</div>
           <div class="value" data-testid="problem-count">
-            <span class="status-stale">{page.counts.stale} stale</span>
-            {" · "}
-            <span class="status-offline">{page.counts.offline} offline</span>
+            <span class="badge stale status-stale">{page.counts.stale} stale</span>{" "}
+            <span class="badge offline status-offline">{page.counts.offline} offline</span>
           </div>
         </div>
         {page.refusedReadings > 0
@@ -227,21 +226,23 @@ export default function LiveFleet({ initial }: { initial: LivePage }) {
                 {query.dir === "desc" ? "↓ descending" : "↑ ascending"}
               </button>
             </form>
-            <table data-testid="meters">
-              <thead>
-                <tr>
-                  <th>Meter</th>
-                  <th class="num">Power (W)</th>
-                  <th class="num">Voltage (V)</th>
-                  <th class="num">Current (A)</th>
-                  <th class="num">Energy (kWh)</th>
-                  <th class="num">PF</th>
-                  <th>Agent</th>
-                  <th>Last reading</th>
-                </tr>
-              </thead>
-              <tbody>{body}</tbody>
-            </table>
+            <div class="table-wrap">
+              <table data-testid="meters">
+                <thead>
+                  <tr>
+                    <th>Meter</th>
+                    <th class="num">Power (W)</th>
+                    <th class="num">Voltage (V)</th>
+                    <th class="num">Current (A)</th>
+                    <th class="num">Energy (kWh)</th>
+                    <th class="num">PF</th>
+                    <th>Agent</th>
+                    <th>Last reading</th>
+                  </tr>
+                </thead>
+                <tbody>{body}</tbody>
+              </table>
+            </div>
             <nav class="pager" data-testid="pager">
               <button
                 type="button"

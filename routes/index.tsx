@@ -4,14 +4,15 @@
  * only that page; the island then streams its deltas.
  */
 import type { PageProps, RouteHandler } from "../server/web/pages.ts";
-import { liveOf, pageOf } from "../server/live.ts";
+import { liveOf } from "../server/live.ts";
 import { type LivePage, parseLiveQuery } from "../shared/fleet.ts";
 import LiveFleet from "../islands/LiveFleet.tsx";
 
 export const handler: RouteHandler<LivePage | { error: string }> = async (ctx) => {
   const q = parseLiveQuery(ctx.url.searchParams);
   if ("error" in q) return ctx.render({ error: q.error }, { status: 400 });
-  return ctx.render(pageOf(await liveOf(ctx.app.kv).feed.fleet(), q));
+  const { feed } = liveOf(ctx.app.kv);
+  return ctx.render(feed.page(await feed.fleet(), q));
 };
 
 export default function Dashboard({ data }: PageProps<LivePage | { error: string }>) {

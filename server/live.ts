@@ -208,6 +208,8 @@ export class LiveFeed {
   #sites: SiteMap;
   #ticking = false;
   #state: { at: number; promise: Promise<FleetState> } | null = null;
+  /** pages cut from one fleet read, by query: browsers opening the same page share one sort */
+  #pages = new WeakMap<FleetState, Map<string, LivePage>>();
   #skipped = 0;
   #dropped = 0;
   readonly intervalMs: number;
@@ -257,6 +259,19 @@ export class LiveFeed {
       if (this.#state === entry) this.#state = null;
     });
     return promise;
+  }
+
+  /** The page of `q` in `state`, cut once per read and query. */
+  page(state: FleetState, q: LiveQuery): LivePage {
+    let pages = this.#pages.get(state);
+    if (!pages) this.#pages.set(state, pages = new Map());
+    const key = viewKey(q);
+    let page = pages.get(key);
+    if (!page) {
+      if (pages.size > 1000) pages.clear();
+      pages.set(key, page = pageOf(state, q));
+    }
+    return page;
   }
 
   stats(): LiveFeedStats {
@@ -314,9 +329,8 @@ export class LiveFeed {
     try {
       const state = await readFleet(this.kv, this.#sites, now);
       this.#state = { at: now, promise: Promise.resolve(state) };
-      const totals = fleetTotals(state);
       for (const [key, view] of this.#views) {
-        const page = pageOf(state, view.query, totals);
+        const page = this.page(state, view.query);
         const delta: LiveDelta | null = view.last ? liveDelta(view.last, page) : null;
         view.last = page;
         let deltaBytes: Uint8Array | null = null, snapshotBytes: Uint8Array | null = null;

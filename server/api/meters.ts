@@ -2,7 +2,7 @@
 import { z } from "zod";
 import { listHistory } from "../db/history.ts";
 import { getLatest } from "../db/meters.ts";
-import { fleetTotals, type LiveFeed, liveOf, pageOf, selectMeters } from "../live.ts";
+import { fleetTotals, type LiveFeed, liveOf, selectMeters } from "../live.ts";
 import type { Extension } from "../context.ts";
 import { DEVICE_ID } from "../../shared/telemetry.ts";
 import { DEFAULT_LIVE_QUERY, type LiveQuery, meterStatus, parseLiveQuery } from "../../shared/fleet.ts";
@@ -65,7 +65,7 @@ export function metersApi(): Extension {
       app.get("/api/live", async (c) => {
         const q = parseLiveQuery(new URL(c.req.url).searchParams);
         if ("error" in q) return c.json({ error: q.error }, 400);
-        const first = pageOf(await feed.fleet(), q);
+        const first = feed.page(await feed.fleet(), q);
         return new Response(live!.stream(q, first), {
           headers: {
             "content-type": "text/event-stream; charset=utf-8",
