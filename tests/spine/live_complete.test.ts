@@ -119,6 +119,22 @@ Deno.test({
           assertEquals(slowOne.status, "ok", `second ${i}: a meter within 3 of its intervals is not stale`);
         }
         await browserCount(srv, all);
+
+        // the agent stops: in the open page its meters turn stale, and stay listed
+        const browser = await launchBrowser();
+        try {
+          const page = await browser.newPage();
+          await srv.browserLogin?.(page);
+          await page.goto(`${srv.url}/?sort=id&dir=asc`);
+          await page.waitForSelector('tr[data-meter="sim-01"].status-ok');
+          await page.evaluate(() => ((globalThis as unknown as { __mark: number }).__mark = 1));
+          await agent.stop();
+          await page.waitForSelector('tr[data-meter="sim-01"].status-stale.stale', { timeout: 15_000 });
+          assertEquals(await page.locator("tr[data-meter]").count(), 4);
+          assertEquals(await page.evaluate(() => (globalThis as unknown as { __mark: number }).__mark), 1);
+        } finally {
+          await browser.close();
+        }
       } finally {
         await agent.stop();
         await srv.close();
