@@ -30,6 +30,8 @@ interface Watched {
   cdp: CDPSession;
   liveBytes: number;
   loadMs: number;
+  /** when the HTML was parsed (DOMContentLoaded), for comparison */
+  dclMs: number;
 }
 
 async function openLivePage(browser: Browser, url: string, token: string): Promise<Watched> {
@@ -39,7 +41,7 @@ async function openLivePage(browser: Browser, url: string, token: string): Promi
   const cdp = await context.newCDPSession(page);
   await cdp.send("Network.enable");
   await cdp.send("Performance.enable");
-  const w: Watched = { page, cdp, liveBytes: 0, loadMs: NaN };
+  const w: Watched = { page, cdp, liveBytes: 0, loadMs: NaN, dclMs: NaN };
   const liveRequests = new Set<string>();
   cdp.on("Network.requestWillBeSent", (e) => {
     if (e.request.url.includes("/api/live")) liveRequests.add(e.requestId);
@@ -57,6 +59,9 @@ async function openLivePage(browser: Browser, url: string, token: string): Promi
     { timeout: 60_000, polling: 10 },
   );
   w.loadMs = await page.evaluate(() => performance.now());
+  w.dclMs = await page.evaluate(() =>
+    (performance.getEntriesByType("navigation")[0] as PerformanceNavigationTiming).domContentLoadedEventEnd
+  );
   return w;
 }
 
@@ -91,7 +96,7 @@ export default async function (args: string[]) {
     } browsers (pages in one headless Chromium), ${seconds} s windows`,
   );
   console.log(
-    "meters  browsers  live (median/max ms)  SSE B/s per browser  main thread busy  JS heap MB  server CPU %core (per browser)  server RSS MB",
+    "meters  browsers  live (median/max ms; HTML parsed at)  SSE B/s per browser  main thread busy  JS heap MB  server CPU %core (per browser)  server RSS MB",
   );
   for (const meters of sizes) {
     const dir = await Deno.makeTempDir({ prefix: "meterfleet-bench-live-" });
@@ -138,7 +143,7 @@ export default async function (args: string[]) {
       await sleep(seconds * 1000);
       const baseline = (await cpuSeconds(pid) - base0) / ((performance.now() - tb) / 1000);
       console.log(
-        `${String(meters).padStart(6)}  ${"0".padStart(8)}  ${"".padStart(20)}  ${"".padStart(19)}  ${
+        `${String(meters).padStart(6)}  ${"0".padStart(8)}  ${"".padStart(36)}  ${"".padStart(19)}  ${
           "".padStart(16)
         }  ${"".padStart(10)}  ${(baseline * 100).toFixed(1).padStart(6)} (baseline)`,
       );
@@ -163,7 +168,9 @@ export default async function (args: string[]) {
           [
             String(meters).padStart(6),
             String(n).padStart(8),
-            `${median(loads).toFixed(0)} / ${Math.max(...loads).toFixed(0)}`.padStart(20),
+            `${median(loads).toFixed(0)} / ${Math.max(...loads).toFixed(0)}; ${
+              median(pages.map((p) => p.dclMs)).toFixed(0)
+            }`.padStart(36),
             median(bytesPerSec).toFixed(0).padStart(19),
             `${(median(busy) * 100).toFixed(1)} %`.padStart(16),
             median(heap).toFixed(1).padStart(10),

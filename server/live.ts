@@ -210,6 +210,8 @@ export class LiveFeed {
   #state: { at: number; promise: Promise<FleetState> } | null = null;
   /** pages cut from one fleet read, by query: browsers opening the same page share one sort */
   #pages = new WeakMap<FleetState, Map<string, LivePage>>();
+  /** a page was just served: keep reading the fleet until then, so its stream starts from a fresh read */
+  #warmUntil = 0;
   #skipped = 0;
   #dropped = 0;
   readonly intervalMs: number;
@@ -251,6 +253,9 @@ export class LiveFeed {
    * opening right after it do not read 10,000 meters twice).
    */
   fleet(now = Date.now()): Promise<FleetState> {
+    // whoever asks is about to watch (a page opens its stream next): tick for a while even before they do
+    this.#warmUntil = Math.max(this.#warmUntil, now + 10_000);
+    this.#start();
     if (this.#state && now - this.#state.at >= 0 && now - this.#state.at < this.intervalMs) return this.#state.promise;
     const promise = readFleet(this.kv, this.#sites, now);
     const entry = { at: now, promise };
@@ -307,6 +312,11 @@ export class LiveFeed {
     }
   }
 
+  #pause() {
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#timer = null;
+  }
+
   #start() {
     if (this.#timer === null) this.#timer = setInterval(() => void this.tick(), this.intervalMs);
   }
@@ -316,15 +326,13 @@ export class LiveFeed {
     if (!view) return;
     view.watchers.delete(w);
     if (view.watchers.size === 0) this.#views.delete(key);
-    if (this.#views.size === 0 && this.#timer !== null) {
-      clearInterval(this.#timer);
-      this.#timer = null;
-    }
+    if (this.#views.size === 0 && Date.now() > this.#warmUntil) this.#pause();
   }
 
   /** One round: read the fleet once, then one serialised delta per page being watched. */
   async tick(now = Date.now()) {
-    if (this.#ticking || this.#views.size === 0) return;
+    if (this.#views.size === 0 && now > this.#warmUntil) return this.#pause();
+    if (this.#ticking) return;
     this.#ticking = true;
     try {
       const state = await readFleet(this.kv, this.#sites, now);
