@@ -216,10 +216,16 @@ export class IngestCache {
    * before becomes `source`'s (a uniqueness-checked write, so two agents
    * racing for one id cannot both win). Returns the ids another source owns.
    */
-  async claim(kv: Deno.Kv, source: string, deviceIds: Iterable<string>): Promise<Set<string>> {
+  async claim(
+    kv: Deno.Kv,
+    source: string,
+    deviceIds: Iterable<string>,
+    /** where the source keeps a meter's latest reading, when not in agent slots (OpenBeken: one key per unit) */
+    slotFor?: (deviceId: string) => number | string,
+  ): Promise<Set<string>> {
     const unknown = [...new Set(deviceIds)].filter((id) => !this.#owners.has(id));
     if (unknown.length > 0) {
-      const s = await this.slots(kv, source);
+      const s = slotFor ? null : await this.slots(kv, source);
       let todo = unknown;
       for (let round = 0; todo.length > 0; round++) {
         if (round > 10) throw new Error(`could not claim ${todo.length} meters for ${source}`);
@@ -230,7 +236,7 @@ export class IngestCache {
           const owner = e.value;
           if (!owner) absent.push(todo[i]);
           // ours from before slots (its slot was a batch part): it gets a slot of its own
-          else if (owner.source === source && !this.#sources.get(source)?.slots.has(owner.slot as number)) {
+          else if (s && owner.source === source && !s.slots.has(owner.slot as number)) {
             moved.push(e as Deno.KvEntry<MeterSource>);
           } else this.#owners.set(todo[i], owner);
         });
@@ -243,7 +249,7 @@ export class IngestCache {
           const chunk = claims.slice(i, i + 50);
           const op = kv.atomic();
           const assigned = chunk.map((c) => {
-            const at: MeterSource = { source, slot: this.#assignSlot(s) };
+            const at: MeterSource = { source, slot: slotFor ? slotFor(c.id) : this.#assignSlot(s!) };
             op.check({ key: ["meter_source", c.id], versionstamp: c.versionstamp }).set(["meter_source", c.id], at);
             return [c.id, at] as const;
           });
@@ -351,7 +357,7 @@ async function commitTogether(kv: Deno.Kv, parts: BatchPart[], now: number, cach
   return res.ok;
 }
 
-const OBK_SOURCE = "openbeken";
+export const OBK_SOURCE = "openbeken";
 let obkLogSeq = 0;
 
 /**

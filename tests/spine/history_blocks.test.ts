@@ -319,3 +319,13 @@ Deno.test("a server stopping while the compactor pauses between rounds stops at 
     }
   });
 });
+
+Deno.test("an OpenBeken unit cannot take over a meter id an agent reported first, nor an agent a unit's", async () => {
+  await withKv(async (kv) => {
+    await ingest(kv, "bench-a", 2, 1);
+    const cache = new IngestCache();
+    assertEquals([...await cache.claim(kv, "openbeken", ["bench-a-m0", "obk8C1122"], (id) => id)], ["bench-a-m0"]);
+    assertEquals((await kv.get(["meter_source", "obk8C1122"])).value, { source: "openbeken", slot: "obk8C1122" });
+    assertEquals([...await new IngestCache().claim(kv, "bench-a", ["obk8C1122"])], ["obk8C1122"]);
+  });
+});
