@@ -8,7 +8,7 @@
  * Keys (this module owns them; nothing else writes here):
  *   ["ingest_log", source, ...entry]        -> Uint8Array   packed readings, waiting for the history
  *                                                           compactor (server/db/history.ts) to move them
- *   ["latest_slot", agentId, slot]          -> LatestSlot   the newest reading of each of up to SLOT_METERS
+ *   ["latest_slot", agentId, slot]          -> LatestSlot   the newest reading of each of about SLOT_METERS
  *                                                           meters of one agent (merged, never overwritten whole)
  *   ["latest_version", agentId]             -> number       bumped by every commit that touches the agent's
  *                                                           slots: instances check it, so none writes a slot
@@ -82,11 +82,12 @@ const MAX_COMMIT_BYTES = 700_000;
 /** A replay older than this is no longer recognised as a duplicate. Agents drop unacked batches long before. */
 export const LEDGER_TTL_MS = 30 * 24 * 3600 * 1000;
 /**
- * Meters per latest slot: small, so even a batch whose 400 readings each land
- * in another slot rewrites at most 6,400 latest readings (well under a commit's
- * 800 KiB), and one slot (3-phase readings included) stays far below 64 KiB.
+ * Meters per latest slot: a 400-reading batch part in poll order touches about
+ * four slots (few KV keys per commit, which is what costs here), and one slot,
+ * 3-phase readings included, stays well below KV's 64 KiB. A part spread over
+ * more slots than fit beside it has them written in commits of their own.
  */
-export const SLOT_METERS = 16;
+export const SLOT_METERS = 128;
 
 // CBOR records: a block's field names are written once, not per reading (~76 B a reading).
 // Every block carries its own record definitions (no shared structures, no `sequential`,
@@ -280,6 +281,7 @@ interface SlotWrites {
   source: string;
   state: SourceSlots;
   slots: Map<number, Map<string, LatestEntry>>;
+  packed: Map<number, Uint8Array>;
   bytes: number;
 }
 
@@ -303,43 +305,81 @@ function mergeLatest(cache: IngestCache, state: SourceSlots, source: string, rea
   return slots;
 }
 
-function addSlotWrites(op: Deno.AtomicOperation, w: SlotWrites, now: number) {
+function slotWrites(cache: IngestCache, state: SourceSlots, source: string, readings: Reading[], now: number) {
+  const slots = mergeLatest(cache, state, source, readings, now);
+  const packed = new Map<number, Uint8Array>();
+  let bytes = 0;
+  for (const [slot, meters] of slots) {
+    const p = packEntries([...meters.values()]);
+    packed.set(slot, p);
+    bytes += p.byteLength + 64;
+  }
+  return { source, state, slots, packed, bytes } satisfies SlotWrites;
+}
+
+function addSlotWrites(op: Deno.AtomicOperation, w: SlotWrites, now: number, only?: number[]) {
   op.check({ key: versionKey(w.source), versionstamp: w.state.versionstamp });
   op.set(versionKey(w.source), now);
-  for (const [slot, meters] of w.slots) {
-    op.set(
-      slotKey(w.source, slot),
-      { source: w.source, packed: packEntries([...meters.values()]) } satisfies LatestSlot,
-    );
+  for (const slot of only ?? w.packed.keys()) {
+    op.set(slotKey(w.source, slot), { source: w.source, packed: w.packed.get(slot)! } satisfies LatestSlot);
   }
 }
 
-function slotWrites(cache: IngestCache, state: SourceSlots, source: string, readings: Reading[], now: number) {
-  const slots = mergeLatest(cache, state, source, readings, now);
-  let entries = 0;
-  for (const m of slots.values()) entries += m.size;
-  return { source, state, slots, bytes: entries * 120 } satisfies SlotWrites;
+function applySlotWrites(w: SlotWrites, versionstamp: string, only?: number[]) {
+  for (const slot of only ?? w.slots.keys()) w.state.slots.set(slot, w.slots.get(slot)!);
+  w.state.versionstamp = versionstamp;
 }
 
-function applySlotWrites(w: SlotWrites, versionstamp: string) {
-  for (const [slot, meters] of w.slots) w.state.slots.set(slot, meters);
-  w.state.versionstamp = versionstamp;
+/**
+ * Merge readings into an agent's slots in commits of their own, as many as
+ * the bytes need (for a batch whose meters are spread over too many slots to
+ * rewrite them in its own commit). Another instance moving the slots on
+ * makes this re-read them and merge again: newer readings always win.
+ */
+async function writeSlotsAlone(kv: Deno.Kv, cache: IngestCache, source: string, readings: Reading[], now: number) {
+  for (let attempt = 1;; attempt++) {
+    const w = slotWrites(cache, await cache.slots(kv, source), source, readings, now);
+    let chunk: number[] = [], bytes = 0, ok = true;
+    const flush = async () => {
+      if (chunk.length === 0) return;
+      const op = kv.atomic();
+      addSlotWrites(op, w, now, chunk);
+      const res = await op.commit();
+      if (res.ok) applySlotWrites(w, res.versionstamp, chunk);
+      ok = res.ok;
+      chunk = [];
+      bytes = 0;
+    };
+    for (const [slot, p] of w.packed) {
+      if (bytes + p.byteLength > MAX_COMMIT_BYTES || chunk.length >= 900) await flush();
+      if (!ok) break;
+      chunk.push(slot);
+      bytes += p.byteLength + 64;
+    }
+    if (ok) await flush();
+    if (ok) return;
+    if (attempt > 20) throw new Error("latest slots kept changing under this commit");
+    cache.forget(source);
+  }
 }
 
 /**
  * Commit several batch parts in one atomic operation, with their agents'
  * latest slots. Each part's ledger key must not exist yet and each agent's
  * slot version must be the one this process read: false when either check
- * failed (the caller finds out which).
+ * failed (the caller finds out which). Slots too many to fit beside the
+ * parts go in commits of their own right after (a crash in between leaves
+ * those meters showing their previous reading, never missing).
  */
 async function commitTogether(kv: Deno.Kv, parts: BatchPart[], now: number, cache: IngestCache): Promise<boolean> {
   const op = kv.atomic();
-  let readings = 0;
+  let readings = 0, bytes = 0;
   const bySource = new Map<string, Reading[]>();
   for (const p of parts) {
     op.check({ key: ledgerKey(p), versionstamp: null });
     op.set(ledgerKey(p), { at: now }, { expireIn: LEDGER_TTL_MS });
     op.set(["ingest_log", p.agentId, ...batchEntry(p)], p.packed);
+    bytes += p.packed.byteLength + 200;
     let list = bySource.get(p.agentId);
     if (!list) bySource.set(p.agentId, list = []);
     for (const r of p.readings) list.push(r);
@@ -347,14 +387,17 @@ async function commitTogether(kv: Deno.Kv, parts: BatchPart[], now: number, cach
   }
   const writes: SlotWrites[] = [];
   for (const [source, list] of bySource) {
-    const w = slotWrites(cache, await cache.slots(kv, source), source, list, now);
-    addSlotWrites(op, w, now);
-    writes.push(w);
+    writes.push(slotWrites(cache, await cache.slots(kv, source), source, list, now));
   }
+  const together = bytes + writes.reduce((s, w) => s + w.bytes, 0) <= MAX_COMMIT_BYTES &&
+    writes.reduce((s, w) => s + w.packed.size, 0) + 3 * parts.length + writes.length <= 950;
+  if (together) { for (const w of writes) addSlotWrites(op, w, now); }
   op.sum(["ingest_counters", "readings_committed"], BigInt(readings));
   const res = await op.commit();
-  if (res.ok) { for (const w of writes) applySlotWrites(w, res.versionstamp); }
-  return res.ok;
+  if (!res.ok) return false;
+  if (together) { for (const w of writes) applySlotWrites(w, res.versionstamp); }
+  else for (const [source, list] of bySource) await writeSlotsAlone(kv, cache, source, list, now);
+  return true;
 }
 
 export const OBK_SOURCE = "openbeken";

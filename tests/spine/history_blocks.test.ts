@@ -18,6 +18,7 @@ import {
   MAX_BLOCK_BYTES,
   packBlocks,
   packReadings,
+  SLOT_METERS,
   splitBatch,
 } from "../../server/db/meters.ts";
 import { withKv, withTempDir } from "../helpers/tmp.ts";
@@ -327,5 +328,33 @@ Deno.test("an OpenBeken unit cannot take over a meter id an agent reported first
     assertEquals([...await cache.claim(kv, "openbeken", ["bench-a-m0", "obk8C1122"], (id) => id)], ["bench-a-m0"]);
     assertEquals((await kv.get(["meter_source", "obk8C1122"])).value, { source: "openbeken", slot: "obk8C1122" });
     assertEquals([...await new IngestCache().claim(kv, "bench-a", ["obk8C1122"])], ["obk8C1122"]);
+  });
+});
+
+Deno.test("a batch spread over more latest slots than one commit holds: its slots are written in commits of their own", async () => {
+  await withKv(async (kv) => {
+    const meters = 64 * SLOT_METERS;
+    const cache = new IngestCache();
+    const first = Array.from({ length: meters }, (_, m) => reading(`wide-m${m}`, T0, true));
+    for (let i = 0; i < meters; i += 400) {
+      await commitParts(
+        kv,
+        splitBatch({ v: 1, agentId: "wide", seq: i, readings: first.slice(i, i + 400) }),
+        T0,
+        cache,
+      );
+    }
+    // one reading from each slot: 64 slots of 3-phase readings are more than a commit's 800 KiB
+    const spread = Array.from({ length: 64 }, (_, s) => reading(`wide-m${s * SLOT_METERS}`, T0 + 1000, true));
+    const out = await commitParts(
+      kv,
+      splitBatch({ v: 1, agentId: "wide", seq: 1_000_000, readings: spread }),
+      T0 + 1000,
+    );
+    assertEquals(out.committed.length, 1);
+    const all = new Map((await listLatest(kv)).map((m) => [m.deviceId, m.reading.ts]));
+    assertEquals(all.size, meters);
+    assertEquals(spread.every((r) => all.get(r.deviceId) === T0 + 1000), true);
+    assertEquals(all.get("wide-m1"), T0);
   });
 });
