@@ -47,7 +47,7 @@ function SiteHeader({ site, total }: { site: string | null; total?: SiteTotal })
 }
 
 function MeterRow({ row, now }: { row: LiveRow; now: number }) {
-  const [id, agent, _site, status, power, voltage, current, energyWh, pf, ts, seen, phases] = row;
+  const [id, agent, _site, status, power, voltage, current, energyWh, pf, ts, seen, phases, model] = row;
   const ago = Math.max(0, Math.round((now - seen) / 1000));
   return (
     <tr class={status === "ok" ? "status-ok" : `status-${status} ${status}`} data-meter={id} data-status={status}>
@@ -60,7 +60,7 @@ function MeterRow({ row, now }: { row: LiveRow; now: number }) {
       <td class="num">{fmt(current, 3)}</td>
       <td class="num">{fmt(energyWh / 1000, 3)}</td>
       <td class="num">{fmt(pf, 2)}</td>
-      <td class="muted">{agent}</td>
+      <td class="muted">{agent}{model ? ` · ${model}` : ""}</td>
       <td class="muted" title={new Date(ts).toISOString()}>
         {status === "ok" ? new Date(ts).toLocaleTimeString() : `${status}, ${ago} s ago`}
       </td>
@@ -197,6 +197,21 @@ export default function LiveFleet({ initial }: { initial: LivePage }) {
                   onChange={(e) => set({ agent: (e.target as HTMLInputElement).value })}
                 />
               </label>
+              {page.models.length
+                ? (
+                  <label>
+                    Model{" "}
+                    <select
+                      data-testid="filter-model"
+                      value={query.model}
+                      onChange={(e) => set({ model: (e.target as HTMLSelectElement).value })}
+                    >
+                      <option value="">all</option>
+                      {page.models.map((m) => <option key={m} value={m}>{m}</option>)}
+                    </select>
+                  </label>
+                )
+                : null}
               <label>
                 Status{" "}
                 <select

@@ -12,6 +12,7 @@
  * browser's EventSource reconnects and starts over with a snapshot).
  */
 import { listEnergyStates } from "./db/energy.ts";
+import { listUnits } from "./db/units.ts";
 import { listLatest, readRejections, REFUSED_NOT_OWNER } from "./db/meters.ts";
 import {
   type LiveDelta,
@@ -29,6 +30,7 @@ import type { Logger } from "../shared/log.ts";
 export interface FleetMeter extends MeterLatest {
   status: MeterStatus;
   site: string | null;
+  model: string | null;
 }
 
 export interface FleetState {
@@ -39,30 +41,39 @@ export interface FleetState {
 
 const STATUS_RANK: Record<MeterStatus, number> = { offline: 2, stale: 1, ok: 0 };
 
-/** Which site each meter's energy is attributed to; re-read every `ttlMs`, not every second. */
-export class SiteMap {
-  #sites = new Map<string, string | null>();
+/**
+ * What the fleet knows of each meter besides its readings: the site its
+ * energy is attributed to, and its model and site in inventory (units are
+ * matched by OpenBeken topic). Re-read every `ttlMs`, not every second.
+ */
+export class MeterFacts {
+  #facts = new Map<string, { site: string | null; model: string | null }>();
   #readAt = -Infinity;
   constructor(private kv: Deno.Kv, private ttlMs = 30_000) {}
 
-  async get(now: number): Promise<Map<string, string | null>> {
+  async get(now: number): Promise<Map<string, { site: string | null; model: string | null }>> {
     if (now - this.#readAt > this.ttlMs) {
-      const sites = new Map<string, string | null>();
-      for (const st of await listEnergyStates(this.kv)) sites.set(st.deviceId, st.site);
-      this.#sites = sites;
+      const facts = new Map<string, { site: string | null; model: string | null }>();
+      for (const u of await listUnits(this.kv)) {
+        if (u.topic) facts.set(u.topic, { site: u.site, model: u.model });
+      }
+      for (const st of await listEnergyStates(this.kv)) {
+        const f = facts.get(st.deviceId);
+        facts.set(st.deviceId, { site: st.site ?? f?.site ?? null, model: f?.model ?? null });
+      }
+      this.#facts = facts;
       this.#readAt = now;
     }
-    return this.#sites;
+    return this.#facts;
   }
 }
 
-export async function readFleet(kv: Deno.Kv, sites: SiteMap, now: number): Promise<FleetState> {
-  const siteOf = await sites.get(now);
-  const meters = (await listLatest(kv)).map((m) => ({
-    ...m,
-    status: meterStatus(m, now),
-    site: siteOf.get(m.deviceId) ?? null,
-  }));
+export async function readFleet(kv: Deno.Kv, facts: MeterFacts, now: number): Promise<FleetState> {
+  const known = await facts.get(now);
+  const meters = (await listLatest(kv)).map((m) => {
+    const f = known.get(m.deviceId);
+    return { ...m, status: meterStatus(m, now), site: f?.site ?? null, model: f?.model ?? null };
+  });
   const refusedReadings = (await readRejections(kv))[REFUSED_NOT_OWNER] ?? 0;
   return { at: now, meters, refusedReadings };
 }
@@ -99,6 +110,7 @@ export function toRow(m: FleetMeter): LiveRow {
     r.ts,
     m.committedAt,
     r.phases?.length ?? 1,
+    m.model,
   ];
 }
 
@@ -109,6 +121,7 @@ export function selectMeters(state: FleetState, q: LiveQuery): FleetMeter[] {
     (!needle || m.deviceId.toLowerCase().includes(needle)) &&
     (!q.site || m.site === q.site) &&
     (!q.agent || m.agentId === q.agent) &&
+    (!q.model || m.model === q.model) &&
     (!q.status || m.status === q.status)
   );
   const cmp = compare(q.sort);
@@ -126,8 +139,10 @@ export function fleetTotals(state: FleetState) {
   const counts: Record<MeterStatus, number> = { ok: 0, stale: 0, offline: 0 };
   const bySite = new Map<string | null, SiteTotal>();
   let fleetPowerW = 0;
+  const models = new Set<string>();
   for (const m of state.meters) {
     counts[m.status]++;
+    if (m.model) models.add(m.model);
     let s = bySite.get(m.site);
     if (!s) bySite.set(m.site, s = { site: m.site, meters: 0, powerW: 0, problems: 0 });
     s.meters++;
@@ -147,6 +162,7 @@ export function fleetTotals(state: FleetState) {
     fleetPowerW: round(fleetPowerW, 1),
     counts,
     sites,
+    models: [...models].sort(),
     refusedReadings: state.refusedReadings,
   };
 }
@@ -205,7 +221,7 @@ export interface LiveFeedOptions {
 export class LiveFeed {
   #views = new Map<string, View>();
   #timer: ReturnType<typeof setInterval> | null = null;
-  #sites: SiteMap;
+  #facts: MeterFacts;
   #ticking = false;
   #state: { at: number; promise: Promise<FleetState> } | null = null;
   /** pages cut from one fleet read, by query: browsers opening the same page share one sort */
@@ -222,7 +238,7 @@ export class LiveFeed {
     this.intervalMs = o.intervalMs ?? 1000;
     this.highWaterBytes = o.highWaterBytes ?? 64 * 1024;
     this.maxBehindMs = o.maxBehindMs ?? 30_000;
-    this.#sites = new SiteMap(kv);
+    this.#facts = new MeterFacts(kv);
   }
 
   /**
@@ -257,7 +273,7 @@ export class LiveFeed {
     this.#warmUntil = Math.max(this.#warmUntil, now + 10_000);
     this.#start();
     if (this.#state && now - this.#state.at >= 0 && now - this.#state.at < this.intervalMs) return this.#state.promise;
-    const promise = readFleet(this.kv, this.#sites, now);
+    const promise = readFleet(this.kv, this.#facts, now);
     const entry = { at: now, promise };
     this.#state = entry;
     promise.catch(() => {
@@ -335,7 +351,7 @@ export class LiveFeed {
     if (this.#ticking) return;
     this.#ticking = true;
     try {
-      const state = await readFleet(this.kv, this.#sites, now);
+      const state = await readFleet(this.kv, this.#facts, now);
       this.#state = { at: now, promise: Promise.resolve(state) };
       for (const [key, view] of this.#views) {
         const page = this.page(state, view.query);
@@ -380,11 +396,11 @@ export class LiveFeed {
   }
 }
 
-const perKv = new WeakMap<Deno.Kv, { feed: LiveFeed; sites: SiteMap }>();
+const perKv = new WeakMap<Deno.Kv, { feed: LiveFeed }>();
 
-/** The one live feed and site map of a server (pages, the API and /api/health share them). */
-export function liveOf(kv: Deno.Kv, options: LiveFeedOptions = {}): { feed: LiveFeed; sites: SiteMap } {
+/** The one live feed of a server (pages, the API and /api/health share them). */
+export function liveOf(kv: Deno.Kv, options: LiveFeedOptions = {}): { feed: LiveFeed } {
   let l = perKv.get(kv);
-  if (!l) perKv.set(kv, l = { feed: new LiveFeed(kv, options), sites: new SiteMap(kv) });
+  if (!l) perKv.set(kv, l = { feed: new LiveFeed(kv, options) });
   return l;
 }

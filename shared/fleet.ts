@@ -46,6 +46,8 @@ export interface LiveQuery {
   q: string;
   site: string;
   agent: string;
+  /** the meter's model, from inventory (units matched by OpenBeken topic) */
+  model: string;
   status: "" | MeterStatus;
   sort: LiveSort;
   dir: "asc" | "desc";
@@ -57,6 +59,7 @@ export const DEFAULT_LIVE_QUERY: LiveQuery = {
   q: "",
   site: "",
   agent: "",
+  model: "",
   status: "",
   sort: "problems",
   dir: "desc",
@@ -71,7 +74,7 @@ export function parseLiveQuery(
   maxLimit = 500,
 ): LiveQuery | { error: string } {
   const q = { ...defaults };
-  for (const k of ["q", "site", "agent"] as const) {
+  for (const k of ["q", "site", "agent", "model"] as const) {
     const v = params.get(k);
     if (v !== null) {
       if (v.length > 80) return { error: `${k}: at most 80 characters` };
@@ -117,7 +120,8 @@ export function liveQueryParams(q: LiveQuery, defaults: LiveQuery = DEFAULT_LIVE
 
 /**
  * One meter on the wire, as an array (no field names per row):
- * [deviceId, agentId, site, status, powerW, voltageV, currentA, energyWh, powerFactor, readingTs, lastSeen, phases]
+ * [deviceId, agentId, site, status, powerW, voltageV, currentA, energyWh, powerFactor, readingTs, lastSeen, phases,
+ *  model]
  */
 export type LiveRow = [
   string,
@@ -132,6 +136,7 @@ export type LiveRow = [
   number,
   number,
   number,
+  string | null,
 ];
 
 export interface SiteTotal {
@@ -151,6 +156,8 @@ export interface LiveTotals {
   fleetPowerW: number;
   counts: Record<MeterStatus, number>;
   sites: SiteTotal[];
+  /** models of the fleet's meters (for the model filter) */
+  models: string[];
   /** readings refused because another agent owns the meter id they name */
   refusedReadings: number;
 }

@@ -6,7 +6,7 @@
  */
 import { assert, assertEquals, assertGreater, assertLessOrEqual } from "@std/assert";
 import { commitParts, IngestCache, splitBatch } from "../../server/db/meters.ts";
-import { LiveFeed, pageOf, readFleet, SiteMap } from "../../server/live.ts";
+import { LiveFeed, MeterFacts, pageOf, readFleet } from "../../server/live.ts";
 import { SESSION_COOKIE } from "../../server/auth/middleware.ts";
 import { applyLiveDelta, DEFAULT_LIVE_QUERY, type LivePage } from "../../shared/fleet.ts";
 import type { Reading } from "../../shared/telemetry.ts";
@@ -43,7 +43,7 @@ Deno.test("live feed: a watcher that never reads holds at most one message over 
     const t0 = Date.now();
     await reportAll(kv, cache, 0, t0);
     const feed = new LiveFeed(kv, { intervalMs: 3_600_000, highWaterBytes: 64 * 1024, maxBehindMs: 30_000 });
-    const sites = new SiteMap(kv);
+    const sites = new MeterFacts(kv);
     const first = pageOf(await readFleet(kv, sites, t0), query);
     const stalled = feed.stream(query, first); // never read
     const reader = (feed.stream(query, first) as ReadableStream<BufferSource>).pipeThrough(new TextDecoderStream())

@@ -23,6 +23,7 @@ function meter(id: string, site: string | null, power: number, status: MeterStat
     deviceId: id,
     agentId,
     site,
+    model: id.startsWith("b-") ? "zmai-90" : null,
     status,
     committedAt: NOW - (status === "ok" ? 500 : status === "stale" ? 10_000 : 600_000),
     intervalMs: 1000,
@@ -63,6 +64,8 @@ Deno.test("the page: filters by id, site, agent and status; other sorts; offset 
   assertEquals(ids(pageOf(state(), q({ site: "attic", sort: "power", dir: "asc" }))), ["a-small", "a-stale", "a-big"]);
   assertEquals(ids(pageOf(state(), q({ agent: "bench-b", sort: "id", dir: "asc" }))), ["b-off", "b-one"]);
   assertEquals(ids(pageOf(state(), q({ status: "offline" }))), ["b-off"]);
+  assertEquals(ids(pageOf(state(), q({ model: "zmai-90", sort: "id", dir: "asc" }))), ["b-off", "b-one"]);
+  assertEquals(pageOf(state(), q({})).models, ["zmai-90"]);
   const paged = pageOf(state(), q({ sort: "id", dir: "asc", offset: 2, limit: 2 }));
   assertEquals([ids(paged), paged.matched, paged.total], [["a-stale", "b-off"], 6, 6]);
 });
