@@ -28,6 +28,10 @@ export interface ServerConfig {
   dataDir: string;
   /** how often the ingest log is moved into per-meter history blocks (HISTORY_COMPACT_MS) */
   historyCompactMs: number;
+  /** how often the live view sends its deltas (LIVE_INTERVAL_MS) */
+  liveIntervalMs: number;
+  /** a live watcher that has not read its stream this long is disconnected (LIVE_MAX_BEHIND_MS) */
+  liveMaxBehindMs: number;
   logLevel: "debug" | "info" | "warn" | "error";
   /** the installation's time zone: where energy days and months start, and what a maintenance window's hours mean */
   zone: Zone;
@@ -67,6 +71,8 @@ export function configFromEnv(env: Record<string, string | undefined> = Deno.env
     instanceId: env.INSTANCE_ID ?? `srv-${crypto.randomUUID().slice(0, 8)}`,
     dataDir,
     historyCompactMs: msFrom(env.HISTORY_COMPACT_MS, 20_000, "HISTORY_COMPACT_MS"),
+    liveIntervalMs: msFrom(env.LIVE_INTERVAL_MS, 1000, "LIVE_INTERVAL_MS"),
+    liveMaxBehindMs: msFrom(env.LIVE_MAX_BEHIND_MS, 30_000, "LIVE_MAX_BEHIND_MS"),
     logLevel: (env.LOG_LEVEL as ServerConfig["logLevel"]) ?? "info",
     zone: zoneFromEnv(env),
     secretsKey: env.SECRETS_KEY || null,
