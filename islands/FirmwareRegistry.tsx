@@ -78,16 +78,19 @@ export default function FirmwareRegistry(props: FirmwareRegistryProps) {
         r = JSON.parse(xhr.responseText);
       } catch { /* not JSON: say the status below */ }
       if (xhr.status === 200 || xhr.status === 201) {
+        form.reset();
+        // the list first, then the result line: whoever reads the message finds the new image listed
+        try {
+          const list = await fetch("/api/firmware");
+          if (list.ok) setFirmware(await list.json());
+        } catch { /* the upload is done; the list refreshes with the next page load */ }
+        setNow(Date.now());
         setMessage({
           text: xhr.status === 200
             ? `${r.filename} was already registered`
             : `registered ${r.filename} (${r.kind}, ${r.platform} ${r.version})`,
           ok: true,
         });
-        form.reset();
-        const list = await fetch("/api/firmware");
-        if (list.ok) setFirmware(await list.json());
-        setNow(Date.now());
       } else {
         setMessage({ text: `refused: ${r.error ?? `the server answered ${xhr.status}`}`, ok: false });
       }
@@ -201,7 +204,7 @@ export default function FirmwareRegistry(props: FirmwareRegistryProps) {
                       </td>
                       <td>{f.platform}</td>
                       <td>{f.version}</td>
-                      <td class="small">
+                      <td class="small" style={{ minWidth: "14rem" }}>
                         {f.rbl
                           ? `${f.rbl.name} ${f.rbl.version}, ${f.rbl.compression}/${f.rbl.encryption}, raw ${f.rbl.rawSize} B`
                           : "–"}

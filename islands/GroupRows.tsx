@@ -57,7 +57,7 @@ export default function GroupRows({ initial }: { initial: GroupRow[] }) {
                     onInput={(e) => set(i, "name", (e.target as HTMLInputElement).value)}
                   />
                 </td>
-                <td>
+                <td class="num">
                   <input
                     name="group_percent"
                     value={r.percent}
@@ -68,7 +68,7 @@ export default function GroupRows({ initial }: { initial: GroupRow[] }) {
                     onInput={(e) => set(i, "percent", (e.target as HTMLInputElement).value)}
                   />
                 </td>
-                <td>
+                <td class="num">
                   <input
                     name="group_success"
                     value={r.success}
@@ -79,7 +79,7 @@ export default function GroupRows({ initial }: { initial: GroupRow[] }) {
                     onInput={(e) => set(i, "success", (e.target as HTMLInputElement).value)}
                   />
                 </td>
-                <td>
+                <td class="num">
                   <input
                     name="group_error"
                     value={r.error}

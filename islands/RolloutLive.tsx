@@ -247,7 +247,7 @@ export default function RolloutLive(
             <tbody>
               {shown.slice(0, 500).map((d) => (
                 <tr key={d.unitId} class={deviceBadge(d.state as DeviceState) === "failed" ? "failed" : undefined}>
-                  <td>
+                  <td class="nowrap">
                     <a href={`/units/${encodeURIComponent(d.unitId)}`}>{d.unitId}</a>
                   </td>
                   <td class="mono">{d.topic}</td>
@@ -262,7 +262,7 @@ export default function RolloutLive(
                   <td class="nowrap">
                     <When ts={d.stateAt} now={now} zone={zone} />
                   </td>
-                  <td>{d.error ?? ""}</td>
+                  <td style={d.error ? { minWidth: "16rem" } : undefined}>{d.error ?? ""}</td>
                 </tr>
               ))}
             </tbody>

@@ -276,7 +276,7 @@ function Preview({ p, now, zone }: { p: RolloutPreview; now: number; zone: Zone 
             <tbody>
               {p.units.slice(0, 500).map((u) => (
                 <tr key={u.unitId}>
-                  <td>
+                  <td class="nowrap">
                     <a href={`/units/${encodeURIComponent(u.unitId)}`}>{u.unitId}</a>
                   </td>
                   <td class="mono">{u.topic}</td>
@@ -332,7 +332,7 @@ function RolloutList({ rollouts, now, zone }: { rollouts: Rollout[]; now: number
         <tbody>
           {rollouts.map((r) => (
             <tr key={r.id}>
-              <td>
+              <td style={{ minWidth: "10rem" }}>
                 <a href={`/rollouts/${r.id}`}>{r.name}</a>
               </td>
               <td>
