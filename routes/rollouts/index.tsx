@@ -205,6 +205,7 @@ export function fieldOfError(message: string): keyof FormValues | null {
   if (/^delivery\b/.test(m)) return "delivery";
   if (/^(start at|startAt)\b/.test(m)) return "startAt";
   if (/^window\.timeZone|^window: /.test(m)) return "timeZone";
+  if (/^window\.end\b/.test(m)) return "windowEnd";
   if (/^(window\b|bad time)/.test(m)) return "windowStart";
   if (/^baseUrl\b/.test(m)) return "baseUrl";
   return null;
