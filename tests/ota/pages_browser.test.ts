@@ -157,6 +157,28 @@ Deno.test({
             devices.map((d) => ({ href: `/units/${d.unitId}`, state: d.state as string }))
               .sort((a, b) => a.href.localeCompare(b.href)),
           );
+          // keyboard: every control of the page's content is reached by Tab and shows where the focus is
+          if (width === 1366 && colorScheme === "light") {
+            const seen: string[] = [];
+            for (let i = 0; i < 60; i++) {
+              await page.keyboard.press("Tab");
+              const f = await page.evaluate(() => {
+                const el = document.activeElement as HTMLElement | null;
+                if (!el || !el.closest("main")) return null;
+                const st = getComputedStyle(el);
+                return {
+                  what: `${el.tagName.toLowerCase()} ${(el.textContent ?? "").trim().slice(0, 20)}`,
+                  visible: st.outlineStyle !== "none" && parseFloat(st.outlineWidth) >= 2,
+                };
+              });
+              if (!f) continue;
+              assert(f.visible, `no visible focus on ${f.what}`);
+              seen.push(f.what);
+            }
+            for (const want of ["button Pause", "button Retry failed", "select", "a u-"]) {
+              assert(seen.some((s) => s.startsWith(want)), `Tab never reached ${want}: ${seen.join(" | ")}`);
+            }
+          }
           // the device table scrolls inside its container at phone width, never the page
           if (width === 390) {
             const wrap = await page.locator('.table-wrap:has([data-testid="devices"])').evaluate((el) => ({
