@@ -6,6 +6,8 @@ import type { FlashBatch as Batch } from "../shared/flash-progress.ts";
 import { batchCheck } from "../server/stock-config/extension.ts";
 import { recentStockBatches } from "../server/db/stock_config.ts";
 import { BatchStockChecks } from "../components/BatchStockCheck.tsx";
+import { mayDownloadBackups } from "../server/api/backups.ts";
+import { authOf } from "../server/auth/middleware.ts";
 
 interface Data {
   batches: Batch[];
@@ -15,7 +17,9 @@ interface Data {
 export const handler: RouteHandler<Data> = async (ctx) => {
   const batches = await listBatches(ctx.app.kv);
   const ids = [...new Set([...batches.slice(0, 5).map((b) => b.batchId), ...await recentStockBatches(ctx.app.kv)])];
-  const checks = await Promise.all(ids.map((id) => batchCheck(ctx.app, id)));
+  const checks = await Promise.all(
+    ids.map((id) => batchCheck(ctx.app, id, mayDownloadBackups(authOf(ctx.req).principal))),
+  );
   return ctx.render({ batches, checks });
 };
 

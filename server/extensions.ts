@@ -12,6 +12,7 @@ import { historyCompactor } from "./history/extension.ts";
 import { inventoryExtensions } from "./api/inventory.ts";
 import { calibrationApi } from "./api/calibration.ts";
 import { flashApi } from "./api/flash.ts";
+import { backupsApi } from "./api/backups.ts";
 import { stockConfigJob } from "./stock-config/extension.ts";
 
 export function defaultExtensions(): Extension[] {
@@ -25,6 +26,7 @@ export function defaultExtensions(): Extension[] {
     ...inventoryExtensions(),
     calibrationApi(),
     flashApi(),
+    backupsApi(),
     stockConfigJob(),
   ];
 }

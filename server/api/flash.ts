@@ -2,11 +2,14 @@
  * Bench flashing API.
  *
  * Agents (under /api/agents/:agentId/flash, covered by the agent:self rule):
- *   GET  backups/:sha                 {exists, backup?, parts?: indexes already staged}
+ *   GET  backups/:sha                 {exists, backup?, parts?: indexes already staged}; "exists" only for
+ *                                     a backup this agent uploaded itself (another bench's backup is
+ *                                     uploaded again, which proves the bytes, and stored once)
  *   PUT  backups/:sha/parts/:n        one ≤ 60,000-byte part (fits the default body cap; resumable)
  *   POST backups/:sha/commit          {parts, size, chip, mac?, flashId?, benchHost?, port?}
  *                                     → parts joined, sha256 checked, stored once → {id, existed}
- *   GET  backups/:sha/bytes           a stored backup (restore)
+ *   GET  backups/:sha/bytes           a stored backup this agent uploaded (restore); operators download
+ *                                     backups from /api/units/:id/backups/:sha (audited, server/api/backups.ts)
  *   GET  firmware/:sha                a registered firmware image (server/db/firmware.ts)
  *   POST units                        register/update the unit in inventory after a job
  *   POST credentials {topic}          the unit's MQTT user/password, derived from the fleet secret
@@ -18,10 +21,11 @@
 import { streamSSE } from "hono/streaming";
 import { z } from "zod";
 import type { Extension, ServerContext } from "../context.ts";
-import { getBlob, SHA256_HEX, sha256Hex } from "../db/blobs.ts";
+import { getBlob, sealBytes, SHA256_HEX, sha256Hex, unsealBytes } from "../db/blobs.ts";
 import { batchProgressBody } from "../../shared/flash-progress.ts";
 import {
   agentBackedUpTopic,
+  agentHasBackup,
   backupExists,
   getBackup,
   getBackupBytes,
@@ -34,6 +38,7 @@ import { UnitInputError, upsertUnitFromBench } from "../db/units.ts";
 import { readCapped } from "./firmware.ts";
 import { OBK_TOPIC, unitSecret } from "../db/tokens.ts";
 import { unitMqttCredentials } from "../../shared/obk-config.ts";
+import { authOf } from "../auth/middleware.ts";
 
 export const UPLOAD_PART_BYTES = 60_000;
 const STAGE_TTL_MS = 24 * 3600_000;
@@ -62,9 +67,11 @@ const unitBody = z.object({
   topic: z.string().max(64).nullish(),
   benchHost: z.string().min(1).max(80),
   port: z.string().max(200).optional(),
+  /** sent by older agents; ignored: the server clock dates the registration */
   at: z.string().optional(),
 });
 
+const partContext = (agentId: string, sha: string, n: number) => `meterfleet-upload:${agentId}:${sha}:${n}`;
 const BATCH_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 const chipName = (c: string) => c.toUpperCase(); // inventory spells chips "BK7231N"
 
@@ -78,7 +85,9 @@ export function flashApi(): Extension {
       app.get(`${base}/backups/:sha`, async (c) => {
         const sha = c.req.param("sha");
         if (!SHA256_HEX.test(sha)) return c.json({ error: "bad sha256" }, 400);
-        if (await backupExists(kv, sha)) return c.json({ exists: true, backup: await getBackup(kv, sha) });
+        if (await backupExists(kv, sha) && await agentHasBackup(kv, c.req.param("agentId"), sha)) {
+          return c.json({ exists: true, backup: await getBackup(kv, sha) });
+        }
         const parts: number[] = [];
         for await (const e of kv.list({ prefix: ["flash_upload", c.req.param("agentId"), sha] })) {
           parts.push(e.key[3] as number);
@@ -94,7 +103,10 @@ export function flashApi(): Extension {
         }
         const bytes = await readCapped(c.req.raw, UPLOAD_PART_BYTES);
         if (!bytes) return c.json({ error: `a part is at most ${UPLOAD_PART_BYTES} bytes` }, 413);
-        await kv.set(["flash_upload", c.req.param("agentId"), sha, n], bytes, { expireIn: STAGE_TTL_MS });
+        // staged parts are sealed too: a deleted KV value's page keeps its bytes until reused
+        const agentId = c.req.param("agentId");
+        const sealed = await sealBytes(ctx.backupKey, partContext(agentId, sha, n), bytes);
+        await kv.set(["flash_upload", agentId, sha, n], sealed, { expireIn: STAGE_TTL_MS });
         return c.body(null, 204);
       });
 
@@ -105,15 +117,17 @@ export function flashApi(): Extension {
         const body = commitBody.safeParse(await c.req.json().catch(() => null));
         if (!body.success) return c.json({ error: body.error.issues[0].message }, 400);
         const m = body.data;
-        if (await backupExists(kv, sha)) {
-          const { backup } = await storeBackup(kv, (await getBlob(kv, sha))!, toMeta(m, agentId));
+        if (await backupExists(kv, sha) && await agentHasBackup(kv, agentId, sha)) {
+          const bytes = (await getBackupBytes(kv, ctx.backupKey, sha))!;
+          const { backup } = await storeBackup(kv, ctx.backupKey, bytes, toMeta(m, agentId));
           announceBackup(ctx, sha, m, agentId);
           return c.json({ id: sha, existed: true, backup });
         }
         const bytes = new Uint8Array(m.size);
         let off = 0;
         for (let i = 0; i < m.parts; i++) {
-          const part = (await kv.get<Uint8Array>(["flash_upload", agentId, sha, i])).value;
+          const stored = (await kv.get<Uint8Array>(["flash_upload", agentId, sha, i])).value;
+          const part = stored && await unsealBytes(ctx.backupKey, partContext(agentId, sha, i), stored);
           if (!part) return c.json({ error: `part ${i} missing` }, 409);
           if (off + part.length > m.size) return c.json({ error: "parts exceed the declared size" }, 400);
           bytes.set(part, off);
@@ -122,18 +136,25 @@ export function flashApi(): Extension {
         if (off !== m.size) return c.json({ error: `parts hold ${off} bytes, declared ${m.size}` }, 400);
         // a backup that does not hash to its name is never stored as good
         if (await sha256Hex(bytes) !== sha) return c.json({ error: "sha256 mismatch: upload corrupted" }, 422);
-        const { backup, existed } = await storeBackup(kv, bytes, toMeta(m, agentId));
+        const { backup, existed } = await storeBackup(kv, ctx.backupKey, bytes, toMeta(m, agentId));
         const op = kv.atomic();
         for (let i = 0; i < m.parts; i++) op.delete(["flash_upload", agentId, sha, i]);
         await op.commit();
-        ctx.log.info("backup stored", { sha256: sha, mac: backup.mac, agentId, existed });
+        // no sha256 at info level: it is the download name of a customer's backup
+        ctx.log.info("backup stored", { size: backup.size, agentId, existed });
         announceBackup(ctx, sha, m, agentId);
         return c.json({ id: sha, existed, backup });
       });
 
       app.get(`${base}/backups/:sha/bytes`, async (c) => {
-        const bytes = await getBackupBytes(kv, c.req.param("sha"));
-        if (!bytes) return c.json({ error: "no such backup" }, 404);
+        const who = authOf(c).principal;
+        if (who?.kind !== "agent") {
+          return c.json({ error: "operators download backups from /api/units/<unit id>/backups/<sha256>" }, 403);
+        }
+        const sha = c.req.param("sha");
+        // another bench's backup is as absent as a missing one: its existence is not revealed
+        const bytes = await agentHasBackup(kv, who.agentId, sha) ? await getBackupBytes(kv, ctx.backupKey, sha) : null;
+        if (!bytes) return c.json({ error: "no such backup from this bench" }, 404);
         return c.body(bytes as Uint8Array<ArrayBuffer>, 200, { "content-type": "application/octet-stream" });
       });
 
@@ -163,11 +184,11 @@ export function flashApi(): Extension {
             backupId,
             firmware: u.firmware?.name ?? null,
             benchHost: u.benchHost,
-            at: u.at ? Date.parse(u.at) : undefined,
             jobId: u.port ? `${c.req.param("agentId")}:${u.port}`.slice(0, 80) : undefined,
             // the provisioned MQTT topic: the OpenBeken ingest matches the unit by it when it comes online
             topic: u.topic ?? undefined,
-          });
+            // who and when: the authenticated agent and the server clock (the agent's own `at` is ignored)
+          }, { by: `agent:${c.req.param("agentId")}`, now: ctx.clock.now() });
           return c.json({ unitId: unit.id });
         } catch (e) {
           if (e instanceof UnitInputError) return c.json({ error: e.message }, 400);

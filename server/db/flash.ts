@@ -5,12 +5,17 @@
  * batches (one record per batch, rewritten by the agent about once a second).
  * Units themselves are registered in the inventory (server/db/units.ts).
  *
+ * Backups are private data (a customer's Wi-Fi password, Tuya keys): their blobs are
+ * sealed with the server's backup key and flagged as backups (server/db/blobs.ts), and
+ * a bench agent reaches only the backups it uploaded itself.
+ *
  * Keys (this module owns them):
  *   ["flash_backup", sha256]                      -> FlashBackup
  *   ["flash_backups_by_mac", mac, sha256]         -> true
+ *   ["flash_backups_by_agent", agentId, sha256]   -> true   (every agent that uploaded these bytes)
  *   ["flash_batch", batchId]                      -> FlashBatch   (expires after BATCH_TTL_MS)
  */
-import { getBlob, getBlobMeta, putBlob } from "./blobs.ts";
+import { type BlobKey, getBlob, getBlobMeta, putBlob, sealBackupBlob } from "./blobs.ts";
 
 export interface FlashBackup {
   sha256: string;
@@ -38,11 +43,12 @@ export const BATCH_TTL_MS = 7 * 24 * 3600_000;
  */
 export async function storeBackup(
   kv: Deno.Kv,
+  key: BlobKey,
   bytes: Uint8Array,
   meta: Omit<FlashBackup, "at" | "seen" | "size" | "sha256">,
   now = Date.now(),
 ): Promise<{ backup: FlashBackup; existed: boolean }> {
-  const blob = await putBlob(kv, bytes, now);
+  const blob = await putBlob(kv, bytes, now, { backupKey: key });
   for (let attempt = 0; attempt < 5; attempt++) {
     const cur = await kv.get<FlashBackup>(["flash_backup", blob.sha256]);
     const backup: FlashBackup = cur.value
@@ -50,6 +56,7 @@ export async function storeBackup(
       : { ...meta, sha256: blob.sha256, size: blob.size, at: now, seen: 1 };
     const op = kv.atomic().check(cur).set(["flash_backup", blob.sha256], backup);
     if (backup.mac) op.set(["flash_backups_by_mac", backup.mac, blob.sha256], true);
+    op.set(["flash_backups_by_agent", meta.agentId, blob.sha256], true);
     if ((await op.commit()).ok) return { backup, existed: cur.value !== null };
   }
   throw new Error("backup record: too much contention");
@@ -63,8 +70,35 @@ export async function backupExists(kv: Deno.Kv, sha256: string): Promise<boolean
   return (await getBlobMeta(kv, sha256)) !== null && (await getBackup(kv, sha256)) !== null;
 }
 
-export async function getBackupBytes(kv: Deno.Kv, sha256: string): Promise<Uint8Array | null> {
-  return (await getBackup(kv, sha256)) ? await getBlob(kv, sha256) : null;
+/** A backup's bytes (unsealed with `key`); null when there is no such backup. */
+export async function getBackupBytes(kv: Deno.Kv, key: BlobKey, sha256: string): Promise<Uint8Array | null> {
+  return (await getBackup(kv, sha256)) ? await getBlob(kv, sha256, key) : null;
+}
+
+/** Did this agent upload this backup itself? (Only then may it fetch it back, for a restore.) */
+export async function agentHasBackup(kv: Deno.Kv, agentId: string, sha256: string): Promise<boolean> {
+  return (await kv.get(["flash_backups_by_agent", agentId, sha256])).value === true;
+}
+
+/**
+ * Start-up migration for backups stored before they were sealed: seal their blobs (which
+ * also flags them as backups) and index them under the agent that uploaded them. Returns
+ * how many blobs were sealed.
+ */
+export async function sealLegacyBackups(kv: Deno.Kv, key: BlobKey): Promise<number> {
+  let n = 0;
+  for await (const e of kv.list<FlashBackup>({ prefix: ["flash_backup"] })) {
+    const b = e.value;
+    if (!(await kv.get(["flash_backups_by_agent", b.agentId, b.sha256])).versionstamp) {
+      await kv.set(["flash_backups_by_agent", b.agentId, b.sha256], true);
+    }
+    const meta = await getBlobMeta(kv, b.sha256);
+    if (meta && !meta.sealed) {
+      await sealBackupBlob(kv, b.sha256, key);
+      n++;
+    }
+  }
+  return n;
 }
 
 export async function listBackupsForMac(kv: Deno.Kv, mac: string): Promise<FlashBackup[]> {

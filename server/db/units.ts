@@ -71,6 +71,8 @@ export const reworkInput = z.object({
   at: z.number().int().positive().optional(),
   benchHost: z.string().max(80).optional(),
   photoNote: z.string().max(500).optional(),
+  /** a free-text note ("for Bob"): `who` is the signed-in user, this never replaces it */
+  onBehalfOf: z.string().trim().max(120).optional(),
 });
 export type ReworkInput = z.input<typeof reworkInput>;
 
@@ -84,6 +86,7 @@ export interface ReworkEntry {
   at: number;
   benchHost?: string;
   photoNote?: string;
+  onBehalfOf?: string;
 }
 
 export interface FlashRecord {
@@ -397,14 +400,20 @@ export type BenchRegistration = z.input<typeof benchRegistration>;
  * creates it) and appends the flash and backup records. Re-flashing the
  * same unit adds a record; nothing is overwritten.
  */
-export async function upsertUnitFromBench(kv: Deno.Kv, reg: BenchRegistration): Promise<Unit> {
+export async function upsertUnitFromBench(
+  kv: Deno.Kv,
+  reg: BenchRegistration,
+  /** the authenticated caller (agent or user) and the server's time; `reg.at` is only for direct callers */
+  actor: { by?: string; now?: number } = {},
+): Promise<Unit> {
   const r = benchRegistration.safeParse(reg);
   if (!r.success) throw new UnitInputError(r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
   const d = r.data;
   const mac = normalizeMac(d.mac);
-  const at = d.at ?? Date.now();
+  const at = actor.now ?? d.at ?? Date.now();
   const id = (await kv.get<string>(["units_by_mac", mac])).value ?? unitIdFor(mac);
-  return await editUnit(kv, id, { by: `bench:${d.benchHost}`, reason: "flashed on bench", now: at }, (u, isNew) => {
+  const by = actor.by ?? `bench:${d.benchHost}`;
+  return await editUnit(kv, id, { by, reason: "flashed on bench", now: at }, (u, isNew) => {
     const changed = isNew ? ["created"] : [];
     u.mac = mac;
     const set = <K extends keyof Unit>(k: K, v: Unit[K] | undefined) => {
@@ -522,6 +531,7 @@ export async function appendRework(kv: Deno.Kv, unitId: string, input: ReworkInp
       at,
       benchHost: d.benchHost,
       photoNote: d.photoNote,
+      ...(d.onBehalfOf ? { onBehalfOf: d.onBehalfOf } : {}),
     };
     return ["reworkCount"];
   }, {

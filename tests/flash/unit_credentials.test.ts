@@ -24,7 +24,7 @@ Deno.test("unit credentials: only for topics whose MAC this bench backed up", as
     assertEquals((await ask("bench-a", "obk8C112233")).status, 403);
 
     const image = new Uint8Array(4096).fill(0x5a);
-    await storeBackup(srv.kv, image, {
+    await storeBackup(srv.kv, srv.server.ctx.backupKey, image, {
       chip: "BK7231N",
       mac: "c8:47:8c:11:22:33",
       flashId: null,
