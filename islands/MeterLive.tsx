@@ -5,7 +5,7 @@
  */
 import { useEffect, useRef, useState } from "preact/hooks";
 import uPlot from "uplot";
-import { type MeterLatest, STALE_AFTER_MS } from "../shared/fleet.ts";
+import { type MeterLatest, meterStatus } from "../shared/fleet.ts";
 import { fleetTzDate } from "./EnergyChart.tsx";
 
 export interface MeterLiveProps {
@@ -16,18 +16,11 @@ export interface MeterLiveProps {
   fixedOffsetMin?: number | null;
 }
 
-/** no reading for this long: offline rather than stale */
-const OFFLINE_AFTER_MS = 10 * STALE_AFTER_MS;
-
 const f = (v: number | undefined, digits: number) =>
   v === undefined || v === null ? "–" : v.toLocaleString("en", {
     minimumFractionDigits: digits,
     maximumFractionDigits: digits,
   });
-
-function statusOf(age: number): "online" | "stale" | "offline" {
-  return age < STALE_AFTER_MS ? "online" : age < OFFLINE_AFTER_MS ? "stale" : "offline";
-}
 
 function ago(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
@@ -138,7 +131,8 @@ export default function MeterLive({ deviceId, initial, minutes, zoneName, fixedO
     const es = new EventSource(`/meters/${encodeURIComponent(deviceId)}/live`);
     es.addEventListener("reading", (e) => {
       const m = JSON.parse((e as MessageEvent).data) as MeterLatest;
-      setLatest(m);
+      // the stream carries no interval; the meter's own (from the page) decides stale and offline
+      setLatest((prev) => ({ ...m, intervalMs: m.intervalMs ?? prev?.intervalMs }));
       add(m.reading);
       draw();
     });
@@ -162,7 +156,8 @@ export default function MeterLive({ deviceId, initial, minutes, zoneName, fixedO
 
   const r = latest?.reading;
   const age = r && now ? now - latest!.committedAt : 0;
-  const status = r ? statusOf(age) : "offline";
+  const st = r && now ? meterStatus(latest!, now) : r ? "ok" : "offline";
+  const status = st === "ok" ? "online" : st;
   return (
     <div>
       <p class="row">

@@ -17,8 +17,14 @@ import { EnergyPeriodView } from "../../components/EnergyPeriod.tsx";
 import { Badge, Card, EmptyState, Num, RelativeTime, Stat, TableWrap } from "../../components/ui.tsx";
 import type { Zone } from "../../shared/zone.ts";
 
+/** Meters per page: the page stays the same size whatever the fleet's. */
+const PAGE = 100;
+
 interface Data {
   fleet: FleetEnergy;
+  /** this page's meters, biggest consumers this month first, and where the page starts */
+  units: FleetEnergy["units"];
+  offset: number;
   b: EnergyBreakdown;
   siteKwh: Record<string, number>;
   zone: EnergyZoneRecord | null;
@@ -33,9 +39,15 @@ export const handler: RouteHandler<Data> = async (ctx) => {
   const kind = ctx.url.searchParams.get("period");
   const period = periodOf(zone, isPeriodKind(kind) ? kind : "day", ctx.url.searchParams.get("date"), now);
   const fleet = await fleetEnergy(ctx.app.kv, now, zone);
+  const rawOffset = ctx.url.searchParams.get("offset") ?? "0";
+  const offset = /^\d{1,9}$/.test(rawOffset) ? Number(rawOffset) : 0;
+  const units = [...fleet.units]
+    .sort((a, b) => b.monthWh - a.monthWh || a.deviceId.localeCompare(b.deviceId))
+    .slice(offset, offset + PAGE);
+  const shown = new Set(units.map((u) => u.deviceId));
   const presence: Data["presence"] = {};
   for (const p of await listUnitPresence(ctx.app.kv)) {
-    presence[p.deviceId] = { online: isUnitOnline(p, fleet.at), version: p.version };
+    if (shown.has(p.deviceId)) presence[p.deviceId] = { online: isUnitOnline(p, fleet.at), version: p.version };
   }
   const b = await energyBreakdown(ctx.app.kv, zone, "fleet", "all", period, now);
   const siteKeys = fleet.sites.map((s) => periodKeys("site", s.site, period, zone));
@@ -49,6 +61,8 @@ export const handler: RouteHandler<Data> = async (ctx) => {
   });
   return ctx.render({
     fleet,
+    units,
+    offset,
     b,
     siteKwh,
     presence,
@@ -62,6 +76,7 @@ export default function EnergyPage({ data, url }: PageProps<Data>) {
   const f = data.fleet;
   const p = data.b.period;
   const zone = data.tz;
+  const pageQ = `/energy?period=${p.kind}&date=${p.date}`;
   return (
     <>
       <div class="page-head">
@@ -102,7 +117,7 @@ export default function EnergyPage({ data, url }: PageProps<Data>) {
                   </tr>
                 </thead>
                 <tbody>
-                  {f.units.map((u) => {
+                  {data.units.map((u) => {
                     const pr = data.presence[u.deviceId];
                     const q = `?period=${p.kind}&date=${p.date}`;
                     return (
@@ -149,6 +164,23 @@ export default function EnergyPage({ data, url }: PageProps<Data>) {
             </EmptyState>
           )}
       </Card>
+      {f.units.length > PAGE
+        ? (
+          <nav class="pager row" aria-label="Meter pages" data-testid="energy-pager">
+            {data.offset > 0
+              ? <a class="btn" href={`${pageQ}&offset=${Math.max(0, data.offset - PAGE)}`}>← Previous meters</a>
+              : null}
+            <span class="muted">
+              {`${data.offset + 1}–${
+                data.offset + data.units.length
+              } of ${f.units.length} meters, biggest this month first`}
+            </span>
+            {data.offset + PAGE < f.units.length
+              ? <a class="btn" href={`${pageQ}&offset=${data.offset + PAGE}`}>Next meters →</a>
+              : null}
+          </nav>
+        )
+        : null}
       {f.sites.length
         ? (
           <Card title={`Sites · ${p.label}`}>

@@ -74,6 +74,11 @@ export default function UnitEnergyPage({ data, url }: PageProps<Data>) {
           </p>
         )
         : null}
+      {Object.entries(p?.warnings ?? {}).map(([code, w]) => (
+        <p class="notice warn" key={code} data-testid={`warning-${code}`}>
+          {w.message} (since <RelativeTime ts={w.since} now={data.now} zone={data.tz} />)
+        </p>
+      ))}
       {!data.state ? <p class="notice">No energy accounted for this meter yet.</p> : null}
       <EnergyPeriodView path={url.pathname} b={data.b} fixedOffsetMin={data.tz.fixedOffsetMin} now={data.now} />
       <p class="small muted">
