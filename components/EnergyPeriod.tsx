@@ -16,7 +16,7 @@ export function periodHref(path: string, kind: PeriodKind, date: string): string
   return `${path}?period=${kind}&date=${date}`;
 }
 
-export function PeriodNav({ path, period }: { path: string; period: Period }) {
+export function PeriodNav({ path, period, zoneName }: { path: string; period: Period; zoneName: string }) {
   return (
     <nav class="period-nav" aria-label="Period" data-testid="period-nav">
       <span class="levels">
@@ -50,6 +50,7 @@ export function PeriodNav({ path, period }: { path: string; period: Period }) {
         <input type="date" id="period-date" name="date" value={period.date} max={period.today} required />
         <button type="submit" class="small">Go</button>
       </form>
+      <span class="muted small">days and months in {zoneName}</span>
     </nav>
   );
 }
@@ -74,7 +75,7 @@ export function EnergyPeriodView({ path, b, fixedOffsetMin, linkMembers, now: at
   const now = Math.min(p.to, at);
   return (
     <>
-      <PeriodNav path={path} period={p} />
+      <PeriodNav path={path} period={p} zoneName={b.zoneName} />
       <Card title={`Energy per ${bucket} · ${p.label}`} testid="energy-period">
         {b.buckets.length
           ? (

@@ -81,7 +81,6 @@ export default function EnergyPage({ data, url }: PageProps<Data>) {
     <>
       <div class="page-head">
         <h1>Energy</h1>
-        <span class="muted small">Days and months in {data.b.zoneName}</span>
       </div>
       <div class="cards">
         <Stat label="Fleet today" value={kwh(f.fleet.todayWh)} unit="kWh" testid="fleet-today" />
