@@ -234,3 +234,34 @@ export async function inventoryFilter(browser: Browser, fx: UiFixture) {
     await close();
   }
 }
+
+/** The live fleet's filters and sort: a site narrows it to its meters, sorting by id and flipping the direction reverses them. */
+export async function liveFleetControls(browser: Browser, fx: UiFixture) {
+  const { page, errors, close } = await signedInPage(browser, fx, 1366);
+  try {
+    await page.goto(`${fx.srv.url}/`);
+    await page.waitForSelector("tr[data-meter]");
+    const order = () =>
+      page.locator("tr[data-meter]").evaluateAll((trs) => trs.map((t) => t.getAttribute("data-meter")));
+    await page.getByTestId("filter-site").selectOption(SITE);
+    await page.waitForFunction((n) => document.querySelectorAll("tr[data-meter]").length === n, SITE_METERS.length);
+    assertEquals([...await order()].sort(), [...SITE_METERS].sort());
+    await page.getByTestId("sort").selectOption("id");
+    await page.waitForFunction(() => {
+      const ids = [...document.querySelectorAll("tr[data-meter]")].map((t) => t.getAttribute("data-meter")!);
+      return ids.join() === [...ids].sort().join() || ids.join() === [...ids].sort().reverse().join();
+    });
+    const first = await order();
+    await page.getByTestId("sort-dir").click();
+    await page.waitForFunction((before) => {
+      const ids = [...document.querySelectorAll("tr[data-meter]")].map((t) => t.getAttribute("data-meter"));
+      return ids.join() === [...before].reverse().join();
+    }, first);
+    // a meter's row links to its live page
+    await page.locator(`tr[data-meter="${SITE_METERS[0]}"] a`).first().click();
+    await page.waitForURL(new RegExp(`/meters/${SITE_METERS[0]}$`));
+    assertEquals(errors, []);
+  } finally {
+    await close();
+  }
+}

@@ -16,7 +16,14 @@ import { launchBrowser } from "../helpers/browser.ts";
 import { withTempDir } from "../helpers/tmp.ts";
 import { axe, bareScrollingTables, overflow, type Problem, seriousOrWorse } from "./audit.ts";
 import { SITE, startUiFixture, type UiFixture } from "./fixture.ts";
-import { energyNavigation, inventoryFilter, liveMeter, phoneMenu, themeAndKeyboard } from "./controls.ts";
+import {
+  energyNavigation,
+  inventoryFilter,
+  liveFleetControls,
+  liveMeter,
+  phoneMenu,
+  themeAndKeyboard,
+} from "./controls.ts";
 
 const SHOTS = Deno.env.get("SCREENSHOT_DIR") ?? new URL("../../test-artifacts/screenshots/", import.meta.url).pathname;
 const VIEWS = [
@@ -92,6 +99,10 @@ Deno.test({
         );
         await t.step("a meter's live page updates without reload", () => liveMeter(b, fx));
         await t.step("inventory filter narrows, empties and clears the list", () => inventoryFilter(b, fx));
+        await t.step(
+          "live fleet: filter by site, sort by id both ways, a row links to its meter",
+          () => liveFleetControls(b, fx),
+        );
         await t.step(
           "every page at 1366 and 390 px, light and dark: fits, no errors, titled, no serious axe violations",
           () => everyPage(b, fx),
