@@ -81,8 +81,8 @@ export async function startUiFixture(dir: string): Promise<UiFixture> {
     });
     cleanup.unshift(() => agent.stop());
     // 3-hour steps: each step's energy lands in hour buckets (shorter spans would write minute buckets).
-    // Paced: three steps, then wait until they are accounted (one commit of a large backlog can exceed KV's
-    // 1000 mutations and is then skipped; see the report)
+    // Paced: three steps, then wait until they are accounted. Unpaced, ~3,000 queued readings made one accountant
+    // commit exceed Deno KV's 1000 mutations; it was logged and skipped (server/energy/accountant.ts)
     let accounted = 0;
     const off = srv.server.ctx.bus.on("energy.accounted", (e) => void (accounted += e.samples));
     let sent = 0;
