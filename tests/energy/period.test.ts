@@ -65,6 +65,11 @@ Deno.test("period CSV: a bad period, date or scope is a 400 with the reason; a g
     r = await get("scope=fleet&period=month");
     assertEquals(r.status, 200);
     assertEquals((await r.text()).split("\n")[0], "bucket_start_utc,bucket_start_ms,bucket_start_local,total_kwh");
+    // a new installation's energy page says what to do instead of drawing an empty chart
+    const page = await (await srv.api("/energy?period=week&date=not-a-date")).text();
+    for (const want of ["No energy recorded in this period", "No meter has reported energy yet", "Week of"]) {
+      assertEquals(page.includes(want), true, want);
+    }
   } finally {
     await srv.close();
   }
