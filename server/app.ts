@@ -23,6 +23,7 @@ import { BOOTSTRAP_FILE } from "./auth/web.ts";
 import { loadBackupKey, SECRETS_KEY_FILE } from "./auth/backup_key.ts";
 import { sealLegacyBackups } from "./db/flash.ts";
 import { domainErrorResponse } from "./http/errors.ts";
+import { knownRoutes } from "./http/known_routes.ts";
 
 export const PROJECT_ROOT = new URL("../", import.meta.url);
 
@@ -106,7 +107,7 @@ export async function startServer(
         contentTypeFilter: (type) => COMPRESSIBLE_CONTENT_TYPE_REGEX.test(type) || type.startsWith("text/event-stream"),
       }),
     );
-    app.use("*", authMiddleware()); // default-deny policy, CSRF, body caps, security headers (server/auth/policy.ts)
+    app.use("*", authMiddleware(knownRoutes(app))); // default-deny policy, CSRF, body caps, security headers (server/auth/policy.ts)
     app.onError((err, c) => {
       const known = domainErrorResponse(err);
       if (known) return known;

@@ -139,10 +139,11 @@ function sameOrigin(c: Context<AppEnv>): boolean {
   return site === undefined || site === "same-origin" || site === "none";
 }
 
-export function authMiddleware(): MiddlewareHandler<AppEnv> {
+/** `isRoute` tells whether any route serves a path: unknown paths answer 404 to a signed-in caller. */
+export function authMiddleware(isRoute: (path: string) => boolean = () => true): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     try {
-      await gate(c, next);
+      await gate(c, next, isRoute);
     } finally {
       let res = c.res;
       try {
@@ -158,7 +159,7 @@ export function authMiddleware(): MiddlewareHandler<AppEnv> {
   };
 }
 
-async function gate(c: Context<AppEnv>, next: () => Promise<void>) {
+async function gate(c: Context<AppEnv>, next: () => Promise<void>, isRoute: (path: string) => boolean) {
   const method = c.req.method;
   const { rule, params } = ruleFor(method, c.req.path);
 
@@ -181,6 +182,10 @@ async function gate(c: Context<AppEnv>, next: () => Promise<void>) {
     return;
   }
   const p = who.principal;
+  if (p && !isRoute(c.req.path)) {
+    c.res = await c.notFound();
+    return;
+  }
   if (!allows(rule, params, p)) {
     if (!p) {
       if (wantsHtml(c)) {
