@@ -3,6 +3,7 @@
  * who is calling (session cookie or agent bearer token), the policy check
  * (server/auth/policy.ts, default deny) and CSRF on state-changing requests.
  */
+import { DomainError } from "../http/errors.ts";
 import type { Context, MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
 import { secureHeaders } from "hono/secure-headers";
@@ -88,9 +89,9 @@ export function cappedStream(body: ReadableStream<Uint8Array>, max: number): Rea
   );
 }
 
-export class BodyTooLarge extends Error {
+export class BodyTooLarge extends DomainError {
   constructor(readonly max: number) {
-    super(`request body exceeds ${max} bytes`);
+    super("too_large", `request body exceeds ${max} bytes`);
     this.name = "BodyTooLarge";
   }
 }
