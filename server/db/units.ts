@@ -25,6 +25,7 @@
  *   appendRework         the bench operator logs a desolder / resolder / trace cut ...
  *   listUnits(filter)    pages, rollouts (target selection)
  */
+import { CONFLICT, untilCommitted } from "./kv_retry.ts";
 import { DomainError, type ErrorCode } from "../http/errors.ts";
 import { z } from "zod";
 import { getManyChunked } from "./kv_bulk.ts";
@@ -324,7 +325,7 @@ async function editUnit(
   mutate: (u: Unit, isNew: boolean) => string[],
   opts: { create?: boolean; history?: boolean; extra?: (op: Deno.AtomicOperation, u: Unit) => void } = {},
 ): Promise<Unit> {
-  for (let attempt = 0; attempt < 20; attempt++) {
+  return await untilCommitted(`unit ${id}`, async () => {
     const now = actor.now ?? Date.now();
     const prev = await kv.get<Unit>(["unit", id]);
     if (!prev.value && !opts.create) throw new UnitInputError(`no such unit ${id}`, "not_found");
@@ -342,8 +343,8 @@ async function editUnit(
     if (await commitUnit(kv, prev, next, rev, opts.extra ? (op) => opts.extra!(op, next) : undefined)) return next;
     const clash = await uniquenessClash(kv, next);
     if (clash) throw new UnitConflictError(clash);
-  }
-  throw new Error(`unit ${id}: too much contention`);
+    return CONFLICT;
+  });
 }
 
 /** Create a unit (operator form / API). MAC and topic must be unique. */
