@@ -1,7 +1,7 @@
 /** Inventory API: units, bench registration, rework log, the rework audit (JSON and CSV), revisions. */
 import { z } from "zod";
 import type { Extension } from "../context.ts";
-import { auditOp, listAudit, recordAudit, toCsv } from "../db/audit.ts";
+import { listAudit, toCsv } from "../db/audit.ts";
 import { unitOtaHistory } from "../db/ota.ts";
 import {
   allRework,
@@ -52,13 +52,7 @@ export function unitsApi(): Extension {
       app.post("/api/units", async (c) => {
         const { reason, onBehalfOf, ...fields } = await readEdit(c.req.raw);
         const by = actorOf(c);
-        const u = await createUnit(kv, fields, { by, reason, now: ctx.clock.now() });
-        await recordAudit(kv, {
-          actor: by,
-          action: "unit.create",
-          target: `unit:${u.id}`,
-          ...(onBehalfOf ? { details: { onBehalfOf } } : {}),
-        }, ctx.clock.now());
+        const u = await createUnit(kv, fields, { by, reason, onBehalfOf, now: ctx.clock.now() });
         return c.json(u, 201);
       });
 
@@ -93,17 +87,7 @@ export function unitsApi(): Extension {
       app.patch("/api/units/:id", async (c) => {
         const { reason, onBehalfOf, ...fields } = await readEdit(c.req.raw);
         const by = actorOf(c);
-        const u = await updateUnit(kv, c.req.param("id"), fields, { by, reason, now: ctx.clock.now() });
-        await recordAudit(
-          kv,
-          {
-            actor: by,
-            action: "unit.edit",
-            target: `unit:${u.id}`,
-            details: { reason, ...(onBehalfOf ? { onBehalfOf } : {}) },
-          },
-          ctx.clock.now(),
-        );
+        const u = await updateUnit(kv, c.req.param("id"), fields, { by, reason, onBehalfOf, now: ctx.clock.now() });
         return c.json(u);
       });
 
@@ -114,19 +98,6 @@ export function unitsApi(): Extension {
           c.req.param("id"),
           { ...body, who: actorOf(c), at: ctx.clock.now() } as never,
         );
-        const op = kv.atomic();
-        auditOp(op, {
-          actor: entry.who,
-          action: "unit.rework",
-          target: `unit:${entry.unitId}`,
-          details: {
-            component: entry.component,
-            action: entry.action,
-            reason: entry.reason,
-            ...(entry.onBehalfOf ? { onBehalfOf: entry.onBehalfOf } : {}),
-          },
-        }, entry.at);
-        await op.commit();
         return c.json(entry, 201);
       });
 
