@@ -5,7 +5,6 @@ import { listAudit, toCsv } from "../db/audit.ts";
 import { unitOtaHistory } from "../db/ota.ts";
 import {
   allRework,
-  appendCalibration,
   appendRework,
   type ComponentState,
   createUnit,
@@ -99,12 +98,6 @@ export function unitsApi(): Extension {
           { ...body, who: actorOf(c), at: ctx.clock.now() } as never,
         );
         return c.json(entry, 201);
-      });
-
-      app.post("/api/units/:id/calibration", async (c) => {
-        const body = withoutActorFields(await jsonBody(c.req.raw)) as object;
-        const input = { ...body, by: actorOf(c), at: ctx.clock.now() };
-        return c.json(await appendCalibration(kv, c.req.param("id"), input as never), 201);
       });
 
       /** "Which units have the RN8209C desoldered and not yet resoldered?" */
