@@ -37,6 +37,14 @@ export async function runBatch(o: BatchOptions): Promise<BatchResult[]> {
   const batchId = o.batchId ?? `b-${new Date(o.clock.now()).toISOString().replace(/[-:]/g, "").slice(0, 15)}`;
   const benchHost = o.benchHost ?? Deno.hostname();
   const stopReporting = reportLoop(o, batchId);
+  // two ports presenting one MAC are two units that cannot both be that unit: the second is refused
+  const macs = new Map<string, string>();
+  const claimMac = (mac: string, port: string) => {
+    const holder = macs.get(mac);
+    if (holder && holder !== port) return holder;
+    macs.set(mac, port);
+    return null;
+  };
   try {
     const settled = await Promise.allSettled(o.ports.map((port) =>
       flashUnit({
@@ -46,6 +54,8 @@ export async function runBatch(o: BatchOptions): Promise<BatchResult[]> {
         image: o.image,
         configSector: o.provision,
         server: o.server,
+        batchId,
+        claimMac,
         benchHost,
         flasher: o.flasher,
         clock: o.clock,

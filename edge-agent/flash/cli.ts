@@ -182,7 +182,9 @@ export async function runFlashCli(args: string[]): Promise<void> {
         board.finish();
         let failed = 0;
         for (const r of results) {
-          if (r.ok) {
+          if (r.ok && r.result.skipped) {
+            console.log(`${r.port}: skipped, ${r.result.skipped}`);
+          } else if (r.ok) {
             const u = r.result.record;
             console.log(
               `${r.port}: OK ${u.chip} mac ${u.mac ?? "?"} backup ${u.backupSha256?.slice(0, 12) ?? "-"}` +

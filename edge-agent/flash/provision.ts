@@ -34,7 +34,10 @@ export interface ProvisioningFile {
   startupCommand?: string;
 }
 
-export type ConfigSectorFor = (unit: { chip: ChipKind; mac?: string }) => Promise<Uint8Array | undefined>;
+/** Builds a unit's config sector; `profile` is the device profile id, for the inventory record. */
+export type ConfigSectorFor = ((unit: { chip: ChipKind; mac?: string }) => Promise<Uint8Array | undefined>) & {
+  profile?: string;
+};
 
 /** Profile autoexec lines → one OBK startup command line (`backlog a; b`). */
 export function startupFromAutoexec(text: string): string {
@@ -44,7 +47,7 @@ export function startupFromAutoexec(text: string): string {
 }
 
 export interface CredentialIssuer {
-  unitCredentials(topic: string): Promise<{ user: string; password: string }>;
+  unitCredentials(topic: string, mac: string): Promise<{ user: string; password: string }>;
 }
 
 export function provisioning(p: ProvisioningFile, issuer?: CredentialIssuer): ConfigSectorFor {
@@ -53,12 +56,12 @@ export function provisioning(p: ProvisioningFile, issuer?: CredentialIssuer): Co
     throw new FlashError("BAD_IMAGE", `mqtt.credentials "server" needs --server (and --agent-id/--token)`);
   }
   const profile = p.profile ? getProfile(p.profile) : undefined;
-  return async ({ chip, mac }) => {
+  const build: ConfigSectorFor = async ({ chip, mac }) => {
     if (!mac) throw new FlashError("BAD_IMAGE", "cannot provision a unit whose MAC was not found in its backup");
     const names = defaultNames(chip, mac);
     const topic = p.topicPrefix ? `${p.topicPrefix}${names.short.slice(3)}` : names.short;
     const creds = p.mqtt.credentials === "server"
-      ? await issuer!.unitCredentials(topic)
+      ? await issuer!.unitCredentials(topic, mac)
       : p.mqtt.unitSecret
       ? await unitMqttCredentials(p.mqtt.unitSecret, topic)
       : { user: p.mqtt.user, password: p.mqtt.password };
@@ -80,6 +83,8 @@ export function provisioning(p: ProvisioningFile, issuer?: CredentialIssuer): Co
       startupCommand: p.startupCommand ?? (profile ? startupFromAutoexec(profile.autoexec) : undefined),
     });
   };
+  build.profile = profile?.id;
+  return build;
 }
 
 export async function provisioningFromFile(path: string, issuer?: CredentialIssuer): Promise<ConfigSectorFor> {

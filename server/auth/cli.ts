@@ -25,6 +25,7 @@ import {
   setPassword,
   setRole,
 } from "../db/users.ts";
+import { recordAudit } from "../db/audit.ts";
 import { syncMosquittoFiles, writeMosquittoFiles } from "./mosquitto.ts";
 import { createLogger } from "../../shared/log.ts";
 
@@ -171,6 +172,12 @@ export async function main(argv: string[]) {
           createdBy: "cli",
         });
         if (!r) throw new Error("a live credential with that user name exists; revoke it first");
+        await recordAudit(kv, {
+          actor: `cli:${Deno.env.get("USER") ?? "?"}`,
+          action: "device.credential.issue",
+          target: `mqtt-user:${r.username}`,
+          details: { topics: r.record.topics },
+        });
         console.error(`on the unit: MqttUser ${r.username}, MqttPassword:`);
         console.log(r.password);
         break;

@@ -101,7 +101,9 @@ export const ROUTES: RouteRule[] = [
   { method: "POST", path: "/api/rollouts", allow: ["admin"] },
   { method: "POST", path: "/api/rollouts/*", allow: ["admin"] },
 
-  // bench agents calling the server over HTTP use their MQTT token, only for themselves
+  // bench agents calling the server over HTTP use their MQTT token, only for themselves;
+  // a unit's MQTT password goes only to the bench that backed the unit up (never to a signed-in operator)
+  { method: "POST", path: "/api/agents/:agentId/flash/credentials", allow: ["agent:self"] },
   { method: "*", path: "/api/agents/:agentId/*", allow: ["agent:self", "operator"] },
 
   // users, agent tokens, device credentials

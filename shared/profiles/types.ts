@@ -75,6 +75,8 @@ export const deviceProfileSchema = z.object({
   id: z.string().regex(/^[a-z0-9][a-z0-9-]{1,40}$/),
   model: z.string(),
   module: z.enum(["BK7231N", "BK7231T"]),
+  /** the Wi-Fi module board the chip sits on (Tuya's CBU, CB2S, …), for the inventory record */
+  board: z.enum(["CBU", "CB2S", "CB3S", "WB3S", "WB2S", "CB2L"]).optional(),
   phases: z.union([z.literal(1), z.literal(3)]).default(1),
   transport: z.discriminatedUnion("kind", [chipTransportSchema, tuyaTransportSchema]),
   /** OBK pin → role, e.g. { 6: "WifiLED_n" } */

@@ -74,7 +74,7 @@ Deno.test("flash + server: backup stored once in KV, unit registered, batch prog
       assertEquals(unit?.chip, "BK7231N");
       assertEquals(unit?.flashId, "1560eb");
       assertEquals(unit?.backups.map((b) => b.backupId), [sha]);
-      assertEquals(unit?.flashes.at(-1)?.firmware, "OpenBK7231N_UA_1.18.299.bin");
+      assertEquals(unit?.flashes.at(-1)?.firmware, "OpenBeken 1.18.299 (BK7231N)"); // chip + version, not a path
       // the provisioned unit will come online as obk8C123456: inventory knows it by that topic
       assertEquals(unit?.topic, "obk8C123456");
       assertEquals((await findUnitByTopic(ts.kv, "obk8C123456"))?.id, unit?.id);
@@ -117,14 +117,18 @@ Deno.test("flash + server: backup stored once in KV, unit registered, batch prog
 
       // the same backup again (unit unchanged apart from what we wrote): no new chunks, seen twice
       const chunks = await countChunks(ts.kv);
-      const again = await server.uploadBackup({
-        sha256: sha,
-        size: original.length,
-        chip: "bk7231n",
-        mac: "c8:47:8c:12:34:56",
-        benchHost: "bench-1",
-        port: sim.path,
-      }, original);
+      const again = await server.uploadBackup(
+        {
+          sha256: sha,
+          size: original.length,
+          chip: "bk7231n",
+          mac: "c8:47:8c:12:34:56",
+          benchHost: "bench-1",
+          port: sim.path,
+        },
+        original,
+        "rerun~port~1",
+      );
       assertEquals(again, sha);
       assertEquals(await countChunks(ts.kv), chunks);
       assertEquals((await getBackup(ts.kv, sha))?.seen, 2);
@@ -148,19 +152,27 @@ Deno.test("flash + server: an upload that does not hash to its name is refused a
     bad[70_000] ^= 0xff; // one byte flipped in transit / on disk
     const root = `${ts.url}/api/agents/bench-2/flash/backups/${sha}`;
     for (const [i, part] of [bad.subarray(0, 60_000), bad.subarray(60_000)].entries()) {
-      const res = await fetch(`${root}/parts/${i}`, { method: "PUT", headers: auth, body: part.slice() });
+      const res = await fetch(`${root}/parts/${i}?upload=job~p0~1`, {
+        method: "PUT",
+        headers: auth,
+        body: part.slice(),
+      });
       assertEquals(res.status, 204);
     }
     const commit = await fetch(`${root}/commit`, {
       method: "POST",
       headers: { ...auth, "content-type": "application/json" },
-      body: JSON.stringify({ parts: 2, size: bad.length, chip: "bk7231n" }),
+      body: JSON.stringify({ upload: "job~p0~1", parts: 2, size: bad.length, chip: "bk7231n" }),
     });
     assertEquals(commit.status, 422);
     await commit.body?.cancel();
     assertEquals(await getBackup(ts.kv, sha), null);
     assertEquals(await getBlob(ts.kv, sha), null);
-    const tooBig = await fetch(`${root}/parts/0`, { method: "PUT", headers: auth, body: new Uint8Array(60_001) });
+    const tooBig = await fetch(`${root}/parts/0?upload=job~p0~2`, {
+      method: "PUT",
+      headers: auth,
+      body: new Uint8Array(60_001),
+    });
     assertEquals(tooBig.status, 413);
     await tooBig.body?.cancel();
   } finally {
