@@ -5,7 +5,7 @@
 // three distinct units with their backups and true firmware/model/chip fields, and running the same command
 // again must flash nothing and say which ports it skipped.
 import { assert, assertEquals, assertMatch, assertNotEquals, assertStringIncludes } from "@std/assert";
-import { listUnits } from "../../server/db/units.ts";
+import { listUnits, unitRevisions } from "../../server/db/units.ts";
 import { getBackup } from "../../server/db/flash.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { withTempDir } from "../helpers/tmp.ts";
@@ -85,10 +85,34 @@ Deno.test("README batch: three default simulators, one run, three units; a secon
       for (const u of after) assertEquals(u.flashes.length, 1, `${u.id} was not flashed again`);
 
       // the second run wrote nothing: every simulator saw the same writes (one image and one config sector)
-      const stats = await Promise.all(sims.map((s) => s.stop()));
+      const stats = await Promise.all(sims.slice(1).map((s) => s.stop()));
       const writes = stats.map((s) => JSON.parse(s.err.trim().split("\n").at(-1)!).stats.writes as number);
       assertNotEquals(writes[0], 0);
       assertEquals(new Set(writes).size, 1, JSON.stringify(writes));
+
+      // a later `flash write` and `flash restore` of the stock backup on the first port report like the batch
+      const common = ["--port", sims[0].path, "--server", ts.url, "--agent-id", "bench-1", "--token", token!];
+      const stateDir = ["--state-dir", `${dir}/state`];
+      const w = await agentCli([
+        "flash",
+        "write",
+        "--image",
+        `${dir}/OpenBK7231N_UA_1.18.299.bin`,
+        ...common,
+        ...stateDir,
+      ]);
+      assertEquals(w.code, 0, w.stdout + w.stderr);
+      const unit0 = units.find((u) => u.id === (after.find((x) => x.backups.length && w.stdout.includes(x.mac!)))?.id);
+      assert(unit0, w.stdout);
+      const r = await agentCli(["flash", "restore", "--backup-id", unit0.backups[0].backupId, ...common, ...stateDir]);
+      assertEquals(r.code, 0, r.stdout + r.stderr);
+      const restored = (await listUnits(ts.kv)).find((u) => u.id === unit0.id)!;
+      assertEquals(restored.flashes.map((f) => f.kind), ["batch", "write", "restore"]);
+      assertEquals(restored.flashes[1].firmware, "OpenBeken 1.18.299 (BK7231N)");
+      assertEquals(restored.flashes[2].firmware, `stock firmware (backup ${unit0.backups[0].backupId.slice(0, 12)})`);
+      assertEquals(restored.firmwareReported, "stock firmware");
+      const history = await unitRevisions(ts.kv, unit0.id);
+      assertEquals(history.map((h) => h.reason).slice(-2), ["flashed on bench", "restored on bench"]);
     });
   } finally {
     await Promise.all(sims.map((s) => s.stop()));

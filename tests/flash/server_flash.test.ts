@@ -236,3 +236,42 @@ Deno.test("flash + server: the image comes from the firmware store; a backup tha
     await ts.close();
   }
 });
+
+Deno.test("flash + server: two ports presenting one MAC in a batch: one unit flashed, the other refused, never merged", async () => {
+  const ts = await startTestServer();
+  const sims = [0, 1].map(() =>
+    Bk7231Sim.start({ chip: "bk7231n", mac: "c8:47:8c:00:0c:10", log: quiet, timing: { resetWindowMs: 1500 } })
+  );
+  try {
+    await withTempDir(async (dir) => {
+      const creds = await ts.agentCredentials("bench-4");
+      const server = new HttpFlashServer(ts.url, "bench-4", creds.token);
+      const results = await runBatch({
+        ports: sims.map((s) => s.path),
+        image: { name: "OpenBK7231N_UA_1.18.299.bin", data: fakeObkImage(0x20000) },
+        backupDir: `${dir}/backups`,
+        stateDir: `${dir}/state`,
+        server,
+        flasher: fastOptions(),
+        clock: systemClock,
+        log: quiet,
+        board: silentBoard(),
+        benchHost: "bench-4",
+      });
+      assertEquals(results.filter((r) => r.ok).length, 1);
+      const refused = results.find((r) => !r.ok)!;
+      const winner = results.find((r) => r.ok)!;
+      assertEquals(!refused.ok && (refused.error as { code: string }).code, "REFUSED");
+      assertStringIncludes(String((refused as { error: Error }).error.message), `port ${winner.port}`);
+      // the refused unit was backed up (its backup is kept) but nothing was written to it
+      const loser = sims.find((s) => s.path === refused.port)!;
+      assertEquals(loser.stats.writes, 0);
+      const unit = await findUnitByMac(ts.kv, "c8:47:8c:00:0c:10");
+      assertEquals(unit?.flashes.length, 1);
+      assertEquals(unit?.flashes[0].port, winner.port);
+    });
+  } finally {
+    for (const s of sims) await s.stop();
+    await ts.close();
+  }
+});
