@@ -9,6 +9,7 @@
  * channel each role drives, and `autoexec` the autoexec.bat text.
  */
 import { z } from "zod";
+import { DEFAULT_POWER_UNIT_W } from "../tuyamcu/raw_power.ts";
 
 export const QUANTITIES = [
   "voltage",
@@ -40,8 +41,8 @@ const rawPowerDp = z.object({
   type: z.literal("raw"),
   quantity: z.literal("phase"),
   decoder: z.enum(["V2C3P3", "VCP6", "VCPPfF", "DDS238"]),
-  /** watts per power count in this meter's RAW field */
-  powerUnitW: z.number().positive().default(0.1),
+  /** watts per power count in this meter's RAW field (OpenBeken's decoders: 1 W, shared/tuyamcu/raw_power.ts) */
+  powerUnitW: z.number().positive().default(DEFAULT_POWER_UNIT_W),
   phase: z.number().int().min(0).max(2).optional(),
   label: z.string().optional(),
 }).strict();
