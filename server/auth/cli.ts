@@ -110,6 +110,7 @@ export async function main(argv: string[]) {
     return v as Role;
   };
   const config = configFromEnv();
+  await refuseMissingKv(config.kvPath, Deno.env.get("DATA_DIR") ?? null, Deno.env.get("KV_PATH") ?? null);
   const kv = await openKv(config.kvPath);
   try {
     switch (cmd) {
@@ -221,6 +222,26 @@ export async function main(argv: string[]) {
     }
   } finally {
     kv.close();
+  }
+}
+
+/**
+ * The admin commands act on the server's KV. A local KV file that does not exist is never
+ * created here: `unit-secret` would mint a fleet secret the running server does not have (units
+ * provisioned with it never connect), and users or tokens would land where no server looks.
+ */
+async function refuseMissingKv(kvPath: string, dataDir: string | null, kvEnv: string | null) {
+  if (/^https?:\/\//.test(kvPath)) return;
+  try {
+    await Deno.stat(kvPath);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    const how = kvEnv ? `KV_PATH=${kvEnv}` : dataDir ? `DATA_DIR=${dataDir}` : "no DATA_DIR or KV_PATH set, so ./data";
+    throw new Error(
+      `no meterfleet KV at ${kvPath} (${how}). Point DATA_DIR (or KV_PATH) at the server's data directory, ` +
+        `e.g. DATA_DIR=/var/lib/meterfleet deno task admin …; start the server once to create a new one. ` +
+        `Nothing was created.`,
+    );
   }
 }
 
