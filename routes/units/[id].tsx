@@ -13,7 +13,8 @@ import {
   unitRevisions,
   updateUnit,
 } from "../../server/db/units.ts";
-import { getUnitPresence, type UnitPresence } from "../../server/db/presence.ts";
+import { presenceOfUnit, type PresenceView, presenceView, type UnitPresence } from "../../server/db/presence.ts";
+import { DeviceLinks, uptimeText } from "../../components/UnitPresence.tsx";
 import { type OtaDevice, type Rollout, unitOtaHistory } from "../../server/db/ota.ts";
 import { recordAudit } from "../../server/db/audit.ts";
 import { csrfTokenOf } from "../../server/auth/middleware.ts";
@@ -21,6 +22,8 @@ import { csrfTokenOf } from "../../server/auth/middleware.ts";
 interface Data {
   unit: Unit | null;
   presence: UnitPresence | null;
+  /** live presence as every page shows it */
+  view: PresenceView;
   rework: ReworkEntry[];
   revisions: UnitRevision[];
   ota: { rollout: Rollout; device: OtaDevice }[];
@@ -30,11 +33,13 @@ interface Data {
 
 const ts = (t: number | null | undefined) => (t ? new Date(t).toISOString().replace("T", " ").slice(0, 19) : "–");
 
-async function load(kv: Deno.Kv, id: string, csrf: string, message?: string): Promise<Data> {
+async function load(kv: Deno.Kv, id: string, csrf: string, now: number, message?: string): Promise<Data> {
   const unit = await getUnit(kv, id);
+  const presence = unit ? await presenceOfUnit(kv, unit) : null;
   return {
     unit,
-    presence: unit?.topic ? await getUnitPresence(kv, unit.topic) : null,
+    presence,
+    view: presenceView(presence, unit, now),
     rework: unit ? await listRework(kv, id) : [],
     revisions: unit ? await unitRevisions(kv, id) : [],
     ota: unit ? await unitOtaHistory(kv, id) : [],
@@ -45,7 +50,7 @@ async function load(kv: Deno.Kv, id: string, csrf: string, message?: string): Pr
 
 export const handler: RouteHandler<Data> = {
   async GET(ctx) {
-    const d = await load(ctx.app.kv, ctx.params.id, csrfTokenOf(ctx.req));
+    const d = await load(ctx.app.kv, ctx.params.id, csrfTokenOf(ctx.req), ctx.app.clock.now());
     return ctx.render(d, { status: d.unit ? 200 : 404 });
   },
   /** the page's two forms: log a rework step, or edit placement fields */
@@ -96,7 +101,7 @@ export const handler: RouteHandler<Data> = {
       if (!(e instanceof UnitInputError || e instanceof UnitConflictError)) throw e;
       message = `not saved: ${e.message}`;
     }
-    const d = await load(ctx.app.kv, id, csrfTokenOf(ctx.req), message);
+    const d = await load(ctx.app.kv, id, csrfTokenOf(ctx.req), ctx.app.clock.now(), message);
     return ctx.render(d, { status: d.unit ? (message.startsWith("not saved") ? 400 : 200) : 404 });
   },
 };
@@ -114,20 +119,23 @@ export default function UnitPage({ data }: PageProps<Data>) {
     );
   }
   const p = data.presence;
+  const v = data.view;
   return (
     <>
       <h1>
         Unit <code>{u.id}</code>
       </h1>
       {data.message && <p class="badge" data-testid="message">{data.message}</p>}
+      {/* live presence and links: one view (server/db/presence.ts presenceView) for cards, table and other pages */}
+      <DeviceLinks unitId={u.id} meterId={p?.deviceId ?? null} here="unit" />
       <div class="cards">
         <div class="card">
           <div class="label">Status</div>
-          <div class="value" style="font-size:1rem">{p ? (p.online ? "online" : "offline") : "never seen"}</div>
+          <div class="value" style="font-size:1rem" data-presence-status>{v.status}</div>
         </div>
         <div class="card">
           <div class="label">Firmware</div>
-          <div class="value" style="font-size:1rem">{p?.version ?? u.firmwareReported ?? "–"}</div>
+          <div class="value" style="font-size:1rem" data-presence-version>{v.version ?? "–"}</div>
         </div>
         <div class="card">
           <div class="label">Power</div>
@@ -150,14 +158,14 @@ export default function UnitPage({ data }: PageProps<Data>) {
             ["Model", u.model],
             ["Module / chip", `${u.module ?? "–"} / ${u.chip ?? "–"}`],
             ["MAC", u.mac],
-            ["MQTT topic", u.topic],
+            ["MQTT topic", u.topic ?? p?.topic ?? null],
             ["Metering chip", u.meteringChip],
             ["Site / location / circuit", [u.site, u.location, u.circuit].filter(Boolean).join(" / ")],
             ["Tags", u.tags.join(", ")],
-            ["Firmware reported / assigned", `${u.firmwareReported ?? "–"} / ${u.firmwareAssigned ?? "–"}`],
+            ["Firmware running / assigned", `${v.version ?? "–"} / ${u.firmwareAssigned ?? "–"}`],
             ["Flash id", u.flashId],
-            ["IP / uptime", p ? `${p.ip ?? "–"} / ${p.uptimeS ?? "–"} s, ${p.reboots} reboot(s) seen` : "–"],
-            ["Last seen", ts(u.lastSeen)],
+            ["IP / uptime", `${v.ip ?? "–"} / ${uptimeText(v.uptimeS)}${p ? `, ${p.reboots} reboot(s) seen` : ""}`],
+            ["Last seen", <span key="seen" data-presence-seen>{v.lastSeen ? ts(v.lastSeen) : "never"}</span>],
           ] as const).map(([k, v]) => (
             <tr>
               <th>{k}</th>
@@ -246,6 +254,7 @@ export default function UnitPage({ data }: PageProps<Data>) {
         <thead>
           <tr>
             <th>When</th>
+            <th>Job</th>
             <th>Bench</th>
             <th>Firmware written</th>
             <th>Backup</th>
@@ -256,6 +265,7 @@ export default function UnitPage({ data }: PageProps<Data>) {
           {u.flashes.map((f) => (
             <tr>
               <td>{ts(f.at)}</td>
+              <td>{f.kind ?? "batch"}</td>
               <td>{f.benchHost}</td>
               <td>{f.firmware ?? "–"}</td>
               <td>{f.backupId ?? "–"}</td>
