@@ -46,7 +46,15 @@ export interface ObkSimOptions {
   meterIntervalMs?: number;
   /** MQTT username/password for this unit's topic (the broker may require them) */
   credentials?: (topic: string) => Promise<{ username?: string; password?: string }>;
+  /** a steady load instead of the default wandering one (true volts and watts at the terminals) */
+  load?: { voltage: number; power: number };
+  /** uncalibrated gain of the metering chip: readings = true × this (e.g. 1.03 reads 3 % high) */
+  meterGain?: { voltage: number; current: number; power: number };
 }
+
+type Q = "voltage" | "current" | "power";
+/** raw counts per volt/amp/watt of the simulated chip (a DIVIDE chip like the BL0942: reading = raw / factor) */
+const COUNTS: Record<Q, number> = { voltage: 15188, current: 251210, power: 598 };
 
 const BUILD_DATE = "Jul 24 2026 10:41:55";
 const hex2 = (n: number) => n.toString(16).padStart(2, "0");
@@ -64,6 +72,8 @@ export class ObkSimUnit {
   readonly group: string;
   version: string;
   behaviour: ObkBehaviour;
+  /** VoltageSet/CurrentSet/PowerSet received and applied */
+  calibrations: { quantity: "voltage" | "current" | "power"; real: number }[] = [];
   /** `ota_http` commands received (tests assert "never twice") */
   otaCommands = 0;
   otaUrls: string[] = [];
@@ -80,6 +90,9 @@ export class ObkSimUnit {
   #brokerUrl = "";
   #busy = false;
   #auth: { username?: string; password?: string } = {};
+  /** the chip's factors (drv_pwrCal.c voltage_cal/current_cal/power_cal), and its latest raw values */
+  factors: Record<Q, number>;
+  #latestRaw: Record<Q, number> = { voltage: 0, current: 0, power: 0 };
 
   constructor(private o: ObkSimOptions) {
     // units in the field have been up for a while
@@ -92,6 +105,12 @@ export class ObkSimUnit {
     this.group = OBK_PLATFORM_GROUPS[this.chip === "BK7231T" ? "bk7231t" : "bk7231n"];
     this.version = o.version ?? "1.18.299";
     this.behaviour = o.behaviour ?? "ok";
+    const g = o.meterGain ?? { voltage: 1, current: 1, power: 1 };
+    this.factors = {
+      voltage: COUNTS.voltage / g.voltage,
+      current: COUNTS.current / g.current,
+      power: COUNTS.power / g.power,
+    };
   }
 
   get online() {
@@ -187,10 +206,18 @@ export class ObkSimUnit {
   #meterLoop(client: MqttClient) {
     this.#later(this.o.meterIntervalMs!, () => {
       if (this.#client !== client || !client.connected) return;
-      const v = 228 + Math.random() * 6;
-      const p = 40 + (this.o.index % 7) * 30 + Math.random() * 5;
-      const i = p / v;
-      this.#energyWh += (p * this.o.meterIntervalMs!) / 3_600_000;
+      const tv = this.o.load?.voltage ?? 228 + Math.random() * 6;
+      const tp = this.o.load?.power ?? 40 + (this.o.index % 7) * 30 + Math.random() * 5;
+      this.#energyWh += (tp * this.o.meterIntervalMs!) / 3_600_000;
+      // the chip's raw counts of the true load, then OBK's Scale (DIVIDE): reading = raw / factor
+      this.#latestRaw = {
+        voltage: Math.round(tv * COUNTS.voltage),
+        current: Math.round((tp / tv) * COUNTS.current),
+        power: Math.round(tp * COUNTS.power),
+      };
+      const v = this.#latestRaw.voltage / this.factors.voltage;
+      const i = this.#latestRaw.current / this.factors.current;
+      const p = this.#latestRaw.power / this.factors.power;
       const t = this.topic;
       for (
         const [k, val] of [["voltage", truncated(v, 1)], ["current", truncated(i, 3)], ["power", truncated(p, 2)], [
@@ -212,7 +239,21 @@ export class ObkSimUnit {
       void this.#otaHttp(payload.trim());
     } else if (cmd === "restart") {
       void this.#reboot(null);
+    } else if (cmd === "voltageset" || cmd === "currentset" || cmd === "powerset") {
+      this.#calibrate(({ voltageset: "voltage", currentset: "current", powerset: "power" } as const)[cmd], payload);
     }
+  }
+
+  /**
+   * OpenBeken src/driver/drv_pwrCal.c Calibrate(): the argument is the real value (atof; 0 or
+   * missing is refused), and the factor becomes latest raw / real (DIVIDE chips), saved to flash.
+   */
+  #calibrate(q: Q, arg: string) {
+    const real = parseFloat(arg);
+    if (!Number.isFinite(real) || real === 0) return; // "Argument must not be 0.0"
+    if (this.#latestRaw[q] === 0) return; // no sample yet: OBK would divide by its last raw (0)
+    this.factors[q] = this.#latestRaw[q] / real;
+    this.calibrations.push({ quantity: q, real });
   }
 
   /** `ota_http <url>`: MQTT goes down gracefully (no LWT), download, reboot by itself. */

@@ -17,7 +17,9 @@ import { presenceOfUnit, type PresenceView, presenceView, type UnitPresence } fr
 import { DeviceLinks, uptimeText } from "../../components/UnitPresence.tsx";
 import { type OtaDevice, type Rollout, unitOtaHistory } from "../../server/db/ota.ts";
 import { recordAudit } from "../../server/db/audit.ts";
-import { csrfTokenOf } from "../../server/auth/middleware.ts";
+import { authOf, csrfTokenOf } from "../../server/auth/middleware.ts";
+import { calibrateDeployedUnit, DeployedCalibrationError } from "../../server/calibration/deployed.ts";
+import { CalibrationForm, calibrationMessage } from "../../components/CalibrationForm.tsx";
 
 interface Data {
   unit: Unit | null;
@@ -61,7 +63,33 @@ export const handler: RouteHandler<Data> = {
     try {
       if (!form) throw new UnitInputError("malformed form");
       const s = (k: string) => String(form.get(k) ?? "").trim();
-      if (s("form") === "rework") {
+      if (s("form") === "calibrate") {
+        // a deployed OpenBeken unit: VoltageSet/CurrentSet/PowerSet over MQTT, checked on its next readings;
+        // who is the signed-in user, when is the server clock
+        const who = authOf(ctx.req).principal;
+        const unit = await getUnit(ctx.app.kv, id);
+        if (!unit) throw new UnitInputError(`no such unit ${id}`);
+        const num = (k: string) => (s(k) === "" ? NaN : Number(s(k)));
+        const reference = { voltage: num("volts"), current: num("amps"), power: num("watts") };
+        if (!Object.values(reference).every((x) => Number.isFinite(x) && x > 0)) {
+          throw new UnitInputError(
+            "reference volts, amps and watts: positive numbers, as the trusted meter reads them",
+          );
+        }
+        try {
+          const e = await calibrateDeployedUnit(
+            ctx.app,
+            unit,
+            { reference, note: s("note") || undefined },
+            who?.kind === "user" ? who.username : "unknown",
+          );
+          message = calibrationMessage(e);
+        } catch (e) {
+          if (e instanceof DeployedCalibrationError) throw new UnitInputError(e.message);
+          if ((e as { name?: string }).name === "CodecError") throw new UnitInputError((e as Error).message);
+          throw e;
+        }
+      } else if (s("form") === "rework") {
         const e = await appendRework(ctx.app.kv, id, {
           component: s("component"),
           action: s("action") as never,
@@ -275,6 +303,8 @@ export default function UnitPage({ data }: PageProps<Data>) {
         </tbody>
       </table>
       <h2>Calibration</h2>
+      {/* calibration from the unit page: its own section (a form and the summary below) */}
+      <CalibrationForm unitId={u.id} csrf={data.csrf} deployed={!!p} live={p?.live ?? null} />
       {u.calibrations.length === 0 ? <p class="muted">No calibration recorded.</p> : (
         <table>
           <thead>

@@ -4,6 +4,8 @@
  *   POST /api/units/:id/calibrations            a bench calibration (chip, reference, raw, oldFactors, by, benchHost)
  *   POST /api/units/:id/calibrations/apply      send reference V/I/P to a deployed OpenBeken unit over MQTT
  *                                               (cmnd/<topic>/VoltageSet, CurrentSet, PowerSet) and record it
+ *   POST /api/agents/:agentId/calibrations/:unitId   a bench calibration from a bench agent (AGENT_TOKEN);
+ *                                               the record's `by` is the agent (an operator's name goes in the note)
  * Each record is also summarised on the unit (server/db/units.ts appendCalibration) when the unit exists.
  */
 import type { Extension } from "../context.ts";
@@ -61,6 +63,26 @@ export function calibrationApi(): Extension {
         guard(async () => {
           const e = await recordBenchCalibration(kv, c.req.param("id"), await body(c.req.raw), ctx.clock.now());
           await summarise(e);
+          return c.json(e, 201);
+        }));
+
+      // `deno task agent calibrate --unit … --server …` with the bench's own token: the actor is the agent
+      app.post("/api/agents/:agentId/calibrations/:unitId", (c) =>
+        guard(async () => {
+          const agentId = c.req.param("agentId");
+          const unitId = c.req.param("unitId");
+          if (!(await getUnit(kv, unitId))) return c.json({ error: `no such unit ${unitId}` }, 404);
+          const input = await body(c.req.raw) as Record<string, unknown>;
+          const operator = typeof input.operator === "string" ? input.operator.slice(0, 60) : "";
+          const { operator: _o, ...rest } = input;
+          const e = await recordBenchCalibration(kv, unitId, {
+            ...rest,
+            by: `agent:${agentId}`,
+            note: [operator && `operator ${operator}`, typeof rest.note === "string" ? rest.note : ""].filter(Boolean)
+              .join("; "),
+          }, ctx.clock.now());
+          await summarise(e);
+          ctx.log.info("bench calibration stored", { unitId, agentId, seq: e.seq });
           return c.json(e, 201);
         }));
 
