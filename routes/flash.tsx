@@ -1,16 +1,113 @@
-/** Bench flashing: live progress of every recent flash batch (one bar per adapter). */
+/** Bench flashing: start a job on a connected bench agent; live progress of every recent flash batch. */
 import type { PageProps, RouteHandler } from "../server/web/pages.ts";
 import { listBatches } from "../server/db/flash.ts";
+import { type FlashBench, listBenches } from "../server/db/flash_jobs.ts";
+import { type Firmware, listFirmware } from "../server/db/firmware.ts";
+import { FlashJobError, startFlashJob } from "../server/flash/jobs.ts";
+import { authOf, csrfTokenOf } from "../server/auth/middleware.ts";
 import FlashBatches from "../islands/FlashBatches.tsx";
 import type { FlashBatch as Batch } from "../shared/flash-progress.ts";
+import { FLASH_JOB_KINDS, type FlashJobKind } from "../shared/flash-jobs.ts";
 
-export const handler: RouteHandler<Batch[]> = async (ctx) => ctx.render(await listBatches(ctx.app.kv));
+interface Data {
+  batches: Batch[];
+  benches: FlashBench[];
+  /** UART images a bench can write (the RBL OTA packages are for the air) */
+  firmware: Firmware[];
+  csrf: string;
+  message?: string;
+  ok?: boolean;
+}
 
-export default function FlashPage({ data }: PageProps<Batch[]>) {
+async function load(kv: Deno.Kv, csrf: string, message?: string, ok?: boolean): Promise<Data> {
+  return {
+    batches: await listBatches(kv),
+    benches: (await listBenches(kv)).filter((b) => b.online && b.ports.length > 0),
+    firmware: (await listFirmware(kv)).filter((f) => f.kind === "uart_ua" || f.kind === "uart_qio"),
+    csrf,
+    message,
+    ok,
+  };
+}
+
+export const handler: RouteHandler<Data> = {
+  async GET(ctx) {
+    return ctx.render(await load(ctx.app.kv, csrfTokenOf(ctx.req)));
+  },
+  async POST(ctx) {
+    const form = await ctx.req.formData().catch(() => new FormData());
+    const who = authOf(ctx.req).principal;
+    const kind = String(form.get("kind") ?? "") as FlashJobKind;
+    try {
+      if (!FLASH_JOB_KINDS.includes(kind)) {
+        throw new FlashJobError("choose what to do: backup, flash or provision", 400);
+      }
+      const job = await startFlashJob(ctx.app, {
+        agentId: String(form.get("agentId") ?? ""),
+        kind,
+        ports: form.getAll("port").map(String),
+        firmwareSha256: String(form.get("firmware") ?? "") || undefined,
+      }, who?.kind === "user" ? who.username : "unknown");
+      return ctx.render(
+        await load(
+          ctx.app.kv,
+          csrfTokenOf(ctx.req),
+          `job ${job.jobId} sent: ${job.kind} on ${job.ports.join(", ")}`,
+          true,
+        ),
+        { status: 202 },
+      );
+    } catch (e) {
+      if (!(e instanceof FlashJobError)) throw e;
+      return ctx.render(await load(ctx.app.kv, csrfTokenOf(ctx.req), `not started: ${e.message}`), {
+        status: e.status,
+      });
+    }
+  },
+};
+
+export default function FlashPage({ data }: PageProps<Data>) {
   return (
     <>
       <h1>Bench flashing</h1>
-      <FlashBatches initial={data} />
+      {data.message && <p class={data.ok ? "badge" : "badge warn"} data-testid="message">{data.message}</p>}
+      <h2>Start a job on a bench</h2>
+      {data.benches.length === 0
+        ? (
+          <p class="muted">
+            No bench agent is connected with flash ports. On a bench:{" "}
+            <code>deno task agent run --id bench-1 --flash-port /dev/ttyUSB0 --server http://…</code>
+          </p>
+        )
+        : data.benches.map((b) => (
+          <form method="post" class="filters" data-bench={b.agentId} key={b.agentId}>
+            <input type="hidden" name="_csrf" value={data.csrf} />
+            <input type="hidden" name="agentId" value={b.agentId} />
+            <b>{b.agentId}</b>
+            {b.ports.map((p) => (
+              <label key={p}>
+                <input type="checkbox" name="port" value={p} /> <code>{p}</code>
+              </label>
+            ))}
+            <label>
+              do{" "}
+              <select name="kind">
+                <option value="backup">backup only</option>
+                <option value="flash">back up + flash</option>
+                {b.provision && <option value="provision">back up + flash + provision</option>}
+              </select>
+            </label>
+            <label>
+              image{" "}
+              <select name="firmware">
+                <option value="">–</option>
+                {data.firmware.map((f) => <option key={f.sha256} value={f.sha256}>{f.filename}</option>)}
+              </select>
+            </label>
+            <button type="submit">Start</button>
+          </form>
+        ))}
+      <FlashBatches initial={data.batches} />
     </>
   );
 }

@@ -12,6 +12,7 @@ import { historyCompactor } from "./history/extension.ts";
 import { inventoryExtensions } from "./api/inventory.ts";
 import { calibrationApi } from "./api/calibration.ts";
 import { flashApi } from "./api/flash.ts";
+import { flashJobs } from "./flash/jobs.ts";
 
 export function defaultExtensions(): Extension[] {
   return [
@@ -24,5 +25,6 @@ export function defaultExtensions(): Extension[] {
     ...inventoryExtensions(),
     calibrationApi(),
     flashApi(),
+    flashJobs(),
   ];
 }

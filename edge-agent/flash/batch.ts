@@ -27,6 +27,8 @@ export interface BatchOptions {
   board: ProgressBoard;
   batchId?: string;
   benchHost?: string;
+  /** a restore: write `image` (a stored backup) without backing up first, reported as a restore of it */
+  restore?: { backupSha256: string };
 }
 
 export type BatchResult = { port: string; ok: true; result: UnitResult } | { port: string; ok: false; error: unknown };
@@ -56,6 +58,7 @@ export async function runBatch(o: BatchOptions): Promise<BatchResult[]> {
         server: o.server,
         batchId,
         claimMac,
+        ...(o.restore ? { skipBackup: true, kind: "restore" as const, restoredBackup: o.restore.backupSha256 } : {}),
         benchHost,
         flasher: o.flasher,
         clock: o.clock,

@@ -87,6 +87,9 @@ export interface UnitJob {
   claimMac?: (mac: string, port: string) => string | null;
   /** Skip the backup (e.g. restoring a backup onto the same unit). */
   skipBackup?: boolean;
+  /** how the job is reported (default batch); a restore names the backup it wrote */
+  kind?: "batch" | "restore";
+  restoredBackup?: string;
   includeBootloader?: boolean;
   server?: FlashServer;
   benchHost: string;
@@ -148,6 +151,8 @@ export async function flashUnit(j: UnitJob): Promise<UnitResult> {
       };
     }
 
+    // no backup to learn the MAC from (a restore): read it from the TLV sector before anything is written
+    const macRead = j.skipBackup ? await readUnitMac(f) : undefined;
     let backup: BackupResult | undefined;
     let backupId: string | undefined;
     if (!j.skipBackup) {
@@ -213,9 +218,10 @@ export async function flashUnit(j: UnitJob): Promise<UnitResult> {
 
     const fw = j.image ? identifyFirmware(j.image.data, j.image.name) : null;
     const record: UnitRecord = {
-      kind: "batch",
+      kind: j.kind ?? "batch",
+      ...(j.restoredBackup ? { restoredBackup: j.restoredBackup } : {}),
       chip: f.info.chip,
-      mac: backup?.mac ?? await readUnitMac(f),
+      mac: backup?.mac ?? macRead,
       flashId: f.info.flashId,
       bootloader: f.info.bootloader,
       backupId,

@@ -20,12 +20,17 @@ import { recordAudit } from "../../server/db/audit.ts";
 import { authOf, csrfTokenOf } from "../../server/auth/middleware.ts";
 import { calibrateDeployedUnit, DeployedCalibrationError } from "../../server/calibration/deployed.ts";
 import { CalibrationForm, calibrationMessage } from "../../components/CalibrationForm.tsx";
+import { RestoreForm } from "../../components/RestoreForm.tsx";
+import { type FlashBench, listBenches } from "../../server/db/flash_jobs.ts";
+import { FlashJobError, startFlashJob } from "../../server/flash/jobs.ts";
 
 interface Data {
   unit: Unit | null;
   presence: UnitPresence | null;
   /** live presence as every page shows it */
   view: PresenceView;
+  /** connected bench agents a backup can be restored at */
+  benches: FlashBench[];
   rework: ReworkEntry[];
   revisions: UnitRevision[];
   ota: { rollout: Rollout; device: OtaDevice }[];
@@ -42,6 +47,7 @@ async function load(kv: Deno.Kv, id: string, csrf: string, now: number, message?
     unit,
     presence,
     view: presenceView(presence, unit, now),
+    benches: unit ? await listBenches(kv) : [],
     rework: unit ? await listRework(kv, id) : [],
     revisions: unit ? await unitRevisions(kv, id) : [],
     ota: unit ? await unitOtaHistory(kv, id) : [],
@@ -63,7 +69,27 @@ export const handler: RouteHandler<Data> = {
     try {
       if (!form) throw new UnitInputError("malformed form");
       const s = (k: string) => String(form.get(k) ?? "").trim();
-      if (s("form") === "calibrate") {
+      if (s("form") === "restore") {
+        // one of this unit's backups, written back at a bench: a restore job to that bench agent
+        const who = authOf(ctx.req).principal;
+        const unit = await getUnit(ctx.app.kv, id);
+        if (!unit) throw new UnitInputError(`no such unit ${id}`);
+        const backup = s("backup");
+        if (!unit.backups.some((b) => b.backupId === backup)) throw new UnitInputError("not a backup of this unit");
+        const [agentId, ...port] = s("target").split(" ");
+        try {
+          const job = await startFlashJob(ctx.app, {
+            agentId,
+            kind: "restore",
+            ports: [port.join(" ")],
+            backupSha256: backup,
+          }, who?.kind === "user" ? who.username : "unknown");
+          message = `restore job ${job.jobId} sent to ${agentId} (${job.ports[0]}): progress on /flash`;
+        } catch (e) {
+          if (e instanceof FlashJobError) throw new UnitInputError(e.message);
+          throw e;
+        }
+      } else if (s("form") === "calibrate") {
         // a deployed OpenBeken unit: VoltageSet/CurrentSet/PowerSet over MQTT, checked on its next readings;
         // who is the signed-in user, when is the server clock
         const who = authOf(ctx.req).principal;
@@ -302,6 +328,8 @@ export default function UnitPage({ data }: PageProps<Data>) {
           ))}
         </tbody>
       </table>
+      <h3>Restore a backup at a bench</h3>
+      <RestoreForm csrf={data.csrf} backups={u.backups} benches={data.benches} />
       <h2>Calibration</h2>
       {/* calibration from the unit page: its own section (a form and the summary below) */}
       <CalibrationForm unitId={u.id} csrf={data.csrf} deployed={!!p} live={p?.live ?? null} />

@@ -67,6 +67,9 @@ export const ROUTES: RouteRule[] = [
   // bench work (issue 3/4): operators flash, calibrate, keep the rework log; everyone reads
   { method: "GET", path: "/flash", allow: ["viewer"] },
   { method: "GET", path: "/api/flash/*", allow: ["viewer"] },
+  // starting a backup / flash / provision / restore job on a connected bench agent
+  { method: "POST", path: "/flash", allow: ["operator"] },
+  { method: "POST", path: "/api/flash/jobs", allow: ["operator"] },
   { method: "GET", path: "/units/*", allow: ["viewer"] },
   { method: "POST", path: "/units/*", allow: ["operator"] },
   { method: "GET", path: "/api/units", allow: ["viewer"] },
