@@ -140,7 +140,7 @@ export default async function (args: string[]) {
         errorThreshold: 10,
       }],
     });
-    const r = await createRollout(kv, input, firmware, await listUnits(kv, {}), {
+    const r = await createRollout(kv, { ...input, createdBy: "bench" }, firmware, await listUnits(kv, {}), {
       now: Date.now(),
       baseUrl: server.url,
       zone: UTC,

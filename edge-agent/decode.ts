@@ -1,10 +1,10 @@
 /**
- * `deno task decode tuyamcu|bl0942|cse7766|rn8209|ht7017|bl6552 <hex or file> [--power-unit W]
- *   [--cal V,I,P | --profile <id>]`
+ * `deno task decode tuyamcu|<chip> <hex or file> [--power-unit W] [--cal V,I,P | --profile <id>]`, where
+ * <chip> is a chip registry entry's command-line name (run without arguments to list them).
  *
- * Metering chips print volts, amps and watts (`values`) with the calibration named in each line:
- * `--cal` factors, a profile's factors, or by default the built-in profile measured for that chip
- * (shared/meterchips/engineering.ts), else the chip's uncalibrated defaults. TuyaMCU raw power is
+ * Metering chips print volts, amps and watts (`values`, or `reading` per register) with the calibration
+ * named in each line: `--cal` factors, a profile's factors, or by default the built-in profile measured
+ * for that chip (shared/meterchips/engineering.ts), else the chip's defaults. TuyaMCU raw power is
  * 1 W per count unless `--power-unit` says otherwise (OpenBeken's own decoding).
  *
  * Prints one JSON object per frame. Exits 1 when any frame could not be
@@ -12,43 +12,28 @@
  */
 import { parseArgs } from "node:util";
 import { TuyaFrameParser } from "../shared/tuyamcu/frame.ts";
-import { DEFAULT_POWER_UNIT_W } from "../shared/tuyamcu/raw_power.ts";
 import { toHex } from "../shared/tuyamcu/dp.ts";
-import { Bl0942Parser, bl0942Values } from "../shared/meterchips/bl0942.ts";
-import { Cse7766Parser, cse7766Raw, cse7766Values } from "../shared/meterchips/cse7766.ts";
+import { parseRegisterCapture } from "../shared/meterchips/register.ts";
+import { CHIP_CLI_NAMES, chipByCli } from "../shared/meterchips/registry.ts";
 import {
   type Calibration,
-  type ChipId,
   defaultCalibration,
+  packetValues,
   parseCalibrationArg,
   registerReading,
 } from "../shared/meterchips/engineering.ts";
+import { DEFAULT_POWER_UNIT_W } from "../shared/tuyamcu/raw_power.ts";
 import { getProfile } from "../shared/profiles/mod.ts";
-import { parseRegisterCapture, type RegisterChip } from "../shared/meterchips/register.ts";
-import { rn8209 } from "../shared/meterchips/rn8209.ts";
-import { ht7017 } from "../shared/meterchips/ht7017.ts";
-import { bl6552 } from "../shared/meterchips/bl6552.ts";
-import type { ChipStreamEvent } from "../shared/meterchips/bl0942.ts";
 import { readCapture } from "./capture/input.ts";
 import { type Described, describeTuyaEvent } from "./capture/describe.ts";
 
-const PROTOCOLS = ["tuyamcu", "bl0942", "cse7766", "rn8209", "ht7017", "bl6552"] as const;
-type Protocol = typeof PROTOCOLS[number];
-
-const CHIP_OF: Record<Exclude<Protocol, "tuyamcu">, ChipId> = {
-  bl0942: "BL0942",
-  cse7766: "CSE7766",
-  rn8209: "RN8209C",
-  ht7017: "HT7017",
-  bl6552: "BL6552",
-};
+const PROTOCOLS = ["tuyamcu", ...CHIP_CLI_NAMES];
 
 export function decodeCapture(
-  protocol: Protocol,
+  protocol: string,
   bytes: Uint8Array,
   opts: { powerUnitW?: number; calibration?: Calibration } = {},
 ): { items: Described[]; noise: number } {
-  const cal = protocol === "tuyamcu" ? undefined : opts.calibration ?? defaultCalibration(CHIP_OF[protocol]);
   const items: Described[] = [];
   let noise = 0;
   let offset = 0;
@@ -66,10 +51,15 @@ export function decodeCapture(
       const d = describeTuyaEvent(e, at, opts.powerUnitW ?? DEFAULT_POWER_UNIT_W);
       if (d) items.push(d);
     }
-  } else if (protocol === "bl0942" || protocol === "cse7766") {
-    const p = protocol === "bl0942" ? new Bl0942Parser() : new Cse7766Parser();
-    const evs = [...p.push(bytes), ...p.flush()] as ChipStreamEvent<unknown>[];
-    for (const e of evs) {
+    return { items, noise };
+  }
+  const chip = chipByCli(protocol);
+  if (!chip) throw new Error(`unknown protocol ${protocol}; known: ${PROTOCOLS.join(", ")}`);
+  const proto = chip.protocol;
+  const cal = opts.calibration ?? defaultCalibration(chip);
+  if (proto.kind === "packets") {
+    const p = proto.parser();
+    for (const e of [...p.push(bytes), ...p.flush()]) {
       const at = track(e.raw, e.kind);
       if (e.kind === "noise") {
         noise += e.raw.length;
@@ -85,34 +75,24 @@ export function decodeCapture(
         });
         continue;
       }
-      // deno-lint-ignore no-explicit-any
-      const pk = e.packet as any;
-      const values = protocol === "bl0942" ? bl0942Values(pk, cal!.factors) : cse7766Values(pk, cal!.factors);
-      const raw = protocol === "cse7766" ? cse7766Raw(pk) : undefined;
+      const sample = proto.sample(e.packet);
       items.push({
         offset: at,
         ok: true,
         checksumOk: true,
-        packet: pk,
-        values: roundValues(values),
-        ...(raw ? { raw } : {}),
+        packet: e.packet,
+        values: packetValues(chip, sample.raw, cal, sample.frequency),
         calibration: cal,
       });
     }
   } else {
-    const chip: RegisterChip = { rn8209, ht7017, bl6552 }[protocol];
-    for (const e of parseRegisterCapture(chip, bytes)) {
+    for (const e of parseRegisterCapture(proto.chip, bytes)) {
       const at = track(e.raw, e.kind);
       if (e.kind === "noise") noise += e.raw.length;
       else if (e.kind === "error") {
         items.push({ offset: at, ok: false, error: `${e.error.code}: ${e.error.message}`, raw: toHex(e.raw) });
       } else if (e.kind === "read") {
-        const reading = registerReading(
-          CHIP_OF[protocol] as "RN8209C" | "HT7017" | "BL6552",
-          e.value.name,
-          e.value.value,
-          cal!,
-        );
+        const reading = registerReading(chip, e.value.name, e.value.value, cal);
         items.push({
           offset: at,
           ok: true,
@@ -139,10 +119,6 @@ export function decodeCapture(
   return { items, noise };
 }
 
-function roundValues(v: Record<string, number>) {
-  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, Math.round(x * 1e4) / 1e4]));
-}
-
 if (import.meta.main) {
   const { values: args, positionals } = parseArgs({
     args: Deno.args,
@@ -150,7 +126,7 @@ if (import.meta.main) {
     allowPositionals: true,
   });
   const [protocol, input] = positionals;
-  if (!PROTOCOLS.includes(protocol as Protocol) || !input) {
+  if (!PROTOCOLS.includes(protocol) || !input) {
     console.error(
       `usage: deno task decode <${PROTOCOLS.join("|")}> <hex or file> [--power-unit W] [--cal V,I,P | --profile id]`,
     );
@@ -172,7 +148,7 @@ if (import.meta.main) {
     console.error(`error: ${(e as Error).message}`);
     Deno.exit(2);
   }
-  const { items, noise } = decodeCapture(protocol as Protocol, bytes, {
+  const { items, noise } = decodeCapture(protocol, bytes, {
     powerUnitW: args["power-unit"] ? Number(args["power-unit"]) : undefined,
     calibration,
   });

@@ -5,6 +5,7 @@ const commands: Record<string, () => Promise<(args: string[]) => Promise<void> |
   profiles: async () => (await import("./drivers/cli.ts")).runProfilesCli,
   calibrate: async () => (await import("./calibration/cli.ts")).runCalibrateCli,
   flash: async () => (await import("./flash/cli.ts")).runFlashCli,
+  "inspect-backup": async () => (await import("./inspect/cli.ts")).runInspectCli,
 };
 
 const [cmd, ...rest] = Deno.args;

@@ -39,6 +39,8 @@ export interface RolloutView {
     excluded: Record<string, number>;
   };
   devices: Device[];
+  /** why the rollout is not progressing right now (server/ota/preview.ts rolloutBlockers) */
+  blockers?: string[];
 }
 
 const STATES = [
@@ -50,6 +52,7 @@ const STATES = [
   "failed",
   "timed_out",
   "skipped_offline",
+  "skipped",
   "cancelled",
 ];
 const hhmm = (m: number) => `${String(Math.floor(m / 60)).padStart(2, "0")}:${String(m % 60).padStart(2, "0")}`;
@@ -83,7 +86,7 @@ export default function RolloutLive({ initial, csrf = "" }: { initial: RolloutVi
     });
     const body = await res.json();
     setError(res.ok ? null : body.error);
-    if (res.ok) setView({ ...view, rollout: body });
+    if (res.ok) setView({ ...view, rollout: body, blockers: undefined });
   };
 
   const r = view.rollout;
@@ -96,7 +99,10 @@ export default function RolloutLive({ initial, csrf = "" }: { initial: RolloutVi
   return (
     <div>
       <p>
-        <b data-testid="status">{r.status}</b>
+        <b data-testid="status">{r.status}</b> ·{" "}
+        <b data-testid="verified-pct">
+          {r.total ? Math.floor((100 * (r.counts.verified ?? 0)) / r.total) : 0} % verified
+        </b>
         {r.pauseReason ? ` — ${r.pauseReason}` : ""} · {r.filename} ({r.version}) · {r.total} targets ·{" "}
         {r.pacingPerMin}/min via {r.delivery}
         {r.window
@@ -107,6 +113,11 @@ export default function RolloutLive({ initial, csrf = "" }: { initial: RolloutVi
         {" · excluded: "}
         {Object.entries(r.excluded).map(([k, v]) => `${v} ${k}`).join(", ")}
       </p>
+      {view.blockers && view.blockers.length > 0 && (
+        <ul class="blockers" data-testid="blockers">
+          {view.blockers.map((b) => <li key={b}>{b}</li>)}
+        </ul>
+      )}
       <p>
         <button
           type="button"

@@ -1,13 +1,17 @@
-/** Bench flashing: start a job on a connected bench agent; live progress of every recent flash batch. */
+/** Bench flashing: start a job on a connected bench agent; live progress of every recent flash batch and its stock-config check. */
 import type { PageProps, RouteHandler } from "../server/web/pages.ts";
 import { listBatches } from "../server/db/flash.ts";
 import { type FlashBench, listBenches } from "../server/db/flash_jobs.ts";
 import { type Firmware, listFirmware } from "../server/db/firmware.ts";
 import { FlashJobError, startFlashJob } from "../server/flash/jobs.ts";
-import { authOf, csrfTokenOf } from "../server/auth/middleware.ts";
+import { actorOf, csrfTokenOf } from "../server/auth/middleware.ts";
 import FlashBatches from "../islands/FlashBatches.tsx";
 import type { FlashBatch as Batch } from "../shared/flash-progress.ts";
 import { FLASH_JOB_KINDS, type FlashJobKind } from "../shared/flash-jobs.ts";
+import type { ServerContext } from "../server/context.ts";
+import { batchCheck } from "../server/stock-config/extension.ts";
+import { recentStockBatches } from "../server/db/stock_config.ts";
+import { BatchStockChecks } from "../components/BatchStockCheck.tsx";
 
 interface Data {
   batches: Batch[];
@@ -17,11 +21,16 @@ interface Data {
   csrf: string;
   message?: string;
   ok?: boolean;
+  checks: Awaited<ReturnType<typeof batchCheck>>[];
 }
 
-async function load(kv: Deno.Kv, csrf: string, message?: string, ok?: boolean): Promise<Data> {
+async function load(ctx: ServerContext, csrf: string, message?: string, ok?: boolean): Promise<Data> {
+  const kv = ctx.kv;
+  const batches = await listBatches(kv);
+  const ids = [...new Set([...batches.slice(0, 5).map((b) => b.batchId), ...await recentStockBatches(kv)])];
   return {
-    batches: await listBatches(kv),
+    batches,
+    checks: await Promise.all(ids.map((id) => batchCheck(ctx, id))),
     benches: (await listBenches(kv)).filter((b) => b.online && b.ports.length > 0),
     firmware: (await listFirmware(kv)).filter((f) => f.kind === "uart_ua" || f.kind === "uart_qio"),
     csrf,
@@ -32,11 +41,10 @@ async function load(kv: Deno.Kv, csrf: string, message?: string, ok?: boolean): 
 
 export const handler: RouteHandler<Data> = {
   async GET(ctx) {
-    return ctx.render(await load(ctx.app.kv, csrfTokenOf(ctx.req)));
+    return ctx.render(await load(ctx.app, csrfTokenOf(ctx.req)));
   },
   async POST(ctx) {
     const form = await ctx.req.formData().catch(() => new FormData());
-    const who = authOf(ctx.req).principal;
     const kind = String(form.get("kind") ?? "") as FlashJobKind;
     try {
       if (!FLASH_JOB_KINDS.includes(kind)) {
@@ -47,10 +55,10 @@ export const handler: RouteHandler<Data> = {
         kind,
         ports: form.getAll("port").map(String),
         firmwareSha256: String(form.get("firmware") ?? "") || undefined,
-      }, who?.kind === "user" ? who.username : "unknown");
+      }, actorOf(ctx.req));
       return ctx.render(
         await load(
-          ctx.app.kv,
+          ctx.app,
           csrfTokenOf(ctx.req),
           `job ${job.jobId} sent: ${job.kind} on ${job.ports.join(", ")}`,
           true,
@@ -59,7 +67,7 @@ export const handler: RouteHandler<Data> = {
       );
     } catch (e) {
       if (!(e instanceof FlashJobError)) throw e;
-      return ctx.render(await load(ctx.app.kv, csrfTokenOf(ctx.req), `not started: ${e.message}`), {
+      return ctx.render(await load(ctx.app, csrfTokenOf(ctx.req), `not started: ${e.message}`), {
         status: e.status,
       });
     }
@@ -108,6 +116,7 @@ export default function FlashPage({ data }: PageProps<Data>) {
           </form>
         ))}
       <FlashBatches initial={data.batches} />
+      <BatchStockChecks checks={data.checks} />
     </>
   );
 }

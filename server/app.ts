@@ -18,6 +18,7 @@ import { authMiddleware } from "./auth/middleware.ts";
 import { mountAuthApi } from "./auth/api.ts";
 import { internalCredential } from "./db/tokens.ts";
 import { mountPages } from "./web/pages.ts";
+import { domainErrorResponse } from "./http/errors.ts";
 
 export const PROJECT_ROOT = new URL("../", import.meta.url);
 
@@ -65,7 +66,7 @@ export async function startServer(
       log,
     });
     cleanup.unshift(() => mqtt.close());
-    const ctx: ServerContext = { config, kv, mqtt, bus: new EventBus(), log, clock, broker, startedAt };
+    const ctx: ServerContext = { config, kv, mqtt, bus: new EventBus(log), log, clock, broker, startedAt };
 
     const app: App = new Hono<AppEnv>();
     app.use("*", async (c, next) => {
@@ -74,6 +75,8 @@ export async function startServer(
     });
     app.use("*", authMiddleware()); // default-deny policy, CSRF, body caps, security headers (server/auth/policy.ts)
     app.onError((err, c) => {
+      const known = domainErrorResponse(err);
+      if (known) return known;
       log.error("request failed", { path: c.req.path, err });
       return c.json({ error: "internal error" }, 500);
     });

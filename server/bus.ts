@@ -5,6 +5,7 @@
  */
 import type { Reading } from "../shared/telemetry.ts";
 import type { UnitPresence } from "./db/presence.ts";
+import type { Logger } from "../shared/log.ts";
 
 export interface BusEvents {
   /** readings just committed to KV (by this instance) */
@@ -33,31 +34,60 @@ export interface BusEvents {
     pauseMs: number;
     yielded: boolean;
   };
+  /** a bench agent's backup was stored (new content or seen again); batchId when a flash batch sent it */
+  "flash.backup.stored": {
+    sha256: string;
+    mac: string | null;
+    agentId: string;
+    port: string | null;
+    batchId: string | null;
+  };
   /** an MQTT payload or API body that was refused */
   "ingest.rejected": { source: string; code: string; message: string };
 }
 
 type Handler<T> = (payload: T) => void | Promise<void>;
+interface Subscription {
+  handler: Handler<never>;
+  /** which feature subscribed: named in the log when its handler fails */
+  owner: string;
+}
 
 export class EventBus {
-  #handlers = new Map<keyof BusEvents, Set<Handler<never>>>();
+  #handlers = new Map<keyof BusEvents, Set<Subscription>>();
+  #log?: Logger;
 
-  on<K extends keyof BusEvents>(event: K, handler: Handler<BusEvents[K]>): () => void {
-    let set = this.#handlers.get(event);
-    if (!set) this.#handlers.set(event, set = new Set());
-    set.add(handler as Handler<never>);
-    return () => set!.delete(handler as Handler<never>);
+  /** Without a logger (unit tests), a failing handler's error goes to the console instead of vanishing. */
+  constructor(log?: Logger) {
+    this.#log = log;
   }
 
-  /** Handlers run after the emitter's work is done; one failing handler does not stop the others. */
-  emit<K extends keyof BusEvents>(event: K, payload: BusEvents[K], onError?: (e: unknown) => void): void {
-    for (const h of this.#handlers.get(event) ?? []) {
+  on<K extends keyof BusEvents>(event: K, handler: Handler<BusEvents[K]>, owner = "unnamed"): () => void {
+    let set = this.#handlers.get(event);
+    if (!set) this.#handlers.set(event, set = new Set());
+    const sub: Subscription = { handler: handler as Handler<never>, owner };
+    set.add(sub);
+    return () => set!.delete(sub);
+  }
+
+  /**
+   * Handlers run after the emitter's work is done; one failing handler does not stop the others, and every
+   * failure (thrown or rejected) is logged with the event and the subscriber's name.
+   */
+  emit<K extends keyof BusEvents>(event: K, payload: BusEvents[K]): void {
+    for (const sub of this.#handlers.get(event) ?? []) {
+      const failed = (e: unknown) => this.#report(event, sub.owner, e);
       try {
-        const r = (h as Handler<BusEvents[K]>)(payload);
-        if (r instanceof Promise) r.catch((e) => onError?.(e));
+        const r = (sub.handler as Handler<BusEvents[K]>)(payload);
+        if (r instanceof Promise) r.catch(failed);
       } catch (e) {
-        onError?.(e);
+        failed(e);
       }
     }
+  }
+
+  #report(event: string, owner: string, err: unknown): void {
+    if (this.#log) this.#log.error("event handler failed", { event, owner, err });
+    else console.error(`event handler failed: ${event} (${owner})`, err);
   }
 }

@@ -21,6 +21,8 @@ export interface ServerConfig {
   logLevel: "debug" | "info" | "warn" | "error";
   /** the installation's time zone: where energy days and months start, and what a maintenance window's hours mean */
   zone: Zone;
+  /** SECRETS_KEY: base64 of 32 bytes sealing secrets kept in KV (unit web passwords); else DATA_DIR/secrets.key */
+  secretsKey: string | null;
 }
 
 export function configFromEnv(env: Record<string, string | undefined> = Deno.env.toObject()): ServerConfig {
@@ -39,6 +41,7 @@ export function configFromEnv(env: Record<string, string | undefined> = Deno.env
     historyCompactMs: msFrom(env.HISTORY_COMPACT_MS, 20_000, "HISTORY_COMPACT_MS"),
     logLevel: (env.LOG_LEVEL as ServerConfig["logLevel"]) ?? "info",
     zone: zoneFromEnv(env),
+    secretsKey: env.SECRETS_KEY || null,
   };
 }
 

@@ -1,38 +1,26 @@
 /**
  * Pollers for metering chips on the module's UART, one per port, each at its
- * chip's own rate: BL0942 (ask `58 AA`, 23-byte answer; energy from the 24-bit
- * CF_CNT with wrap), CSE7766 (listens to the 50 ms stream, samples every
- * pollMs), and the register chips RN8209C, HT7017, BL6552 (one request per
- * register). Raw values are kept so a bench calibration can use them; factors
- * can be replaced while running.
+ * chip's own rate. How a chip is read comes from the chip registry
+ * (shared/meterchips/registry.ts): packet chips are asked for a packet each poll
+ * (BL0942, BL0940) or stream on their own and are sampled every pollMs (CSE7766);
+ * register chips answer one request per register (RN8209C, HT7017, BL6552).
+ * Energy comes from the chip's pulse counter with wrap when it has one, else ∫P dt.
+ * Raw values are kept so a bench calibration can use them; factors can be
+ * replaced while running.
  */
 import type { DeviceProfile } from "../../shared/profiles/types.ts";
+import { decodeRegisterResponse, registerSize } from "../../shared/meterchips/register.ts";
 import {
-  BL0942_DEFAULTS,
-  BL0942_INIT,
-  BL0942_READ_ALL,
-  Bl0942Parser,
-  bl0942WhPerCount,
-} from "../../shared/meterchips/bl0942.ts";
-import { CSE7766_DEFAULTS, type Cse7766Packet, Cse7766Parser, cse7766Raw } from "../../shared/meterchips/cse7766.ts";
-import { decodeRegisterResponse, type RegisterChip, registerSize } from "../../shared/meterchips/register.ts";
-import { rn8209, RN8209_DEFAULTS, rn8209Current } from "../../shared/meterchips/rn8209.ts";
-import { ht7017, HT7017_DEFAULTS, ht7017Frequency } from "../../shared/meterchips/ht7017.ts";
-import { bl6552, BL6552_DEFAULTS, BL6552_PHASES, BL6552_REG } from "../../shared/meterchips/bl6552.ts";
-import { applyFactor, calKind, type Triple } from "../../shared/meterchips/calibration.ts";
+  type ChipSample,
+  type ChipSpec,
+  chipSpec,
+  type PacketProtocol,
+  type RegisterProtocol,
+} from "../../shared/meterchips/registry.ts";
+import { applyFactor, type Triple } from "../../shared/meterchips/calibration.ts";
 import type { PhaseReading, Reading } from "../../shared/telemetry.ts";
 import { SerialError, type SerialPort } from "../serial/mod.ts";
 import { SerialPoller, type SerialPollerOptions } from "./serial_poller.ts";
-
-export type ChipName = "BL0942" | "CSE7766" | "RN8209C" | "HT7017" | "BL6552";
-
-export const CHIP_DEFAULT_FACTORS: Record<ChipName, Triple> = {
-  BL0942: BL0942_DEFAULTS,
-  CSE7766: CSE7766_DEFAULTS,
-  RN8209C: RN8209_DEFAULTS,
-  HT7017: HT7017_DEFAULTS,
-  BL6552: BL6552_DEFAULTS,
-};
 
 export interface ChipPollerOptions extends SerialPollerOptions {
   profile: DeviceProfile;
@@ -41,13 +29,14 @@ export interface ChipPollerOptions extends SerialPollerOptions {
 }
 
 export class ChipPoller extends SerialPoller {
-  readonly chip: ChipName;
+  readonly chip: string;
+  readonly spec: ChipSpec;
   readonly pollMs: number;
   factors: Triple;
   /** the latest raw V/I/P (before factors), what VoltageSet/CurrentSet/PowerSet would use */
   latestRaw: Triple | null = null;
   #energyWh: number;
-  #lastCf: number | null = null;
+  #lastCount: number | null = null;
   declare readonly o: ChipPollerOptions;
 
   constructor(o: ChipPollerOptions) {
@@ -55,8 +44,9 @@ export class ChipPoller extends SerialPoller {
     if (t.kind !== "chip") throw new Error(`profile ${o.profile.id} is not a chip meter`);
     super(o, { baud: t.baud, parity: t.parity });
     this.chip = t.chip;
+    this.spec = chipSpec(t.chip);
     this.pollMs = t.pollMs;
-    this.factors = { ...(o.factors ?? t.factors ?? CHIP_DEFAULT_FACTORS[t.chip]) };
+    this.factors = { ...(o.factors ?? t.factors ?? this.spec.defaults) };
     this.#energyWh = o.energyWh ?? 0;
   }
 
@@ -66,22 +56,13 @@ export class ChipPoller extends SerialPoller {
   }
 
   protected session(port: SerialPort): Promise<void> {
-    switch (this.chip) {
-      case "BL0942":
-        return this.#bl0942(port);
-      case "CSE7766":
-        return this.#cse7766(port);
-      case "RN8209C":
-        return this.#registers(port, rn8209, [0x24, 0x22, 0x26]);
-      case "HT7017":
-        return this.#registers(port, ht7017, [0x08, 0x06, 0x0a, 0x09]);
-      case "BL6552":
-        return this.#registers(port, bl6552, [...BL6552_PHASES.flatMap((p) => [p.v, p.i, p.p]), BL6552_REG.PERIOD]);
-    }
+    const p = this.spec.protocol;
+    if (p.kind === "registers") return this.#registers(port, p);
+    return p.request ? this.#askedPackets(port, p, p.request) : this.#streamedPackets(port, p);
   }
 
   #value(raw: Triple): Triple {
-    const k = calKind(this.chip);
+    const k = this.spec.cal;
     return {
       voltage: applyFactor(k, raw.voltage, this.factors.voltage),
       current: applyFactor(k, raw.current, this.factors.current),
@@ -94,68 +75,60 @@ export class ChipPoller extends SerialPoller {
     if (wait > 0 && !this.stopped) await this.clock.sleep(wait).catch(() => {});
   }
 
-  async #bl0942(port: SerialPort) {
-    for (const w of BL0942_INIT) await port.write(w, 1000);
-    const parser = new Bl0942Parser();
+  #warnCodec(error: { code: string; message: string }) {
+    this.event("warn", error.code === "bad_checksum" ? "checksum" : error.code, error.message);
+  }
+
+  /** Chips that answer a request with one packet (BL0942 read-all). */
+  async #askedPackets(port: SerialPort, proto: PacketProtocol<unknown>, request: Uint8Array) {
+    for (const w of proto.init) await port.write(w, 1000);
+    const parser = proto.parser();
     while (!this.stopped) {
       const started = this.clock.now();
-      await port.write(BL0942_READ_ALL, 1000);
+      await port.write(request, 1000);
       let got = false;
       while (!got && !this.stopped && this.clock.now() - started < this.pollMs) {
         for (const e of parser.push(await port.readSome(50))) {
-          if (e.kind === "error") {
-            this.event("warn", e.error.code === "bad_checksum" ? "checksum" : e.error.code, e.error.message);
-          }
+          if (e.kind === "error") this.#warnCodec(e.error);
           if (e.kind !== "packet") continue;
           got = true;
-          const p = e.packet;
-          const raw = { voltage: p.voltageRaw, current: p.currentRaw, power: p.powerRaw };
-          this.latestRaw = raw;
-          if (this.#lastCf !== null) {
-            const counts = (p.cfCount - this.#lastCf + 0x1000000) % 0x1000000; // 24-bit wrap
-            this.#energyWh += counts * bl0942WhPerCount(this.factors.power);
-          }
-          this.#lastCf = p.cfCount;
-          const v = this.#value(raw);
-          this.emit(this.#reading(v, this.#energyWh, p.freqRaw ? 1_000_000 / p.freqRaw : undefined));
+          this.#sample(proto.sample(e.packet));
         }
       }
-      if (!got && !this.stopped) this.event("warn", "no_reply", "BL0942 did not answer read-all");
+      if (!got && !this.stopped) this.event("warn", "no_reply", `${this.chip} did not answer read-all`);
       await this.#pause(started);
     }
   }
 
-  async #cse7766(port: SerialPort) {
-    const parser = new Cse7766Parser();
-    let latest: Cse7766Packet | null = null;
+  /** Chips that stream packets unasked (CSE7766 every ~50 ms): the latest one is sampled every pollMs. */
+  async #streamedPackets(port: SerialPort, proto: PacketProtocol<unknown>) {
+    for (const w of proto.init) await port.write(w, 1000);
+    const parser = proto.parser();
+    let latest: { packet: unknown } | null = null;
     let lastEmit = this.clock.now();
     while (!this.stopped) {
       for (const e of parser.push(await port.readSome(50))) {
-        if (e.kind === "packet") latest = e.packet;
-        else if (e.kind === "error") {
-          this.event("warn", e.error.code === "bad_checksum" ? "checksum" : e.error.code, e.error.message);
-        }
+        if (e.kind === "packet") latest = { packet: e.packet };
+        else if (e.kind === "error") this.#warnCodec(e.error);
       }
       if (this.clock.now() - lastEmit < this.pollMs) continue;
       lastEmit = this.clock.now();
       if (!latest) {
-        this.event("warn", "no_data", "no CSE7766 packet in the last poll period");
+        this.event("warn", "no_data", `no ${this.chip} packet in the last poll period`);
         continue;
       }
-      // exact ratios: OBK truncates V and P to integers, which costs ~0.4 % at 230 V
-      const raw = cse7766Raw(latest, { truncate: false });
+      const s = proto.sample(latest.packet);
       latest = null;
-      this.latestRaw = raw;
-      const v = this.#value(raw);
-      this.emit(this.#reading(v, this.integrate(v.power)));
+      this.#sample(s);
     }
   }
 
-  async #registers(port: SerialPort, chip: RegisterChip, regs: number[]) {
+  async #registers(port: SerialPort, proto: RegisterProtocol) {
+    const chip = proto.chip;
     while (!this.stopped) {
       const started = this.clock.now();
       const got = new Map<number, number>();
-      for (const reg of regs) {
+      for (const reg of proto.poll) {
         if (this.stopped) return;
         port.flush(); // a late or noisy answer to the last request must not be read as this one
         await port.write(chip.readRequest(reg), 1000);
@@ -173,43 +146,41 @@ export class ChipPoller extends SerialPoller {
             );}
         }
       }
-      if (got.size === regs.length) this.#fromRegisters(chip, got);
+      if (got.size === proto.poll.length) this.#sample(proto.sample(got));
       await this.#pause(started);
     }
   }
 
-  #fromRegisters(chip: RegisterChip, r: Map<number, number>) {
-    if (chip === rn8209) {
-      // OBK: IA with bit 23 set is noise around zero; a negative PA is made positive
-      const raw = { voltage: r.get(0x24)!, current: rn8209Current(r.get(0x22)!), power: Math.abs(r.get(0x26)!) };
-      this.latestRaw = raw;
-      const v = this.#value(raw);
-      this.emit(this.#reading(v, this.integrate(v.power)));
-    } else if (chip === ht7017) {
-      const raw = { voltage: r.get(0x08)!, current: r.get(0x06)!, power: r.get(0x0a)! };
-      this.latestRaw = raw;
-      const v = this.#value(raw);
-      this.emit(this.#reading(v, this.integrate(v.power), ht7017Frequency(r.get(0x09)!)));
-    } else {
-      const phases: PhaseReading[] = BL6552_PHASES.map((p) => {
-        const v = this.#value({ voltage: r.get(p.v)!, current: r.get(p.i)!, power: r.get(p.p)! });
+  /** One chip sample → one reading: factors, energy (counter with wrap, else ∫P dt), phases. */
+  #sample(s: ChipSample) {
+    this.latestRaw = s.raw;
+    if (s.phases) {
+      const phases: PhaseReading[] = s.phases.map((raw) => {
+        const v = this.#value(raw);
         return { voltage: round(v.voltage, 3), current: round(v.current, 4), power: round(v.power, 3) };
       });
-      this.latestRaw = {
-        voltage: r.get(BL6552_PHASES[0].v)!,
-        current: r.get(BL6552_PHASES[0].i)!,
-        power: r.get(BL6552_PHASES[0].p)!,
-      };
       const total = {
-        voltage: phases.reduce((s, p) => s + p.voltage, 0) / 3,
-        current: phases.reduce((s, p) => s + p.current, 0),
-        power: phases.reduce((s, p) => s + p.power, 0),
+        voltage: phases.reduce((sum, p) => sum + p.voltage, 0) / phases.length,
+        current: phases.reduce((sum, p) => sum + p.current, 0),
+        power: phases.reduce((sum, p) => sum + p.power, 0),
       };
-      const period = r.get(BL6552_REG.PERIOD)!;
-      const reading = this.#reading(total, this.integrate(total.power), period ? 1_000_000 / period : undefined);
+      const reading = this.#reading(total, this.integrate(total.power), s.frequency);
       reading.phases = phases;
       this.emit(reading);
+      return;
     }
+    const counter = this.spec.energyCounter;
+    if (counter && s.count !== undefined) {
+      if (this.#lastCount !== null) {
+        const counts = (s.count - this.#lastCount + counter.modulo) % counter.modulo; // the counter wraps
+        this.#energyWh += counts * counter.whPerCount(this.factors.power);
+      }
+      this.#lastCount = s.count;
+      this.emit(this.#reading(this.#value(s.raw), this.#energyWh, s.frequency));
+      return;
+    }
+    const v = this.#value(s.raw);
+    this.emit(this.#reading(v, this.integrate(v.power), s.frequency));
   }
 
   #reading(v: Triple, energyWh: number, frequency?: number): Reading {

@@ -43,6 +43,7 @@ export async function runProfilesCli(args: string[]) {
   if (args[0]) return console.log(JSON.stringify(loadProfile(args[0]), null, 2));
   for (const p of profiles.values()) {
     const t = p.transport;
-    console.log(`${p.id.padEnd(18)} ${t.kind === "chip" ? t.chip : "TuyaMCU"} ${t.baud} baud  ${p.model}`);
+    const link = t.kind === "pulse" ? "GPIO pulses" : `${t.baud} baud`;
+    console.log(`${p.id.padEnd(18)} ${t.kind === "tuyamcu" ? "TuyaMCU" : t.chip} ${link}  ${p.model}`);
   }
 }

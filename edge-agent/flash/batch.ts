@@ -9,6 +9,7 @@ import type { FlasherOptions } from "./flasher.ts";
 import type { PortProgress, ProgressBoard } from "./progress.ts";
 import { type FlashServer, flashUnit, type UnitResult } from "./unit.ts";
 import type { ConfigSectorFor } from "./provision.ts";
+import { StockBarrier, type StockCheckMode, type StockCheckOutcome } from "./stock_check.ts";
 
 export interface BatchServer extends FlashServer {
   reportProgress?(batchId: string, rows: PortProgress[]): Promise<void>;
@@ -29,6 +30,9 @@ export interface BatchOptions {
   benchHost?: string;
   /** a restore: write `image` (a stored backup) without backing up first, reported as a restore of it */
   restore?: { backupSha256: string };
+  /** Compare the units' stock configs before erasing: "report" names the outlier, "hold" also leaves it untouched. */
+  stockCheck?: StockCheckMode;
+  onStockCheck?: (o: StockCheckOutcome) => void;
 }
 
 export type BatchResult = { port: string; ok: true; result: UnitResult } | { port: string; ok: false; error: unknown };
@@ -47,6 +51,12 @@ export async function runBatch(o: BatchOptions): Promise<BatchResult[]> {
     macs.set(mac, port);
     return null;
   };
+  const barrier = o.stockCheck
+    ? new StockBarrier(o.ports, o.stockCheck, o.log.child({ batchId }), (port, note) => {
+      o.board.update(port, { phase: "check", done: 1, total: 1 }, note);
+    })
+    : undefined;
+  if (barrier && o.onStockCheck) barrier.outcome.then(o.onStockCheck);
   try {
     const settled = await Promise.allSettled(o.ports.map((port) =>
       flashUnit({
@@ -64,7 +74,9 @@ export async function runBatch(o: BatchOptions): Promise<BatchResult[]> {
         clock: o.clock,
         log: o.log.child({ port, batchId }),
         onProgress: (p, note) => o.board.update(port, p, note),
+        beforeErase: barrier ? (b) => barrier.arrive(port, b) : undefined,
       }).catch((e) => {
+        barrier?.release(port);
         o.board.update(port, { phase: "failed", done: 0, total: 1 }, (e as Error).message.slice(0, 80));
         throw e;
       })

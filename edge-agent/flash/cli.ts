@@ -6,6 +6,7 @@
  *   flash write   --port <path> --image <file> [--chip auto|bk7231n|bk7231t] [--baud N] [--addr 0x11000]
  *                 [--include-bootloader]   (BK7231N only)
  *   flash batch   --port <p1> --port <p2> ... [--image <file>] [--backup-dir data/backups]
+ *                 [--stock-check report|hold]   (compare the units' stock configs before erasing)
  *   flash restore --port <path> --backup <file>
  *
  * Common: --baud (transfer rate after linking at 115200; default 921600, falls
@@ -27,6 +28,7 @@ import { fileBaseName, readUnitMac, uploadIdFor } from "./unit.ts";
 import { identifyFirmware } from "../../shared/firmware-id.ts";
 import { ProgressBoard } from "./progress.ts";
 import { runBatch } from "./batch.ts";
+import type { StockCheckOutcome } from "./stock_check.ts";
 import { HttpFlashServer } from "./server-client.ts";
 import { provisioningFromFile } from "./provision.ts";
 
@@ -36,6 +38,7 @@ const USAGE = `deno task agent flash <command> [options]
   write   --port <path> (--image <file> | --firmware-id <sha256>) [--chip ..] [--baud N] [--addr 0x11000] [--include-bootloader]
   restore --port <path> (--backup <file> | --backup-id <sha256>) [--baud N]
   batch   --port <p1> --port <p2> ... [--image <file> | --firmware-id <sha256>] [--backup-dir data/backups] [--provision <json>]
+          [--stock-check report|hold]  (name the unit whose stock config differs; "hold" leaves it unerased)
 common: --baud (default 921600, lower rates tried on failure), --link-timeout <s> (20), --state-dir (data/flash-jobs),
         --server <url> --agent-id <id> (token in $AGENT_TOKEN, or --token <t>; upload backups, register units, live page /flash), --log-level
 Run the same command again after an interruption: the job resumes.`;
@@ -66,6 +69,7 @@ function parse(args: string[]): Args {
       "log-level",
       "provision",
       "batch-id",
+      "stock-check",
     ],
     boolean: ["include-bootloader", "help"],
     collect: ["port"],
@@ -217,7 +221,14 @@ export async function runFlashCli(args: string[]): Promise<void> {
         const server = serverFrom(a);
         const image = await imageFrom(a, server);
         const provision = a.provision ? await provisioningFromFile(a.provision as string, server) : undefined;
+        const stockCheck = a["stock-check"] as string | undefined;
+        if (stockCheck !== undefined && stockCheck !== "report" && stockCheck !== "hold") {
+          throw new Error("--stock-check report|hold");
+        }
+        let check: StockCheckOutcome | undefined;
         const results = await runBatch({
+          stockCheck,
+          onStockCheck: (o) => (check = o),
           ports: a.port,
           image,
           backupDir: (a["backup-dir"] as string) ?? "data/backups",
@@ -245,6 +256,14 @@ export async function runFlashCli(args: string[]): Promise<void> {
             failed++;
             console.log(`${r.port}: FAILED ${describe(r.error)}`);
           }
+        }
+        if (check) {
+          console.log(
+            `stock-config check: ${check.outliers.length} outlier(s)${
+              check.splits.length ? `, split: ${check.splits.join("; ")}` : ""
+            }`,
+          );
+          for (const x of check.outliers) console.log(`  ${x.id}: ${x.differs.join("; ")}`);
         }
         if (failed) Deno.exitCode = 1;
         return;

@@ -7,7 +7,9 @@
  *     "mqtt": { "host": "10.0.0.2", "port": 1883, "user": "...", "password": "..." |
  *               "credentials": "server" (per-unit user/password issued by the server for the topic) |
  *               "unitSecret": "..." (derive them here from the fleet secret) },
- *     "profile": "zmai-90",              // device profile: GPIO template + startup command
+ *     "profile": "zmai-90",              // device profile: GPIO template + startup command;
+ *                                        // "from-backup": the template proposed from each unit's own
+ *                                        // stock backup (shared/tuya-config), no hand-written profile
  *     "topicPrefix": "obk",              // topic = prefix + 4 MAC bytes (OBK's default form)
  *     "deviceName": "ZMAi-90 {mac}",     // shown in OBK's UI/HA; {mac} = the 4 MAC bytes, {topic} = the topic
  *     "startupCommand": "..." }          // overrides the profile's autoexec
@@ -16,6 +18,8 @@ import { buildObkConfig, defaultNames, unitMqttCredentials } from "../../shared/
 import { getProfile } from "../../shared/profiles/mod.ts";
 import type { ChipKind } from "../../shared/bk7231/mod.ts";
 import { FlashError } from "./errors.ts";
+import { inspectBackup, obkProposal } from "../../shared/tuya-config/mod.ts";
+import { CodecError } from "../../shared/errors.ts";
 
 export interface ProvisioningFile {
   wifi: { ssid: string; password: string };
@@ -35,9 +39,34 @@ export interface ProvisioningFile {
 }
 
 /** Builds a unit's config sector; `profile` is the device profile id, for the inventory record. */
-export type ConfigSectorFor = ((unit: { chip: ChipKind; mac?: string }) => Promise<Uint8Array | undefined>) & {
-  profile?: string;
-};
+export type ConfigSectorFor =
+  & ((unit: { chip: ChipKind; mac?: string; backup?: Uint8Array }) => Promise<Uint8Array | undefined>)
+  & { profile?: string };
+
+export const PROFILE_FROM_BACKUP = "from-backup";
+
+/** Pins, channels and startup command proposed from a unit's stock backup; refuses when it says nothing usable. */
+export function templateFromBackup(backup: Uint8Array | undefined) {
+  if (!backup) throw new FlashError("BAD_IMAGE", `profile "${PROFILE_FROM_BACKUP}" needs the unit's backup`);
+  let r;
+  try {
+    r = inspectBackup(backup);
+  } catch (e) {
+    if (e instanceof CodecError) throw new FlashError("BAD_IMAGE", `profile from backup: ${e.message}`);
+    throw e;
+  }
+  if (!r.found) throw new FlashError("BAD_IMAGE", `profile from backup: ${r.reason}`);
+  const p = obkProposal(r);
+  if (!p.profile) {
+    throw new FlashError(
+      "BAD_IMAGE",
+      `profile from backup: the stock config describes no meter OpenBeken can drive (${
+        p.warnings.join("; ") || "no pins"
+      })`,
+    );
+  }
+  return { gpio: p.gpio, channels: p.channels, autoexec: p.autoexec, inspection: r };
+}
 
 /** Profile autoexec lines → one OBK startup command line (`backlog a; b`). */
 export function startupFromAutoexec(text: string): string {
@@ -55,9 +84,11 @@ export function provisioning(p: ProvisioningFile, issuer?: CredentialIssuer): Co
   if (p.mqtt.credentials === "server" && !issuer) {
     throw new FlashError("BAD_IMAGE", `mqtt.credentials "server" needs --server (and --agent-id/--token)`);
   }
-  const profile = p.profile ? getProfile(p.profile) : undefined;
-  const build: ConfigSectorFor = async ({ chip, mac }) => {
+  const fromBackup = p.profile === PROFILE_FROM_BACKUP;
+  const fixed = p.profile && !fromBackup ? getProfile(p.profile) : undefined;
+  const build: ConfigSectorFor = async ({ chip, mac, backup }) => {
     if (!mac) throw new FlashError("BAD_IMAGE", "cannot provision a unit whose MAC was not found in its backup");
+    const profile = fromBackup ? templateFromBackup(backup) : fixed;
     const names = defaultNames(chip, mac);
     const topic = p.topicPrefix ? `${p.topicPrefix}${names.short.slice(3)}` : names.short;
     const creds = p.mqtt.credentials === "server"
@@ -83,7 +114,8 @@ export function provisioning(p: ProvisioningFile, issuer?: CredentialIssuer): Co
       startupCommand: p.startupCommand ?? (profile ? startupFromAutoexec(profile.autoexec) : undefined),
     });
   };
-  build.profile = profile?.id;
+  // a fixed profile names the model for inventory; one read from each unit's backup does not
+  build.profile = fixed?.id;
   return build;
 }
 

@@ -36,6 +36,8 @@ export interface BackupMeta {
   flashId?: number;
   benchHost: string;
   port: string;
+  /** the flash batch this backup belongs to: the server compares a batch's stock configs */
+  batchId?: string;
 }
 
 export interface UnitRecord {
@@ -75,11 +77,15 @@ export interface UnitJob {
   backupDir: string;
   stateDir: string;
   image?: { name: string; data: Uint8Array };
-  /** Builds the OpenBeken config sector once the unit's MAC is known. */
-  configSector?: ((unit: { chip: ChipKind; mac?: string }) => Promise<Uint8Array | undefined>) & {
-    profile?: string;
-  };
-  batchId?: string;
+  /** Builds the OpenBeken config sector once the unit's MAC (and its stock backup) is known. */
+  configSector?:
+    & ((unit: { chip: ChipKind; mac?: string; backup?: Uint8Array }) => Promise<Uint8Array | undefined>)
+    & { profile?: string };
+  /**
+   * Runs after the backup and before anything is erased; throwing stops this unit untouched
+   * (the batch's stock-config outlier check).
+   */
+  beforeErase?: (backup: { image: Uint8Array; sha256: string; mac?: string } | undefined) => Promise<void>;
   /**
    * In a batch: claim this MAC for this port; returns the port that already holds it, if any
    * (two ports presenting one MAC are refused, never merged).
@@ -93,6 +99,7 @@ export interface UnitJob {
   includeBootloader?: boolean;
   server?: FlashServer;
   benchHost: string;
+  batchId?: string;
   flasher: FlasherOptions;
   clock: Clock;
   log: Logger;
@@ -185,6 +192,7 @@ export async function flashUnit(j: UnitJob): Promise<UnitResult> {
             flashId: f.info.flashId,
             benchHost: j.benchHost,
             port: j.port,
+            batchId: j.batchId,
           },
           backup.image,
           uploadIdFor(j.batchId, portBase),
@@ -193,17 +201,20 @@ export async function flashUnit(j: UnitJob): Promise<UnitResult> {
       }
     }
 
+    await j.beforeErase?.(backup ? { image: backup.image, sha256: backup.sha256, mac: backup.mac } : undefined);
+
     let write: WriteResult | undefined;
     let configWritten = false;
     let topic: string | undefined;
     if (j.image && plan) {
+      // built before erasing: a config that cannot be made (no MAC, no stock config) leaves the unit untouched
+      const sector = await j.configSector?.({ chip: f.info.chip, mac: backup?.mac, backup: backup?.image });
       j.log.info("writing image", { name: j.image.name, addr: plan.addr, bytes: plan.data.length, note: plan.note });
       write = await writeJob(f, plan, {
         stateDir: j.stateDir,
         jobName: portBase,
         onProgress: (p) => j.onProgress?.(p),
       });
-      const sector = await j.configSector?.({ chip: f.info.chip, mac: backup?.mac });
       if (sector) {
         const at = LAYOUTS[f.info.chip].obkConfig;
         await writeJob(f, { addr: at, data: sector, note: "OpenBeken config" }, {

@@ -3,7 +3,8 @@
  * Tuya model JSON) propose which DP is voltage, current, power, energy, ...
  * with its scale. Evidence, strongest first: a value DP equal to a field of a
  * RAW phase packet; the stride of such triplets; physical plausibility
- * (230 V, 50 Hz, P ≤ V·I); the model JSON. Disagreements are reported as
+ * (230 V, 50 Hz, P ≤ V·I); the model JSON; the datapoint schema stored in the
+ * unit's stock backup (shared/tuya-config). Disagreements are reported as
  * contradictions, e.g. the SPM02's model JSON numbering its per-phase DPs one
  * off from what the MCU really sends.
  */
@@ -12,6 +13,8 @@ import { type Datapoint, decodeDatapoints } from "../../shared/tuyamcu/dp.ts";
 import { decodeRawPower, DEFAULT_POWER_UNIT_W, type RawPower } from "../../shared/tuyamcu/raw_power.ts";
 import type { DeviceProfileInput, DpMapping } from "../../shared/profiles/types.ts";
 import { type ModelDp, modelQuantity, modelScale } from "./tuya_model.ts";
+import type { DatapointSchemaEntry } from "../../shared/tuya-config/inspect.ts";
+import { schemaQuantity } from "../../shared/tuya-config/schema_quantity.ts";
 
 export interface Proposal {
   dp: number;
@@ -40,7 +43,7 @@ const inRange = (x: number, lo: number, hi: number) => x >= lo && x <= hi;
 export function assistMapping(
   capture: Uint8Array,
   model: ModelDp[] = [],
-  opts: { id?: string; baud?: number } = {},
+  opts: { id?: string; baud?: number; schema?: DatapointSchemaEntry[] } = {},
 ): MappingResult {
   // 1. every DP the MCU sent, last value wins
   const last = new Map<number, Datapoint>();
@@ -61,6 +64,8 @@ export function assistMapping(
   const proposals: Proposal[] = [];
   const contradictions: string[] = [];
   const byId = new Map(model.filter((m) => m.id !== undefined).map((m) => [m.id!, m]));
+  const schema = opts.schema ?? [];
+  const schemaById = new Map(schema.map((e) => [e.id, e]));
   const taken = new Set<number>();
 
   // 2. RAW phase packets (8/10 bytes), phase order by dp id
@@ -198,6 +203,31 @@ export function assistMapping(
         continue;
       }
     }
+    const se = schemaById.get(d.id);
+    const sg = se ? schemaQuantity(se) : null;
+    if (sg && sg.quantity !== "relay" && typeof d.value === "number" && plausible(sg.quantity, d.value * sg.scale)) {
+      proposals.push({
+        dp: d.id,
+        type: d.type,
+        quantity: sg.quantity,
+        scale: sg.scale,
+        example: `${round(d.value * sg.scale)}`,
+        evidence: `backup schema: ${schemaWhy(se!)}`,
+      });
+      taken.add(d.id);
+      continue;
+    }
+    if (sg?.quantity === "relay" && d.type === "bool") {
+      proposals.push({
+        dp: d.id,
+        type: "bool",
+        quantity: "relay",
+        example: String(d.value),
+        evidence: "backup schema: writable bool",
+      });
+      taken.add(d.id);
+      continue;
+    }
     if (m && mq?.quantity === "relay" && d.type === "bool") {
       proposals.push({
         dp: d.id,
@@ -273,6 +303,43 @@ export function assistMapping(
     }
   }
 
+  // 7. contradictions between the backup's stored schema and what the MCU sent
+  for (const e of schema) {
+    const d = last.get(e.id);
+    const g = schemaQuantity(e);
+    if (!d) {
+      if (e.mode === "ro" && e.type !== "string") {
+        contradictions.push(`backup schema lists dp${e.id} (${e.type}, ${e.mode}) but the capture never shows it`);
+      }
+      continue;
+    }
+    if (d.type !== e.type && !(e.type === "value" && d.type === "bitmap")) {
+      contradictions.push(`dp${e.id}: backup schema says ${e.type}, but the MCU sends ${d.type} ${fmt(d)}`);
+      continue;
+    }
+    const prop = proposals.find((p) => p.dp === e.id);
+    if (g && prop && prop.quantity !== g.quantity && prop.quantity !== "other") {
+      contradictions.push(
+        `dp${e.id}: backup schema reads ${g.quantity} ×${g.scale} (${schemaWhy(e)}), but the MCU's value ${
+          fmt(d)
+        } is ${prop.quantity}${prop.phase !== undefined ? ` of phase ${"ABC"[prop.phase]}` : ""} (${prop.evidence})`,
+      );
+    } else if (g && !prop && typeof d.value === "number" && !plausible(g.quantity, d.value * g.scale)) {
+      contradictions.push(
+        `dp${e.id}: backup schema reads ${g.quantity} ×${g.scale}, but ${d.value} would be ${
+          round(d.value * g.scale)
+        }, implausible`,
+      );
+    }
+  }
+  if (schema.length) {
+    for (const d of last.values()) {
+      if (!schemaById.has(d.id)) {
+        contradictions.push(`dp${d.id} (${d.type} ${fmt(d)}) is sent by the MCU but missing from the backup's schema`);
+      }
+    }
+  }
+
   const seen = [...last.values()].sort((a, b) => a.id - b.id).map((d) => ({
     dp: d.id,
     type: d.type,
@@ -311,6 +378,9 @@ function plausible(q: string, x: number): boolean {
       return x >= 0;
   }
 }
+
+const schemaWhy = (e: DatapointSchemaEntry) =>
+  e.unit ? `unit ${e.unit}, scale ${e.scale ?? 0}` : `scale ${e.scale ?? 0}, max ${e.max ?? "?"}`;
 
 const round = (x: number) => Math.round(x * 1000) / 1000;
 const fmt = (d: Datapoint) => (typeof d.value === "string" ? JSON.stringify(d.value) : String(d.value));

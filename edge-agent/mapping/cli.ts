@@ -1,12 +1,14 @@
 /**
- * `deno task agent map-dps <capture hex or file> [--model tuya-model.json] [--id profile-id]
+ * `deno task agent map-dps <capture hex or file> [--model tuya-model.json] [--backup stock.bin] [--id profile-id]
  *   [--autoexec out.bat] [--profile out.json] [--json]`
- * Prints the proposed dp mapping, the contradictions, and the autoexec.bat.
+ * Prints the proposed dp mapping, the contradictions, and the autoexec.bat. `--backup` adds the
+ * datapoint schema stored in the unit's stock backup as evidence.
  */
 import { parseArgs } from "node:util";
 import { readCapture } from "../capture/input.ts";
 import { assistMapping } from "./assist.ts";
 import { parseTuyaModelText } from "./tuya_model.ts";
+import { inspectBackup } from "../../shared/tuya-config/mod.ts";
 
 export async function runMapCli(args: string[]) {
   const { values: a, positionals } = parseArgs({
@@ -14,6 +16,7 @@ export async function runMapCli(args: string[]) {
     allowPositionals: true,
     options: {
       model: { type: "string" },
+      backup: { type: "string" },
       id: { type: "string" },
       autoexec: { type: "string" },
       profile: { type: "string" },
@@ -23,13 +26,20 @@ export async function runMapCli(args: string[]) {
   });
   if (a.help || !positionals[0]) {
     console.log(
-      "deno task agent map-dps <capture hex or file> [--model tuya-model.json] [--id id] [--autoexec out.bat] [--profile out.json] [--json]",
+      "deno task agent map-dps <capture hex or file> [--model tuya-model.json] [--backup stock.bin] [--id id] [--autoexec out.bat] [--profile out.json] [--json]",
     );
     return;
   }
   const cap = await readCapture(positionals[0]);
   const model = a.model ? parseTuyaModelText(await Deno.readTextFile(a.model)) : [];
-  const r = assistMapping(cap.bytes, model, { id: a.id });
+  const backup = a.backup ? inspectBackup(await Deno.readFile(a.backup)) : undefined;
+  if (backup && !backup.found) console.error(`${a.backup}: ${backup.reason}; mapping without a schema`);
+  const schema = backup?.found ? backup.schema : undefined;
+  const r = assistMapping(cap.bytes, model, {
+    id: a.id,
+    baud: backup?.found ? backup.tuyaMcu?.baud : undefined,
+    schema,
+  });
   if (a.autoexec) await Deno.writeTextFile(a.autoexec, r.autoexec);
   if (a.profile) await Deno.writeTextFile(a.profile, JSON.stringify(r.profile, null, 2) + "\n");
   if (a.json) return console.log(JSON.stringify(r, null, 2));

@@ -7,7 +7,9 @@
 import type { Pty } from "../serial/mod.ts";
 import { type GainError, PERFECT, PhysicalMeter } from "./physics.ts";
 import { PtyDevice, serveUntilSignal } from "./pty_device.ts";
-import { SIM_SCALE } from "./chipscale.ts";
+
+/** Counts a perfectly calibrated chip reports per volt, amp and watt (raw = truth × scale). */
+const SCALE = { voltage: 15188, current: 251210, power: 598 };
 
 export class Bl0942Sim extends PtyDevice {
   #rx: number[] = [];
@@ -42,7 +44,7 @@ export class Bl0942Sim extends PtyDevice {
 
   packet(): Uint8Array {
     const t = this.meter.sample();
-    const s = SIM_SCALE.BL0942;
+    const s = SCALE;
     const i = Math.round(t.current * s.current * this.gain.current);
     const v = Math.round(t.voltage * s.voltage * this.gain.voltage);
     const p = Math.round(t.power * s.power * this.gain.power);

@@ -6,7 +6,9 @@
 import type { Pty } from "../serial/mod.ts";
 import { type GainError, PERFECT, PhysicalMeter } from "./physics.ts";
 import { PtyDevice, serveUntilSignal } from "./pty_device.ts";
-import { SIM_SCALE } from "./chipscale.ts";
+
+/** A perfectly calibrated chip's MULTIPLY factors: raw = truth / scale. */
+const SCALE = { voltage: 1.94034719, current: 1, power: 1.88214409 };
 
 export class Cse7766Sim extends PtyDevice {
   #next = 0;
@@ -29,7 +31,7 @@ export class Cse7766Sim extends PtyDevice {
 
   packet(): Uint8Array {
     const t = this.meter.sample();
-    const s = SIM_SCALE.CSE7766;
+    const s = SCALE;
     // raw = par / cycle; reading = raw × factor, so raw = truth × gain / factor
     const vCyc = 1000, iCyc = 1_000_000, pCyc = 10_000;
     const vPar = Math.round(((t.voltage * this.gain.voltage) / s.voltage) * vCyc);

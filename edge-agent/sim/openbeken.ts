@@ -44,6 +44,8 @@ export interface ObkSimOptions {
   itemGapMs?: number;
   /** meter publish period; 0 = no meter values */
   meterIntervalMs?: number;
+  /** web password: every /api/ call then needs HTTP Basic auth as user `admin` (src/httpserver/http_basic_auth.c) */
+  webPassword?: string;
   /** MQTT username/password for this unit's topic (the broker may require them) */
   credentials?: (topic: string) => Promise<{ username?: string; password?: string }>;
   /** a steady load instead of the default wandering one (true volts and watts at the terminals) */
@@ -313,8 +315,37 @@ export class ObkSimUnit {
     return Promise.resolve();
   }
 
+  /**
+   * OpenBeken's check (src/httpserver/http_basic_auth.c, http_basic_auth_eval): only with a web password set; the
+   * first header starting `Authorization: Basic ` (case-insensitive) decides; its decoded text must start with
+   * `admin:` (case-insensitive) and the rest equal the password in its first 32 characters (strncmp 32).
+   * rest_interface.c registers /api/ with auth required, so /api/info needs it too.
+   */
+  #authorised(req: Request): boolean {
+    const pw = this.o.webPassword;
+    if (!pw) return true;
+    const h = req.headers.get("authorization");
+    if (!h || !/^basic /i.test(h)) return false;
+    let text: string;
+    try {
+      text = atob(h.slice(6).trim());
+    } catch {
+      return false;
+    }
+    if (text.length > 255 || text.slice(0, 6).toLowerCase() !== "admin:") return false;
+    return text.slice(6, 6 + 32) === pw.slice(0, 32);
+  }
+
   async #serve(req: Request): Promise<Response> {
     const url = new URL(req.url);
+    if (url.pathname.startsWith("/api/") && !this.#authorised(req)) {
+      await req.body?.cancel();
+      // http_basic_auth_run: 401 with the realm, Connection: close
+      return new Response(null, {
+        status: 401,
+        headers: { "www-authenticate": 'Basic realm="OpenBeken HTTP Server"', connection: "close" },
+      });
+    }
     const json = (v: unknown) =>
       new Response(JSON.stringify(v), {
         headers: { "content-type": "application/json", "access-control-allow-origin": "*", connection: "close" },
@@ -405,7 +436,8 @@ export class ObkSimFleet {
 }
 
 /**
- * `deno task sim openbeken --count 5 --mqtt mqtt://127.0.0.1:1883 [--version 1.18.299] [--chip BK7231N] [--fail 0.1]`
+ * `deno task sim openbeken --count 5 --mqtt mqtt://127.0.0.1:1883 [--version 1.18.299] [--chip BK7231N] [--fail 0.1]
+ *   [--web-password <pw>]`
  * With $OBK_UNIT_SECRET (`deno task admin unit-secret`) each unit signs in with its flash-time credential.
  */
 export async function runSimCli(args: string[]) {
@@ -423,6 +455,7 @@ export async function runSimCli(args: string[]) {
       "reboot-delay-ms": { type: "string", default: "1000" },
       "item-gap-ms": { type: "string", default: "1000" },
       "no-http": { type: "boolean", default: false },
+      "web-password": { type: "string" },
       quiet: { type: "boolean", default: false },
     },
   });
@@ -435,6 +468,7 @@ export async function runSimCli(args: string[]) {
     chip: values.chip as "BK7231N" | "BK7231T",
     firstIndex: Number(values.first),
     http: !values["no-http"],
+    webPassword: values["web-password"],
     bootMs: Number(values["boot-ms"]),
     rebootDelayMs: Number(values["reboot-delay-ms"]),
     itemGapMs: Number(values["item-gap-ms"]),

@@ -8,7 +8,6 @@
 import type { Pty } from "../serial/mod.ts";
 import { type GainError, PERFECT, PhysicalMeter, type Truth } from "./physics.ts";
 import { PtyDevice, serveUntilSignal } from "./pty_device.ts";
-import { SIM_SCALE } from "./chipscale.ts";
 
 type RegFn = (t: Truth, g: GainError) => number;
 
@@ -33,7 +32,8 @@ abstract class RegisterChipSim extends PtyDevice {
   }
 }
 
-const s8209 = SIM_SCALE.RN8209C;
+// Counts a perfectly calibrated chip reports per volt, amp and watt (raw = truth × scale).
+const s8209 = { voltage: 8810, current: 52882, power: 9857 };
 const RN8209_REGS: Record<number, { size: number; fn: RegFn }> = {
   0x22: { size: 3, fn: (t, g) => t.current * s8209.current * g.current },
   0x23: { size: 3, fn: () => 0 },
@@ -68,7 +68,7 @@ export class Rn8209Sim extends RegisterChipSim {
   }
 }
 
-const s7017 = SIM_SCALE.HT7017;
+const s7017 = { voltage: 10961.98, current: 1661.41, power: 3.1777 };
 const HT7017_REGS: Record<number, RegFn> = {
   0x06: (t, g) => t.current * s7017.current * g.current,
   0x08: (t, g) => t.voltage * s7017.voltage * g.voltage,
@@ -101,7 +101,7 @@ export class Ht7017Sim extends RegisterChipSim {
   }
 }
 
-const s6552 = SIM_SCALE.BL6552;
+const s6552 = { voltage: 13162, current: 251210, power: 598 };
 const phase = (k: number, q: "voltage" | "current" | "power") => (t: Truth, g: GainError) =>
   (t.phases[k]?.[q] ?? 0) * s6552[q] * g[q];
 const BL6552_REGS: Record<number, RegFn> = {

@@ -17,12 +17,21 @@ import { presenceOfUnit, type PresenceView, presenceView, type UnitPresence } fr
 import { DeviceLinks, uptimeText } from "../../components/UnitPresence.tsx";
 import { type OtaDevice, type Rollout, unitOtaHistory } from "../../server/db/ota.ts";
 import { recordAudit } from "../../server/db/audit.ts";
-import { authOf, csrfTokenOf } from "../../server/auth/middleware.ts";
+import { actorOf, csrfTokenOf } from "../../server/auth/middleware.ts";
 import { calibrateDeployedUnit, DeployedCalibrationError } from "../../server/calibration/deployed.ts";
 import { CalibrationForm, calibrationMessage } from "../../components/CalibrationForm.tsx";
 import { RestoreForm } from "../../components/RestoreForm.tsx";
 import { type FlashBench, listBenches } from "../../server/db/flash_jobs.ts";
 import { FlashJobError, startFlashJob } from "../../server/flash/jobs.ts";
+import { sealingKey } from "../../server/auth/sealed.ts";
+import {
+  clearUnitWebPassword,
+  setUnitWebPassword,
+  UnitSecretInputError,
+  unitWebPasswordInfo,
+} from "../../server/db/unit_secrets.ts";
+import { type StockConfig, stockConfigForUnit } from "../../server/db/stock_config.ts";
+import { StockConfigSection } from "../../components/StockConfig.tsx";
 
 interface Data {
   unit: Unit | null;
@@ -34,6 +43,9 @@ interface Data {
   rework: ReworkEntry[];
   revisions: UnitRevision[];
   ota: { rollout: Rollout; device: OtaDevice }[];
+  /** whether a web password is stored for HTTP OTA (never the password) */
+  webPassword: { setAt: number; setBy: string } | null;
+  stock: StockConfig | null;
   message?: string;
   csrf: string;
 }
@@ -51,6 +63,8 @@ async function load(kv: Deno.Kv, id: string, csrf: string, now: number, message?
     rework: unit ? await listRework(kv, id) : [],
     revisions: unit ? await unitRevisions(kv, id) : [],
     ota: unit ? await unitOtaHistory(kv, id) : [],
+    webPassword: unit ? await unitWebPasswordInfo(kv, id) : null,
+    stock: unit ? await stockConfigForUnit(kv, unit) : null,
     message,
     csrf,
   };
@@ -61,7 +75,7 @@ export const handler: RouteHandler<Data> = {
     const d = await load(ctx.app.kv, ctx.params.id, csrfTokenOf(ctx.req), ctx.app.clock.now());
     return ctx.render(d, { status: d.unit ? 200 : 404 });
   },
-  /** the page's two forms: log a rework step, or edit placement fields */
+  /** the page's forms: log a rework step, edit placement fields, or store/remove the unit's web password */
   async POST(ctx) {
     const form = await ctx.req.formData().catch(() => null);
     const id = ctx.params.id;
@@ -71,7 +85,6 @@ export const handler: RouteHandler<Data> = {
       const s = (k: string) => String(form.get(k) ?? "").trim();
       if (s("form") === "restore") {
         // one of this unit's backups, written back at a bench: a restore job to that bench agent
-        const who = authOf(ctx.req).principal;
         const unit = await getUnit(ctx.app.kv, id);
         if (!unit) throw new UnitInputError(`no such unit ${id}`);
         const backup = s("backup");
@@ -83,7 +96,7 @@ export const handler: RouteHandler<Data> = {
             kind: "restore",
             ports: [port.join(" ")],
             backupSha256: backup,
-          }, who?.kind === "user" ? who.username : "unknown");
+          }, actorOf(ctx.req));
           message = `restore job ${job.jobId} sent to ${agentId} (${job.ports[0]}): progress on /flash`;
         } catch (e) {
           if (e instanceof FlashJobError) throw new UnitInputError(e.message);
@@ -92,7 +105,6 @@ export const handler: RouteHandler<Data> = {
       } else if (s("form") === "calibrate") {
         // a deployed OpenBeken unit: VoltageSet/CurrentSet/PowerSet over MQTT, checked on its next readings;
         // who is the signed-in user, when is the server clock
-        const who = authOf(ctx.req).principal;
         const unit = await getUnit(ctx.app.kv, id);
         if (!unit) throw new UnitInputError(`no such unit ${id}`);
         const num = (k: string) => (s(k) === "" ? NaN : Number(s(k)));
@@ -107,13 +119,24 @@ export const handler: RouteHandler<Data> = {
             ctx.app,
             unit,
             { reference, note: s("note") || undefined },
-            who?.kind === "user" ? who.username : "unknown",
+            actorOf(ctx.req),
           );
           message = calibrationMessage(e);
         } catch (e) {
           if (e instanceof DeployedCalibrationError) throw new UnitInputError(e.message);
           if ((e as { name?: string }).name === "CodecError") throw new UnitInputError((e as Error).message);
           throw e;
+        }
+      } else if (s("form") === "web-password") {
+        const actor = { by: actorOf(ctx.req), now: ctx.app.clock.now() };
+        if (s("clear")) {
+          await clearUnitWebPassword(ctx.app.kv, id, actor);
+          message = "web password removed";
+        } else {
+          // not trimmed: a password may have spaces
+          const key = await sealingKey({ dataDir: ctx.app.config.dataDir, env: ctx.app.config.secretsKey });
+          await setUnitWebPassword(ctx.app.kv, key, id, String(form.get("webPassword") ?? ""), actor);
+          message = "web password stored (sealed; it is not shown again)";
         }
       } else if (s("form") === "rework") {
         const e = await appendRework(ctx.app.kv, id, {
@@ -152,7 +175,9 @@ export const handler: RouteHandler<Data> = {
         message = "saved";
       }
     } catch (e) {
-      if (!(e instanceof UnitInputError || e instanceof UnitConflictError)) throw e;
+      if (!(e instanceof UnitInputError || e instanceof UnitConflictError || e instanceof UnitSecretInputError)) {
+        throw e;
+      }
       message = `not saved: ${e.message}`;
     }
     const d = await load(ctx.app.kv, id, csrfTokenOf(ctx.req), ctx.app.clock.now(), message);
@@ -330,6 +355,7 @@ export default function UnitPage({ data }: PageProps<Data>) {
       </table>
       <h3>Restore a backup at a bench</h3>
       <RestoreForm csrf={data.csrf} backups={u.backups} benches={data.benches} />
+      <StockConfigSection config={data.stock} />
       <h2>Calibration</h2>
       {/* calibration from the unit page: its own section (a form and the summary below) */}
       <CalibrationForm unitId={u.id} csrf={data.csrf} deployed={!!p} live={p?.live ?? null} />
@@ -360,6 +386,19 @@ export default function UnitPage({ data }: PageProps<Data>) {
         </table>
       )}
       <h2>OTA history</h2>
+      <form method="post" class="filters" data-testid="web-password">
+        <input type="hidden" name="_csrf" value={data.csrf} />
+        <input type="hidden" name="form" value="web-password" />
+        <span>
+          OpenBeken web password (HTTP OTA sends it as Basic auth, user admin):{" "}
+          {data.webPassword ? `set by ${data.webPassword.setBy} at ${ts(data.webPassword.setAt)}` : "none"}
+        </span>{" "}
+        <label>
+          new <input type="password" name="webPassword" autocomplete="new-password" maxLength={32} size={12} />
+        </label>
+        <button type="submit">Store</button>
+        {data.webPassword && <button type="submit" name="clear" value="1">Remove</button>}
+      </form>
       <table>
         <thead>
           <tr>

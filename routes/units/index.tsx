@@ -22,12 +22,18 @@ import {
 import { PRESENCE_HEADERS, PresenceCells } from "../../components/UnitPresence.tsx";
 import { recordAudit } from "../../server/db/audit.ts";
 import { csrfTokenOf } from "../../server/auth/middleware.ts";
+import { inventoryStockView } from "../../server/db/stock_config.ts";
+import { StockConfigCell } from "../../components/StockConfig.tsx";
 
 interface Data {
   filter: UnitFilter;
   units: Unit[];
   /** live presence per unit id, from the one presence view */
   presence: Record<string, PresenceView>;
+  /** unit id → product key from its stock backup, and what differs from units of the same product */
+  stock: Map<string, { productKey: string | null; differs: string[] }>;
+  /** product-key filter (from the stock backups) */
+  pk: string;
   audit: { component: string; state: ComponentState; unitIds: string[] };
   /** OpenBeken units seen on MQTT that inventory does not know yet */
   unregistered: UnitPresence[];
@@ -53,10 +59,13 @@ async function load(kv: Deno.Kv, url: URL, csrf: string, now: number, message?: 
   const known = new Set(all.flatMap((u) => [u.topic, u.mac]).filter(Boolean));
   const seen = await listUnitPresence(kv);
   const unregistered = seen.filter((p) => !known.has(p.topic) && !(p.mac && known.has(p.mac)));
+  const pk = q.get("pk")?.trim().slice(0, 40) ?? "";
+  let units = Object.keys(filter).length ? await listUnits(kv, filter) : all;
+  const stock = await inventoryStockView(kv, units);
+  if (pk) units = units.filter((u) => stock.get(u.id)?.productKey === pk);
   // a unit's presence by its topic, else by the MAC it reports (as presenceOfUnit does, without a read per unit)
   const byTopic = new Map(seen.map((p) => [p.topic, p]));
   const byMac = new Map(seen.filter((p) => p.mac).map((p) => [p.mac!, p]));
-  const units = Object.keys(filter).length ? await listUnits(kv, filter) : all;
   const presence = Object.fromEntries(units.map((u) => {
     const p = (u.topic ? byTopic.get(u.topic) : undefined) ?? (u.mac ? byMac.get(u.mac) : undefined) ?? null;
     return [u.id, presenceView(p, u, now)];
@@ -65,6 +74,8 @@ async function load(kv: Deno.Kv, url: URL, csrf: string, now: number, message?: 
     filter,
     units,
     presence,
+    stock,
+    pk,
     audit: { component, state, unitIds: audit.map((a) => a.unitId) },
     unregistered,
     who: q.get("who")?.trim()
@@ -173,6 +184,9 @@ export default function UnitsPage({ data }: PageProps<Data>) {
             {k === "q" ? "search" : k} <input name={k} value={f[k] ?? ""} size={12} />
           </label>
         ))}
+        <label>
+          product key <input name="pk" value={data.pk} size={16} />
+        </label>
         <input type="hidden" name="component" value={data.audit.component} />
         <input type="hidden" name="state" value={data.audit.state} />
         <button type="submit">Filter</button> <a href="/units">clear</a>
@@ -246,6 +260,7 @@ export default function UnitsPage({ data }: PageProps<Data>) {
             <th>Site / location</th>
             <th>Tags</th>
             <th>Rework</th>
+            <th>Stock config</th>
             {PRESENCE_HEADERS.map((h) => <th key={h}>{h}</th>)}
           </tr>
         </thead>
@@ -274,6 +289,9 @@ export default function UnitsPage({ data }: PageProps<Data>) {
               <td>
                 {u.reworkCount}
                 {off.has(u.id) ? <span class="badge warn">{data.audit.component} {data.audit.state}</span> : ""}
+              </td>
+              <td>
+                <StockConfigCell view={data.stock.get(u.id)} />
               </td>
               <PresenceCells v={data.presence[u.id]} />
             </tr>

@@ -1,5 +1,6 @@
 /** Firmware registry API: upload (raw body or multipart), list, and plain-HTTP download by content hash. */
 import type { Extension } from "../context.ts";
+import { actorOf } from "../auth/middleware.ts";
 import { openBlobStream } from "../db/blobs.ts";
 import { FirmwareRejected, getFirmware, listFirmware, MAX_FIRMWARE_BYTES, registerFirmware } from "../db/firmware.ts";
 
@@ -33,10 +34,9 @@ export interface ParsedUpload {
   platform?: string;
   version?: string;
   notes?: string;
-  by: string;
 }
 
-/** multipart/form-data (file, platform, version, notes, by) or a raw body with ?filename=&platform=&version= */
+/** multipart/form-data (file, platform, version, notes) or a raw body with ?filename=&platform=&version= */
 export async function parseUpload(req: Request): Promise<ParsedUpload | { error: string; status: 400 | 413 }> {
   const url = new URL(req.url);
   const max = MAX_FIRMWARE_BYTES + 64 * 1024;
@@ -59,7 +59,6 @@ export async function parseUpload(req: Request): Promise<ParsedUpload | { error:
       platform: str(form.get("platform")),
       version: str(form.get("version")),
       notes: str(form.get("notes")),
-      by: str(form.get("by")) ?? "operator",
     };
   }
   const filename = url.searchParams.get("filename");
@@ -70,7 +69,6 @@ export async function parseUpload(req: Request): Promise<ParsedUpload | { error:
     platform: str(url.searchParams.get("platform")),
     version: str(url.searchParams.get("version")),
     notes: str(url.searchParams.get("notes")),
-    by: str(url.searchParams.get("by")) ?? "operator",
   };
 }
 
@@ -87,7 +85,12 @@ export function firmwareApi(): Extension {
         const up = await parseUpload(c.req.raw);
         if ("error" in up) return c.json({ error: up.error }, up.status);
         try {
-          const { firmware, existed } = await registerFirmware(ctx.kv, { ...up, now: ctx.clock.now() });
+          // the uploader is whoever is signed in (or the agent's token), never a request field
+          const { firmware, existed } = await registerFirmware(ctx.kv, {
+            ...up,
+            by: actorOf(c),
+            now: ctx.clock.now(),
+          });
           return c.json({ ...firmware, existed }, existed ? 200 : 201);
         } catch (e) {
           if (e instanceof FirmwareRejected) return c.json({ error: e.message, code: e.code }, 422);

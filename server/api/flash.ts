@@ -22,7 +22,7 @@
  */
 import { streamSSE } from "hono/streaming";
 import { z } from "zod";
-import type { Extension } from "../context.ts";
+import type { Extension, ServerContext } from "../context.ts";
 import { getBlob, SHA256_HEX, sha256Hex } from "../db/blobs.ts";
 import { batchProgressBody } from "../../shared/flash-progress.ts";
 import {
@@ -69,6 +69,7 @@ const commitBody = z.object({
   flashId: z.union([z.string(), z.number()]).nullish(),
   benchHost: z.string().max(80).nullish(),
   port: z.string().max(200).nullish(),
+  batchId: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).nullish(),
 });
 
 const unitBody = z.object({
@@ -172,6 +173,7 @@ export function flashApi(): Extension {
         if (await backupExists(kv, sha)) {
           const { backup } = await storeBackup(kv, (await getBlob(kv, sha))!, toMeta(m, agentId));
           await clearUpload(kv, up);
+          announceBackup(ctx, sha, m, agentId);
           return c.json({ id: sha, existed: true, backup });
         }
         const got = await assembleUpload(kv, up, m.parts, m.size);
@@ -181,6 +183,7 @@ export function flashApi(): Extension {
         const { backup, existed } = await storeBackup(kv, got.bytes, toMeta(m, agentId));
         await clearUpload(kv, up);
         ctx.log.info("backup stored", { sha256: sha, mac: backup.mac, agentId, existed });
+        announceBackup(ctx, sha, m, agentId);
         return c.json({ id: sha, existed, backup });
       });
 
@@ -369,6 +372,17 @@ export function flashApi(): Extension {
         }));
     },
   };
+}
+
+/** Tell the features that read backups (stock-config inspection) that one was stored. */
+function announceBackup(ctx: ServerContext, sha256: string, m: z.infer<typeof commitBody>, agentId: string) {
+  ctx.bus.emit("flash.backup.stored", {
+    sha256,
+    mac: m.mac ?? null,
+    agentId,
+    port: m.port ?? null,
+    batchId: m.batchId ?? null,
+  });
 }
 
 function toMeta(m: z.infer<typeof commitBody>, agentId: string) {

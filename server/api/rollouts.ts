@@ -1,7 +1,11 @@
 /** Rollout API: create, list, one rollout with its devices, and operator actions. */
 import type { Extension } from "../context.ts";
 import { getFirmware } from "../db/firmware.ts";
+import { actorOf } from "../auth/middleware.ts";
+import { kvPresence } from "../ota/presence.ts";
+import { previewRollout, rolloutBlockers, type RolloutPreview } from "../ota/preview.ts";
 import {
+  assertOtaImage,
   createRollout,
   getRollout,
   listDevices,
@@ -17,17 +21,52 @@ import type { Zone } from "../../shared/zone.ts";
 
 const ACTIONS: RolloutAction[] = ["pause", "resume", "cancel", "retry_failed"];
 
-/** Used by the API and the rollout page's form. */
-export async function createRolloutFrom(kv: Deno.Kv, body: unknown, now: number, origin: string, zone: Zone) {
+function parseRolloutBody(body: unknown) {
   const p = rolloutInput.safeParse(body);
   if (!p.success) {
     throw new RolloutInputError(p.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "));
   }
-  const fw = await getFirmware(kv, p.data.firmwareId);
-  if (!fw) throw new RolloutInputError(`no such firmware ${p.data.firmwareId}`);
-  const { fromVersion: _f, ...unitFilter } = p.data.filter;
-  const candidates = await listUnits(kv, unitFilter);
-  return await createRollout(kv, p.data, fw, candidates, { now, baseUrl: origin.replace(/^https:/, "http:"), zone });
+  return p.data;
+}
+
+async function firmwareAndCandidates(kv: Deno.Kv, input: ReturnType<typeof parseRolloutBody>) {
+  const fw = await getFirmware(kv, input.firmwareId);
+  if (!fw) throw new RolloutInputError(`no such firmware ${input.firmwareId}`, "not_found");
+  assertOtaImage(fw);
+  const { fromVersion: _f, ...unitFilter } = input.filter;
+  return { fw, candidates: await listUnits(kv, unitFilter) };
+}
+
+/** Used by the API and the rollout page's form. `createdBy` is the signed-in caller, never a body field. */
+export async function createRolloutFrom(
+  kv: Deno.Kv,
+  body: unknown,
+  now: number,
+  origin: string,
+  zone: Zone,
+  createdBy: string,
+) {
+  const input = { ...parseRolloutBody(body), createdBy };
+  const { fw, candidates } = await firmwareAndCandidates(kv, input);
+  return await createRollout(kv, input, fw, candidates, { now, baseUrl: origin.replace(/^https:/, "http:"), zone });
+}
+
+/** The targets a rollout of this body would have, without creating it (the form's preview). */
+export async function previewRolloutFrom(kv: Deno.Kv, body: unknown): Promise<RolloutPreview> {
+  const input = parseRolloutBody(body);
+  const { fw, candidates } = await firmwareAndCandidates(kv, input);
+  return await previewRollout(input, fw, candidates, kvPresence(kv));
+}
+
+/** A rollout with its devices and, while it runs, why it is not progressing. */
+export async function rolloutView(kv: Deno.Kv, id: string, now: number) {
+  const rollout = (await getRollout(kv, id)).value;
+  if (!rollout) return null;
+  const devices = (await listDevices(kv, rollout.id)).map((e) => e.value);
+  const live = rollout.status !== "finished" && rollout.status !== "cancelled";
+  const waiting = live ? devices.filter((d) => d.state === "scheduled" || d.state === "skipped_offline") : [];
+  const presence = await kvPresence(kv).load(waiting.map((d) => d.topic));
+  return { rollout, devices, blockers: rolloutBlockers(rollout, devices, presence, now) };
 }
 
 export function rolloutsApi(): Extension {
@@ -41,7 +80,14 @@ export function rolloutsApi(): Extension {
         if (!b.ok) return c.json({ error: b.error }, b.status);
         try {
           return c.json(
-            await createRolloutFrom(kv, b.value, ctx.clock.now(), new URL(c.req.url).origin, ctx.config.zone),
+            await createRolloutFrom(
+              kv,
+              b.value,
+              ctx.clock.now(),
+              new URL(c.req.url).origin,
+              ctx.config.zone,
+              actorOf(c),
+            ),
             201,
           );
         } catch (e) {
@@ -49,24 +95,19 @@ export function rolloutsApi(): Extension {
           throw e;
         }
       });
+      app.post("/api/rollouts/preview", async (c) => {
+        const b = await readJson(c.req.raw);
+        if (!b.ok) return c.json({ error: b.error }, b.status);
+        return c.json(await previewRolloutFrom(kv, b.value));
+      });
       app.get("/api/rollouts/:id", async (c) => {
-        const r = (await getRollout(kv, c.req.param("id"))).value;
-        if (!r) return c.json({ error: "no such rollout" }, 404);
-        const devices = (await listDevices(kv, r.id)).map((e) => e.value);
-        return c.json({ rollout: r, devices });
+        const v = await rolloutView(kv, c.req.param("id"), ctx.clock.now());
+        return v ? c.json(v) : c.json({ error: "no such rollout" }, 404);
       });
       app.post("/api/rollouts/:id/:action", async (c) => {
         const action = c.req.param("action") as RolloutAction;
         if (!ACTIONS.includes(action)) return c.json({ error: `action must be one of ${ACTIONS.join(", ")}` }, 400);
-        const by = c.req.query("by") ?? "operator";
-        try {
-          return c.json(await rolloutAction(kv, c.req.param("id"), action, by, ctx.clock.now()));
-        } catch (e) {
-          if (e instanceof RolloutInputError) {
-            return c.json({ error: e.message }, /^no such/.test(e.message) ? 404 : 409);
-          }
-          throw e;
-        }
+        return c.json(await rolloutAction(kv, c.req.param("id"), action, actorOf(c), ctx.clock.now()));
       });
     },
   };

@@ -59,7 +59,7 @@ async function readEdit(req: Request) {
 
 function errorStatus(e: unknown): { status: 400 | 404 | 409; error: string } | null {
   if (e instanceof UnitConflictError) return { status: 409, error: e.message };
-  if (e instanceof UnitInputError) return { status: /^no such unit/.test(e.message) ? 404 : 400, error: e.message };
+  if (e instanceof UnitInputError) return { status: e.status === 404 ? 404 : 400, error: e.message };
   return null;
 }
 
@@ -90,7 +90,7 @@ export function unitsApi(): Extension {
           return c.json(u, 201);
         }));
 
-      /** The flasher (issue 3) registers a freshly flashed unit. */
+      /** The flasher registers a freshly flashed unit. */
       app.post("/api/units/bench", (c) =>
         guard(async () => {
           const b = await readJson(c.req.raw);

@@ -27,6 +27,7 @@ import {
 } from "../db/users.ts";
 import { recordAudit } from "../db/audit.ts";
 import { syncMosquittoFiles, writeMosquittoFiles } from "./mosquitto.ts";
+import { FirmwareRejected, registerFirmware } from "../db/firmware.ts";
 import { createLogger } from "../../shared/log.ts";
 
 const HELP = `deno task admin <command> [options]      (KV from $KV_PATH or $DATA_DIR, default ./data)
@@ -43,6 +44,10 @@ const HELP = `deno task admin <command> [options]      (KV from $KV_PATH or $DAT
   revoke-device --username <name>
   unit-secret                                                  prints the fleet secret for flash-time unit credentials
                                                                (provisioning file mqtt.unitSecret; created on first use)
+  upload-firmware <file> [--platform BK7231N] [--version 1.18.300] [--notes <text>]
+                                                               registers an OpenBeken image (RBL for OTA, UART images
+                                                               for the bench) as the /firmware page does: a truncated
+                                                               or corrupted RBL is refused; prints the firmware id
   mosquitto-files --out <dir>                                  writes <dir>/passwd and <dir>/acl (0600)
     [--watch [--pid-file /run/mosquitto/mosquitto.pid] [--every <s>]]   keeps running: rewrites them whenever
                                                                credentials change and SIGHUPs Mosquitto (revoked
@@ -80,7 +85,7 @@ async function readPassword(): Promise<string> {
 
 export async function main(argv: string[]) {
   const [cmd, ...rest] = argv;
-  const { values: o } = parseArgs({
+  const { values: o, positionals } = parseArgs({
     args: rest,
     options: {
       username: { type: "string" },
@@ -95,7 +100,11 @@ export async function main(argv: string[]) {
       "pid-file": { type: "string" },
       every: { type: "string" },
       help: { type: "boolean" },
+      platform: { type: "string" },
+      version: { type: "string" },
+      notes: { type: "string" },
     },
+    allowPositionals: true,
   });
   if (!cmd || o.help || cmd === "help") {
     console.log(HELP);
@@ -192,6 +201,31 @@ export async function main(argv: string[]) {
         if (!await revokeDeviceCredential(kv, need(o.username, "username"))) throw new Error("no such credential");
         console.log("revoked");
         break;
+      case "upload-firmware": {
+        const path = positionals[0];
+        if (!path || positionals.length > 1) throw new Error("give one file: upload-firmware <file>");
+        const bytes = await Deno.readFile(path);
+        try {
+          const { firmware: f, existed } = await registerFirmware(kv, {
+            filename: path.split(/[\\/]/).pop()!,
+            bytes,
+            platform: o.platform,
+            version: o.version,
+            notes: o.notes,
+            by: "cli",
+          });
+          console.error(
+            existed
+              ? `${f.filename} was already registered`
+              : `registered ${f.filename} (${f.kind}, ${f.platform} ${f.version}, ${f.size} bytes, sha256 ${f.sha256})`,
+          );
+          console.log(f.id);
+        } catch (e) {
+          if (e instanceof FirmwareRejected) throw new Error(`refused: ${e.message}`);
+          throw e;
+        }
+        break;
+      }
       case "unit-secret":
         console.log(await unitSecret(kv, true));
         break;

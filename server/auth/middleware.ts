@@ -9,6 +9,7 @@ import type { AppEnv } from "../context.ts";
 import { findAgentToken } from "../db/tokens.ts";
 import { getSession } from "../db/users.ts";
 import { timingSafeEqual } from "./crypto.ts";
+import { multipartBoundary, peekMultipartField } from "./multipart_field.ts";
 import { allows, DEFAULT_MAX_BODY, type Principal, ruleFor } from "./policy.ts";
 
 export const SESSION_COOKIE = "mf_session";
@@ -32,6 +33,14 @@ export function authOf(req: Request | Context<AppEnv>): AuthState {
 export function csrfTokenOf(req: Request | Context<AppEnv>): string {
   const p = authOf(req).principal;
   return p?.kind === "user" ? p.csrf : "";
+}
+
+/** Who a write is recorded as: the signed-in user's name, or `agent:<id>` for a bench agent's token. */
+export function actorOf(req: Request | Context<AppEnv>): string {
+  const p = authOf(req).principal;
+  if (p?.kind === "user") return p.username;
+  if (p?.kind === "agent") return `agent:${p.agentId}`;
+  throw new Error("no authenticated caller to record as the actor");
 }
 
 export const SECURITY_HEADERS: Record<string, string> = {
@@ -103,6 +112,13 @@ async function csrfOk(c: Context<AppEnv>, expected: string): Promise<boolean> {
     // a clone, so the handler can still read the body; forms are capped small by the body limit
     const v = (await c.req.raw.clone().formData().catch(() => null))?.get(CSRF_FIELD);
     if (typeof v === "string") got = v;
+  }
+  const boundary = got ? null : multipartBoundary(type);
+  if (boundary) {
+    // upload forms: the field is read from the head of the body only (it precedes the file), never the whole upload
+    const peeked = await peekMultipartField(c.req.raw, boundary, CSRF_FIELD);
+    c.req.raw = peeked.request;
+    if (peeked.value !== null) got = peeked.value;
   }
   return !!got && !!expected && timingSafeEqual(got, expected);
 }

@@ -53,7 +53,7 @@ export const ROUTES: RouteRule[] = [
   { method: "GET", path: "/account", allow: ["viewer"] },
   { method: "POST", path: "/account", allow: ["viewer"], maxBody: 8 * 1024 },
 
-  // the live fleet (issue 2): read-only
+  // the live fleet: read-only
   { method: "GET", path: "/", allow: ["viewer"] },
   { method: "GET", path: "/meters/:id", allow: ["viewer"] },
   { method: "GET", path: "/api/meters", allow: ["viewer"] },
@@ -64,8 +64,10 @@ export const ROUTES: RouteRule[] = [
   // the image by sha256 or by rollout+unit, so it is a capability, and an OpenBeken image holds no secret
   { method: "GET", path: "/fw/*", allow: ["public"] },
 
-  // bench work (issue 3/4): operators flash, calibrate, keep the rework log; everyone reads
+  // bench work: operators flash, calibrate, keep the rework log; everyone reads
   { method: "GET", path: "/flash", allow: ["viewer"] },
+  // what a batch's stock backups say (product key, versions, schema) and which unit differs
+  { method: "GET", path: "/api/flash/batches/:batchId/stock-check", allow: ["viewer"] },
   { method: "GET", path: "/api/flash/*", allow: ["viewer"] },
   // starting a backup / flash / provision / restore job on a connected bench agent
   { method: "POST", path: "/flash", allow: ["operator"] },
@@ -73,16 +75,21 @@ export const ROUTES: RouteRule[] = [
   { method: "GET", path: "/units/*", allow: ["viewer"] },
   { method: "POST", path: "/units/*", allow: ["operator"] },
   { method: "GET", path: "/api/units", allow: ["viewer"] },
+  // a unit's stock config from its backup (never a Wi-Fi password: the decoder does not read it out)
+  { method: "GET", path: "/api/units/:id/stock-config", allow: ["viewer"] },
   { method: "GET", path: "/api/units/*", allow: ["viewer"] },
   { method: "POST", path: "/api/units", allow: ["operator"] },
   { method: "POST", path: "/api/units/*", allow: ["operator"] },
   { method: "PATCH", path: "/api/units/:id", allow: ["operator"] },
+  // a unit's OpenBeken web password for HTTP OTA: written by operators, sealed, never read back (GET: set or not)
+  { method: "PUT", path: "/api/units/:id/web-password", allow: ["operator"], maxBody: 1024 },
+  { method: "DELETE", path: "/api/units/:id/web-password", allow: ["operator"] },
   { method: "GET", path: "/api/rework/*", allow: ["viewer"] },
   { method: "GET", path: "/api/rework.csv", allow: ["viewer"] },
   { method: "GET", path: "/api/audit", allow: ["operator"] },
   { method: "GET", path: "/api/audit.csv", allow: ["operator"] },
 
-  // energy and OpenBeken units (issue 6)
+  // energy and OpenBeken units
   { method: "GET", path: "/api/energy/*", allow: ["viewer"] },
   { method: "PUT", path: "/api/energy/sites/:deviceId", allow: ["operator"] },
   { method: "GET", path: "/api/openbeken/*", allow: ["viewer"] },
@@ -90,7 +97,7 @@ export const ROUTES: RouteRule[] = [
   { method: "GET", path: "/energy", allow: ["viewer"] },
   { method: "GET", path: "/energy/*", allow: ["viewer"] },
 
-  // firmware and rollouts (issue 5): everyone reads, admins change
+  // firmware and rollouts: everyone reads, admins change
   { method: "GET", path: "/api/firmware", allow: ["viewer"] },
   { method: "GET", path: "/api/firmware/*", allow: ["viewer"] },
   { method: "POST", path: "/api/firmware", allow: ["admin"], maxBody: 4 * 1024 * 1024 + 128 * 1024 },

@@ -13,6 +13,7 @@
  * VoltageSet/CurrentSet/PowerSet: the unit computes its own factors from its
  * own raw values, so only the reference and the commands are known.
  */
+import { DomainError } from "../http/errors.ts";
 import { z } from "zod";
 import {
   calibrate,
@@ -73,7 +74,11 @@ export interface CalibrationEntry {
 /** How close the next readings must come to the reference for a deployed calibration to count as verified. */
 export const CALIBRATION_TOLERANCE_PCT = 2;
 
-export class CalibrationInputError extends Error {}
+export class CalibrationInputError extends DomainError {
+  constructor(message: string) {
+    super("invalid", message);
+  }
+}
 
 function parse<T>(schema: z.ZodType<T>, input: unknown): T {
   const r = schema.safeParse(input);

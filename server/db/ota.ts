@@ -12,8 +12,10 @@
  *   ["rollouts_active", rolloutId]                   -> true       (what the engine drives)
  *
  * Device states: scheduled → commanded → downloading → rebooting → verified | failed | timed_out,
- * plus skipped_offline (picked up again when the unit returns) and cancelled.
+ * plus skipped_offline (picked up again when the unit returns), skipped (never commanded: its chip stayed unknown)
+ * and cancelled.
  */
+import { DomainError, type ErrorCode } from "../http/errors.ts";
 import { z } from "zod";
 import { auditOp } from "./audit.ts";
 import type { Firmware } from "./firmware.ts";
@@ -29,6 +31,7 @@ export const DEVICE_STATES = [
   "failed",
   "timed_out",
   "skipped_offline",
+  "skipped",
   "cancelled",
 ] as const;
 export type DeviceState = typeof DEVICE_STATES[number];
@@ -36,6 +39,10 @@ export const IN_FLIGHT: readonly DeviceState[] = ["commanded", "downloading", "r
 /** not final yet: the engine still has something to do (or wait for) on these */
 export const OPEN_STATES: readonly DeviceState[] = ["scheduled", ...IN_FLIGHT, "skipped_offline"];
 export const ERROR_STATES: readonly DeviceState[] = ["failed", "timed_out"];
+/** what retry_failed reschedules: errors, and units skipped because their chip was unknown */
+export const RETRY_STATES: readonly DeviceState[] = [...ERROR_STATES, "skipped"];
+/** how long an online unit may go without reporting its build (hence its chip) before it is skipped */
+export const DEFAULT_CHIP_TIMEOUT_MS = 120_000;
 
 export interface OtaDevice {
   rolloutId: string;
@@ -92,6 +99,8 @@ export interface Rollout {
   /** where units fetch the image: plain HTTP (OpenBeken's ota_http cannot do HTTPS) */
   baseUrl: string;
   verifyTimeoutMs: number;
+  /** an online unit that reports no build (chip) for this long ends skipped; absent on older rollouts */
+  chipTimeoutMs?: number;
   groups: RolloutGroup[];
   nextSlotAt: number;
   counts: Record<DeviceState, number>;
@@ -140,15 +149,20 @@ export const rolloutInput = z.object({
     "plain http://host[:port]: OpenBeken cannot fetch over HTTPS",
   ).optional(),
   verifyTimeoutMs: z.number().int().min(1000).max(24 * 3600_000).default(10 * 60_000),
-  createdBy: z.string().trim().min(1).max(60).default("operator"),
+  chipTimeoutMs: z.number().int().min(1000).max(24 * 3600_000).default(DEFAULT_CHIP_TIMEOUT_MS),
 }).refine((r) => Math.abs(r.groups.reduce((s, g) => s + g.percent, 0) - 100) < 0.01, {
   message: "group percentages must add up to 100",
   path: ["groups"],
 });
 export type RolloutInput = z.input<typeof rolloutInput>;
+/** what createRollout takes: the checked body and who creates it (the signed-in caller) */
+export type RolloutCreate = z.output<typeof rolloutInput> & { createdBy: string };
 
-export class RolloutInputError extends Error {
+export class RolloutInputError extends DomainError {
   override name = "RolloutInputError";
+  constructor(message: string, code: ErrorCode = "invalid") {
+    super(code, message);
+  }
 }
 
 const hm = (s: string) => {
@@ -199,25 +213,15 @@ export function groupSizes(n: number, percents: number[]): number[] {
 }
 
 /**
- * Create a rollout: pick targets (the platform must match the firmware — a
- * wrong-platform image is how units get bricked), assign them to groups,
- * write devices first and the rollout record last, so a half-created rollout
- * is never driven.
+ * The units a rollout of `fw` would update among `candidates` (the filter's matches): the firmware's platform
+ * (a wrong-platform image is how units get bricked), a topic to command, not already on the version, and the
+ * `fromVersion` filter. Sorted by id, the order groups are filled in. Used by creation and the form's preview.
  */
-export async function createRollout(
-  kv: Deno.Kv,
-  input: z.output<typeof rolloutInput>,
+export function selectTargets(
+  input: { filter: { fromVersion?: string } },
   fw: Firmware,
   candidates: Unit[],
-  opts: { now: number; baseUrl: string; zone: Zone },
-): Promise<Rollout> {
-  if (!fw.otaAllowed || fw.kind !== "rbl") {
-    throw new RolloutInputError(`${fw.filename} is a ${fw.kind} image: only RBL packages may be sent over the air`);
-  }
-  // bad input is refused before anything is written (devices go first below)
-  const window = input.window
-    ? { start: hm(input.window.start), end: hm(input.window.end), zone: windowZoneOf(input.window, opts.zone).name }
-    : null;
+): { targets: Unit[]; excluded: Rollout["excluded"] } {
   const excluded = { alreadyCurrent: 0, wrongPlatform: 0, noTopic: 0 };
   const targets: Unit[] = [];
   for (const u of candidates) {
@@ -227,8 +231,37 @@ export async function createRollout(
     else if (input.filter.fromVersion && u.firmwareReported !== input.filter.fromVersion) continue;
     else targets.push(u);
   }
-  if (targets.length === 0) throw new RolloutInputError("no unit matches: nothing to update");
   targets.sort((a, b) => a.id.localeCompare(b.id));
+  return { targets, excluded };
+}
+
+/** Only RBL packages go over the air. */
+export function assertOtaImage(fw: Firmware) {
+  if (!fw.otaAllowed || fw.kind !== "rbl") {
+    throw new RolloutInputError(`${fw.filename} is a ${fw.kind} image: only RBL packages may be sent over the air`);
+  }
+}
+
+/**
+ * Create a rollout: pick targets (the platform must match the firmware — a
+ * wrong-platform image is how units get bricked), assign them to groups,
+ * write devices first and the rollout record last, so a half-created rollout
+ * is never driven.
+ */
+export async function createRollout(
+  kv: Deno.Kv,
+  input: RolloutCreate,
+  fw: Firmware,
+  candidates: Unit[],
+  opts: { now: number; baseUrl: string; zone: Zone },
+): Promise<Rollout> {
+  assertOtaImage(fw);
+  // bad input is refused before anything is written (devices go first below)
+  const window = input.window
+    ? { start: hm(input.window.start), end: hm(input.window.end), zone: windowZoneOf(input.window, opts.zone).name }
+    : null;
+  const { targets, excluded } = selectTargets(input, fw, candidates);
+  if (targets.length === 0) throw new RolloutInputError("no unit matches: nothing to update");
   const sizes = groupSizes(targets.length, input.groups.map((g) => g.percent));
   const id = `r-${opts.now.toString(36)}-${crypto.randomUUID().slice(0, 6)}`;
   const devices: OtaDevice[] = [];
@@ -278,6 +311,7 @@ export async function createRollout(
     delivery: input.delivery,
     baseUrl: (input.baseUrl ?? opts.baseUrl).replace(/\/$/, ""),
     verifyTimeoutMs: input.verifyTimeoutMs,
+    chipTimeoutMs: input.chipTimeoutMs,
     groups: input.groups.map((g, index) => ({ ...g, index, state: "waiting", total: sizes[index] })),
     nextSlotAt: 0,
     counts,
@@ -425,7 +459,7 @@ export type RolloutAction = "pause" | "resume" | "cancel" | "retry_failed";
  * Operator actions. Pause keeps in-flight devices tracked and commands no
  * more; resume clears a group's error; cancel stops new commands for good
  * (scheduled/offline devices become cancelled); retry_failed reschedules
- * only failed and timed-out devices, as new attempts.
+ * only failed, timed-out and skipped (chip unknown) devices, as new attempts.
  */
 export async function rolloutAction(
   kv: Deno.Kv,
@@ -435,13 +469,13 @@ export async function rolloutAction(
   now: number,
 ): Promise<Rollout> {
   const first = (await getRollout(kv, id)).value;
-  if (!first) throw new RolloutInputError(`no such rollout ${id}`);
+  if (!first) throw new RolloutInputError(`no such rollout ${id}`, "not_found");
   if (action === "retry_failed") {
-    if (first.status === "cancelled") throw new RolloutInputError("cannot retry a cancelled rollout");
+    if (first.status === "cancelled") throw new RolloutInputError("cannot retry a cancelled rollout", "conflict");
     // devices first, rollout status second: the engine must never see "running" with nothing left to do and finish it
     for (const e of await listDevices(kv, id)) {
-      if (ERROR_STATES.includes(e.value.state)) {
-        await transitionDeviceFresh(kv, id, e.value.unitId, ERROR_STATES, "scheduled", {
+      if (RETRY_STATES.includes(e.value.state)) {
+        await transitionDeviceFresh(kv, id, e.value.unitId, RETRY_STATES, "scheduled", {
           now,
           note: `retry by ${actor}`,
         });
@@ -454,12 +488,12 @@ export async function rolloutAction(
     const next: Rollout = structuredClone(r);
     if (action === "pause") {
       if (r.status !== "running" && r.status !== "scheduled") {
-        throw new RolloutInputError(`cannot pause a ${r.status} rollout`);
+        throw new RolloutInputError(`cannot pause a ${r.status} rollout`, "conflict");
       }
       next.status = "paused";
       next.pauseReason = `paused by ${actor}`;
     } else if (action === "resume") {
-      if (r.status !== "paused") throw new RolloutInputError(`cannot resume a ${r.status} rollout`);
+      if (r.status !== "paused") throw new RolloutInputError(`cannot resume a ${r.status} rollout`, "conflict");
       next.status = "running";
       next.pauseReason = null;
       const errors = new Map<number, number>();
@@ -472,7 +506,7 @@ export async function rolloutAction(
       }
     } else if (action === "cancel") {
       if (r.status === "finished" || r.status === "cancelled") {
-        throw new RolloutInputError(`the rollout is already ${r.status}`);
+        throw new RolloutInputError(`the rollout is already ${r.status}`, "conflict");
       }
       next.status = "cancelled";
       next.finishedAt = now;

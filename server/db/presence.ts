@@ -8,7 +8,7 @@
  *   ["obk_units", topic]          -> UnitPresence      (topic = OBK MQTT client id)
  *   ["obk_units_by_mac", mac]     -> topic             (secondary index, same commit as the record)
  *
- * For OTA verification (issue 5): a unit "reconnected and reports version X"
+ * For OTA verification: a unit "reconnected and reports version X"
  * when `online && version === X && bootedAt > otaStartedAt`.
  */
 import { getManyChunked } from "./kv_bulk.ts";
@@ -43,6 +43,8 @@ export interface UnitPresence {
   offlineSince: number | null;
   /** `<topic>/build` text, and its parsed USER_SW_VER ("1.18.299", "1.18.299_powerMetering") */
   build: string | null;
+  /** when `build` was last received: OTA commands wait for one since the unit's latest connection */
+  buildAt?: number | null;
   version: string | null;
   chip: string | null;
   /** last reported uptime (s) and when it was received */
@@ -80,6 +82,7 @@ export function newPresence(topic: string, at: number): UnitPresence {
     onlineSince: at,
     offlineSince: null,
     build: null,
+    buildAt: null,
     version: null,
     chip: null,
     uptimeS: null,

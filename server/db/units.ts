@@ -19,12 +19,13 @@
  * a check on the record's versionstamp (optimistic concurrency, retried).
  *
  * Integration points (other issues call these):
- *   upsertUnitFromBench  flashing (issue 3) registers a unit after a flash job
- *   findUnitByMac / findUnitByTopic   OpenBeken ingest (issue 6) links MQTT units
+ *   upsertUnitFromBench  flashing registers a unit after a flash job
+ *   findUnitByMac / findUnitByTopic   OpenBeken ingest links MQTT units
  *   recordUnitSeen       ingest notes last seen / reported firmware (no history entry: observations, not edits)
  *   appendRework         the bench operator logs a desolder / resolder / trace cut ...
  *   listUnits(filter)    pages, rollouts (target selection)
  */
+import { DomainError, type ErrorCode } from "../http/errors.ts";
 import { z } from "zod";
 import { getManyChunked } from "./kv_bulk.ts";
 
@@ -158,11 +159,17 @@ export interface UnitRevision {
   changed: string[];
 }
 
-export class UnitInputError extends Error {
+export class UnitInputError extends DomainError {
   override name = "UnitInputError";
+  constructor(message: string, code: ErrorCode = "invalid") {
+    super(code, message);
+  }
 }
-export class UnitConflictError extends Error {
+export class UnitConflictError extends DomainError {
   override name = "UnitConflictError";
+  constructor(message: string) {
+    super("conflict", message);
+  }
 }
 
 /** The fields an operator (or the flasher) may set. */
@@ -330,7 +337,7 @@ async function editUnit(
   for (let attempt = 0; attempt < 20; attempt++) {
     const now = actor.now ?? Date.now();
     const prev = await kv.get<Unit>(["unit", id]);
-    if (!prev.value && !opts.create) throw new UnitInputError(`no such unit ${id}`);
+    if (!prev.value && !opts.create) throw new UnitInputError(`no such unit ${id}`, "not_found");
     const next: Unit = structuredClone(prev.value ?? emptyUnit(id, now));
     const changed = mutate(next, !prev.value);
     if (prev.value && changed.length === 0) return prev.value;

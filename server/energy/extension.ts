@@ -48,7 +48,7 @@ export function energySettingsFromEnv(env: Record<string, string | undefined> = 
 
 const PRUNE_EVERY_MS = 3600_000;
 
-/** Inventory (issue 5) decides a meter's site: by the MAC its OBK presence reports, else by topic; else the manual mapping. */
+/** Inventory decides a meter's site: by the MAC its OBK presence reports, else by topic; else the manual mapping. */
 export async function resolveSite(kv: Deno.Kv, deviceId: string): Promise<string | null> {
   const presence = await getUnitPresence(kv, deviceId);
   const unit = (presence?.mac && presence.mac.length === 17 ? await findUnitByMac(kv, presence.mac) : null) ??
@@ -122,11 +122,11 @@ export function energy(settings: EnergySettings = energySettingsFromEnv()): Exte
           powerW: r.power,
           counterWh: r.energyWh,
           hasCounter: true,
-        })))));
+        }))), "energy"));
       // a unit's MAC (so its inventory record, so its site) may become known after its first samples
       offs.push(ctx.bus.on("openbeken.unit", (e) => {
         if (e.change === "discovered" || e.change === "identified") acc.forgetSite(e.presence.deviceId);
-      }));
+      }, "energy"));
       offs.push(ctx.bus.on("openbeken.committed", (e) =>
         acc.submit(e.samples.map((s): EnergySample => ({
           deviceId: s.reading.deviceId,
@@ -135,7 +135,7 @@ export function energy(settings: EnergySettings = energySettingsFromEnv()): Exte
           counterWh: s.counterWh,
           hasCounter: s.hasCounter,
           bootedAt: s.bootedAt,
-        })))));
+        }))), "energy"));
       prune(ctx);
       timer = setInterval(() => prune(ctx), PRUNE_EVERY_MS);
     },

@@ -15,7 +15,7 @@ import {
   flashTopics,
 } from "../../shared/flash-jobs.ts";
 import { z } from "zod";
-import { authOf } from "../auth/middleware.ts";
+import { actorOf } from "../auth/middleware.ts";
 import { getBench, recordJob, setBenchAnnouncement, setBenchOnline } from "../db/flash_jobs.ts";
 import { getFirmware } from "../db/firmware.ts";
 import { agentSentBackup, getBackup } from "../db/flash.ts";
@@ -96,9 +96,8 @@ export function flashJobs(): Extension {
       app.post("/api/flash/jobs", async (c) => {
         const body = jobBody.safeParse(await c.req.json().catch(() => null));
         if (!body.success) return c.json({ error: body.error.issues[0].message }, 400);
-        const who = authOf(c).principal;
         try {
-          const job = await startFlashJob(ctx, body.data, who?.kind === "user" ? who.username : "unknown");
+          const job = await startFlashJob(ctx, body.data, actorOf(c));
           return c.json(job, 202);
         } catch (e) {
           if (e instanceof FlashJobError) return c.json({ error: e.message }, e.status);

@@ -85,7 +85,7 @@ export function historyCompactor(): Extension {
       started = c;
       offBacklog = c.bus.on("ingest.backlog", (e) => {
         if (e.readings > INGEST_BACKLOG_YIELD_READINGS) ingestBehindAt = c.clock.now();
-      });
+      }, "history-compactor");
       const tick = () => {
         if (running || stopping.signal.aborted) return;
         running = compact(c)

@@ -164,7 +164,7 @@ export function openbekenIngest(): Extension {
     ctx.log.error("openbeken commit kept conflicting; messages dropped", { units: round.size });
   };
 
-  /** Tell inventory (issue 5) the unit was seen and what it runs; by MAC first, topic second. */
+  /** Tell inventory the unit was seen and what it runs; by MAC first, topic second. */
   const linkInventory = async (p: UnitPresence) => {
     const unit = (p.mac && p.mac.length === 17 ? await findUnitByMac(ctx.kv, p.mac) : null) ??
       await findUnitByTopic(ctx.kv, p.topic);

@@ -104,6 +104,7 @@ export function applyObkMessage(prev: UnitPresence | null, msg: ObkMessage, at: 
     case "build": {
       const before = unit.version;
       unit.build = msg.build.raw;
+      unit.buildAt = at;
       unit.version = msg.build.version;
       unit.chip = msg.build.chip ?? unit.chip;
       if (before !== msg.build.version) events.push({ change: "version", previousVersion: before });

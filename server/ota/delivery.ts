@@ -15,6 +15,8 @@ import { getUnit } from "../db/units.ts";
 import type { ServerMqtt } from "../mqtt.ts";
 import type { OtaDelivery } from "./engine.ts";
 import type { PresenceSource } from "./presence.ts";
+import { openUnitWebPassword } from "../db/unit_secrets.ts";
+import { deliverOverHttp, unitHttpTarget } from "./http_delivery.ts";
 
 /** The per-device download URL: the route marks the device downloading/rebooting as it serves it. */
 export function firmwareUrl(r: Rollout, d: OtaDevice): string {
@@ -27,29 +29,30 @@ export function createDelivery(deps: {
   presence: PresenceSource;
   log: Logger;
   clock: Clock;
+  /** the key unit web passwords are sealed with (server/auth/sealed.ts) */
+  sealKey: () => Promise<CryptoKey>;
 }): OtaDelivery & { drain(): Promise<void> } {
   const background = new Set<Promise<void>>();
-  const httpOta = async (r: Rollout, d: OtaDevice, addr: string) => {
-    const base = /^https?:\/\//.test(addr) ? addr.replace(/\/$/, "") : `http://${addr}`;
+  const httpOta = async (r: Rollout, d: OtaDevice) => {
     const now = () => deps.clock.now();
+    const unit = await getUnit(deps.kv, d.unitId);
+    const reported = (await deps.presence.load([d.topic])).get(d.topic)?.ip ?? null;
+    const target = unitHttpTarget(reported, unit?.httpAddress ?? null);
+    const password = await openUnitWebPassword(deps.kv, await deps.sealKey(), d.unitId);
     const image = await getBlob(deps.kv, r.firmwareSha);
     if (!image) throw new Error(`firmware blob ${r.firmwareSha} missing`);
-    await transitionDeviceFresh(deps.kv, r.id, d.unitId, ["commanded"], "downloading", {
-      now: now(),
-      note: `POST ${base}/api/ota`,
+    await deliverOverHttp({
+      rollout: r,
+      topic: d.topic,
+      target,
+      password,
+      image,
+      steps: {
+        uploading: async (note) => {
+          await transitionDeviceFresh(deps.kv, r.id, d.unitId, ["commanded"], "downloading", { now: now(), note });
+        },
+      },
     });
-    const up = await fetch(`${base}/api/ota`, {
-      method: "POST",
-      body: image as Uint8Array<ArrayBuffer>,
-      signal: AbortSignal.timeout(120_000),
-    });
-    const text = await up.text();
-    if (!up.ok) throw new Error(`/api/ota answered ${up.status}: ${text.slice(0, 100)}`);
-    const written = Number((JSON.parse(text) as { size?: number }).size);
-    if (written !== image.length) throw new Error(`/api/ota wrote ${written} of ${image.length} bytes`);
-    const rb = await fetch(`${base}/api/reboot`, { method: "POST", body: "", signal: AbortSignal.timeout(10_000) });
-    await rb.body?.cancel();
-    if (!rb.ok) throw new Error(`/api/reboot answered ${rb.status}`);
     await transitionDeviceFresh(deps.kv, r.id, d.unitId, ["downloading"], "rebooting", {
       now: now(),
       note: "uploaded, reboot requested",
@@ -61,10 +64,7 @@ export function createDelivery(deps: {
         await deps.mqtt.publish(`cmnd/${d.topic}/ota_http`, firmwareUrl(r, d), { qos: 1 });
         return;
       }
-      const unit = await getUnit(deps.kv, d.unitId);
-      const ip = unit?.httpAddress ?? (await deps.presence.load([d.topic])).get(d.topic)?.ip;
-      if (!ip) throw new Error("no HTTP address known for this unit (set httpAddress or wait for its ip)");
-      const p = httpOta(r, d, ip).catch(async (e) => {
+      const p = httpOta(r, d).catch(async (e) => {
         deps.log.warn("HTTP OTA failed", { unit: d.unitId, err: e });
         await transitionDeviceFresh(deps.kv, r.id, d.unitId, ["commanded", "downloading"], "failed", {
           now: deps.clock.now(),

@@ -7,6 +7,13 @@
  * rollout), then command the next devices within the pacing budget and the
  * maintenance window.
  *
+ * A unit is commanded only once it has reported its build (hence its chip) on
+ * its current connection: OpenBeken publishes `build` a second or more after
+ * `connected` = online, and a wrong-chip image must never be sent. A unit
+ * whose build is wrong ends failed; one that stays online without a build
+ * for the rollout's chip timeout ends skipped (chip unknown). Neither is sent
+ * anything.
+ *
  * Commands are at-most-once: a device moves scheduled → commanded in a KV
  * commit guarded by a write-once ledger key BEFORE the command is sent, so
  * a restarted server (or a second instance) never commands it again; a
@@ -17,6 +24,7 @@ import type { Logger } from "../../shared/log.ts";
 import type { AuditInput } from "../db/audit.ts";
 import {
   activeRolloutIds,
+  DEFAULT_CHIP_TIMEOUT_MS,
   ERROR_STATES,
   getRollout,
   IN_FLIGHT,
@@ -30,7 +38,7 @@ import {
   transitionDeviceFresh,
   zeroCounts,
 } from "../db/ota.ts";
-import type { PresenceSource } from "./presence.ts";
+import type { OtaPresence, PresenceSource } from "./presence.ts";
 
 /** How a command reaches a unit (MQTT ota_http or HTTP /api/ota + /api/reboot). */
 export interface OtaDelivery {
@@ -217,7 +225,20 @@ async function driveRollout(deps: EngineDeps, id: string, tickMs: number, stats:
         continue; // an offline unit costs no pacing slot
       }
       if (p.lastSeen < deps.startedAt) continue; // not heard from since we started: wait for it
-      if (p.chip && p.chip.toUpperCase() !== r.platform) {
+      if (!buildFresh(p)) {
+        // its chip is not known for this connection yet: wait for `build`, up to the rollout's chip timeout
+        const since = Math.max(p.onlineSince ?? now, r.startAt, deps.startedAt);
+        const limit = r.chipTimeoutMs ?? DEFAULT_CHIP_TIMEOUT_MS;
+        if (now - since < limit) continue;
+        const n = await transitionDevice(kv, e, ["scheduled"], "skipped", {
+          now,
+          audit: true,
+          error: `chip unknown: no build reported within ${Math.round(limit / 1000)} s online; not sent`,
+        });
+        if (n) e.value = n;
+        continue;
+      }
+      if (p.chip!.toUpperCase() !== r.platform) {
         // inventory said otherwise, the unit knows better: never send a wrong-platform image
         const n = await transitionDevice(kv, e, ["scheduled"], "failed", {
           now,
@@ -267,6 +288,11 @@ async function driveRollout(deps: EngineDeps, id: string, tickMs: number, stats:
     audits.push({ actor: "engine", action: "rollout.finish", target: `rollout:${id}`, details: { counts } });
   }
   if (JSON.stringify(r) !== JSON.stringify(r0)) await saveRollout(kv, entry, r, audits, now);
+}
+
+/** The unit's build (chip, version) was reported on its current connection. */
+function buildFresh(p: OtaPresence): boolean {
+  return !!p.chip && p.buildAt !== null && (p.onlineSince === null || p.buildAt >= p.onlineSince);
 }
 
 /** Run `tick` every `tickMs` until stopped. */

@@ -8,6 +8,7 @@ import { getDevice, getRollout, transitionDeviceFresh } from "../db/ota.ts";
 import { createDelivery } from "./delivery.ts";
 import { RolloutEngine } from "./engine.ts";
 import { kvPresence } from "./presence.ts";
+import { sealingKey } from "../auth/sealed.ts";
 
 export interface OtaOptions {
   /** engine step period; tests use tens of ms */
@@ -49,7 +50,14 @@ export function otaRollouts(opts: OtaOptions = {}): Extension {
     },
     start(ctx: ServerContext) {
       const presence = kvPresence(ctx.kv);
-      delivery = createDelivery({ kv: ctx.kv, mqtt: ctx.mqtt, presence, log: ctx.log, clock: ctx.clock });
+      delivery = createDelivery({
+        kv: ctx.kv,
+        mqtt: ctx.mqtt,
+        presence,
+        log: ctx.log,
+        clock: ctx.clock,
+        sealKey: () => sealingKey({ dataDir: ctx.config.dataDir, env: ctx.config.secretsKey }),
+      });
       engine = new RolloutEngine({
         kv: ctx.kv,
         clock: ctx.clock,

@@ -1,6 +1,6 @@
 /**
  * What the rollout engine needs to know about a unit in the field, read from
- * the OpenBeken ingest's presence records (server/db/presence.ts, issue 6):
+ * the OpenBeken ingest's presence records (server/db/presence.ts):
  * is it online, which version it reports, when it last booted, its ip.
  * "Verified" = online, booted after the command, and reports the new version
  * (a failed OpenBeken OTA silently boots the old one).
@@ -26,6 +26,10 @@ export interface OtaPresence {
   lastSeen: number;
   /** chip the unit reports ("BK7231N"), when known */
   chip: string | null;
+  /** when the unit last reported its build (chip and version), null if never */
+  buildAt: number | null;
+  /** when its current connection began (null while offline) */
+  onlineSince: number | null;
 }
 
 export interface PresenceSource {
@@ -48,6 +52,8 @@ export function kvPresence(kv: Deno.Kv): PresenceSource {
           ip: p.ip,
           lastSeen: p.lastSeen,
           chip: p.chip,
+          buildAt: p.buildAt ?? null,
+          onlineSince: p.onlineSince,
         });
       }
       return out;

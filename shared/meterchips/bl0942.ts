@@ -83,29 +83,36 @@ export type ChipStreamEvent<T> =
   | { kind: "noise"; raw: Uint8Array };
 
 /**
- * Stream parser: bytes other than 0x55 are noise; a 0x55 whose packet fails the
- * checksum costs one byte, not 23, so a real packet right after is still found.
+ * Stream parser for chips that answer a fixed-length packet behind a one-byte
+ * header (BL0942, BL0940): other bytes are noise; a header whose packet fails
+ * the checksum costs one byte, not a whole packet, so a real packet right after
+ * is still found.
  */
-export class Bl0942Parser {
+export class FixedPacketParser<T> {
   #buf: number[] = [];
 
-  push(chunk: Uint8Array): ChipStreamEvent<Bl0942Packet>[] {
+  constructor(
+    readonly spec: { chip: string; length: number; header: number; decode(b: Uint8Array): T },
+  ) {}
+
+  push(chunk: Uint8Array): ChipStreamEvent<T>[] {
+    const { length, header, decode } = this.spec;
     for (const x of chunk) this.#buf.push(x);
-    const out: ChipStreamEvent<Bl0942Packet>[] = [];
+    const out: ChipStreamEvent<T>[] = [];
     let i = 0;
     const b = this.#buf;
     while (i < b.length) {
-      if (b[i] !== 0x55) {
+      if (b[i] !== header) {
         const s = i;
-        while (i < b.length && b[i] !== 0x55) i++;
+        while (i < b.length && b[i] !== header) i++;
         out.push({ kind: "noise", raw: Uint8Array.from(b.slice(s, i)) });
         continue;
       }
-      if (b.length - i < BL0942_PACKET_LEN) break;
-      const raw = Uint8Array.from(b.slice(i, i + BL0942_PACKET_LEN));
+      if (b.length - i < length) break;
+      const raw = Uint8Array.from(b.slice(i, i + length));
       try {
-        out.push({ kind: "packet", packet: decodeBl0942Packet(raw), raw });
-        i += BL0942_PACKET_LEN;
+        out.push({ kind: "packet", packet: decode(raw), raw });
+        i += length;
       } catch (e) {
         out.push({ kind: "error", error: e as CodecError, raw });
         i += 1;
@@ -115,14 +122,20 @@ export class Bl0942Parser {
     return out;
   }
 
-  flush(): ChipStreamEvent<Bl0942Packet>[] {
+  flush(): ChipStreamEvent<T>[] {
     const rest = this.#buf;
     this.#buf = [];
     if (!rest.length) return [];
     return [{
       kind: "error",
-      error: new CodecError("truncated", `BL0942 packet cut off after ${rest.length} bytes`),
+      error: new CodecError("truncated", `${this.spec.chip} packet cut off after ${rest.length} bytes`),
       raw: Uint8Array.from(rest),
     }];
+  }
+}
+
+export class Bl0942Parser extends FixedPacketParser<Bl0942Packet> {
+  constructor() {
+    super({ chip: "BL0942", length: BL0942_PACKET_LEN, header: 0x55, decode: decodeBl0942Packet });
   }
 }

@@ -6,20 +6,23 @@
  * rejected, as `VoltageSet`/`CurrentSet`/`PowerSet` reject them.
  */
 import { CodecError } from "../errors.ts";
+import { CHIPS } from "./registry.ts";
 
 export type CalKind = "divide" | "multiply";
 export type Quantity = "voltage" | "current" | "power";
 export const QUANTITIES: Quantity[] = ["voltage", "current", "power"];
 export type Triple = Record<Quantity, number>;
 
+/**
+ * Calibration rule per chip name: every registry chip (and its aliases), plus BL0937,
+ * a pulse-output chip only OpenBeken reads (src/driver/drv_bl0937.c, PWR_CAL_MULTIPLY),
+ * whose deployed units are calibrated through OBK's commands.
+ */
 export const CHIP_CAL_KIND: Record<string, CalKind> = {
-  BL0942: "divide",
-  RN8209C: "divide",
-  RN8209: "divide",
-  HT7017: "divide",
-  BL6552: "divide",
+  ...Object.fromEntries(
+    [...CHIPS.values()].flatMap((c) => [c.name, ...(c.aliases ?? [])].map((n) => [n, c.cal])),
+  ),
   BL0937: "multiply",
-  CSE7766: "multiply",
 };
 
 export function calKind(chip: string): CalKind {
@@ -55,7 +58,7 @@ export interface CalibrationResult {
 /**
  * From a reference load (trusted meter's V/A/W) and the chip's raw readings of it,
  * the new factors and the error before (with the old factors) and after.
- * All three quantities are set together: issue #1097 shows PF/apparent power are
+ * All three quantities are set together: OpenBeken issue #1097 shows PF/apparent power are
  * nonsense otherwise.
  */
 export function calibrate(chip: string, reference: Triple, raw: Triple, oldFactors: Triple): CalibrationResult {

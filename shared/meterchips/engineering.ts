@@ -1,27 +1,15 @@
 /**
- * Engineering units (V, A, W, Hz) from what a metering chip sends, for the decode CLI: which
- * register carries which quantity (device knowledge as data), and the starting factors when no
- * calibration is given — the built-in profile for that chip when one was measured on a real unit
- * (shared/profiles/models.ts), else the chip's uncalibrated defaults. Pure code.
+ * Engineering units (V, A, W, Hz) from what a metering chip sends, for the decode CLI: the chip
+ * registry's own sample of a packet (registry.ts), which register carries which quantity for the
+ * register chips (device knowledge as data), and the starting factors when no calibration is
+ * given — the built-in profile for that chip when one was measured on a real unit
+ * (shared/profiles/models.ts), else the chip's defaults (OpenBeken's). Pure code.
  */
-import type { Triple } from "./calibration.ts";
-import { calKind, QUANTITIES } from "./calibration.ts";
-import { BL0942_DEFAULTS } from "./bl0942.ts";
-import { CSE7766_DEFAULTS } from "./cse7766.ts";
-import { RN8209_DEFAULTS, rn8209Current } from "./rn8209.ts";
-import { HT7017_DEFAULTS, ht7017Frequency } from "./ht7017.ts";
-import { BL6552_DEFAULTS } from "./bl6552.ts";
+import { applyFactor, QUANTITIES, type Triple } from "./calibration.ts";
+import type { ChipSpec } from "./registry.ts";
+import { rn8209Current } from "./rn8209.ts";
+import { ht7017Frequency } from "./ht7017.ts";
 import { builtinProfiles } from "../profiles/models.ts";
-
-export type ChipId = "BL0942" | "CSE7766" | "RN8209C" | "HT7017" | "BL6552";
-
-const CHIP_DEFAULTS: Record<ChipId, Triple> = {
-  BL0942: BL0942_DEFAULTS,
-  CSE7766: CSE7766_DEFAULTS,
-  RN8209C: RN8209_DEFAULTS,
-  HT7017: HT7017_DEFAULTS,
-  BL6552: BL6552_DEFAULTS,
-};
 
 export interface Calibration {
   factors: Triple;
@@ -30,12 +18,24 @@ export interface Calibration {
 }
 
 /** The factors to use when none are given. */
-export function defaultCalibration(chip: ChipId): Calibration {
+export function defaultCalibration(chip: ChipSpec): Calibration {
   for (const p of builtinProfiles) {
     const t = p.transport;
-    if (t.kind === "chip" && t.chip === chip && t.factors) return { factors: t.factors, source: `profile ${p.id}` };
+    if (t.kind === "chip" && t.chip === chip.name && t.factors) {
+      return { factors: t.factors, source: `profile ${p.id}` };
+    }
   }
-  return { factors: CHIP_DEFAULTS[chip], source: "chip defaults" };
+  return { factors: chip.defaults, source: "chip defaults" };
+}
+
+const round = (x: number) => Math.round(x * 1e4) / 1e4;
+
+/** A packet chip's sample in V/A/W (and Hz when the chip reports it). */
+export function packetValues(chip: ChipSpec, raw: Triple, cal: Calibration, frequency?: number) {
+  const out: Record<string, number> = {};
+  for (const q of QUANTITIES) out[q] = round(applyFactor(chip.cal, raw[q], cal.factors[q]));
+  if (frequency !== undefined) out.frequency = round(frequency);
+  return out;
 }
 
 type Quantity = "voltage" | "current" | "power" | "frequency";
@@ -46,8 +46,8 @@ interface RegisterMeaning {
   raw?: (v: number) => number;
 }
 
-/** Register name → quantity, per chip (the register maps live in each chip's module). */
-export const REGISTER_QUANTITIES: Record<"RN8209C" | "HT7017" | "BL6552", Record<string, RegisterMeaning>> = {
+/** Register name → quantity, per register chip (the register maps live in each chip's module). */
+export const REGISTER_QUANTITIES: Record<string, Record<string, RegisterMeaning>> = {
   RN8209C: {
     URMS: { quantity: "voltage" },
     IARMS: { quantity: "current", raw: rn8209Current },
@@ -74,23 +74,18 @@ export const REGISTER_QUANTITIES: Record<"RN8209C" | "HT7017" | "BL6552", Record
 };
 
 const UNIT: Record<Quantity, string> = { voltage: "V", current: "A", power: "W", frequency: "Hz" };
-const round = (x: number) => Math.round(x * 1e4) / 1e4;
 
 /** A register read in engineering units, or null for registers that carry no V/A/W/Hz. */
 export function registerReading(
-  chip: "RN8209C" | "HT7017" | "BL6552",
+  chip: ChipSpec,
   register: string,
   value: number,
   cal: Calibration,
 ): { quantity: Quantity; value: number; unit: string; phase?: number } | null {
-  const m = REGISTER_QUANTITIES[chip][register];
+  const m = REGISTER_QUANTITIES[chip.name]?.[register];
   if (!m) return null;
   const raw = m.raw ? m.raw(value) : value;
-  const out = m.quantity === "frequency"
-    ? raw
-    : calKind(chip) === "divide"
-    ? raw / cal.factors[m.quantity]
-    : raw * cal.factors[m.quantity];
+  const out = m.quantity === "frequency" ? raw : applyFactor(chip.cal, raw, cal.factors[m.quantity]);
   return {
     quantity: m.quantity,
     value: round(out),

@@ -10,6 +10,7 @@
  */
 import { z } from "zod";
 import { DEFAULT_POWER_UNIT_W } from "../tuyamcu/raw_power.ts";
+import { CHIP_NAMES } from "../meterchips/registry.ts";
 
 export const QUANTITIES = [
   "voltage",
@@ -56,7 +57,8 @@ const line = z.object({
 
 export const chipTransportSchema = line.extend({
   kind: z.literal("chip"),
-  chip: z.enum(["BL0942", "CSE7766", "RN8209C", "HT7017", "BL6552"]),
+  /** a chip from the registry (shared/meterchips/registry.ts) */
+  chip: z.enum(CHIP_NAMES),
   /** how often the agent asks (or, for streaming chips, samples) */
   pollMs: z.number().int().positive(),
   /** starting calibration factors for this model when OBK's chip defaults are known to be wrong */
@@ -72,6 +74,12 @@ export const tuyaTransportSchema = line.extend({
   datapoints: z.array(dpMappingSchema),
 }).strict();
 
+/** A pulse-output chip (BL0937/HLW8012) read by OpenBeken from GPIO pins; the bench agent cannot poll it. */
+export const pulseTransportSchema = z.object({
+  kind: z.literal("pulse"),
+  chip: z.literal("BL0937"),
+}).strict();
+
 export const deviceProfileSchema = z.object({
   id: z.string().regex(/^[a-z0-9][a-z0-9-]{1,40}$/),
   model: z.string(),
@@ -79,7 +87,7 @@ export const deviceProfileSchema = z.object({
   /** the Wi-Fi module board the chip sits on (Tuya's CBU, CB2S, …), for the inventory record */
   board: z.enum(["CBU", "CB2S", "CB3S", "WB3S", "WB2S", "CB2L"]).optional(),
   phases: z.union([z.literal(1), z.literal(3)]).default(1),
-  transport: z.discriminatedUnion("kind", [chipTransportSchema, tuyaTransportSchema]),
+  transport: z.discriminatedUnion("kind", [chipTransportSchema, tuyaTransportSchema, pulseTransportSchema]),
   /** OBK pin → role, e.g. { 6: "WifiLED_n" } */
   gpio: z.record(z.string(), z.string()),
   /** OBK pin → channel for roles that need one (relays, buttons, LEDs) */

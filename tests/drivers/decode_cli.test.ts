@@ -87,3 +87,19 @@ Deno.test("decode CLI: cse7766 prints volts, amps and watts (OpenBeken's drv_cse
   assert(v.current > 0.25 && v.current < 0.35, JSON.stringify(v));
   assertEquals(r.lines[0].calibration.source, "profile cse7766-plug");
 });
+
+Deno.test("decode CLI: bl0940 packets (a capture from Tasmota's source) with values; a corrupt one exits 1", async () => {
+  const good =
+    "55 B8 55 00 2F 73 00 D2 02 00 00 C6 74 F9 01 00 97 89 00 37 01 00 AB 00 00 2D 00 00 02 02 00 FE 03 00 6E";
+  const r = await decode("bl0940", good);
+  assertEquals(r.code, 0, r.stderr);
+  assertEquals(r.lines.length, 1);
+  assertEquals(r.lines[0].packet.voltageRaw, 7652864);
+  assertEquals(r.lines[0].packet.cfCount, 171);
+  assertEquals(Math.round(r.lines[0].values.voltage * 10), 2319);
+  assertEquals(Math.round(r.lines[0].values.power * 10), 246);
+  const bad = await decode("bl0940", good.replace("2F 73", "2F 74") + " " + good);
+  assertEquals(bad.code, 1);
+  assert(bad.stderr.includes("bad_checksum"), bad.stderr);
+  assertEquals(bad.lines.filter((l) => l.ok).length, 1); // the packet after it still decodes
+});

@@ -25,6 +25,7 @@ import {
   rn8209,
 } from "../../shared/meterchips/mod.ts";
 import type { RegisterChip } from "../../shared/meterchips/register.ts";
+import { Bl0940Parser, decodeBl0940Packet } from "../../shared/meterchips/bl0940.ts";
 import {
   decodeTelemetryAck,
   decodeTelemetryBatch,
@@ -36,6 +37,9 @@ import { classifyArtefact, parseRblHeader, verifyRbl } from "../../shared/rbl.ts
 import { buildObkConfig, parseObkConfig } from "../../shared/obk-config.ts";
 import { buildFakeRbl } from "../../edge-agent/sim/obk-image.ts";
 import { seedFrames, spmValueFrames } from "../drivers/seed_vectors.ts";
+import { inspectBackup, obkProposal, parseUserParamKey } from "../../shared/tuya-config/mod.ts";
+import { encodeStore } from "../tuya-config/encoder.ts";
+import { bl0937Plug, tuyaMcuMeter9600, zmai90 } from "../tuya-config/devices.ts";
 
 export interface Target {
   name: string;
@@ -262,6 +266,20 @@ export const TARGETS: Target[] = [
       new Cse7766Parser().push(input);
     },
   },
+  {
+    name: "meterchips/BL0940 packets (decode + stream parser)",
+    seeds: [
+      // captured from a BL0940 (Tasmota xnrg_14_bl09xx.ino), one of them with a negative WATT
+      fromHex("55B855002F7300D2020000C674F90100978900370100AB00002D0000020200FE03006E"),
+      fromHex("55880200490000FE0200AFEF71D20100EBFFFF490100000000020000CF0100FE03009F"),
+    ],
+    run(input) {
+      okOrCodec(() => decodeBl0940Packet(input));
+      const p = new Bl0940Parser();
+      p.push(input);
+      p.flush();
+    },
+  },
   registerTarget(rn8209),
   registerTarget(ht7017),
   registerTarget(bl6552),
@@ -298,6 +316,22 @@ export const TARGETS: Target[] = [
       okOrCodec(() => parseRblHeader(input));
       okOrCodec(() => verifyRbl(input));
       okOrCodec(() => classifyArtefact("OpenBK7231N_1.18.299.rbl", input));
+    },
+  },
+  {
+    name: "tuya-config/stock Tuya store (store-only dumps) and user_param_key",
+    seeds: [
+      encodeStore({ entries: bl0937Plug }).bytes,
+      encodeStore({ entries: tuyaMcuMeter9600, scatter: true, magic: "new" }).bytes,
+      enc.encode(String(zmai90[0].value)),
+    ],
+    maxLen: 0x13000,
+    run(input) {
+      okOrCodec(() => {
+        const r = inspectBackup(input);
+        if (r.found) obkProposal(r);
+      });
+      okOrCodec(() => parseUserParamKey(dec.decode(input.subarray(0, 4000))));
     },
   },
   {

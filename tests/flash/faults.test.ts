@@ -1,5 +1,5 @@
 // Every fault the simulator can inject ends in a verified result, or in a clear
-// error with the unit untouched or the job resumable (issue 3, "Must hold").
+// error with the unit untouched or the job resumable.
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
 import { Flasher } from "../../edge-agent/flash/flasher.ts";
 import { FlashError } from "../../edge-agent/flash/errors.ts";

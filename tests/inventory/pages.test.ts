@@ -60,12 +60,25 @@ Deno.test("pages: inventory with the rework audit, unit detail with its forms, f
     assert(detail.html.includes("mf-island") && detail.html.includes("obkAABB01"));
     const rolloutList = await page("/rollouts");
     assert(rolloutList.html.includes(r.id));
-    const noUnits = await page("/rollouts", {
-      method: "POST",
-      body: new URLSearchParams({ name: "x", firmwareId: fw.id, groups: "all:100", site: "nowhere" }),
-    });
-    assertEquals(noUnits.status, 400);
+    // the form: groups as rows; the preview says when no unit matches, and Start refuses
+    const rolloutForm = (step: string) =>
+      new URLSearchParams({
+        name: "x",
+        firmwareId: fw.id,
+        group_name: "all",
+        group_percent: "100",
+        group_success: "80",
+        group_error: "10",
+        site: "nowhere",
+        step,
+      });
+    const noUnits = await page("/rollouts", { method: "POST", body: rolloutForm("preview") });
+    assertEquals(noUnits.status, 200);
     assert(noUnits.html.includes("no unit matches"));
+    assert(!noUnits.html.includes('data-testid="start"'));
+    const noStart = await page("/rollouts", { method: "POST", body: rolloutForm("start") });
+    assertEquals(noStart.status, 400);
+    assert(noStart.html.includes("no unit matches: nothing to start"));
     assertEquals((await page(`/units/${u.id}`)).status, 200);
     assertEquals((await page("/units/u-nope")).status, 404);
     const noSuch = await page("/units", { method: "POST", body: new URLSearchParams({ adopt: "obkNOPE" }) });

@@ -31,6 +31,8 @@ export async function startFleet(
     bootMs?: number;
     firstIndex?: number;
     chip?: "BK7231N" | "BK7231T";
+    /** the units' OpenBeken web password (every /api/ call then needs Basic auth) */
+    webPassword?: string;
   } = {},
 ) {
   return await ObkSimFleet.start({
@@ -42,6 +44,7 @@ export async function startFleet(
     bootMs: o.bootMs ?? 20,
     rebootDelayMs: 0,
     http: o.http,
+    webPassword: o.webPassword,
     firstIndex: o.firstIndex,
     behaviourOf: o.behaviourOf,
   });
@@ -85,6 +88,36 @@ export async function registerFleet(
     }
     return true;
   }, { what: "every simulated unit online with its version in presence", timeoutMs: 30_000 });
+}
+
+/** Unit id of a simulated unit in inventory. */
+export async function unitIdOf(srv: TestServer, topic: string): Promise<string> {
+  const found = await json<{ id: string; topic: string }[]>(srv.api(`/api/units?q=${topic}`));
+  return found.find((u) => u.topic === topic)!.id;
+}
+
+/**
+ * HTTP delivery reaches a unit at the ip it reports (all simulators say 127.0.0.1); each simulator listens on its
+ * own port, which inventory's httpAddress names (or `address(i)` instead, to test refusals).
+ */
+export async function pointHttpAt(srv: TestServer, fleet: ObkSimFleet, address?: (i: number) => string) {
+  for (const [i, u] of fleet.units.entries()) {
+    await json(srv.api(`/api/units/${await unitIdOf(srv, u.topic)}`, {
+      method: "PATCH",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ httpAddress: address?.(i) ?? `127.0.0.1:${u.httpPort}`, reason: "sim port" }),
+    }));
+  }
+}
+
+/** Store a unit's web password the way an operator does (PUT, sealed, never returned). */
+export async function setWebPassword(srv: TestServer, topic: string, password: string) {
+  const res = await srv.api(`/api/units/${await unitIdOf(srv, topic)}/web-password`, {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ password }),
+  });
+  if (res.status !== 204) throw new Error(`web password: HTTP ${res.status} ${await res.text()}`);
 }
 
 export async function uploadFirmware(srv: TestServer, version = NEW, chip = "BK7231N") {

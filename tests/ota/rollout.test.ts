@@ -5,6 +5,7 @@ import {
   countBy,
   createRollout,
   NEW,
+  pointHttpAt,
   registerFleet,
   rolloutOver,
   rolloutState,
@@ -175,16 +176,7 @@ Deno.test("HTTP delivery: POST /api/ota then /api/reboot; verified once the unit
   const fleet = await startFleet(srv, 3, { http: true, firstIndex: 500 });
   try {
     await registerFleet(srv, fleet);
-    for (const u of fleet.units) {
-      const unit = await (await srv.api(`/api/units?q=${u.topic}`)).json() as { id: string }[];
-      const res = await srv.api(`/api/units/${unit[0].id}`, {
-        method: "PATCH",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ httpAddress: `127.0.0.1:${u.httpPort}`, by: "test", reason: "sim port" }),
-      });
-      assertEquals(res.status, 200);
-      await res.body?.cancel();
-    }
+    await pointHttpAt(srv, fleet);
     const fw = await uploadFirmware(srv);
     const r = await createRollout(srv, {
       firmwareId: fw.id,
