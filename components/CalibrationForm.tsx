@@ -51,7 +51,8 @@ export function CalibrationForm(
         )}
       <p>
         <a href={`/units/${encodeURIComponent(unitId)}/calibration`}>calibration history</a>{" "}
-        (<a href={`/api/units/${encodeURIComponent(unitId)}/calibrations`}>JSON</a>)
+        (<a href={`/api/units/${encodeURIComponent(unitId)}/calibrations.csv`}>CSV</a>,{" "}
+        <a href={`/api/units/${encodeURIComponent(unitId)}/calibrations`}>JSON</a>)
       </p>
     </>
   );

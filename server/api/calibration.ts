@@ -1,6 +1,6 @@
 /**
  * Calibration API:
- *   GET  /api/units/:id/calibrations            full history, oldest first
+ *   GET  /api/units/:id/calibrations            full history, oldest first (…/calibrations.csv as CSV)
  *   POST /api/units/:id/calibrations            a bench calibration (chip, reference, raw, oldFactors, by, benchHost)
  *   POST /api/units/:id/calibrations/apply      send reference V/I/P to a deployed OpenBeken unit over MQTT
  *                                               (cmnd/<topic>/VoltageSet, CurrentSet, PowerSet) and record it
@@ -9,6 +9,8 @@
  * Each record is also summarised on the unit (server/db/units.ts appendCalibration) when the unit exists.
  */
 import type { Extension } from "../context.ts";
+import { toCsv } from "../db/audit.ts";
+import { csvResponse } from "./units.ts";
 import { appendCalibration, getUnit } from "../db/units.ts";
 import {
   type CalibrationEntry,
@@ -58,6 +60,51 @@ export function calibrationApi(): Extension {
       };
 
       app.get("/api/units/:id/calibrations", async (c) => c.json(await calibrationHistory(kv, c.req.param("id"))));
+
+      // the same history as CSV: one row per calibration, reference and readings/factors before and after
+      app.get("/api/units/:id/calibrations.csv", async (c) => {
+        const id = c.req.param("id");
+        const t = (x: { voltage: number; current: number; power: number } | null | undefined) =>
+          x ? [x.voltage, x.current, x.power] : ["", "", ""];
+        const rows = (await calibrationHistory(kv, id)).map((e) => [
+          e.unitId,
+          e.seq,
+          new Date(e.at).toISOString(),
+          e.by,
+          e.mode,
+          e.chip ?? "",
+          ...t(e.reference),
+          ...t(e.oldFactors),
+          ...t(e.factors),
+          ...t(e.readingsBefore),
+          ...t(e.readingsAfter),
+          e.errorBeforePct?.power ?? "",
+          e.errorAfterPct?.power ?? "",
+          e.verified ?? "",
+          e.benchHost ?? e.topic ?? "",
+          e.note,
+        ]);
+        const q = ["v", "a", "w"];
+        const header = [
+          "unit",
+          "seq",
+          "at_utc",
+          "by",
+          "mode",
+          "chip",
+          ...q.map((x) => `reference_${x}`),
+          ...q.map((x) => `factor_before_${x}`),
+          ...q.map((x) => `factor_after_${x}`),
+          ...q.map((x) => `reading_before_${x}`),
+          ...q.map((x) => `reading_after_${x}`),
+          "power_error_before_pct",
+          "power_error_after_pct",
+          "verified",
+          "bench_or_topic",
+          "note",
+        ];
+        return csvResponse(`calibrations-${id.replace(/[^A-Za-z0-9_.-]/g, "_")}.csv`, toCsv(header, rows));
+      });
 
       app.post("/api/units/:id/calibrations", (c) =>
         guard(async () => {

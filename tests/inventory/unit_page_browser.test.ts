@@ -61,6 +61,12 @@ Deno.test({
       assert(Math.abs(rec.readingsAfter!.power - 60) < 0.2, JSON.stringify(rec.readingsAfter));
       assert(Math.abs(rec.errorBeforePct!.power - 3) < 0.4 && Math.abs(rec.errorAfterPct!.power) < 0.4);
       assert(Math.abs(Date.now() - rec.at) < 60_000);
+      // the history exports as CSV with who, reference and the readings before and after
+      const csv = await (await srv.api(`/api/units/${unit.id}/calibrations.csv`)).text();
+      const [header, row] = csv.trim().split("\r\n");
+      assertStringIncludes(header, "reading_before_w,reading_after_v");
+      assertStringIncludes(row, `${unit.id},1,`);
+      assertStringIncludes(row, ",test-admin,deployed,");
 
       // unit → live meter → energy → unit
       await page.locator('[data-testid="device-links"] a[data-link="meter"]').click();
