@@ -16,11 +16,57 @@ export function calibrationMessage(e: CalibrationEntry): string {
   return `calibration #${e.seq} sent (${e.commands.join("; ")}): ${result}`;
 }
 
+export function benchCalibrationMessage(e: CalibrationEntry | null, jobId: string): string {
+  if (!e) return `calibration ${jobId} sent to the bench; no record yet (see the calibration history)`;
+  return `calibrated on the bench (#${e.seq}, ${e.chip}): power error ${pct(e.errorBeforePct?.power)} → ${
+    pct(e.errorAfterPct?.power)
+  }, factors ${e.factors ? Object.values(e.factors).map((f) => f.toPrecision(6)).join(" / ") : "–"}`;
+}
+
+/** A chip meter a connected bench agent polls (agent run --port … --profile …). */
+export interface BenchMeter {
+  agentId: string;
+  port: string;
+  profile: string;
+}
+
 export function CalibrationForm(
-  { unitId, csrf, deployed, live }: { unitId: string; csrf: string; deployed: boolean; live: UnitLive | null },
+  { unitId, csrf, deployed, live, meters }: {
+    unitId: string;
+    csrf: string;
+    deployed: boolean;
+    live: UnitLive | null;
+    meters: BenchMeter[];
+  },
 ) {
   return (
     <>
+      {meters.length > 0 && (
+        <form method="post" class="filters" data-testid="bench-calibration-form">
+          <input type="hidden" name="_csrf" value={csrf} />
+          <input type="hidden" name="form" value="calibrate-bench" />
+          <label>
+            at the bench{" "}
+            <select name="target">
+              {meters.map((m) => (
+                <option key={`${m.agentId} ${m.port}`} value={`${m.agentId} ${m.port}`}>
+                  {m.agentId}: {m.port} ({m.profile})
+                </option>
+              ))}
+            </select>
+          </label>
+          <label>
+            reference V <input name="volts" type="number" step="any" min="0" size={6} required />
+          </label>
+          <label>
+            A <input name="amps" type="number" step="any" min="0" size={6} required />
+          </label>
+          <label>
+            W <input name="watts" type="number" step="any" min="0" size={6} required />
+          </label>
+          <button type="submit">Calibrate at the bench</button>
+        </form>
+      )}
       {deployed
         ? (
           <form method="post" class="filters" data-testid="calibration-form">
@@ -44,9 +90,10 @@ export function CalibrationForm(
             </span>
           </form>
         )
-        : (
+        : meters.length === 0 && (
           <p class="muted">
-            Not seen on MQTT: calibrate it on the bench (<code>deno task agent calibrate … --unit {unitId}</code>).
+            Not seen on MQTT: calibrate it on the bench (<code>deno task agent calibrate … --unit {unitId}</code>, or an
+            agent run with <code>--port … --profile … --server …</code> offers its meters here).
           </p>
         )}
       <p>

@@ -105,7 +105,8 @@ const HELP = `deno task agent run [options]
   --seed <n>            seed of the simulated bench
 ${PORT_HELP}
   --flash-port <tty>    take flash jobs from the /flash page on this port (repeat for more ports); needs --server
-  --server <url>        the server's HTTP URL (backups, firmware, live progress of flash jobs)
+  --server <url>        the server's HTTP URL (backups, firmware, live progress of flash jobs; with --port chip
+                        meters, the unit page can calibrate them through this agent)
   --provision <json>    provisioning file for "provision" jobs (wifi, mqtt, profile; see README)
   --backup-dir <dir>    where flash jobs keep backups (default: ./data/backups)
 Credentials come from $AGENT_TOKEN (never from the command line, which other users can read).`;
@@ -145,9 +146,14 @@ export async function runAgentCli(args: string[]) {
     pollers,
   });
   const flashPorts = a["flash-port"] ?? [];
+  const { ChipPoller } = await import("./drivers/chip.ts");
+  const meters = pollers.filter((p): p is InstanceType<typeof ChipPoller> => p instanceof ChipPoller);
   let jobs: { drain(): Promise<void> } | null = null;
-  if (flashPorts.length) {
-    if (!a.server) throw new Error("--flash-port needs --server <url> (backups, firmware and progress go over HTTP)");
+  if (flashPorts.length && !a.server) {
+    throw new Error("--flash-port needs --server <url> (backups, firmware and progress go over HTTP)");
+  }
+  // with a server, the bench takes jobs: flashing on --flash-port, calibrating its chip meters (--port)
+  if (a.server && (flashPorts.length || meters.length)) {
     const { FlashJobRunner } = await import("./flash/remote.ts");
     const { HttpFlashServer } = await import("./flash/server-client.ts");
     const log = createLogger({ fields: { agent: agentId } });
@@ -161,6 +167,7 @@ export async function runAgentCli(args: string[]) {
       stateDir: `./data/agent-${agentId}-flash-jobs`,
       flasher: { log },
       log,
+      meters,
     });
   }
   const shutdown = async () => {

@@ -14,6 +14,8 @@ import { TOPIC_ROOT } from "./topics.ts";
 export const flashTopics = {
   bench: (agentId: string) => `${TOPIC_ROOT}/agents/${agentId}/flash/bench`,
   jobs: (agentId: string) => `${TOPIC_ROOT}/agents/${agentId}/flash/jobs`,
+  /** server → agent: calibrate the chip meter the agent polls on one port (a CalibrationJob) */
+  calibrate: (agentId: string) => `${TOPIC_ROOT}/agents/${agentId}/flash/calibrate`,
   allBenches: `${TOPIC_ROOT}/agents/+/flash/bench`,
 };
 
@@ -28,6 +30,9 @@ export const benchAnnouncement = z.object({
   ports: z.array(z.string().min(1).max(200)).max(64),
   /** it holds a provisioning file, so it can run "provision" jobs */
   provision: z.boolean(),
+  /** chip meters it polls (agent run --port … --profile …), which it can calibrate on request */
+  meters: z.array(z.object({ port: z.string().max(200), profile: z.string().max(60), deviceId: z.string().max(120) }))
+    .max(64).default([]),
 }).strict();
 export type BenchAnnouncement = z.infer<typeof benchAnnouncement>;
 
@@ -50,3 +55,20 @@ export const flashJob = z.object({
   }
 });
 export type FlashJob = z.infer<typeof flashJob>;
+
+const triple = z.object({
+  voltage: z.number().positive(),
+  current: z.number().positive(),
+  power: z.number().positive(),
+})
+  .strict();
+
+/** Calibrate a bench chip meter against a reference load; the agent stores the record for `unitId`. */
+export const calibrationJob = z.object({
+  jobId: z.string().regex(JOB_ID),
+  port: z.string().min(1).max(200),
+  unitId: z.string().max(64),
+  reference: triple,
+  requestedBy: z.string().max(60),
+}).strict();
+export type CalibrationJob = z.infer<typeof calibrationJob>;

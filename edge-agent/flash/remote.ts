@@ -7,7 +7,9 @@
 import type { MqttClient } from "mqtt";
 import type { Logger } from "../../shared/log.ts";
 import { systemClock } from "../../shared/clock.ts";
-import { type FlashJob, flashJob, flashTopics } from "../../shared/flash-jobs.ts";
+import { type CalibrationJob, calibrationJob, type FlashJob, flashJob, flashTopics } from "../../shared/flash-jobs.ts";
+import type { ChipPoller } from "../drivers/chip.ts";
+import { calibrateDriver } from "../calibration/bench.ts";
 import { runBatch } from "./batch.ts";
 import { ProgressBoard } from "./progress.ts";
 import type { HttpFlashServer } from "./server-client.ts";
@@ -25,6 +27,8 @@ export interface FlashJobRunnerOptions {
   stateDir: string;
   flasher: FlasherOptions;
   log: Logger;
+  /** chip meters this agent polls: calibrated on request from a unit page */
+  meters?: ChipPoller[];
 }
 
 export class FlashJobRunner {
@@ -33,17 +37,20 @@ export class FlashJobRunner {
 
   constructor(private o: FlashJobRunnerOptions) {
     const jobs = flashTopics.jobs(o.agentId);
+    const calibrations = flashTopics.calibrate(o.agentId);
+    const meters = (o.meters ?? []).map((m) => ({ port: m.o.port, profile: m.o.profile.id, deviceId: m.o.deviceId }));
     const announce = () => {
-      o.client.subscribe(jobs, { qos: 1 });
+      o.client.subscribe([jobs, calibrations], { qos: 1 });
       o.client.publish(
         flashTopics.bench(o.agentId),
-        JSON.stringify({ ports: o.ports, provision: !!o.provisionFile }),
+        JSON.stringify({ ports: o.ports, provision: !!o.provisionFile, meters }),
         { qos: 1, retain: true },
       );
     };
     o.client.on("connect", announce);
     if (o.client.connected) announce();
     o.client.on("message", (topic, payload) => {
+      if (topic === calibrations) return this.#onCalibration(payload);
       if (topic !== jobs) return;
       let job: FlashJob;
       try {
@@ -107,6 +114,41 @@ export class FlashJobRunner {
     } finally {
       for (const p of job.ports) this.#busy.delete(p);
     }
+  }
+
+  #onCalibration(payload: Uint8Array) {
+    let job: CalibrationJob;
+    try {
+      job = calibrationJob.parse(JSON.parse(new TextDecoder().decode(payload)));
+    } catch (e) {
+      this.o.log.warn("calibration job refused: malformed", { err: e });
+      return;
+    }
+    const run = this.#calibrate(job).catch((e) =>
+      this.o.log.error("calibration job failed", { jobId: job.jobId, err: e })
+    );
+    this.#running.add(run);
+    run.finally(() => this.#running.delete(run));
+  }
+
+  /** Measure the reference load on the port's chip meter, apply the factors, store the record for the unit. */
+  async #calibrate(job: CalibrationJob) {
+    const poller = this.o.meters?.find((m) => m.o.port === job.port);
+    if (!poller) return this.o.log.warn("calibration job refused: no chip meter on that port", { port: job.port });
+    const r = await calibrateDriver(poller, job.reference, {
+      samples: 3,
+      waitRaw: () => new Promise((res) => setTimeout(res, poller.pollMs)),
+    });
+    await this.o.server.postCalibration(job.unitId, {
+      chip: r.chip,
+      reference: job.reference,
+      raw: r.raw,
+      oldFactors: r.oldFactors,
+      operator: job.requestedBy,
+      benchHost: Deno.hostname(),
+      note: `job ${job.jobId} on ${job.port}`,
+    });
+    this.o.log.info("bench calibration stored", { jobId: job.jobId, unitId: job.unitId, port: job.port });
   }
 
   /** wait for running jobs (agent shutdown) */

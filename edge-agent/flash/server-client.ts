@@ -95,6 +95,18 @@ export class HttpFlashServer implements BatchServer {
     return await res.json() as { user: string; password: string };
   }
 
+  /** A bench calibration record for a unit (server/api/calibration.ts agent route; the actor is this agent). */
+  async postCalibration(unitId: string, body: Record<string, unknown>): Promise<void> {
+    const url = `${this.root.replace(/\/flash$/, "")}/calibrations/${encodeURIComponent(unitId)}`;
+    const res = await fetch(url, {
+      method: "POST",
+      headers: this.#headers({ "content-type": "application/json" }),
+      body: JSON.stringify(body),
+    });
+    await this.#check(res, "calibration record");
+    await res.body?.cancel();
+  }
+
   /** A firmware image or a stored backup by sha256, checked against its hash. */
   async fetchBlob(kind: "firmware" | "backup", sha256: string): Promise<Uint8Array> {
     const url = kind === "firmware" ? `${this.root}/firmware/${sha256}` : `${this.root}/backups/${sha256}/bytes`;

@@ -19,10 +19,10 @@ import { type OtaDevice, type Rollout, unitOtaHistory } from "../../server/db/ot
 import { recordAudit } from "../../server/db/audit.ts";
 import { actorOf, csrfTokenOf } from "../../server/auth/middleware.ts";
 import { calibrateDeployedUnit, DeployedCalibrationError } from "../../server/calibration/deployed.ts";
-import { CalibrationForm, calibrationMessage } from "../../components/CalibrationForm.tsx";
+import { benchCalibrationMessage, CalibrationForm, calibrationMessage } from "../../components/CalibrationForm.tsx";
 import { RestoreForm } from "../../components/RestoreForm.tsx";
 import { type FlashBench, listBenches } from "../../server/db/flash_jobs.ts";
-import { FlashJobError, startFlashJob } from "../../server/flash/jobs.ts";
+import { calibrateAtBench, FlashJobError, startFlashJob } from "../../server/flash/jobs.ts";
 import { sealingKey } from "../../server/auth/sealed.ts";
 import {
   clearUnitWebPassword,
@@ -98,6 +98,22 @@ export const handler: RouteHandler<Data> = {
             backupSha256: backup,
           }, actorOf(ctx.req));
           message = `restore job ${job.jobId} sent to ${agentId} (${job.ports[0]}): progress on /flash`;
+        } catch (e) {
+          if (e instanceof FlashJobError) throw new UnitInputError(e.message);
+          throw e;
+        }
+      } else if (s("form") === "calibrate-bench") {
+        // a chip meter on a bench port: the agent polling it measures the reference and stores the record
+        const [agentId, ...port] = s("target").split(" ");
+        const num = (k: string) => (s(k) === "" ? NaN : Number(s(k)));
+        try {
+          const { job, record } = await calibrateAtBench(ctx.app, {
+            agentId,
+            port: port.join(" "),
+            unitId: id,
+            reference: { voltage: num("volts"), current: num("amps"), power: num("watts") },
+          }, actorOf(ctx.req));
+          message = benchCalibrationMessage(record, job.jobId);
         } catch (e) {
           if (e instanceof FlashJobError) throw new UnitInputError(e.message);
           throw e;
@@ -358,7 +374,15 @@ export default function UnitPage({ data }: PageProps<Data>) {
       <StockConfigSection config={data.stock} />
       <h2>Calibration</h2>
       {/* calibration from the unit page: its own section (a form and the summary below) */}
-      <CalibrationForm unitId={u.id} csrf={data.csrf} deployed={!!p} live={p?.live ?? null} />
+      <CalibrationForm
+        unitId={u.id}
+        csrf={data.csrf}
+        deployed={!!p}
+        live={p?.live ?? null}
+        meters={data.benches.filter((b) => b.online).flatMap((b) =>
+          b.meters.map((m) => ({ agentId: b.agentId, port: m.port, profile: m.profile }))
+        )}
+      />
       {u.calibrations.length === 0 ? <p class="muted">No calibration recorded.</p> : (
         <table>
           <thead>

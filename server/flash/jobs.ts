@@ -8,6 +8,8 @@ import type { Extension, ServerContext } from "../context.ts";
 import { agentIdFromTopic, topics } from "../../shared/topics.ts";
 import {
   benchAnnouncement,
+  type CalibrationJob,
+  calibrationJob,
   FLASH_JOB_KINDS,
   type FlashJob,
   flashJob,
@@ -19,6 +21,9 @@ import { actorOf } from "../auth/middleware.ts";
 import { getBench, recordJob, setBenchAnnouncement, setBenchOnline } from "../db/flash_jobs.ts";
 import { getFirmware } from "../db/firmware.ts";
 import { agentSentBackup, getBackup } from "../db/flash.ts";
+import { type CalibrationEntry, calibrationHistory } from "../db/calibration.ts";
+import { getUnit } from "../db/units.ts";
+import { recordAudit } from "../db/audit.ts";
 
 export class FlashJobError extends Error {
   constructor(message: string, readonly status: 400 | 404 | 409) {
@@ -87,6 +92,57 @@ const jobBody = z.object({
   firmwareSha256: z.string().max(64).optional(),
   backupSha256: z.string().max(64).optional(),
 }).strict();
+
+/**
+ * Calibrate the chip meter a connected bench agent polls on `port` against a reference load, for `unitId`:
+ * the agent measures, applies the factors to its driver and stores the record (actor: the agent; the user
+ * who asked is in its note). Resolves with the record once it is stored, or null after `waitMs`.
+ */
+export async function calibrateAtBench(
+  ctx: ServerContext,
+  req: {
+    agentId: string;
+    port: string;
+    unitId: string;
+    reference: { voltage: number; current: number; power: number };
+  },
+  by: string,
+  opts: { waitMs?: number } = {},
+): Promise<{ job: CalibrationJob; record: CalibrationEntry | null }> {
+  const bench = await getBench(ctx.kv, req.agentId);
+  if (!bench) throw new FlashJobError(`no bench agent ${req.agentId}`, 404);
+  if (!bench.online) throw new FlashJobError(`bench ${req.agentId} is not connected`, 409);
+  if (!bench.meters.some((m) => m.port === req.port)) {
+    throw new FlashJobError(`bench ${req.agentId} polls no chip meter on ${req.port}`, 400);
+  }
+  if (!(await getUnit(ctx.kv, req.unitId))) throw new FlashJobError(`no such unit ${req.unitId}`, 404);
+  const now = ctx.clock.now();
+  const parsed = calibrationJob.safeParse({
+    jobId: `j-${new Date(now).toISOString().replace(/[-:]/g, "").slice(0, 15)}-${crypto.randomUUID().slice(0, 6)}`,
+    port: req.port,
+    unitId: req.unitId,
+    reference: req.reference,
+    requestedBy: by,
+  });
+  if (!parsed.success) throw new FlashJobError(`reference: ${parsed.error.issues[0].message}`, 400);
+  const job = parsed.data;
+  const before = (await calibrationHistory(ctx.kv, req.unitId)).length;
+  await recordAudit(ctx.kv, {
+    actor: by,
+    action: "calibration.bench.request",
+    target: `unit:${req.unitId}`,
+    details: { jobId: job.jobId, agentId: req.agentId, port: req.port, reference: req.reference },
+  }, now);
+  await ctx.mqtt.publish(flashTopics.calibrate(req.agentId), JSON.stringify(job), { qos: 1 });
+  const deadline = Date.now() + (opts.waitMs ?? 20_000);
+  while (Date.now() < deadline) {
+    const hist = await calibrationHistory(ctx.kv, req.unitId);
+    const rec = hist.slice(before).find((e) => e.note.includes(job.jobId));
+    if (rec) return { job, record: rec };
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return { job, record: null };
+}
 
 export function flashJobs(): Extension {
   return {

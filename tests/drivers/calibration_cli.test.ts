@@ -90,3 +90,83 @@ Deno.test("agent calibrate --unit --server: authenticated with AGENT_TOKEN, the 
     await srv.close();
   }
 });
+
+Deno.test("unit page: calibrate a chip meter on a bench port through the agent polling it", async () => {
+  const srv = await startTestServer();
+  const sim = await startSim(["bl0942", "60"]);
+  const dir = await Deno.makeTempDir({ prefix: "meterfleet-agent-" });
+  const { token } = await srv.agentCredentials("bench-1");
+  const agent = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      `${root}edge-agent/main.ts`,
+      "run",
+      "--id",
+      "bench-1",
+      "--mqtt",
+      srv.brokerUrl,
+      "--sim",
+      "0",
+      "--port",
+      sim.path,
+      "--profile",
+      "pziot-e01",
+      "--server",
+      srv.url,
+    ],
+    cwd: dir,
+    env: { AGENT_TOKEN: token!, LOG_LEVEL: "error" },
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    const unit = await createUnit(srv.kv, { mac: "c8:47:8c:30:00:02", model: "pziot-e01" }, { by: "test" });
+    const { waitFor } = await import("../helpers/net.ts");
+    const { listBenches } = await import("../../server/db/flash_jobs.ts");
+    await waitFor(async () => (await listBenches(srv.kv)).some((b) => b.online && b.meters.length === 1), {
+      what: "the agent announced its chip meter",
+      timeoutMs: 30_000,
+    });
+    const page = await (await srv.api(`/units/${unit.id}`)).text();
+    assertStringIncludes(page, "Calibrate at the bench");
+    const res = await srv.api(`/units/${unit.id}`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({
+        form: "calibrate-bench",
+        target: `bench-1 ${sim.path}`,
+        volts: "230",
+        amps: String(60 / 230),
+        watts: "60",
+      }),
+    });
+    const html = await res.text();
+    assertEquals(res.status, 200, html.slice(0, 300));
+    assertStringIncludes(html, "calibrated on the bench");
+    const [rec] = await calibrationHistory(srv.kv, unit.id);
+    assertEquals([rec.mode, rec.by, rec.chip], ["bench", "agent:bench-1", "BL0942"]);
+    assertStringIncludes(rec.note, "operator test-admin");
+    assert(Math.abs(rec.errorAfterPct!.power) < 0.5, JSON.stringify(rec.errorAfterPct));
+    // a port the bench does not poll is refused with the reason
+    const bad = await srv.api(`/units/${unit.id}`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({
+        form: "calibrate-bench",
+        target: "bench-1 /dev/nope",
+        volts: "230",
+        amps: "1",
+        watts: "60",
+      }),
+    });
+    assertEquals(bad.status, 400);
+    assertStringIncludes(await bad.text(), "polls no chip meter on /dev/nope");
+  } finally {
+    agent.kill("SIGTERM");
+    await agent.status;
+    await sim.stop();
+    await srv.close();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
