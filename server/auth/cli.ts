@@ -260,21 +260,20 @@ export async function main(argv: string[]) {
 }
 
 /**
- * The admin commands act on the server's KV. A local KV file that does not exist is never
- * created here: `unit-secret` would mint a fleet secret the running server does not have (units
- * provisioned with it never connect), and users or tokens would land where no server looks.
+ * The admin commands act on the server's KV. With neither DATA_DIR nor KV_PATH set and no KV in
+ * ./data, nothing is created: `unit-secret` would mint a fleet secret the running server (started
+ * elsewhere, with its own DATA_DIR) does not have, and units provisioned with it never connect.
+ * Pointing DATA_DIR/KV_PATH somewhere on purpose (preparing a new server) still works.
  */
 async function refuseMissingKv(kvPath: string, dataDir: string | null, kvEnv: string | null) {
-  if (/^https?:\/\//.test(kvPath)) return;
+  if (dataDir || kvEnv || /^https?:\/\//.test(kvPath)) return;
   try {
     await Deno.stat(kvPath);
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
-    const how = kvEnv ? `KV_PATH=${kvEnv}` : dataDir ? `DATA_DIR=${dataDir}` : "no DATA_DIR or KV_PATH set, so ./data";
     throw new Error(
-      `no meterfleet KV at ${kvPath} (${how}). Point DATA_DIR (or KV_PATH) at the server's data directory, ` +
-        `e.g. DATA_DIR=/var/lib/meterfleet deno task admin …; start the server once to create a new one. ` +
-        `Nothing was created.`,
+      `no meterfleet KV at ${kvPath} (no DATA_DIR or KV_PATH set, so ./data). Point DATA_DIR (or KV_PATH) at the ` +
+        `server's data directory, e.g. DATA_DIR=/var/lib/meterfleet deno task admin …. Nothing was created.`,
     );
   }
 }
