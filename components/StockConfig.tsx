@@ -6,24 +6,25 @@
  */
 import type { StockConfig } from "../server/db/stock_config.ts";
 
-export function StockConfigSection({ config }: { config: StockConfig | null }) {
+/** `showSha`: only for those who may download backups (a backup's sha256 is its download name). */
+export function StockConfigSection({ config, showSha }: { config: StockConfig | null; showSha: boolean }) {
   return (
     <section data-testid="stock-config">
       <h2>From stock backup</h2>
-      <StockConfigBody config={config} />
+      <StockConfigBody config={config} showSha={showSha} />
     </section>
   );
 }
 
-function StockConfigBody({ config }: { config: StockConfig | null }) {
+function StockConfigBody({ config, showSha }: { config: StockConfig | null; showSha: boolean }) {
   if (!config) return <p>No backup of this unit has been inspected yet.</p>;
   if (config.status === "none") {
-    return <p>Backup {config.sha256.slice(0, 12)}: {config.reason}.</p>;
+    return <p>Backup {showSha ? config.sha256.slice(0, 12) : "(stored)"}: {config.reason}.</p>;
   }
   if (config.status === "error") {
     return (
       <p class="badge warn">
-        Backup {config.sha256.slice(0, 12)} could not be read: {config.message} ({config.code})
+        Backup {showSha ? config.sha256.slice(0, 12) : "(stored)"} could not be read: {config.message} ({config.code})
       </p>
     );
   }
@@ -33,7 +34,8 @@ function StockConfigBody({ config }: { config: StockConfig | null }) {
   return (
     <>
       <p>
-        Backup <code>{config.sha256.slice(0, 12)}</code>, Tuya store at 0x{r.storeOffset.toString(16)}
+        Backup{" "}
+        {showSha ? <code>{config.sha256.slice(0, 12)}</code> : "(stored)"}, Tuya store at 0x{r.storeOffset.toString(16)}
         {r.complete ? "" : <span class="badge warn">partial: {r.problems.length} problem(s)</span>}
       </p>
       <table data-testid="stock-summary">

@@ -9,6 +9,8 @@ import type { PageProps, RouteHandler } from "../server/web/pages.ts";
 import { authOf, csrfTokenOf } from "../server/auth/middleware.ts";
 import { checkLogin, createSession, newUserSchema, setPassword } from "../server/db/users.ts";
 import { sessionCookie } from "../server/auth/web.ts";
+import { clientAddress } from "../server/auth/proxy.ts";
+import { loginGateOf, loginKeys } from "../server/auth/login_gate.ts";
 
 interface AccountData {
   username: string;
@@ -16,10 +18,12 @@ interface AccountData {
   csrf: string;
   error?: string;
   changed?: boolean;
+  /** signed in with the one-time password: no current password to ask, and nothing else until this is done */
+  mustChange?: boolean;
 }
 
 const form = z.object({
-  current: z.string().max(256),
+  current: z.string().max(256).default(""),
   password: z.string().max(256),
   again: z.string().max(256),
   _csrf: z.string().max(64),
@@ -34,32 +38,46 @@ export const handler: RouteHandler<AccountData> = {
       role: p.role,
       csrf: csrfTokenOf(ctx.req),
       changed: ctx.url.searchParams.has("changed"),
+      mustChange: p.mustChangePassword,
     });
   },
   async POST(ctx) {
     const p = authOf(ctx.req).principal;
     if (p?.kind !== "user") return new Response(null, { status: 303, headers: { location: "/login?next=/account" } });
     const again = (error: string, status: number) =>
-      ctx.render({ username: p.username, role: p.role, csrf: csrfTokenOf(ctx.req), error }, { status });
+      ctx.render({
+        username: p.username,
+        role: p.role,
+        csrf: csrfTokenOf(ctx.req),
+        error,
+        mustChange: p.mustChangePassword,
+      }, { status });
     const raw = await ctx.req.formData().catch(() => null);
     const f = form.safeParse(raw ? Object.fromEntries(raw) : {});
-    if (!f.success) return again("Fill in all three fields.", 400);
+    if (!f.success) return again("Fill in every field.", 400);
     const strong = newUserSchema.shape.password.safeParse(f.data.password);
     if (!strong.success) return again("The new password needs at least 12 characters.", 400);
     if (f.data.password !== f.data.again) return again("The two new passwords differ.", 400);
-    const check = await checkLogin(ctx.app.kv, p.username, f.data.current);
-    if (!check.ok) {
-      ctx.app.log.warn("password change refused", { user: p.username, reason: check.reason });
-      return check.reason === "locked"
-        ? again("Too many failed attempts; try again in 15 minutes.", 429)
-        : again("The current password is wrong.", 401);
+    if (!p.mustChangePassword) {
+      const address = clientAddress(ctx.hono);
+      const check = await loginGateOf(ctx.app).run(
+        loginKeys(p.username, address),
+        () => checkLogin(ctx.app.kv, p.username, f.data.current, address),
+      );
+      if (check === "busy") return again("Too many attempts right now; try again in a minute.", 429);
+      if (!check.ok) {
+        ctx.app.log.warn("password change refused", { user: p.username, reason: check.reason });
+        return check.reason === "locked"
+          ? again("Too many failed attempts; try again in 15 minutes.", 429)
+          : again("The current password is wrong.", 401);
+      }
     }
     await setPassword(ctx.app.kv, p.username, f.data.password); // ends every session of this account
     const { token } = await createSession(ctx.app.kv, p.username);
     ctx.app.log.info("password changed", { user: p.username });
     return new Response(null, {
       status: 303,
-      headers: { location: "/account?changed", "set-cookie": sessionCookie(ctx.req, token) },
+      headers: { location: "/account?changed", "set-cookie": sessionCookie(ctx.req, token, ctx.app.config.trustProxy) },
     });
   },
 };
@@ -72,12 +90,21 @@ export default function Account({ data }: PageProps<AccountData>) {
         Signed in as <b>{data.username}</b> ({data.role}).
       </p>
       {data.changed ? <p class="ok" role="status">Password changed. Your other sessions were signed out.</p> : null}
+      {data.mustChange
+        ? (
+          <p class="badge warn" role="alert" data-testid="must-change">
+            You signed in with the one-time password, which no longer works. Choose your own password to continue.
+          </p>
+        )
+        : null}
       {data.error ? <p class="error" role="alert">{data.error}</p> : null}
       <form method="post" action="/account">
         <input type="hidden" name="_csrf" value={data.csrf} />
-        <label>
-          Current password <input type="password" name="current" autocomplete="current-password" required />
-        </label>
+        {data.mustChange ? null : (
+          <label>
+            Current password <input type="password" name="current" autocomplete="current-password" required />
+          </label>
+        )}
         <label>
           New password <input type="password" name="password" autocomplete="new-password" minLength={12} required />
         </label>

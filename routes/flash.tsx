@@ -4,7 +4,8 @@ import { listBatches } from "../server/db/flash.ts";
 import { type FlashBench, listBenches } from "../server/db/flash_jobs.ts";
 import { type Firmware, listFirmware } from "../server/db/firmware.ts";
 import { FlashJobError, startFlashJob } from "../server/flash/jobs.ts";
-import { actorOf, csrfTokenOf } from "../server/auth/middleware.ts";
+import { actorOf, authOf, csrfTokenOf } from "../server/auth/middleware.ts";
+import { mayDownloadBackups } from "../server/api/backups.ts";
 import FlashBatches from "../islands/FlashBatches.tsx";
 import type { FlashBatch as Batch } from "../shared/flash-progress.ts";
 import { FLASH_JOB_KINDS, type FlashJobKind } from "../shared/flash-jobs.ts";
@@ -24,13 +25,19 @@ interface Data {
   checks: Awaited<ReturnType<typeof batchCheck>>[];
 }
 
-async function load(ctx: ServerContext, csrf: string, message?: string, ok?: boolean): Promise<Data> {
+async function load(
+  ctx: ServerContext,
+  req: Request,
+  message?: string,
+  ok?: boolean,
+): Promise<Data> {
+  const csrf = csrfTokenOf(req);
   const kv = ctx.kv;
   const batches = await listBatches(kv);
   const ids = [...new Set([...batches.slice(0, 5).map((b) => b.batchId), ...await recentStockBatches(kv)])];
   return {
     batches,
-    checks: await Promise.all(ids.map((id) => batchCheck(ctx, id))),
+    checks: await Promise.all(ids.map((id) => batchCheck(ctx, id, mayDownloadBackups(authOf(req).principal)))),
     benches: (await listBenches(kv)).filter((b) => b.online && b.ports.length > 0),
     firmware: (await listFirmware(kv)).filter((f) => f.kind === "uart_ua" || f.kind === "uart_qio"),
     csrf,
@@ -41,7 +48,7 @@ async function load(ctx: ServerContext, csrf: string, message?: string, ok?: boo
 
 export const handler: RouteHandler<Data> = {
   async GET(ctx) {
-    return ctx.render(await load(ctx.app, csrfTokenOf(ctx.req)));
+    return ctx.render(await load(ctx.app, ctx.req));
   },
   async POST(ctx) {
     const form = await ctx.req.formData().catch(() => new FormData());
@@ -59,7 +66,7 @@ export const handler: RouteHandler<Data> = {
       return ctx.render(
         await load(
           ctx.app,
-          csrfTokenOf(ctx.req),
+          ctx.req,
           `job ${job.jobId} sent: ${job.kind} on ${job.ports.join(", ")}`,
           true,
         ),
@@ -67,7 +74,7 @@ export const handler: RouteHandler<Data> = {
       );
     } catch (e) {
       if (!(e instanceof FlashJobError)) throw e;
-      return ctx.render(await load(ctx.app, csrfTokenOf(ctx.req), `not started: ${e.message}`), {
+      return ctx.render(await load(ctx.app, ctx.req, `not started: ${e.message}`), {
         status: e.status,
       });
     }

@@ -12,6 +12,8 @@ import {
   sessionCookie,
 } from "../server/auth/web.ts";
 import { authOf } from "../server/auth/middleware.ts";
+import { clientAddress } from "../server/auth/proxy.ts";
+import { loginGateOf, loginKeys } from "../server/auth/login_gate.ts";
 
 interface LoginData {
   csrf: string;
@@ -34,7 +36,9 @@ export const handler: RouteHandler<LoginData> = {
       return new Response(null, { status: 303, headers: { location: next } });
     }
     const csrf = readCookie(ctx.hono, LOGIN_CSRF_COOKIE) ?? randomSecret(18);
-    return ctx.render({ csrf, next }, { headers: { "set-cookie": loginCsrfCookie(ctx.req, csrf) } });
+    return ctx.render({ csrf, next }, {
+      headers: { "set-cookie": loginCsrfCookie(ctx.req, csrf, ctx.app.config.trustProxy) },
+    });
   },
   async POST(ctx) {
     const raw = await ctx.req.formData().catch(() => null);
@@ -44,29 +48,39 @@ export const handler: RouteHandler<LoginData> = {
     const again = (error: string, status: number, username?: string) =>
       ctx.render({ csrf: fresh, next: safeNext(f.data?.next), error, username }, {
         status,
-        headers: { "set-cookie": loginCsrfCookie(ctx.req, fresh) },
+        headers: { "set-cookie": loginCsrfCookie(ctx.req, fresh, ctx.app.config.trustProxy) },
       });
     if (!f.success) return again("Fill in user name and password.", 400);
     if (!cookie || !timingSafeEqual(cookie, f.data._csrf)) return again("The form expired; please sign in again.", 403);
-    const r = await checkLogin(ctx.app.kv, f.data.username, f.data.password);
+    const address = clientAddress(ctx.hono);
+    const r = await loginGateOf(ctx.app).run(
+      loginKeys(f.data.username, address),
+      () => checkLogin(ctx.app.kv, f.data.username, f.data.password, address),
+    );
+    if (r === "busy") {
+      ctx.app.log.warn("sign-in refused: too many attempts in flight", { address });
+      return again("Too many sign-in attempts right now; try again in a minute.", 429, f.data.username);
+    }
     if (!r.ok) {
       // the name only when it is one: people type passwords into the name field
       ctx.app.log.warn("sign-in failed", {
         user: USERNAME.test(f.data.username) ? f.data.username : "(not a user name)",
         reason: r.reason,
+        address,
       });
       return r.reason === "locked"
         ? again("Too many failed attempts; try again in 15 minutes.", 429, f.data.username)
         : again("Wrong user name or password.", 401, f.data.username);
     }
     const { token } = await createSession(ctx.app.kv, r.user.username);
-    if (r.user.bootstrap) {
-      // the one-time password has been used: remove its file
+    if (r.user.mustChangePassword) {
+      // the one-time password has been used (checkLogin made it unusable): remove its file
       await Deno.remove(`${ctx.app.config.dataDir}/${BOOTSTRAP_FILE}`).catch(() => {});
     }
     ctx.app.log.info("signed in", { user: r.user.username, role: r.user.role });
-    const headers = new Headers({ location: safeNext(f.data.next) });
-    headers.append("set-cookie", sessionCookie(ctx.req, token));
+    // a one-time password leads to choosing a new password before anything else
+    const headers = new Headers({ location: r.user.mustChangePassword ? "/account" : safeNext(f.data.next) });
+    headers.append("set-cookie", sessionCookie(ctx.req, token, ctx.app.config.trustProxy));
     headers.append("set-cookie", `${LOGIN_CSRF_COOKIE}=; Path=/login; Max-Age=0`);
     return new Response(null, { status: 303, headers });
   },

@@ -14,7 +14,7 @@ export const handler: RouteHandler<{ csrf: string; username: string }> = {
     if (token) await deleteSession(ctx.app.kv, token);
     return new Response(null, {
       status: 303,
-      headers: { location: "/login", "set-cookie": clearSessionCookie(ctx.req) },
+      headers: { location: "/login", "set-cookie": clearSessionCookie(ctx.req, ctx.app.config.trustProxy) },
     });
   },
 };

@@ -3,7 +3,6 @@
  * `startServer` is what main.ts, the tests and the benchmarks all use.
  */
 import { Hono } from "hono";
-import { dirname } from "node:path";
 import { type Clock, systemClock } from "../shared/clock.ts";
 import { createLogger, type Logger } from "../shared/log.ts";
 import { type EmbeddedBroker, startEmbeddedBroker } from "./broker.ts";
@@ -18,6 +17,10 @@ import { authMiddleware } from "./auth/middleware.ts";
 import { mountAuthApi } from "./auth/api.ts";
 import { internalCredential } from "./db/tokens.ts";
 import { mountPages } from "./web/pages.ts";
+import { ensurePrivateDir, ensurePrivateFile, prepareKvFile } from "./auth/files.ts";
+import { BOOTSTRAP_FILE } from "./auth/web.ts";
+import { loadBackupKey, SECRETS_KEY_FILE } from "./auth/backup_key.ts";
+import { sealLegacyBackups } from "./db/flash.ts";
 import { domainErrorResponse } from "./http/errors.ts";
 
 export const PROJECT_ROOT = new URL("../", import.meta.url);
@@ -30,8 +33,12 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function openKv(path: string): Promise<Deno.Kv> {
-  if (!/^https?:\/\//.test(path)) await Deno.mkdir(dirname(path), { recursive: true });
+/** Open the KV store; a local file is created 0600 in a 0700 directory (or tightened to that, with a warning). */
+export async function openKv(
+  path: string,
+  warn: (msg: string, fields: Record<string, unknown>) => void = (msg, f) => console.error(`warning: ${msg}`, f),
+): Promise<Deno.Kv> {
+  if (!/^https?:\/\//.test(path)) await prepareKvFile(path, warn);
   return await Deno.openKv(path);
 }
 
@@ -42,13 +49,17 @@ export async function startServer(
   const log = opts.log ?? createLogger({ level: config.logLevel, fields: { instance: config.instanceId } });
   const clock = opts.clock ?? systemClock;
   const startedAt = clock.now();
-  const kv = await openKv(config.kvPath);
+  const warn = (msg: string, fields: Record<string, unknown>) => log.warn(msg, fields);
+  await ensurePrivateDir(config.dataDir, warn);
+  for (const f of [BOOTSTRAP_FILE, SECRETS_KEY_FILE]) await ensurePrivateFile(`${config.dataDir}/${f}`, warn);
+  const backupKey = await loadBackupKey({ env: config.secretsKey, dataDir: config.dataDir });
+  const kv = await openKv(config.kvPath, warn);
   const cleanup: (() => Promise<void> | void)[] = [() => kv.close()];
   try {
     let broker: EmbeddedBroker | null = null;
     if (!config.mqttUrl) {
       // access control (server/auth/): every MQTT client authenticates, every topic is checked
-      const guard = createBrokerGuard(kv, log);
+      const guard = createBrokerGuard(kv, log, { maxConnectionsPerCredential: config.mqttMaxConnections });
       broker = await startEmbeddedBroker({
         host: config.embeddedMqttHost,
         port: config.embeddedMqttPort,
@@ -66,7 +77,19 @@ export async function startServer(
       log,
     });
     cleanup.unshift(() => mqtt.close());
-    const ctx: ServerContext = { config, kv, mqtt, bus: new EventBus(log), log, clock, broker, startedAt };
+    const ctx: ServerContext = {
+      config,
+      kv,
+      mqtt,
+      bus: new EventBus(log),
+      log,
+      clock,
+      broker,
+      startedAt,
+      backupKey,
+    };
+    const sealed = await sealLegacyBackups(kv, backupKey);
+    if (sealed) log.info("sealed backups stored before backups were encrypted", { backups: sealed });
 
     const app: App = new Hono<AppEnv>();
     app.use("*", async (c, next) => {

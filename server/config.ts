@@ -21,8 +21,17 @@ export interface ServerConfig {
   logLevel: "debug" | "info" | "warn" | "error";
   /** the installation's time zone: where energy days and months start, and what a maintenance window's hours mean */
   zone: Zone;
-  /** SECRETS_KEY: base64 of 32 bytes sealing secrets kept in KV (unit web passwords); else DATA_DIR/secrets.key */
+  /** SECRETS_KEY: base64 of 32 bytes sealing secrets kept in KV (unit web passwords, flash backups); else DATA_DIR/secrets.key */
   secretsKey: string | null;
+  /**
+   * TRUST_PROXY: the server sits behind a reverse proxy that terminates TLS and sets
+   * X-Forwarded-Proto / X-Forwarded-Host / X-Forwarded-For; only then are those headers believed
+   */
+  trustProxy: boolean;
+  /** MQTT_MAX_CONNECTIONS: live MQTT connections one agent id or one unit credential may hold at once */
+  mqttMaxConnections: number;
+  /** KV_CHECK_MS: how often the whole KV file is read to find damaged pages (0 = only at start) */
+  kvCheckMs: number;
 }
 
 export function configFromEnv(env: Record<string, string | undefined> = Deno.env.toObject()): ServerConfig {
@@ -42,6 +51,9 @@ export function configFromEnv(env: Record<string, string | undefined> = Deno.env
     logLevel: (env.LOG_LEVEL as ServerConfig["logLevel"]) ?? "info",
     zone: zoneFromEnv(env),
     secretsKey: env.SECRETS_KEY || null,
+    trustProxy: boolFrom(env.TRUST_PROXY, "TRUST_PROXY"),
+    mqttMaxConnections: countFrom(env.MQTT_MAX_CONNECTIONS, 8, "MQTT_MAX_CONNECTIONS"),
+    kvCheckMs: env.KV_CHECK_MS === "0" ? 0 : msFrom(env.KV_CHECK_MS, 3600_000, "KV_CHECK_MS"),
   };
 }
 
@@ -73,6 +85,21 @@ function msFrom(v: string | undefined, dflt: number, name: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 50 || n > 3_600_000) {
     throw new Error(`${name} must be milliseconds (50..3600000), got ${JSON.stringify(v)}`);
+  }
+  return n;
+}
+
+function boolFrom(v: string | undefined, name: string): boolean {
+  if (v === undefined || v === "" || /^(0|false|no|off)$/i.test(v)) return false;
+  if (/^(1|true|yes|on)$/i.test(v)) return true;
+  throw new Error(`${name} must be true or false, got ${JSON.stringify(v)}`);
+}
+
+function countFrom(v: string | undefined, dflt: number, name: string): number {
+  if (v === undefined || v === "") return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 100_000) {
+    throw new Error(`${name} must be a count (1..100000), got ${JSON.stringify(v)}`);
   }
   return n;
 }

@@ -10,6 +10,7 @@ import type { EmbeddedBroker } from "./broker.ts";
 import type { EventBus } from "./bus.ts";
 import type { ServerConfig } from "./config.ts";
 import type { ServerMqtt } from "./mqtt.ts";
+import type { BlobKey } from "./db/blobs.ts";
 
 export interface ServerContext {
   config: ServerConfig;
@@ -20,6 +21,8 @@ export interface ServerContext {
   clock: Clock;
   /** null when MQTT_URL points at an external broker */
   broker: EmbeddedBroker | null;
+  /** seals flash backups in KV: the secrets key, kept outside KV (server/auth/backup_key.ts) */
+  backupKey: BlobKey;
   /**
    * clock time just before this server's broker and MQTT link came up: a
    * message ingested at or after it was heard by this server, while stored

@@ -13,6 +13,7 @@ import { inventoryExtensions } from "./api/inventory.ts";
 import { calibrationApi } from "./api/calibration.ts";
 import { flashApi } from "./api/flash.ts";
 import { flashJobs } from "./flash/jobs.ts";
+import { backupsApi } from "./api/backups.ts";
 import { stockConfigJob } from "./stock-config/extension.ts";
 
 export function defaultExtensions(): Extension[] {
@@ -27,6 +28,7 @@ export function defaultExtensions(): Extension[] {
     calibrationApi(),
     flashApi(),
     flashJobs(),
+    backupsApi(),
     stockConfigJob(),
   ];
 }

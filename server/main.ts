@@ -9,13 +9,23 @@ import { configFromEnv } from "./config.ts";
 import { startServer } from "./app.ts";
 import { ensureInitialAdmin, simBenchToken } from "./auth/bootstrap.ts";
 import { unitSecret } from "./db/tokens.ts";
+import type { ServerConfig } from "./config.ts";
+import { describeStartupError } from "./startup_error.ts";
 
 const { values: args } = parseArgs({
   args: Deno.args,
   options: { "sim-bench": { type: "string" }, "sim-openbeken": { type: "string" } },
 });
-const config = configFromEnv();
-const server = await startServer(config);
+let config: ServerConfig | null = null;
+let server: Awaited<ReturnType<typeof startServer>>;
+try {
+  config = configFromEnv();
+  server = await startServer(config);
+} catch (e) {
+  // a port in use, a damaged KV file, a bad setting: one line saying which, not a stack trace
+  console.error(`meterfleet: cannot start: ${describeStartupError(e, config)}`);
+  Deno.exit(1);
+}
 console.log(`meterfleet: dashboard on ${server.url}`);
 const firstAdmin = await ensureInitialAdmin(server.ctx);
 if (firstAdmin) console.log(`meterfleet: first start — sign in as "admin" with the one-time password in ${firstAdmin}`);

@@ -3,6 +3,7 @@ import type { PageProps, RouteHandler } from "../../server/web/pages.ts";
 import { authOf, csrfTokenOf } from "../../server/auth/middleware.ts";
 import {
   adminChangeUser,
+  adminClearLockout,
   adminCreateUser,
   AdminError,
   adminIssueAgentToken,
@@ -96,6 +97,14 @@ export const handler: RouteHandler<AdminData> = {
           extra = { message: `Credential ${d.username} revoked; ${d.connectionsClosed} live connection(s) closed.` };
           break;
         }
+        case "unlock": {
+          const r = await adminClearLockout(a, by, {
+            ...(str(f, "username") ? { username: str(f, "username") } : {}),
+            ...(str(f, "address") ? { address: str(f, "address") } : {}),
+          });
+          extra = { message: `Sign-in lockout cleared (${r.cleared} count(s)).` };
+          break;
+        }
         default:
           throw new AdminError(400, "unknown action");
       }
@@ -151,6 +160,41 @@ export default function Admin({ data }: PageProps<AdminData>) {
           </div>
         )
         : null}
+
+      <h2>Sign-in lockouts</h2>
+      {listing.lockouts.length === 0 ? <p class="muted">None.</p> : (
+        <table>
+          <thead>
+            <tr>
+              <th>User</th>
+              <th>Address</th>
+              <th>Failures</th>
+              <th></th>
+            </tr>
+          </thead>
+          <tbody>
+            {listing.lockouts.map((l) => (
+              <tr key={`${l.username}/${l.address}`}>
+                <td>{l.username ?? "(any)"}</td>
+                <td>{l.address}</td>
+                <td>{l.failures}</td>
+                <td>
+                  <Form csrf={csrf} action="unlock">
+                    {l.username ? <input type="hidden" name="username" value={l.username} /> : null}
+                    <input type="hidden" name="address" value={l.address} />
+                    <button type="submit">Unlock</button>
+                  </Form>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <Form csrf={csrf} action="unlock">
+        <input name="username" placeholder="user name" maxLength={32} />
+        <input name="address" placeholder="address (empty: every address)" maxLength={64} />
+        <button type="submit">Clear lockout</button>
+      </Form>
 
       <h2>Users</h2>
       <table>

@@ -17,7 +17,8 @@ import { presenceOfUnit, type PresenceView, presenceView, type UnitPresence } fr
 import { DeviceLinks, uptimeText } from "../../components/UnitPresence.tsx";
 import { type OtaDevice, type Rollout, unitOtaHistory } from "../../server/db/ota.ts";
 import { recordAudit } from "../../server/db/audit.ts";
-import { actorOf, csrfTokenOf } from "../../server/auth/middleware.ts";
+import { actorOf, authOf, csrfTokenOf } from "../../server/auth/middleware.ts";
+import { mayDownloadBackups } from "../../server/api/backups.ts";
 import { calibrateDeployedUnit, DeployedCalibrationError } from "../../server/calibration/deployed.ts";
 import { benchCalibrationMessage, CalibrationForm, calibrationMessage } from "../../components/CalibrationForm.tsx";
 import { RestoreForm } from "../../components/RestoreForm.tsx";
@@ -48,14 +49,21 @@ interface Data {
   stock: StockConfig | null;
   message?: string;
   csrf: string;
+  /** operators and admins see backups' sha256 and a download link; viewers see that a backup is stored */
+  canDownload: boolean;
+  /** the signed-in user: the actor of what the forms write */
+  me: string;
 }
 
 const ts = (t: number | null | undefined) => (t ? new Date(t).toISOString().replace("T", " ").slice(0, 19) : "–");
 
-async function load(kv: Deno.Kv, id: string, csrf: string, now: number, message?: string): Promise<Data> {
+async function load(kv: Deno.Kv, id: string, req: Request, now: number, message?: string): Promise<Data> {
   const unit = await getUnit(kv, id);
+  const p = authOf(req).principal;
   const presence = unit ? await presenceOfUnit(kv, unit) : null;
   return {
+    canDownload: mayDownloadBackups(p),
+    me: p?.kind === "user" ? p.username : "",
     unit,
     presence,
     view: presenceView(presence, unit, now),
@@ -66,13 +74,13 @@ async function load(kv: Deno.Kv, id: string, csrf: string, now: number, message?
     webPassword: unit ? await unitWebPasswordInfo(kv, id) : null,
     stock: unit ? await stockConfigForUnit(kv, unit) : null,
     message,
-    csrf,
+    csrf: csrfTokenOf(req),
   };
 }
 
 export const handler: RouteHandler<Data> = {
   async GET(ctx) {
-    const d = await load(ctx.app.kv, ctx.params.id, csrfTokenOf(ctx.req), ctx.app.clock.now());
+    const d = await load(ctx.app.kv, ctx.params.id, ctx.req, ctx.app.clock.now());
     return ctx.render(d, { status: d.unit ? 200 : 404 });
   },
   /** the page's forms: log a rework step, edit placement fields, or store/remove the unit's web password */
@@ -83,6 +91,10 @@ export const handler: RouteHandler<Data> = {
     try {
       if (!form) throw new UnitInputError("malformed form");
       const s = (k: string) => String(form.get(k) ?? "").trim();
+      // who and when: the signed-in user and the server clock, never a form field
+      const actor = actorOf(ctx.req);
+      const now = ctx.app.clock.now();
+      const onBehalfOf = s("onBehalfOf") || undefined;
       if (s("form") === "restore") {
         // one of this unit's backups, written back at a bench: a restore job to that bench agent
         const unit = await getUnit(ctx.app.kv, id);
@@ -144,14 +156,13 @@ export const handler: RouteHandler<Data> = {
           throw e;
         }
       } else if (s("form") === "web-password") {
-        const actor = { by: actorOf(ctx.req), now: ctx.app.clock.now() };
         if (s("clear")) {
-          await clearUnitWebPassword(ctx.app.kv, id, actor);
+          await clearUnitWebPassword(ctx.app.kv, id, { by: actor, now });
           message = "web password removed";
         } else {
           // not trimmed: a password may have spaces
           const key = await sealingKey({ dataDir: ctx.app.config.dataDir, env: ctx.app.config.secretsKey });
-          await setUnitWebPassword(ctx.app.kv, key, id, String(form.get("webPassword") ?? ""), actor);
+          await setUnitWebPassword(ctx.app.kv, key, id, String(form.get("webPassword") ?? ""), { by: actor, now });
           message = "web password stored (sealed; it is not shown again)";
         }
       } else if (s("form") === "rework") {
@@ -159,21 +170,21 @@ export const handler: RouteHandler<Data> = {
           component: s("component"),
           action: s("action") as never,
           reason: s("reason"),
-          who: s("who"),
+          who: actor,
           benchHost: s("benchHost") || undefined,
           photoNote: s("photoNote") || undefined,
-          at: ctx.app.clock.now(),
+          onBehalfOf,
+          at: now,
         });
         await recordAudit(ctx.app.kv, {
-          actor: e.who,
+          actor,
           action: "unit.rework",
           target: `unit:${id}`,
-          details: { component: e.component, action: e.action },
-        });
+          details: { component: e.component, action: e.action, ...(onBehalfOf ? { onBehalfOf } : {}) },
+        }, now);
         message = `logged: ${e.component} ${e.action}`;
       } else {
         const opt = (k: string) => (s(k) === "" ? null : s(k));
-        const by = s("by") || "operator";
         await updateUnit(ctx.app.kv, id, {
           site: opt("site"),
           location: opt("location"),
@@ -181,13 +192,13 @@ export const handler: RouteHandler<Data> = {
           topic: opt("topic"),
           model: opt("model"),
           tags: s("tags").split(",").map((t) => t.trim()).filter(Boolean),
-        }, { by, reason: s("reason"), now: ctx.app.clock.now() });
+        }, { by: actor, reason: s("reason"), now });
         await recordAudit(ctx.app.kv, {
-          actor: by,
+          actor,
           action: "unit.edit",
           target: `unit:${id}`,
-          details: { reason: s("reason") },
-        });
+          details: { reason: s("reason"), ...(onBehalfOf ? { onBehalfOf } : {}) },
+        }, now);
         message = "saved";
       }
     } catch (e) {
@@ -196,7 +207,7 @@ export const handler: RouteHandler<Data> = {
       }
       message = `not saved: ${e.message}`;
     }
-    const d = await load(ctx.app.kv, id, csrfTokenOf(ctx.req), ctx.app.clock.now(), message);
+    const d = await load(ctx.app.kv, id, ctx.req, ctx.app.clock.now(), message);
     return ctx.render(d, { status: d.unit ? (message.startsWith("not saved") ? 400 : 200) : 404 });
   },
 };
@@ -292,7 +303,7 @@ export default function UnitPage({ data }: PageProps<Data>) {
               <td>{r.component}</td>
               <td>{r.action}</td>
               <td>{r.reason}</td>
-              <td>{r.who}</td>
+              <td>{r.who}{r.onBehalfOf ? <span class="muted">(for {r.onBehalfOf})</span> : null}</td>
               <td>{r.benchHost ?? ""}</td>
               <td>{r.photoNote ?? ""}</td>
             </tr>
@@ -312,8 +323,9 @@ export default function UnitPage({ data }: PageProps<Data>) {
           reason <input name="reason" size={24} />
         </label>
         <label>
-          who <input name="who" size={8} required />
+          on behalf of <input name="onBehalfOf" size={8} placeholder="optional note" />
         </label>
+        <span class="muted">logged as {data.me}</span>
         <label>
           bench <input name="benchHost" size={8} />
         </label>
@@ -336,7 +348,7 @@ export default function UnitPage({ data }: PageProps<Data>) {
           tags <input name="tags" value={u.tags.join(", ")} size={14} />
         </label>
         <label>
-          by <input name="by" size={8} />
+          on behalf of <input name="onBehalfOf" size={8} placeholder="optional note" />
         </label>
         <label>
           reason <input name="reason" size={14} />
@@ -363,15 +375,44 @@ export default function UnitPage({ data }: PageProps<Data>) {
               <td>{f.kind ?? "batch"}</td>
               <td>{f.benchHost}</td>
               <td>{f.firmware ?? "–"}</td>
-              <td>{f.backupId ?? "–"}</td>
+              <td>
+                {!f.backupId ? "–" : data.canDownload
+                  ? (
+                    <a href={`/api/units/${u.id}/backups/${f.backupId}`} download>
+                      <code>{f.backupId.slice(0, 12)}</code>
+                    </a>
+                  )
+                  : "backup stored"}
+              </td>
               <td>{f.flashId ?? "–"}</td>
             </tr>
           ))}
         </tbody>
       </table>
-      <h3>Restore a backup at a bench</h3>
-      <RestoreForm csrf={data.csrf} backups={u.backups} benches={data.benches} />
-      <StockConfigSection config={data.stock} />
+      {u.backups.length > 0 && (
+        <p data-testid="backups">
+          Stored backups (the first is the stock firmware): {u.backups.map((b, i) => (
+            <span key={`${i}`}>
+              {i > 0 ? ", " : ""}
+              {ts(b.at)} {data.canDownload
+                ? (
+                  <a href={`/api/units/${u.id}/backups/${b.backupId}`} download>
+                    <code>{b.backupId.slice(0, 12)}</code>
+                  </a>
+                )
+                : "backup stored"}
+            </span>
+          ))}
+        </p>
+      )}
+      {/* restore at a bench: its own section (operators, who may handle backups) */}
+      {data.canDownload && (
+        <>
+          <h3>Restore a backup at a bench</h3>
+          <RestoreForm csrf={data.csrf} backups={u.backups} benches={data.benches} />
+        </>
+      )}
+      <StockConfigSection config={data.stock} showSha={data.canDownload} />
       <h2>Calibration</h2>
       {/* calibration from the unit page: its own section (a form and the summary below) */}
       <CalibrationForm

@@ -20,6 +20,7 @@ import {
   type UnitPresence,
 } from "../../server/db/presence.ts";
 import { PRESENCE_HEADERS, PresenceCells } from "../../components/UnitPresence.tsx";
+import { actorOf } from "../../server/auth/actor.ts";
 import { recordAudit } from "../../server/db/audit.ts";
 import { csrfTokenOf } from "../../server/auth/middleware.ts";
 import { inventoryStockView } from "../../server/db/stock_config.ts";
@@ -113,13 +114,13 @@ export const handler: RouteHandler<Data> = {
         mac: p.mac && p.mac.length === 17 ? p.mac : null,
         chip: p.chip,
         tags: [],
-      }, { by: String(form.get("by") ?? "") || "operator", reason: "adopted from MQTT", now: ctx.app.clock.now() });
+      }, { by: actorOf(ctx.req), reason: "adopted from MQTT", now: ctx.app.clock.now() });
       await recordAudit(ctx.app.kv, {
-        actor: "operator",
+        actor: actorOf(ctx.req),
         action: "unit.adopt",
         target: `unit:${u.id}`,
         details: { topic: p.topic },
-      });
+      }, ctx.app.clock.now());
       return new Response(null, { status: 303, headers: { location: `/units/${u.id}` } });
     } catch (e) {
       if (!(e instanceof UnitInputError || e instanceof UnitConflictError)) throw e;

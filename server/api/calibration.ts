@@ -1,14 +1,17 @@
 /**
  * Calibration API:
  *   GET  /api/units/:id/calibrations            full history, oldest first (…/calibrations.csv as CSV)
- *   POST /api/units/:id/calibrations            a bench calibration (chip, reference, raw, oldFactors, by, benchHost)
+ *   POST /api/units/:id/calibrations            a bench calibration (chip, reference, raw, oldFactors, benchHost);
+ *                                               `by` is the signed-in user (a `by` in the body is ignored)
  *   POST /api/units/:id/calibrations/apply      send reference V/I/P to a deployed OpenBeken unit over MQTT
  *                                               (cmnd/<topic>/VoltageSet, CurrentSet, PowerSet) and record it
  *   POST /api/agents/:agentId/calibrations/:unitId   a bench calibration from a bench agent (AGENT_TOKEN);
  *                                               the record's `by` is the agent (an operator's name goes in the note)
  * Each record is also summarised on the unit (server/db/units.ts appendCalibration) when the unit exists.
  */
-import type { Extension } from "../context.ts";
+import type { Context } from "hono";
+import type { AppEnv, Extension } from "../context.ts";
+import { actorOf, withoutActorFields } from "../auth/actor.ts";
 import { toCsv } from "../db/audit.ts";
 import { csvResponse } from "./units.ts";
 import { appendCalibration, getUnit } from "../db/units.ts";
@@ -22,14 +25,19 @@ import {
 
 const MAX_BODY = 16 * 1024;
 
-async function body(req: Request): Promise<unknown> {
-  const text = await req.text();
+/** The JSON body with `by` set to the caller (a `by` or `at` in the body is dropped). */
+async function body(c: Context<AppEnv>): Promise<unknown> {
+  const text = await c.req.text();
   if (text.length > MAX_BODY) throw new CalibrationInputError(`body over ${MAX_BODY} bytes`);
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch {
     throw new CalibrationInputError("body is not valid JSON");
   }
+  return value && typeof value === "object" && !Array.isArray(value)
+    ? { ...withoutActorFields(value), by: actorOf(c) }
+    : value;
 }
 
 export function calibrationApi(): Extension {
@@ -108,7 +116,7 @@ export function calibrationApi(): Extension {
 
       app.post("/api/units/:id/calibrations", (c) =>
         guard(async () => {
-          const e = await recordBenchCalibration(kv, c.req.param("id"), await body(c.req.raw), ctx.clock.now());
+          const e = await recordBenchCalibration(kv, c.req.param("id"), await body(c), ctx.clock.now());
           await summarise(e);
           return c.json(e, 201);
         }));
@@ -119,12 +127,12 @@ export function calibrationApi(): Extension {
           const agentId = c.req.param("agentId");
           const unitId = c.req.param("unitId");
           if (!(await getUnit(kv, unitId))) return c.json({ error: `no such unit ${unitId}` }, 404);
-          const input = await body(c.req.raw) as Record<string, unknown>;
+          // `by` is the caller (the agent); the operator's name at the bench goes into the note
+          const input = await body(c) as Record<string, unknown>;
           const operator = typeof input.operator === "string" ? input.operator.slice(0, 60) : "";
           const { operator: _o, ...rest } = input;
           const e = await recordBenchCalibration(kv, unitId, {
             ...rest,
-            by: `agent:${agentId}`,
             note: [operator && `operator ${operator}`, typeof rest.note === "string" ? rest.note : ""].filter(Boolean)
               .join("; "),
           }, ctx.clock.now());
@@ -139,7 +147,7 @@ export function calibrationApi(): Extension {
           const unit = await getUnit(kv, id);
           if (!unit) return c.json({ error: `no such unit ${id}` }, 404);
           if (!unit.topic) return c.json({ error: `unit ${id} has no OpenBeken MQTT topic yet` }, 409);
-          const e = await recordDeployedCalibration(kv, id, await body(c.req.raw), {
+          const e = await recordDeployedCalibration(kv, id, await body(c), {
             topic: unit.topic,
             chip: unit.meteringChip,
           }, ctx.clock.now());

@@ -23,6 +23,8 @@ import { localIso, type Zone } from "../../shared/zone.ts";
 import type { EnergyAccountant } from "../energy/accountant.ts";
 import type { App, ServerContext } from "../context.ts";
 import { DEVICE_ID } from "../../shared/telemetry.ts";
+import { recordAudit } from "../db/audit.ts";
+import { actorOf } from "../auth/actor.ts";
 
 const timeParam = z.union([
   z.string().regex(/^\d+$/).transform(Number),
@@ -217,6 +219,12 @@ export function energyApi(app: App, ctx: ServerContext, opts: { accountant: () =
     if (!body.success) return c.json({ error: "body: { site: string | null }" }, 400);
     await setSiteMapping(ctx.kv, id, body.data.site);
     opts.accountant().forgetSite(id);
+    await recordAudit(ctx.kv, {
+      actor: actorOf(c),
+      action: "energy.site",
+      target: `meter:${id}`,
+      details: { site: body.data.site },
+    }, ctx.clock.now());
     return c.json({ deviceId: id, site: body.data.site });
   });
 
@@ -229,6 +237,12 @@ export function energyApi(app: App, ctx: ServerContext, opts: { accountant: () =
     if (!(await setEnergyUnit(ctx.kv, c.req.param("topic"), body.data.energyUnit))) {
       return c.json({ error: "no such unit" }, 404);
     }
+    await recordAudit(ctx.kv, {
+      actor: actorOf(c),
+      action: "openbeken.energy-unit",
+      target: `topic:${c.req.param("topic")}`,
+      details: { energyUnit: body.data.energyUnit },
+    }, ctx.clock.now());
     return c.json({ topic: c.req.param("topic"), energyUnit: body.data.energyUnit });
   });
 }

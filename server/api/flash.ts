@@ -2,11 +2,14 @@
  * Bench flashing API.
  *
  * Agents (under /api/agents/:agentId/flash, covered by the agent:self rule):
- *   GET  backups/:sha?upload=<id>     {exists, backup?, parts?: indexes this upload already staged}
+ *   GET  backups/:sha?upload=<id>     {exists, backup?, parts?: indexes this upload already staged}; "exists"
+ *                                     only for a backup this agent uploaded itself (another bench's backup is
+ *                                     uploaded again, which proves the bytes, and stored once)
  *   PUT  backups/:sha/parts/:n?upload=<id>   one ≤ 60,000-byte part (fits the default body cap; resumable)
  *   POST backups/:sha/commit          {upload, parts, size, chip, mac?, flashId?, benchHost?, port?}
  *                                     → this upload's parts joined, sha256 checked, stored once → {id, existed}
- *   GET  backups/:sha/bytes           a stored backup this bench took (restore)
+ *   GET  backups/:sha/bytes           a stored backup this agent uploaded (restore); operators download
+ *                                     backups from /api/units/:id/backups/:sha (audited, server/api/backups.ts)
  *   GET  firmware/:sha                a registered firmware image (server/db/firmware.ts)
  *   POST units                        register/update the unit in inventory after a job (batch, write,
  *                                     restore, backup) — only a unit this bench proved it backed up
@@ -18,7 +21,7 @@
  * Viewers: GET /api/flash/batches, GET /api/flash/live (SSE, "batches" events).
  *
  * An upload is named by the agent (job, port, attempt): identical images from several
- * ports stage side by side and each commit removes only its own parts.
+ * ports stage side by side (sealed with the backup key) and each commit removes only its own parts.
  */
 import { streamSSE } from "hono/streaming";
 import { z } from "zod";
@@ -26,7 +29,7 @@ import type { Extension, ServerContext } from "../context.ts";
 import { getBlob, SHA256_HEX, sha256Hex } from "../db/blobs.ts";
 import { batchProgressBody } from "../../shared/flash-progress.ts";
 import {
-  agentSentBackup,
+  agentHasBackup,
   assembleUpload,
   backupExists,
   clearUpload,
@@ -56,6 +59,7 @@ import { OBK_TOPIC, unitSecret } from "../db/tokens.ts";
 import { unitMqttCredentials } from "../../shared/obk-config.ts";
 import { firmwareLabel, identifyFirmware } from "../../shared/firmware-id.ts";
 import { profiles } from "../../shared/profiles/mod.ts";
+import { authOf } from "../auth/middleware.ts";
 
 export const UPLOAD_PART_BYTES = 60_000;
 const MAX_BACKUP_BYTES = 16 * 1024 * 1024;
@@ -99,6 +103,7 @@ const unitBody = z.object({
   benchHost: z.string().min(1).max(80),
   port: z.string().max(200).optional(),
   batchId: z.string().max(64).optional(),
+  /** sent by older agents; ignored: the server clock dates the registration */
   at: z.string().optional(),
 });
 
@@ -133,7 +138,9 @@ export function flashApi(): Extension {
       app.get(`${base}/backups/:sha`, async (c) => {
         const sha = c.req.param("sha");
         if (!SHA256_HEX.test(sha)) return c.json({ error: "bad sha256" }, 400);
-        if (await backupExists(kv, sha)) return c.json({ exists: true, backup: await getBackup(kv, sha) });
+        if (await backupExists(kv, sha) && await agentHasBackup(kv, c.req.param("agentId"), sha)) {
+          return c.json({ exists: true, backup: await getBackup(kv, sha) });
+        }
         const upload = c.req.query("upload") ?? "";
         if (!UPLOAD_ID.test(upload)) return c.json({ exists: false, parts: [] }, 404);
         return c.json({
@@ -154,7 +161,13 @@ export function flashApi(): Extension {
         }
         const bytes = await readCapped(c.req.raw, UPLOAD_PART_BYTES);
         if (!bytes) return c.json({ error: `a part is at most ${UPLOAD_PART_BYTES} bytes` }, 413);
-        await stagePart(kv, { agentId: c.req.param("agentId"), sha256: sha, uploadId: upload }, n, bytes);
+        await stagePart(
+          kv,
+          ctx.backupKey,
+          { agentId: c.req.param("agentId"), sha256: sha, uploadId: upload },
+          n,
+          bytes,
+        );
         return c.body(null, 204);
       });
 
@@ -167,33 +180,37 @@ export function flashApi(): Extension {
         const m = body.data;
         const up = { agentId, sha256: sha, uploadId: m.upload };
         const refuse = (error: string, status: 400 | 409 | 422) => {
-          ctx.log.warn("backup commit refused", { sha256: sha, agentId, upload: m.upload, error });
+          ctx.log.warn("backup commit refused", { agentId, upload: m.upload, error });
           return c.json({ error }, status);
         };
-        if (await backupExists(kv, sha)) {
-          const { backup } = await storeBackup(kv, (await getBlob(kv, sha))!, toMeta(m, agentId));
+        if (await backupExists(kv, sha) && await agentHasBackup(kv, agentId, sha)) {
+          const bytes = (await getBackupBytes(kv, ctx.backupKey, sha))!;
+          const { backup } = await storeBackup(kv, ctx.backupKey, bytes, toMeta(m, agentId));
           await clearUpload(kv, up);
           announceBackup(ctx, sha, m, agentId);
           return c.json({ id: sha, existed: true, backup });
         }
-        const got = await assembleUpload(kv, up, m.parts, m.size);
+        const got = await assembleUpload(kv, ctx.backupKey, up, m.parts, m.size);
         if ("error" in got) return refuse(got.error, got.status);
         // a backup that does not hash to its name is never stored as good
         if (await sha256Hex(got.bytes) !== sha) return refuse("sha256 mismatch: upload corrupted", 422);
-        const { backup, existed } = await storeBackup(kv, got.bytes, toMeta(m, agentId));
+        const { backup, existed } = await storeBackup(kv, ctx.backupKey, got.bytes, toMeta(m, agentId));
         await clearUpload(kv, up);
-        ctx.log.info("backup stored", { sha256: sha, mac: backup.mac, agentId, existed });
+        // no sha256 at info level: it is the download name of a customer's backup
+        ctx.log.info("backup stored", { size: backup.size, agentId, existed });
         announceBackup(ctx, sha, m, agentId);
         return c.json({ id: sha, existed, backup });
       });
 
       app.get(`${base}/backups/:sha/bytes`, async (c) => {
-        // a bench reads back only backups it took itself (a backup holds the customer's Wi-Fi password)
-        if (!(await agentSentBackup(kv, c.req.param("agentId"), c.req.param("sha")))) {
-          return c.json({ error: "no such backup from this bench" }, 404);
+        const who = authOf(c).principal;
+        if (who?.kind !== "agent") {
+          return c.json({ error: "operators download backups from /api/units/<unit id>/backups/<sha256>" }, 403);
         }
-        const bytes = await getBackupBytes(kv, c.req.param("sha"));
-        if (!bytes) return c.json({ error: "no such backup" }, 404);
+        const sha = c.req.param("sha");
+        // another bench's backup is as absent as a missing one: its existence is not revealed
+        const bytes = await agentHasBackup(kv, who.agentId, sha) ? await getBackupBytes(kv, ctx.backupKey, sha) : null;
+        if (!bytes) return c.json({ error: "no such backup from this bench" }, 404);
         return c.body(bytes as Uint8Array<ArrayBuffer>, 200, { "content-type": "application/octet-stream" });
       });
 
@@ -222,7 +239,7 @@ export function flashApi(): Extension {
           return c.json({ error }, status);
         };
         // a bench speaks only for units it backed up itself (a full image with this MAC in its TLV sector)
-        const proven = await provenBackupsOf(kv, agentId, mac);
+        const proven = await provenBackupsOf(kv, ctx.backupKey, agentId, mac);
         if (proven.length === 0) {
           return refuse(`this bench holds no verified backup of unit ${mac}: back it up on this bench first`, 403);
         }
@@ -238,7 +255,9 @@ export function flashApi(): Extension {
         let firmware: { label: string; sha256: string | null; version: string | null; stock: boolean } | null = null;
         if (u.kind === "restore") {
           const restored = u.restoredBackup ?? u.firmware?.sha256 ?? null;
-          const bytes = restored && proven.some((b) => b.sha256 === restored) ? await getBlob(kv, restored) : null;
+          const bytes = restored && proven.some((b) => b.sha256 === restored)
+            ? await getBackupBytes(kv, ctx.backupKey, restored)
+            : null;
           if (!restored || !bytes) return refuse("a restore names a backup of this unit taken by this bench", 422);
           const id = identifyFirmware(bytes);
           firmware = id.family === "OpenBeken"
@@ -286,11 +305,11 @@ export function flashApi(): Extension {
             agentId,
             batchId: u.batchId,
             port: u.port,
-            at: u.at ? Date.parse(u.at) : ctx.clock.now(),
             jobId: u.port ? `${agentId}:${u.port}`.slice(0, 80) : undefined,
             // the provisioned MQTT topic: the OpenBeken ingest matches the unit by it when it comes online
             topic: u.topic ?? undefined,
-          });
+            // who and when: the authenticated agent and the server clock (the agent's own `at` is ignored)
+          }, { by: `agent:${agentId}`, now: ctx.clock.now() });
           return c.json({ unitId: unit.id, firmware: firmware?.label ?? null });
         } catch (e) {
           if (e instanceof UnitInputError) return c.json({ error: e.message }, 400);
@@ -320,7 +339,7 @@ export function flashApi(): Extension {
         // OpenBeken names a unit by its last 4 MAC bytes (obk8C112233): the topic must be this MAC's
         const tail = mac.replaceAll(":", "").slice(4).toUpperCase();
         if (!topic.toUpperCase().endsWith(tail)) return refuse(`topic ${topic} is not unit ${mac}'s`, 403);
-        if ((await provenBackupsOf(kv, agentId, mac)).length === 0) {
+        if ((await provenBackupsOf(kv, ctx.backupKey, agentId, mac)).length === 0) {
           return refuse(`no verified backup of unit ${mac} came from this bench: back it up first`, 403);
         }
         const existing = await findUnitByMac(kv, mac);

@@ -21,11 +21,15 @@ import {
   upsertUnitFromBench,
 } from "../db/units.ts";
 import { getUnitPresence } from "../db/presence.ts";
+import { mayDownloadBackups, withoutBackupIds } from "./backups.ts";
+import { authOf } from "../auth/middleware.ts";
+import { actorOf, withoutActorFields } from "../auth/actor.ts";
 
 const MAX_JSON_BYTES = 64 * 1024;
 const editBody = z.object({
-  by: z.string().trim().min(1).max(60).default("operator"),
   reason: z.string().max(500).default(""),
+  /** free text ("for Bob, by phone"); the actor is the signed-in user, this is only a note */
+  onBehalfOf: z.string().trim().max(120).optional(),
 }).passthrough();
 const auditQuery = z.object({
   component: z.string().trim().min(1).max(40).default("RN8209C"),
@@ -51,7 +55,8 @@ export async function readJson(
 async function readEdit(req: Request) {
   const b = await readJson(req);
   if (!b.ok) return b;
-  const p = editBody.safeParse(b.value);
+  // who and when come from the session and the server clock: fields naming them are dropped
+  const p = editBody.safeParse(withoutActorFields(b.value));
   return p.success
     ? { ok: true as const, value: p.data }
     : { ok: false as const, status: 400 as const, error: p.error.issues[0].message };
@@ -78,15 +83,24 @@ export function unitsApi(): Extension {
         }
       };
 
-      app.get("/api/units", async (c) => c.json(await listUnits(kv, c.req.query())));
+      app.get("/api/units", async (c) => {
+        const units = await listUnits(kv, c.req.query());
+        return c.json(mayDownloadBackups(authOf(c).principal) ? units : units.map(withoutBackupIds));
+      });
 
       app.post("/api/units", (c) =>
         guard(async () => {
           const p = await readEdit(c.req.raw);
           if (!p.ok) return c.json({ error: p.error }, p.status);
-          const { by, reason, ...fields } = p.value;
+          const { reason, onBehalfOf, ...fields } = p.value;
+          const by = actorOf(c);
           const u = await createUnit(kv, fields, { by, reason, now: ctx.clock.now() });
-          await recordAudit(kv, { actor: by, action: "unit.create", target: `unit:${u.id}` }, ctx.clock.now());
+          await recordAudit(kv, {
+            actor: by,
+            action: "unit.create",
+            target: `unit:${u.id}`,
+            ...(onBehalfOf ? { details: { onBehalfOf } } : {}),
+          }, ctx.clock.now());
           return c.json(u, 201);
         }));
 
@@ -95,7 +109,10 @@ export function unitsApi(): Extension {
         guard(async () => {
           const b = await readJson(c.req.raw);
           if (!b.ok) return c.json({ error: b.error }, b.status);
-          const u = await upsertUnitFromBench(kv, b.value as never);
+          const u = await upsertUnitFromBench(kv, withoutActorFields(b.value) as never, {
+            by: actorOf(c),
+            now: ctx.clock.now(),
+          });
           return c.json(u, 200);
         }));
 
@@ -103,11 +120,13 @@ export function unitsApi(): Extension {
         const id = c.req.param("id");
         const unit = await getUnit(kv, id);
         if (!unit) return c.json({ error: "no such unit" }, 404);
+        // a backup's sha256 is its download name: only for those who may download it
+        const shown = mayDownloadBackups(authOf(c).principal) ? <T>(u: T) => u : withoutBackupIds;
         return c.json({
-          unit,
+          unit: shown(unit),
           presence: unit.topic ? await getUnitPresence(kv, unit.topic) : null,
           rework: await listRework(kv, id),
-          revisions: await unitRevisions(kv, id),
+          revisions: (await unitRevisions(kv, id)).map((r) => ({ ...r, before: shown(r.before) })),
           ota: (await unitOtaHistory(kv, id)).map(({ rollout, device }) => ({
             rollout: rollout.id,
             version: rollout.version,
@@ -120,11 +139,17 @@ export function unitsApi(): Extension {
         guard(async () => {
           const p = await readEdit(c.req.raw);
           if (!p.ok) return c.json({ error: p.error }, p.status);
-          const { by, reason, ...fields } = p.value;
+          const { reason, onBehalfOf, ...fields } = p.value;
+          const by = actorOf(c);
           const u = await updateUnit(kv, c.req.param("id"), fields, { by, reason, now: ctx.clock.now() });
           await recordAudit(
             kv,
-            { actor: by, action: "unit.edit", target: `unit:${u.id}`, details: { reason } },
+            {
+              actor: by,
+              action: "unit.edit",
+              target: `unit:${u.id}`,
+              details: { reason, ...(onBehalfOf ? { onBehalfOf } : {}) },
+            },
             ctx.clock.now(),
           );
           return c.json(u);
@@ -137,14 +162,19 @@ export function unitsApi(): Extension {
           const entry = await appendRework(
             kv,
             c.req.param("id"),
-            { at: ctx.clock.now(), ...(b.value as object) } as never,
+            { ...withoutActorFields(b.value as object), who: actorOf(c), at: ctx.clock.now() } as never,
           );
           const op = kv.atomic();
           auditOp(op, {
             actor: entry.who,
             action: "unit.rework",
             target: `unit:${entry.unitId}`,
-            details: { component: entry.component, action: entry.action, reason: entry.reason },
+            details: {
+              component: entry.component,
+              action: entry.action,
+              reason: entry.reason,
+              ...(entry.onBehalfOf ? { onBehalfOf: entry.onBehalfOf } : {}),
+            },
           }, entry.at);
           await op.commit();
           return c.json(entry, 201);
@@ -154,7 +184,8 @@ export function unitsApi(): Extension {
         guard(async () => {
           const b = await readJson(c.req.raw);
           if (!b.ok) return c.json({ error: b.error }, b.status);
-          return c.json(await appendCalibration(kv, c.req.param("id"), b.value as never), 201);
+          const input = { ...withoutActorFields(b.value as object), by: actorOf(c), at: ctx.clock.now() };
+          return c.json(await appendCalibration(kv, c.req.param("id"), input as never), 201);
         }));
 
       /** "Which units have the RN8209C desoldered and not yet resoldered?" */
@@ -201,13 +232,17 @@ export function unitsApi(): Extension {
             r.action,
             r.reason,
             r.who,
+            r.onBehalfOf ?? "",
             r.benchHost ?? "",
             r.photoNote ?? "",
           ]);
         }
         return csvResponse(
           "rework-log.csv",
-          toCsv(["unit", "seq", "at", "component", "action", "reason", "who", "bench_host", "photo_note"], rows),
+          toCsv(
+            ["unit", "seq", "at", "component", "action", "reason", "who", "on_behalf_of", "bench_host", "photo_note"],
+            rows,
+          ),
         );
       });
 

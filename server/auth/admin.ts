@@ -15,7 +15,18 @@ import {
   revokeAgentToken,
   revokeDeviceCredential,
 } from "../db/tokens.ts";
-import { createUser, listUsers, newUserSchema, type Role, ROLES, setDisabled, setRole, USERNAME } from "../db/users.ts";
+import {
+  clearLoginFailures,
+  createUser,
+  listLockouts,
+  listUsers,
+  newUserSchema,
+  type Role,
+  ROLES,
+  setDisabled,
+  setRole,
+  USERNAME,
+} from "../db/users.ts";
 import { guardOf } from "./broker.ts";
 import { z } from "zod";
 
@@ -61,6 +72,7 @@ export const publicUser = (u: Awaited<ReturnType<typeof listUsers>>[number]) => 
 
 export async function adminListing(ctx: ServerContext) {
   return {
+    lockouts: await listLockouts(ctx.kv),
     users: (await listUsers(ctx.kv)).map(publicUser),
     tokens: (await listAgentTokens(ctx.kv)).map(publicToken),
     devices: (await listDeviceCredentials(ctx.kv)).map(publicDevice),
@@ -135,4 +147,26 @@ export async function adminRevokeDeviceCredential(ctx: ServerContext, by: string
   const closed = guardOf(ctx.broker?.aedes)?.disconnect({ deviceUsername: username }) ?? 0;
   ctx.log.info("device credential revoked", { user: username, by, closed });
   return { ...publicDevice(rec), connectionsClosed: closed };
+}
+
+const unlockInput = z.object({
+  username: z.string().max(64).optional(),
+  address: z.string().max(64).optional(),
+}).strict().refine((o) => o.username || o.address, "give a user name, an address, or both");
+
+/** Clear a sign-in lockout (an account from every address, an address, or the pair). */
+export async function adminClearLockout(ctx: ServerContext, by: string, input: unknown) {
+  const o = parse(unlockInput, input);
+  const cleared = await clearLoginFailures(ctx.kv, {
+    username: o.username || undefined,
+    address: o.address || undefined,
+  });
+  ctx.log.info("sign-in lockout cleared", { user: o.username, address: o.address, by, cleared });
+  await recordAudit(ctx.kv, {
+    actor: by,
+    action: "auth.unlock",
+    target: o.username ? `user:${o.username}` : `address:${o.address}`,
+    details: { address: o.address ?? null, cleared },
+  }, ctx.clock.now());
+  return { cleared };
 }

@@ -7,11 +7,13 @@
  *   POST /api/auth/tokens/:id/revoke
  *   GET  /api/auth/devices             POST /api/auth/devices {topics, username?, group?} → password shown once
  *   POST /api/auth/devices/:username/revoke
+ *   GET  /api/auth/lockouts            POST /api/auth/lockouts/clear {username?, address?}
  */
 import type { Context } from "hono";
 import type { App, AppEnv, ServerContext } from "../context.ts";
 import {
   adminChangeUser,
+  adminClearLockout,
   adminCreateUser,
   AdminError,
   adminIssueAgentToken,
@@ -60,6 +62,8 @@ export function mountAuthApi(app: App, ctx: ServerContext) {
     "/api/auth/users/:username",
     wrap(async (c) => await adminChangeUser(ctx, by(c), c.req.param("username") ?? "", await jsonBody(c))),
   );
+  app.get("/api/auth/lockouts", wrap(async () => (await adminListing(ctx)).lockouts));
+  app.post("/api/auth/lockouts/clear", wrap(async (c) => await adminClearLockout(ctx, by(c), await jsonBody(c))));
   app.get("/api/auth/tokens", wrap(async () => (await adminListing(ctx)).tokens));
   app.post("/api/auth/tokens", wrap(async (c) => await adminIssueAgentToken(ctx, by(c), await jsonBody(c)), 201));
   app.post(

@@ -56,7 +56,23 @@ const clientsOf = (a: Aedes | null): AedesClient[] =>
   Object.values((a as unknown as { clients?: Record<string, AedesClient> } | null)?.clients ?? {});
 export const guardOf = (aedes: Aedes | undefined | null) => (aedes ? guards.get(aedes) ?? null : null);
 
-export function createBrokerGuard(kv: Deno.Kv, log: Logger): BrokerGuard {
+/** Whose connections count together toward the per-credential limit (the server's own client is not limited). */
+function credentialOf(p: Principal): string | null {
+  if (p.kind === "agent") return `agent:${p.agentId}`;
+  if (p.kind === "device") return `device:${p.username}`;
+  return null;
+}
+
+export function createBrokerGuard(
+  kv: Deno.Kv,
+  log: Logger,
+  /** live connections one agent id or one unit credential may hold at once (MQTT_MAX_CONNECTIONS) */
+  opts: { maxConnectionsPerCredential?: number } = {},
+): BrokerGuard {
+  const maxPerCredential = opts.maxConnectionsPerCredential ?? 8;
+  // connections accepted per credential, from the moment authenticate says yes (aedes lists a client
+  // only later, so its own list would let a burst of CONNECTs all pass); closed ones are pruned when counted
+  const accepted = new Map<string, Set<{ id: string; closed?: boolean }>>();
   // per connection object (not per client id: a reconnect with the same id replaces the old connection)
   const principals = new WeakMap<object, Principal>();
   const revokedTokens = new Set<string>();
@@ -154,6 +170,27 @@ export function createBrokerGuard(kv: Deno.Kv, log: Logger): BrokerGuard {
           if (!p || !mayUseClientId(p, client.id)) {
             log.warn("MQTT connection refused", { clientId: client.id.slice(0, 80), user: loggableName(username) });
             return done(Object.assign(new Error("not authorized"), { returnCode: 5 }) as never, false);
+          }
+          const cred = credentialOf(p);
+          if (cred) {
+            // counted and registered in one synchronous step: a burst of CONNECTs cannot all pass the count;
+            // a reconnect under the same client id replaces its old connection, so that one does not count
+            const mine = accepted.get(cred) ?? new Set();
+            accepted.set(cred, mine);
+            let n = 0;
+            for (const c of mine) {
+              if (c.closed || !live(principals.get(c))) mine.delete(c);
+              else if (c.id !== client.id) n++;
+            }
+            if (n >= maxPerCredential) {
+              log.warn("MQTT connection refused: too many connections for one credential", {
+                clientId: client.id.slice(0, 80),
+                credential: cred,
+                limit: maxPerCredential,
+              });
+              return done(Object.assign(new Error("too many connections"), { returnCode: 5 }) as never, false);
+            }
+            mine.add(client as unknown as { id: string; closed?: boolean });
           }
           principals.set(client, p);
           done(null, true);

@@ -16,7 +16,9 @@ import {
   unitSecret,
 } from "../db/tokens.ts";
 import {
+  clearLoginFailures,
   createUser,
+  listLockouts,
   listUsers,
   newUserSchema,
   type Role,
@@ -36,6 +38,9 @@ const HELP = `deno task admin <command> [options]      (KV from $KV_PATH or $DAT
   set-role --username <name> --role <role>
   disable-user --username <name> | enable-user --username <name>
   list-users
+  list-lockouts                                                accounts+addresses and addresses locked after failed sign-ins
+  unlock [--username <name>] [--address <ip>]                  clear a sign-in lockout (an account everywhere, an address,
+                                                               or that account from that address)
   issue-agent-token --agent <agentId> [--label <text>]         prints the token once
   list-agent-tokens
   revoke-agent-token --id <tokenId>
@@ -89,6 +94,7 @@ export async function main(argv: string[]) {
     args: rest,
     options: {
       username: { type: "string" },
+      address: { type: "string" },
       role: { type: "string" },
       agent: { type: "string" },
       label: { type: "string" },
@@ -155,6 +161,17 @@ export async function main(argv: string[]) {
           console.log(`${u.username}\t${u.role}\t${u.disabled ? "disabled" : "active"}`);
         }
         break;
+      case "list-lockouts":
+        for (const l of await listLockouts(kv)) {
+          console.log(`${l.username ?? "*"}\t${l.address}\t${l.failures} failures`);
+        }
+        break;
+      case "unlock": {
+        if (!o.username && !o.address) throw new Error("--username and/or --address is required");
+        const n = await clearLoginFailures(kv, { username: o.username, address: o.address });
+        console.log(`cleared ${n} failure count${n === 1 ? "" : "s"}`);
+        break;
+      }
       case "issue-agent-token": {
         const { token, record } = await issueAgentToken(kv, {
           agentId: need(o.agent, "agent"),

@@ -11,6 +11,7 @@ import { getSession } from "../db/users.ts";
 import { timingSafeEqual } from "./crypto.ts";
 import { multipartBoundary, peekMultipartField } from "./multipart_field.ts";
 import { allows, DEFAULT_MAX_BODY, type Principal, ruleFor } from "./policy.ts";
+import { publicOrigin } from "./proxy.ts";
 
 export const SESSION_COOKIE = "mf_session";
 export const CSRF_HEADER = "x-csrf-token";
@@ -57,6 +58,8 @@ export const SECURITY_HEADERS: Record<string, string> = {
 };
 
 const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
+/** what a session that must first choose a new password may reach */
+const UNTIL_NEW_PASSWORD = new Set(["/account", "/logout", "/api/auth/me"]);
 
 /** A body stream that errors once more than `max` bytes have passed: uploads stay streamed and capped. */
 export function cappedStream(body: ReadableStream<Uint8Array>, max: number): ReadableStream<Uint8Array> {
@@ -97,7 +100,13 @@ async function identify(c: Context<AppEnv>): Promise<AuthState | "bad_token"> {
     const s = await getSession(kv, sid);
     if (s) {
       return {
-        principal: { kind: "user", username: s.user.username, role: s.user.role, csrf: s.session.csrf },
+        principal: {
+          kind: "user",
+          username: s.user.username,
+          role: s.user.role,
+          csrf: s.session.csrf,
+          ...(s.user.mustChangePassword ? { mustChangePassword: true } : {}),
+        },
         sessionToken: sid,
       };
     }
@@ -123,9 +132,9 @@ async function csrfOk(c: Context<AppEnv>, expected: string): Promise<boolean> {
   return !!got && !!expected && timingSafeEqual(got, expected);
 }
 
-function sameOrigin(c: Context): boolean {
+function sameOrigin(c: Context<AppEnv>): boolean {
   const origin = c.req.header("origin");
-  if (origin !== undefined && origin !== new URL(c.req.url).origin) return false;
+  if (origin !== undefined && origin !== publicOrigin(c.req.raw, c.get("ctx").config.trustProxy)) return false;
   const site = c.req.header("sec-fetch-site");
   return site === undefined || site === "same-origin" || site === "none";
 }
@@ -183,6 +192,13 @@ async function gate(c: Context<AppEnv>, next: () => Promise<void>) {
     } else {
       c.res = c.json({ error: "forbidden" }, 403);
     }
+    return;
+  }
+  if (
+    p?.kind === "user" && p.mustChangePassword && !rule.allow.includes("public") && !UNTIL_NEW_PASSWORD.has(c.req.path)
+  ) {
+    // signed in with the one-time password: choosing a new one comes before anything else
+    c.res = wantsHtml(c) ? c.redirect("/account", 303) : c.json({ error: "set a new password first (/account)" }, 403);
     return;
   }
   if (!SAFE.has(method)) {

@@ -10,7 +10,7 @@ import { TOPIC_ROOT } from "../../shared/topics.ts";
 import { OBK_PLATFORM_GROUPS } from "../../shared/obk-config.ts";
 
 export type Principal =
-  | { kind: "user"; username: string; role: Role; csrf: string }
+  | { kind: "user"; username: string; role: Role; csrf: string; mustChangePassword?: boolean }
   | { kind: "agent"; agentId: string; tokenId: string }
   | { kind: "device"; username: string; topics: string[]; group: string | null }
   | { kind: "server" };
@@ -74,6 +74,8 @@ export const ROUTES: RouteRule[] = [
   { method: "POST", path: "/api/flash/jobs", allow: ["operator"] },
   { method: "GET", path: "/units/*", allow: ["viewer"] },
   { method: "POST", path: "/units/*", allow: ["operator"] },
+  // a unit's flash backup holds the customer's Wi-Fi password: operators download it, audited
+  { method: "GET", path: "/api/units/:id/backups/:sha", allow: ["operator"] },
   { method: "GET", path: "/api/units", allow: ["viewer"] },
   // a unit's stock config from its backup (never a Wi-Fi password: the decoder does not read it out)
   { method: "GET", path: "/api/units/:id/stock-config", allow: ["viewer"] },
@@ -114,6 +116,8 @@ export const ROUTES: RouteRule[] = [
   // bench agents calling the server over HTTP use their MQTT token, only for themselves;
   // a unit's MQTT password goes only to the bench that backed the unit up (never to a signed-in operator)
   { method: "POST", path: "/api/agents/:agentId/flash/credentials", allow: ["agent:self"] },
+  // a backup's bytes go back only to the bench that took it (people use /api/units/:id/backups/:sha)
+  { method: "GET", path: "/api/agents/:agentId/flash/backups/:sha/bytes", allow: ["agent:self"] },
   { method: "*", path: "/api/agents/:agentId/*", allow: ["agent:self", "operator"] },
 
   // users, agent tokens, device credentials

@@ -11,7 +11,7 @@
  */
 import { classifyArtefact, type FirmwareKind, type RblHeader, verifyRbl } from "../../shared/rbl.ts";
 import { CodecError } from "../../shared/errors.ts";
-import { putBlob } from "./blobs.ts";
+import { isBackupBlob, putBlob, sha256Hex } from "./blobs.ts";
 import { auditOp } from "./audit.ts";
 
 /** Platforms this fleet manager knows how to update over the air. */
@@ -105,6 +105,10 @@ export async function registerFirmware(
     throw new FirmwareRejected("version", "version unknown: name the file Open<chip>_<version>.rbl or give a version");
   }
 
+  // a customer's backup uploaded as "firmware" would be served to anyone on /fw: never
+  if (await isBackupBlob(kv, await sha256Hex(up.bytes))) {
+    throw new FirmwareRejected("backup", "these bytes are a stored flash backup, not a firmware image");
+  }
   const blob = await putBlob(kv, up.bytes, now);
   for (let attempt = 0; attempt < 5; attempt++) {
     const owner = await kv.get<string>(["firmware_by_sha", blob.sha256]);

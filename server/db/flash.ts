@@ -5,11 +5,15 @@
  * batches (one record per batch, rewritten by the agent about once a second).
  * Units themselves are registered in the inventory (server/db/units.ts).
  *
+ * Backups are private data (a customer's Wi-Fi password, Tuya keys): their blobs are
+ * sealed with the server's backup key and flagged as backups (server/db/blobs.ts), and
+ * a bench agent reaches only the backups it uploaded itself.
+ *
  * Keys (this module owns them):
  *   ["flash_backup", sha256]                      -> FlashBackup
  *   ["flash_backups_by_mac", mac, sha256]         -> true
- *   ["flash_backups_by_agent", agentId, sha256]   -> { at, port }   (every bench that sent this content)
- *   ["flash_upload", agentId, sha256, uploadId, n] -> Uint8Array   (staged parts of one upload; expire)
+ *   ["flash_backups_by_agent", agentId, sha256]   -> true   (every agent that uploaded these bytes)
+ *   ["flash_upload", agentId, sha256, uploadId, n] -> Uint8Array   (a sealed staged part of one upload; expires)
  *   ["flash_batch", batchId]                      -> FlashBatch   (expires after BATCH_TTL_MS)
  *
  * Staging is keyed per upload (the agent names it after job, port and attempt):
@@ -17,7 +21,7 @@
  * upload's commit deletes only its own parts.
  */
 import { identifyBackup } from "../../shared/bk7231/mod.ts";
-import { getBlob, getBlobMeta, putBlob } from "./blobs.ts";
+import { type BlobKey, getBlob, getBlobMeta, putBlob, sealBackupBlob, sealBytes, unsealBytes } from "./blobs.ts";
 
 export interface FlashBackup {
   sha256: string;
@@ -45,11 +49,12 @@ export const BATCH_TTL_MS = 7 * 24 * 3600_000;
  */
 export async function storeBackup(
   kv: Deno.Kv,
+  key: BlobKey,
   bytes: Uint8Array,
   meta: Omit<FlashBackup, "at" | "seen" | "size" | "sha256">,
   now = Date.now(),
 ): Promise<{ backup: FlashBackup; existed: boolean }> {
-  const blob = await putBlob(kv, bytes, now);
+  const blob = await putBlob(kv, bytes, now, { backupKey: key });
   for (let attempt = 0; attempt < 5; attempt++) {
     const cur = await kv.get<FlashBackup>(["flash_backup", blob.sha256]);
     const backup: FlashBackup = cur.value
@@ -57,7 +62,7 @@ export async function storeBackup(
       : { ...meta, sha256: blob.sha256, size: blob.size, at: now, seen: 1 };
     const op = kv.atomic().check(cur).set(["flash_backup", blob.sha256], backup);
     if (backup.mac) op.set(["flash_backups_by_mac", backup.mac, blob.sha256], true);
-    op.set(["flash_backups_by_agent", meta.agentId, blob.sha256], { at: now, port: meta.port });
+    op.set(["flash_backups_by_agent", meta.agentId, blob.sha256], true);
     if ((await op.commit()).ok) return { backup, existed: cur.value !== null };
   }
   throw new Error("backup record: too much contention");
@@ -71,8 +76,35 @@ export async function backupExists(kv: Deno.Kv, sha256: string): Promise<boolean
   return (await getBlobMeta(kv, sha256)) !== null && (await getBackup(kv, sha256)) !== null;
 }
 
-export async function getBackupBytes(kv: Deno.Kv, sha256: string): Promise<Uint8Array | null> {
-  return (await getBackup(kv, sha256)) ? await getBlob(kv, sha256) : null;
+/** A backup's bytes (unsealed with `key`); null when there is no such backup. */
+export async function getBackupBytes(kv: Deno.Kv, key: BlobKey, sha256: string): Promise<Uint8Array | null> {
+  return (await getBackup(kv, sha256)) ? await getBlob(kv, sha256, key) : null;
+}
+
+/** Did this agent upload this backup itself? (Only then may it fetch it back, or speak for the unit.) */
+export async function agentHasBackup(kv: Deno.Kv, agentId: string, sha256: string): Promise<boolean> {
+  return (await kv.get(["flash_backups_by_agent", agentId, sha256])).value === true;
+}
+
+/**
+ * Start-up migration for backups stored before they were sealed: seal their blobs (which
+ * also flags them as backups) and index them under the agent that uploaded them. Returns
+ * how many blobs were sealed.
+ */
+export async function sealLegacyBackups(kv: Deno.Kv, key: BlobKey): Promise<number> {
+  let n = 0;
+  for await (const e of kv.list<FlashBackup>({ prefix: ["flash_backup"] })) {
+    const b = e.value;
+    if (!(await kv.get(["flash_backups_by_agent", b.agentId, b.sha256])).versionstamp) {
+      await kv.set(["flash_backups_by_agent", b.agentId, b.sha256], true);
+    }
+    const meta = await getBlobMeta(kv, b.sha256);
+    if (meta && !meta.sealed) {
+      await sealBackupBlob(kv, b.sha256, key);
+      n++;
+    }
+  }
+  return n;
 }
 
 export async function listBackupsForMac(kv: Deno.Kv, mac: string): Promise<FlashBackup[]> {
@@ -84,11 +116,6 @@ export async function listBackupsForMac(kv: Deno.Kv, mac: string): Promise<Flash
   return out.sort((a, b) => a.at - b.at);
 }
 
-/** Whether this agent itself sent the backup with this sha256 (several benches may send the same content). */
-export async function agentSentBackup(kv: Deno.Kv, agentId: string, sha256: string): Promise<boolean> {
-  return (await kv.get(["flash_backups_by_agent", agentId, sha256])).versionstamp !== null;
-}
-
 /** A full flash backup is the whole 2 MiB chip; anything else proves nothing about a unit. */
 export const FULL_BACKUP_BYTES = 0x200000;
 
@@ -98,11 +125,16 @@ export const FULL_BACKUP_BYTES = 0x200000;
  * TLV sector) is `mac`, on the chip the record names. A declared MAC, a 1-byte "backup" or
  * another bench's backup does not count. Returns the proven backups, oldest first.
  */
-export async function provenBackupsOf(kv: Deno.Kv, agentId: string, mac: string): Promise<FlashBackup[]> {
+export async function provenBackupsOf(
+  kv: Deno.Kv,
+  key: BlobKey,
+  agentId: string,
+  mac: string,
+): Promise<FlashBackup[]> {
   const out: FlashBackup[] = [];
   for (const b of await listBackupsForMac(kv, mac)) {
-    if (b.size !== FULL_BACKUP_BYTES || !(await agentSentBackup(kv, agentId, b.sha256))) continue;
-    const bytes = await getBlob(kv, b.sha256);
+    if (b.size !== FULL_BACKUP_BYTES || !(await agentHasBackup(kv, agentId, b.sha256))) continue;
+    const bytes = await getBlob(kv, b.sha256, key);
     if (!bytes || bytes.length !== FULL_BACKUP_BYTES) continue;
     const id = identifyBackup(bytes);
     if (id.mac !== mac || !id.chip || id.chip !== b.chip.toLowerCase()) continue;
@@ -116,13 +148,13 @@ export async function provenBackupsOf(kv: Deno.Kv, agentId: string, mac: string)
 export const UPLOAD_ID = /^[A-Za-z0-9_.~-]{1,120}$/;
 const STAGE_TTL_MS = 24 * 3600_000;
 
-export async function stagePart(
-  kv: Deno.Kv,
-  up: { agentId: string; sha256: string; uploadId: string },
-  n: number,
-  bytes: Uint8Array,
-) {
-  await kv.set(["flash_upload", up.agentId, up.sha256, up.uploadId, n], bytes, { expireIn: STAGE_TTL_MS });
+type Upload = { agentId: string; sha256: string; uploadId: string };
+const partContext = (up: Upload, n: number) => `meterfleet-upload:${up.agentId}:${up.sha256}:${up.uploadId}:${n}`;
+
+/** Stage one part, sealed: a deleted KV value's page keeps its bytes until reused. */
+export async function stagePart(kv: Deno.Kv, key: BlobKey, up: Upload, n: number, bytes: Uint8Array) {
+  const sealed = await sealBytes(key, partContext(up, n), bytes);
+  await kv.set(["flash_upload", up.agentId, up.sha256, up.uploadId, n], sealed, { expireIn: STAGE_TTL_MS });
 }
 
 export async function stagedParts(
@@ -139,14 +171,16 @@ export async function stagedParts(
 /** Join one upload's parts; a missing part or a size mismatch is an error naming it. */
 export async function assembleUpload(
   kv: Deno.Kv,
-  up: { agentId: string; sha256: string; uploadId: string },
+  key: BlobKey,
+  up: Upload,
   parts: number,
   size: number,
 ): Promise<{ bytes: Uint8Array } | { error: string; status: 400 | 409 }> {
   const bytes = new Uint8Array(size);
   let off = 0;
   for (let i = 0; i < parts; i++) {
-    const part = (await kv.get<Uint8Array>(["flash_upload", up.agentId, up.sha256, up.uploadId, i])).value;
+    const stored = (await kv.get<Uint8Array>(["flash_upload", up.agentId, up.sha256, up.uploadId, i])).value;
+    const part = stored && await unsealBytes(key, partContext(up, i), stored);
     if (!part) return { error: `part ${i} missing`, status: 409 };
     if (off + part.length > size) return { error: "parts exceed the declared size", status: 400 };
     bytes.set(part, off);

@@ -22,6 +22,7 @@ import {
 } from "../../shared/tuya-config/mod.ts";
 import { CodecError } from "../../shared/errors.ts";
 import { getBackupBytes } from "./flash.ts";
+import type { BlobKey } from "./blobs.ts";
 import { getManyChunked } from "./kv_bulk.ts";
 import type { Unit } from "./units.ts";
 
@@ -46,8 +47,13 @@ export async function getStockConfig(kv: Deno.Kv, sha256: string): Promise<Stock
 }
 
 /** Inspect a stored backup and keep the result; a missing backup gives null. */
-export async function inspectStoredBackup(kv: Deno.Kv, sha256: string, now = Date.now()): Promise<StockConfig | null> {
-  const bytes = await getBackupBytes(kv, sha256);
+export async function inspectStoredBackup(
+  kv: Deno.Kv,
+  key: BlobKey,
+  sha256: string,
+  now = Date.now(),
+): Promise<StockConfig | null> {
+  const bytes = await getBackupBytes(kv, key, sha256);
   if (!bytes) return null;
   let rec: StockConfig;
   try {

@@ -71,6 +71,8 @@ export const reworkInput = z.object({
   at: z.number().int().positive().optional(),
   benchHost: z.string().max(80).optional(),
   photoNote: z.string().max(500).optional(),
+  /** a free-text note ("for Bob"): `who` is the signed-in user, this never replaces it */
+  onBehalfOf: z.string().trim().max(120).optional(),
 });
 export type ReworkInput = z.input<typeof reworkInput>;
 
@@ -84,6 +86,7 @@ export interface ReworkEntry {
   at: number;
   benchHost?: string;
   photoNote?: string;
+  onBehalfOf?: string;
 }
 
 export interface FlashRecord {
@@ -422,19 +425,25 @@ export type BenchRegistration = z.input<typeof benchRegistration>;
  * presenting a known MAC with another flash id, or two ports of one batch presenting
  * the same MAC, is refused (UnitConflictError) instead of merged into one record.
  */
-export async function upsertUnitFromBench(kv: Deno.Kv, reg: BenchRegistration): Promise<Unit> {
+export async function upsertUnitFromBench(
+  kv: Deno.Kv,
+  reg: BenchRegistration,
+  /** the authenticated caller (agent or user) and the server's time; `reg.at` is only for direct callers */
+  actor: { by?: string; now?: number } = {},
+): Promise<Unit> {
   const r = benchRegistration.safeParse(reg);
   if (!r.success) throw new UnitInputError(r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
   const d = r.data;
   const mac = normalizeMac(d.mac);
-  const at = d.at ?? Date.now();
+  const at = actor.now ?? d.at ?? Date.now();
   const id = (await kv.get<string>(["units_by_mac", mac])).value ?? unitIdFor(mac);
+  const by = actor.by ?? `bench:${d.benchHost}`;
   const reason = d.kind === "backup"
     ? "backed up on bench"
     : d.kind === "restore"
     ? "restored on bench"
     : "flashed on bench";
-  return await editUnit(kv, id, { by: `bench:${d.benchHost}`, reason, now: at }, (u, isNew) => {
+  return await editUnit(kv, id, { by, reason, now: at }, (u, isNew) => {
     if (!isNew) refuseOtherChip(u, d);
     const changed = isNew ? ["created"] : [];
     u.mac = mac;
@@ -582,6 +591,7 @@ export async function appendRework(kv: Deno.Kv, unitId: string, input: ReworkInp
       at,
       benchHost: d.benchHost,
       photoNote: d.photoNote,
+      ...(d.onBehalfOf ? { onBehalfOf: d.onBehalfOf } : {}),
     };
     return ["reworkCount"];
   }, {

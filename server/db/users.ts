@@ -4,7 +4,8 @@
  * Keys (this module owns them; nothing else writes here):
  *   ["users", username]                  -> UserRecord
  *   ["auth_sessions", sha256(token)]     -> SessionRecord   (expires)
- *   ["auth_login_failures", username]    -> Deno.KvU64      (expires: lockout window)
+ *   ["auth_login_failures", username, address] -> Deno.KvU64 (expires: lockout window)
+ *   ["auth_login_failures_addr", address]      -> Deno.KvU64 (expires: lockout window)
  *
  * A session stores only the user name: role and disabled flag are read from the
  * user record on every request, so a role change or a disabled user takes effect at once.
@@ -26,8 +27,10 @@ export interface UserRecord {
   passwordHash: string;
   disabled: boolean;
   createdAt: number;
-  /** when the first-start bootstrap created this user */
+  /** when the first-start bootstrap created this user (its one-time password is still unused) */
   bootstrap?: boolean;
+  /** signed in with a one-time password: nothing but choosing a new password until then */
+  mustChangePassword?: boolean;
 }
 
 export interface SessionRecord {
@@ -37,7 +40,12 @@ export interface SessionRecord {
 }
 
 export const SESSION_TTL_MS = 12 * 3600_000;
-export const LOGIN_LOCK = { failures: 10, windowMs: 15 * 60_000 };
+/**
+ * Sign-in lockout: `failures` wrong passwords for one account from one address lock that
+ * pair (so a stranger's guesses do not lock the admin out everywhere); `addressFailures`
+ * wrong passwords from one address, whatever the accounts, lock that address.
+ */
+export const LOGIN_LOCK = { failures: 10, addressFailures: 30, windowMs: 15 * 60_000 };
 
 export const newUserSchema = z.object({
   username: z.string().regex(USERNAME, "user name: 1-32 of a-z 0-9 _ . - (starting with a letter or digit)"),
@@ -109,35 +117,111 @@ export async function setDisabled(kv: Deno.Kv, username: string, disabled: boole
 
 export async function setPassword(kv: Deno.Kv, username: string, password: string) {
   const passwordHash = await hashPassword(password);
-  const u = await updateUser(kv, username, (u) => ({ ...u, passwordHash, bootstrap: undefined }));
+  const u = await updateUser(
+    kv,
+    username,
+    (u) => ({ ...u, passwordHash, bootstrap: undefined, mustChangePassword: undefined }),
+  );
   await deleteSessionsOf(kv, username);
   return u;
 }
 
-/** Check a password; counts failures and locks the account for a while after too many. */
+const failKey = (username: string, address: string): Deno.KvKey => ["auth_login_failures", username, address];
+const addrKey = (address: string): Deno.KvKey => ["auth_login_failures_addr", address];
+
+async function count(kv: Deno.Kv, key: Deno.KvKey): Promise<number> {
+  return Number((await kv.get<Deno.KvU64>(key)).value?.value ?? 0n);
+}
+
+async function countFailure(kv: Deno.Kv, key: Deno.KvKey) {
+  await commitRetryingLocks(kv.atomic().sum(key, 1n));
+  // expireIn cannot go with sum; re-set with expiry keeps the window bounded
+  const cur = await kv.get<Deno.KvU64>(key);
+  if (cur.value) await kv.set(cur.key, cur.value, { expireIn: LOGIN_LOCK.windowMs });
+}
+
+/**
+ * Check a password from `address`; counts failures per account+address and per address,
+ * and refuses without checking once either is over its limit. Callers run attempts for
+ * one account or one address one at a time (server/auth/login_gate.ts), so every attempt
+ * sees the failures before it. A success clears only its own account+address count.
+ * The first-start one-time password is consumed by its first successful use.
+ */
 export async function checkLogin(
   kv: Deno.Kv,
   username: string,
   password: string,
+  address = "local",
 ): Promise<{ ok: true; user: UserRecord } | { ok: false; reason: "bad_credentials" | "locked" }> {
+  const named = USERNAME.test(username);
+  const addr = address.slice(0, 64);
+  if (await count(kv, addrKey(addr)) >= LOGIN_LOCK.addressFailures) return { ok: false, reason: "locked" };
+  if (named && await count(kv, failKey(username, addr)) >= LOGIN_LOCK.failures) return { ok: false, reason: "locked" };
   const user = await getUser(kv, username);
-  const fails = USERNAME.test(username)
-    ? Number((await kv.get<Deno.KvU64>(["auth_login_failures", username])).value?.value ?? 0n)
-    : 0;
-  if (fails >= LOGIN_LOCK.failures) return { ok: false, reason: "locked" };
   // verify against a dummy hash when the user does not exist, so timing does not tell names apart
   const ok = await verifyPassword(password, user?.passwordHash ?? DUMMY_HASH);
   if (!ok || !user || user.disabled) {
-    if (USERNAME.test(username)) {
-      await commitRetryingLocks(kv.atomic().sum(["auth_login_failures", username], 1n));
-      // expireIn cannot go with sum; re-set with expiry keeps the window bounded
-      const cur = await kv.get<Deno.KvU64>(["auth_login_failures", username]);
-      if (cur.value) await kv.set(cur.key, cur.value, { expireIn: LOGIN_LOCK.windowMs });
-    }
+    if (named) await countFailure(kv, failKey(username, addr));
+    await countFailure(kv, addrKey(addr));
     return { ok: false, reason: "bad_credentials" };
   }
-  await kv.delete(["auth_login_failures", username]);
+  if (user.bootstrap) {
+    // the one-time password works once: it is replaced by an unusable hash in the same check-and-set
+    const cur = await kv.get<UserRecord>(["users", username]);
+    if (!cur.value?.bootstrap || cur.value.passwordHash !== user.passwordHash) {
+      return { ok: false, reason: "bad_credentials" };
+    }
+    const used: UserRecord = { ...cur.value, passwordHash: "!used", bootstrap: undefined, mustChangePassword: true };
+    if (!(await commitRetryingLocks(kv.atomic().check(cur).set(cur.key, used))).ok) {
+      return { ok: false, reason: "bad_credentials" };
+    }
+    await kv.delete(failKey(username, addr));
+    return { ok: true, user: used };
+  }
+  await kv.delete(failKey(username, addr));
   return { ok: true, user };
+}
+
+/** Admin override: forget failed sign-ins of an account (every address) and/or of an address. */
+export async function clearLoginFailures(
+  kv: Deno.Kv,
+  opts: { username?: string; address?: string },
+): Promise<number> {
+  let n = 0;
+  const del = async (key: Deno.KvKey) => {
+    await kv.delete(key);
+    n++;
+  };
+  if (opts.username) {
+    for await (const e of kv.list({ prefix: ["auth_login_failures", opts.username] })) {
+      if (!opts.address || e.key[2] === opts.address) await del(e.key);
+    }
+  }
+  if (opts.address) {
+    if ((await kv.get(addrKey(opts.address))).value) await del(addrKey(opts.address));
+    if (!opts.username) {
+      for await (const e of kv.list({ prefix: ["auth_login_failures"] })) {
+        if (e.key[2] === opts.address) await del(e.key);
+      }
+    }
+  }
+  return n;
+}
+
+/** Current lockouts (for the admin page): account+address pairs and addresses at or over their limit. */
+export async function listLockouts(
+  kv: Deno.Kv,
+): Promise<{ username: string | null; address: string; failures: number }[]> {
+  const out: { username: string | null; address: string; failures: number }[] = [];
+  for await (const e of kv.list<Deno.KvU64>({ prefix: ["auth_login_failures"] })) {
+    const n = Number(e.value.value);
+    if (n >= LOGIN_LOCK.failures) out.push({ username: String(e.key[1]), address: String(e.key[2]), failures: n });
+  }
+  for await (const e of kv.list<Deno.KvU64>({ prefix: ["auth_login_failures_addr"] })) {
+    const n = Number(e.value.value);
+    if (n >= LOGIN_LOCK.addressFailures) out.push({ username: null, address: String(e.key[1]), failures: n });
+  }
+  return out;
 }
 const DUMMY_HASH = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$yQnQ2pWm0Zq0cE2lJm2CkS1vQ8m4yAqj3Gk2n5J1k0s";
 

@@ -20,7 +20,7 @@ import { z } from "zod";
 import { actorOf } from "../auth/middleware.ts";
 import { getBench, recordJob, setBenchAnnouncement, setBenchOnline } from "../db/flash_jobs.ts";
 import { getFirmware } from "../db/firmware.ts";
-import { agentSentBackup, getBackup } from "../db/flash.ts";
+import { agentHasBackup, getBackup } from "../db/flash.ts";
 import { type CalibrationEntry, calibrationHistory } from "../db/calibration.ts";
 import { getUnit } from "../db/units.ts";
 import { recordAudit } from "../db/audit.ts";
@@ -63,7 +63,7 @@ export async function startFlashJob(ctx: ServerContext, req: FlashJobRequest, by
     const sha = req.backupSha256 ?? "";
     if (!(await getBackup(ctx.kv, sha))) throw new FlashJobError("no such backup", 404);
     // the bench reads back only backups it took itself
-    if (!(await agentSentBackup(ctx.kv, req.agentId, sha))) {
+    if (!(await agentHasBackup(ctx.kv, req.agentId, sha))) {
       throw new FlashJobError(`backup ${sha.slice(0, 12)} was not taken on bench ${req.agentId}`, 409);
     }
     if (ports.length !== 1) throw new FlashJobError("a restore goes onto one port", 400);

@@ -16,6 +16,8 @@ import {
 } from "../db/stock_config.ts";
 import { getUnit } from "../db/units.ts";
 import { findOutliers } from "../../shared/tuya-config/outliers.ts";
+import { mayDownloadBackups } from "../api/backups.ts";
+import { authOf } from "../auth/middleware.ts";
 
 export function stockConfigJob(): Extension {
   let stopped = false;
@@ -35,11 +37,15 @@ export function stockConfigJob(): Extension {
       app.get("/api/units/:id/stock-config", async (c) => {
         const unit = await getUnit(ctx.kv, c.req.param("id"));
         if (!unit) return c.json({ error: "no such unit" }, 404);
-        return c.json({ unitId: unit.id, config: await stockConfigForUnit(ctx.kv, unit) });
+        const config = await stockConfigForUnit(ctx.kv, unit);
+        return c.json({
+          unitId: unit.id,
+          config: config && !mayDownloadBackups(authOf(c).principal) ? { ...config, sha256: null } : config,
+        });
       });
       app.get(
         "/api/flash/batches/:batchId/stock-check",
-        async (c) => c.json(await batchCheck(ctx, c.req.param("batchId"))),
+        async (c) => c.json(await batchCheck(ctx, c.req.param("batchId"), mayDownloadBackups(authOf(c).principal))),
       );
     },
     start(ctx) {
@@ -47,9 +53,9 @@ export function stockConfigJob(): Extension {
         if (stopped) return;
         enqueue(ctx, e.sha256, async () => {
           if (e.batchId) await noteBatchBackup(ctx.kv, e.batchId, e.sha256, e, ctx.clock.now());
-          const r = await inspectStoredBackup(ctx.kv, e.sha256, ctx.clock.now());
+          const r = await inspectStoredBackup(ctx.kv, ctx.backupKey, e.sha256, ctx.clock.now());
+          // no sha256 at info level: it is the download name of a customer's backup
           ctx.log.info("stock backup inspected", {
-            sha256: e.sha256,
             status: r?.status,
             productKey: r?.status === "found" ? r.inspection.productKey : undefined,
           });
@@ -60,7 +66,7 @@ export function stockConfigJob(): Extension {
         if (todo.length) ctx.log.info("inspecting stored backups", { count: todo.length });
         for (const sha of todo) {
           if (stopped) break;
-          await enqueue(ctx, sha, () => inspectStoredBackup(ctx.kv, sha, ctx.clock.now()));
+          await enqueue(ctx, sha, () => inspectStoredBackup(ctx.kv, ctx.backupKey, sha, ctx.clock.now()));
         }
       })().catch((e) => ctx.log.warn("stock-config backfill failed", { error: e }));
     },
@@ -72,8 +78,15 @@ export function stockConfigJob(): Extension {
   };
 }
 
-export async function batchCheck(ctx: ServerContext, batchId: string) {
-  const rows = await batchStockConfigs(ctx.kv, batchId);
+/**
+ * `showSha`: for those who may download backups; others see "backup N" where a port is not
+ * known (a backup's sha256 is its download name, server/api/backups.ts).
+ */
+export async function batchCheck(ctx: ServerContext, batchId: string, showSha: boolean) {
+  const rows = (await batchStockConfigs(ctx.kv, batchId)).map((r, i) => ({
+    ...r,
+    sha256: showSha ? r.sha256 : `backup ${i + 1}`,
+  }));
   const items = rows.flatMap((r) =>
     r.config?.status === "found" ? [{ id: r.port ?? r.sha256, fp: r.config.fingerprint }] : []
   );

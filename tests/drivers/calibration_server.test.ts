@@ -22,7 +22,6 @@ Deno.test("calibration records: bench record with history, apply to a deployed u
       reference: { voltage: 230, current: 0.261, power: 60 },
       raw: { voltage: 3493240, current: 65566, power: 36956 },
       oldFactors: { voltage: 15188, current: 251210, power: 598 },
-      by: "alice",
       benchHost: "bench-1",
     };
     let r = await post(`/api/units/${unit.id}/calibrations`, bench);
@@ -37,7 +36,6 @@ Deno.test("calibration records: bench record with history, apply to a deployed u
     await (await post(`/api/units/${unit.id}/calibrations`, {
       ...bench,
       raw: { ...bench.raw, power: 35900 },
-      by: "bob",
     })).body?.cancel();
     // invalid input and "no load" are rejected, not stored
     assertEquals(
@@ -61,7 +59,6 @@ Deno.test("calibration records: bench record with history, apply to a deployed u
     );
     r = await post(`/api/units/${unit.id}/calibrations/apply`, {
       reference: { voltage: 231.5, current: 0.26, power: 60.2 },
-      by: "alice",
     });
     assertEquals(r.status, 201);
     await r.body?.cancel();
@@ -72,10 +69,11 @@ Deno.test("calibration records: bench record with history, apply to a deployed u
     ]]);
 
     const hist = await (await srv.api(`/api/units/${unit.id}/calibrations`)).json();
+    // who calibrated is the signed-in user (the test's admin session), never a body field
     assertEquals(hist.map((h: { seq: number; by: string; mode: string }) => [h.seq, h.by, h.mode]), [
-      [1, "alice", "bench"],
-      [2, "bob", "bench"],
-      [3, "alice", "deployed"],
+      [1, "test-admin", "bench"],
+      [2, "test-admin", "bench"],
+      [3, "test-admin", "deployed"],
     ]);
 
     const page = await srv.api(`/units/${unit.id}/calibration`);

@@ -13,6 +13,7 @@ import { assert, assertEquals } from "@std/assert";
 import { Bk7231Sim } from "../../edge-agent/sim/bk7231.ts";
 import { sha256Hex } from "../../edge-agent/flash/jobs.ts";
 import { getBlob, getBlobMeta } from "../../server/db/blobs.ts";
+import { loadBackupKey } from "../../server/auth/backup_key.ts";
 import { getBackup, listBackupsForMac } from "../../server/db/flash.ts";
 import { findUnitByMac } from "../../server/db/units.ts";
 import { freePort } from "../helpers/net.ts";
@@ -48,6 +49,8 @@ async function flashRun(r: () => number, rep: number) {
     await Deno.writeFile(`${dir}/${IMAGE_NAME}`, fakeObkImage(0x40000));
     let srv = await spawnServer(env);
     const kv = await Deno.openKv(`${env.DATA_DIR}/meterfleet.kv`);
+    // backups are sealed with the key the server process created in DATA_DIR
+    const backupKey = await loadBackupKey({ env: null, dataDir: env.DATA_DIR });
     const faults = { server: 0, agent: 0 };
     const log: string[] = [];
     try {
@@ -140,7 +143,7 @@ async function flashRun(r: () => number, rep: number) {
         shas.add(sha);
         const rec = await getBackup(kv, sha);
         assert(rec, `completed backup ${f.name} not stored on the server`);
-        const blob = await getBlob(kv, sha);
+        const blob = await getBlob(kv, sha, backupKey);
         assertEquals(blob ? await sha256Hex(blob) : null, sha, `${f.name}: stored bytes do not verify`);
         assertEquals((await getBlobMeta(kv, sha))?.size, bytes.length);
       }

@@ -23,7 +23,7 @@ const silentBoard = () => new ProgressBoard({ writeSync: (b) => b.length, isTerm
 
 async function countChunks(kv: Deno.Kv) {
   let n = 0;
-  for await (const _ of kv.list({ prefix: ["blob_chunk"] })) n++;
+  for (const prefix of ["blob_chunk", "blob_sealed"]) for await (const _ of kv.list({ prefix: [prefix] })) n++;
   return n;
 }
 
@@ -65,7 +65,9 @@ Deno.test("flash + server: backup stored once in KV, unit registered, batch prog
       const sha = r.result.backup!.sha256;
       assertEquals(sha, await sha256Hex(original));
       assertEquals(r.result.backupId, sha);
-      assert(equalBytes((await getBlob(ts.kv, sha))!, original));
+      // sealed with the server's backup key: plain readers (the firmware paths) get nothing
+      assertEquals(await getBlob(ts.kv, sha), null);
+      assert(equalBytes((await getBlob(ts.kv, sha, ts.server.ctx.backupKey))!, original));
       const rec = await getBackup(ts.kv, sha);
       assertEquals(rec?.mac, "c8:47:8c:12:34:56");
       assertEquals(rec?.agentId, "bench-1");

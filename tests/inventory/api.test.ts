@@ -33,7 +33,6 @@ Deno.test("inventory API: bench registration, edits with history, rework log and
           component: "RN8209C",
           action: "desoldered",
           reason: "UART1 blocked, 'quoted, with comma'",
-          who: "ola",
         }),
       );
       assertEquals(r.status, 201);
@@ -41,7 +40,7 @@ Deno.test("inventory API: bench registration, edits with history, rework log and
       if (i % 2 === 0) {
         await (await srv.api(
           `/api/units/${id}/rework`,
-          jsonPost({ component: "RN8209C", action: "resoldered", who: "piotr" }),
+          jsonPost({ component: "RN8209C", action: "resoldered" }),
         )).body?.cancel();
       }
     }
@@ -58,19 +57,19 @@ Deno.test("inventory API: bench registration, edits with history, rework log and
     // edits keep history; bad input is refused and loses nothing
     const patched = await srv.api(
       `/api/units/${units[0]}`,
-      jsonPost({ site: "plant-9", topic: "kitchen", by: "ana", reason: "installed" }, "PATCH"),
+      jsonPost({ site: "plant-9", topic: "kitchen", reason: "installed" }, "PATCH"),
     );
     assertEquals(patched.status, 200);
     await patched.body?.cancel();
-    const dup = await srv.api(`/api/units/${units[1]}`, jsonPost({ topic: "kitchen", by: "ana" }, "PATCH"));
+    const dup = await srv.api(`/api/units/${units[1]}`, jsonPost({ topic: "kitchen" }, "PATCH"));
     assertEquals(dup.status, 409);
     await dup.body?.cancel();
     for (
       const [path, init] of [
-        [`/api/units/${units[1]}/rework`, jsonPost({ component: "RN8209C", action: "melted", who: "x" })],
+        [`/api/units/${units[1]}/rework`, jsonPost({ component: "RN8209C", action: "melted" })],
         [`/api/units/${units[1]}/rework`, jsonPost("{not json")],
         ["/api/units", jsonPost({ mac: "nope" })],
-        [`/api/units/u-doesnotexist/rework`, jsonPost({ component: "RN8209C", action: "desoldered", who: "x" })],
+        [`/api/units/u-doesnotexist/rework`, jsonPost({ component: "RN8209C", action: "desoldered" })],
       ] as const
     ) {
       const r = await srv.api(path, init);

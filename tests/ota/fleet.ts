@@ -74,7 +74,6 @@ export async function registerFleet(
         topic: u.topic,
         model: "zmai-90",
         site: "plant-1",
-        by: "test",
         ...extra,
       }),
     }));

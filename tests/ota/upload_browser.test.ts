@@ -3,7 +3,7 @@
  * CSRF token as a `_csrf` field (no header), with and without JavaScript; a truncated or corrupted RBL is refused
  * with a message that says what is wrong, and nothing is stored.
  */
-import { assert, assertEquals, assertMatch } from "@std/assert";
+import { assertEquals, assertMatch } from "@std/assert";
 import { Buffer } from "node:buffer";
 import { launchBrowser } from "../helpers/browser.ts";
 import { buildFakeRbl, fakeRblName } from "../../edge-agent/sim/obk-image.ts";
@@ -92,7 +92,8 @@ Deno.test({
       );
       const progress = await page.getByTestId("upload-progress").getAttribute("value");
       assertEquals(progress, String(good.length));
-      assert((await page.locator('[data-testid="firmware"] tbody tr').count()) === 1);
+      // the list is refreshed after the message: wait for the row rather than race the refresh
+      await page.waitForFunction(() => document.querySelectorAll('[data-testid="firmware"] tbody tr').length === 1);
       assertEquals(errors, []);
     } finally {
       await browser.close();

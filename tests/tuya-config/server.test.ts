@@ -39,7 +39,7 @@ Deno.test("server: existing backups inspected at start, new ones on upload; batc
     // a backup stored before this feature existed (no inspection record)
     const old = dumpWith("bk7231n", "c8:47:8c:00:05:09", { entries: tuyaMcuMeter9600 });
     let ts = await startTestServer({ dir });
-    const oldSha = (await storeBackup(ts.kv, old, {
+    const oldSha = (await storeBackup(ts.kv, ts.server.ctx.backupKey, old, {
       chip: "bk7231n",
       mac: "c8:47:8c:00:05:09",
       flashId: null,
