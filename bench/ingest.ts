@@ -12,7 +12,7 @@
 import { parseArgs } from "node:util";
 import { BenchAgent } from "../edge-agent/agent.ts";
 import { defaultBench, SimulatedBench } from "../edge-agent/drivers/simulated.ts";
-import { commitParts, SourceIndexCache, splitBatch } from "../server/db/meters.ts";
+import { commitParts, IngestCache, splitBatch } from "../server/db/meters.ts";
 import { lastSweep, logReadings } from "../server/db/history.ts";
 import { createLogger } from "../shared/log.ts";
 import type { Reading } from "../shared/telemetry.ts";
@@ -26,20 +26,20 @@ function percentile(sorted: number[], p: number) {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] : NaN;
 }
 
-async function rssMiB(pid: number): Promise<number> {
+export async function rssMiB(pid: number): Promise<number> {
   const status = await Deno.readTextFile(`/proc/${pid}/status`).catch(() => "");
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
   return kb / 1024;
 }
 
 /** CPU seconds (user + system) a process has used so far. */
-async function cpuSeconds(pid: number | "self"): Promise<number> {
+export async function cpuSeconds(pid: number | "self"): Promise<number> {
   const stat = await Deno.readTextFile(`/proc/${pid}/stat`).catch(() => "");
   const f = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // fields from the 3rd on
   return (Number(f[11]) + Number(f[12])) / 100; // utime + stime, in clock ticks (USER_HZ = 100)
 }
 
-async function serverPid(port: string): Promise<number> {
+export async function serverPid(port: string): Promise<number> {
   // the server is a child of this process; find it by its PORT in the environment
   for (const e of Deno.readDirSync("/proc")) {
     if (!/^\d+$/.test(e.name)) continue;
@@ -93,7 +93,7 @@ const perReadingKeys = (ts0: number) => async (kv: Deno.Kv, round: number) => {
 
 /** The server's own storage path with nothing in front of it: 400-reading parts through commitParts. */
 const sameShape = (ts0: number) => {
-  const index = new SourceIndexCache(); // as the server keeps one: meters are indexed once, not per batch
+  const index = new IngestCache(); // as the server keeps one: meters are claimed once, slots read once
   return async (kv: Deno.Kv, round: number) => {
     const readings = Array.from({ length: 400 }, (_, i) => rawReading(i, ts0 + round * 1000));
     const parts = splitBatch({ v: 1, agentId: "raw", seq: round, readings });

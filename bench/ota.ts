@@ -51,7 +51,7 @@ export default async function (args: string[]) {
   const mine = inventoryExtensions({ tickMs });
   const names = new Set(mine.map((e) => e.name));
   const server = await startServer(
-    { ...configFromEnv({ DATA_DIR: dir }), port: 0, embeddedMqttPort: 0, logLevel: "error" },
+    { ...configFromEnv({ DATA_DIR: dir }), port: 0, otaHttpPort: 0, embeddedMqttPort: 0, logLevel: "error" },
     {
       extensions: [...defaultExtensions().filter((e) => !names.has(e.name)), ...mine],
       log: createLogger({ level: "error" }),

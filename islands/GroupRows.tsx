@@ -21,77 +21,112 @@ export default function GroupRows({ initial }: { initial: GroupRow[] }) {
   const set = (i: number, k: keyof GroupRow, v: string) =>
     setRows(rows.map((r, j) => (j === i ? { ...r, [k]: v } : r)));
   const total = rows.reduce((s, r) => s + (r.name.trim() ? Number(r.percent) || 0 : 0), 0);
+  // checked as typed (the server checks again): a named row needs numbers; shares must add up to 100
+  const bad = (r: GroupRow, k: "percent" | "success" | "error") => {
+    if (!live || !r.name.trim()) return false;
+    const v = r[k].trim();
+    const n = Number(v);
+    return k === "percent" ? v === "" || !Number.isFinite(n) || n <= 0 || n > 100 : v !== "" && !(n >= 0 && n <= 100);
+  };
+  const totalOff = live && rows.some((r) => r.name.trim()) && Math.abs(total - 100) >= 0.01;
+  const invalid = (r: GroupRow, k: "percent" | "success" | "error") => (bad(r, k) ? "true" as const : undefined);
   return (
-    <table data-testid="group-rows">
-      <thead>
-        <tr>
-          <th>Group</th>
-          <th class="num">Share %</th>
-          <th class="num">Success ≥ %</th>
-          <th class="num">Error &gt; %</th>
-          <th></th>
-        </tr>
-      </thead>
-      <tbody>
-        {rows.map((r, i) => (
-          <tr key={i}>
-            <td>
-              <input
-                name="group_name"
-                value={r.name}
-                size={10}
-                aria-label={`group ${i + 1} name`}
-                onInput={(e) => set(i, "name", (e.target as HTMLInputElement).value)}
-              />
-            </td>
-            <td>
-              <input
-                name="group_percent"
-                value={r.percent}
-                size={4}
-                inputMode="decimal"
-                aria-label={`group ${i + 1} percent`}
-                onInput={(e) => set(i, "percent", (e.target as HTMLInputElement).value)}
-              />
-            </td>
-            <td>
-              <input
-                name="group_success"
-                value={r.success}
-                size={4}
-                inputMode="decimal"
-                aria-label={`group ${i + 1} success threshold`}
-                onInput={(e) => set(i, "success", (e.target as HTMLInputElement).value)}
-              />
-            </td>
-            <td>
-              <input
-                name="group_error"
-                value={r.error}
-                size={4}
-                inputMode="decimal"
-                aria-label={`group ${i + 1} error threshold`}
-                onInput={(e) => set(i, "error", (e.target as HTMLInputElement).value)}
-              />
-            </td>
-            <td>
-              {live && rows.length > 1 && (
-                <button type="button" onClick={() => setRows(rows.filter((_, j) => j !== i))}>Remove</button>
-              )}
-            </td>
-          </tr>
-        ))}
-      </tbody>
-      <tfoot>
-        <tr>
-          <td>{live && <button type="button" onClick={() => setRows([...rows, blank()])}>Add group</button>}</td>
-          <td class="num" data-testid="group-total">{live ? `${total} %` : ""}</td>
-          <td colSpan={3} class="muted">
-            shares add up to 100; a row without a name is ignored. The next group starts when this one reaches its
-            success threshold; more failures than the error threshold pause the rollout.
-          </td>
-        </tr>
-      </tfoot>
-    </table>
+    <div class="stack">
+      <div class="table-wrap" role="region" aria-label="Groups, in the order they run" tabIndex={0}>
+        <table data-testid="group-rows">
+          <thead>
+            <tr>
+              <th>Group</th>
+              <th class="num">Share %</th>
+              <th class="num">Success ≥ %</th>
+              <th class="num">Error &gt; %</th>
+              <th>
+                <span class="visually-hidden">Actions</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {rows.map((r, i) => (
+              <tr key={i}>
+                <td>
+                  <input
+                    name="group_name"
+                    value={r.name}
+                    size={10}
+                    aria-label={`group ${i + 1} name`}
+                    onInput={(e) => set(i, "name", (e.target as HTMLInputElement).value)}
+                  />
+                </td>
+                <td class="num">
+                  <input
+                    name="group_percent"
+                    value={r.percent}
+                    size={4}
+                    inputMode="decimal"
+                    aria-label={`group ${i + 1} percent`}
+                    aria-invalid={invalid(r, "percent")}
+                    onInput={(e) => set(i, "percent", (e.target as HTMLInputElement).value)}
+                  />
+                </td>
+                <td class="num">
+                  <input
+                    name="group_success"
+                    value={r.success}
+                    size={4}
+                    inputMode="decimal"
+                    aria-label={`group ${i + 1} success threshold`}
+                    aria-invalid={invalid(r, "success")}
+                    onInput={(e) => set(i, "success", (e.target as HTMLInputElement).value)}
+                  />
+                </td>
+                <td class="num">
+                  <input
+                    name="group_error"
+                    value={r.error}
+                    size={4}
+                    inputMode="decimal"
+                    aria-label={`group ${i + 1} error threshold`}
+                    aria-invalid={invalid(r, "error")}
+                    onInput={(e) => set(i, "error", (e.target as HTMLInputElement).value)}
+                  />
+                </td>
+                <td>
+                  {live && rows.length > 1 && (
+                    <button
+                      type="button"
+                      class="small"
+                      onClick={() => setRows(rows.filter((_, j) => j !== i))}
+                      aria-label={r.name.trim() ? `Remove group ${r.name.trim()}` : undefined}
+                    >
+                      Remove
+                    </button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+          <tfoot>
+            <tr>
+              <td>
+                {live && (
+                  <button type="button" class="small" onClick={() => setRows([...rows, blank()])}>Add group</button>
+                )}
+              </td>
+              <td class="num" data-testid="group-total">{live ? `${total} %` : ""}</td>
+              <td colSpan={3}></td>
+            </tr>
+          </tfoot>
+        </table>
+      </div>
+      {totalOff && (
+        <p class="field-error" role="alert" data-testid="group-total-error">
+          The shares add up to {total} %, not 100 %.
+        </p>
+      )}
+      <p class="small muted">
+        Groups run in order: the next starts when this one reaches its success threshold (% verified); more failures
+        than the error threshold (% failed) pause the rollout. Shares add up to 100; a row without a name is ignored.
+      </p>
+    </div>
   );
 }

@@ -1,83 +1,284 @@
-/** Live power table of every meter plus the fleet total, fed by the server's SSE stream. */
-import { useEffect, useState } from "preact/hooks";
-import { type FleetSnapshot, STALE_AFTER_MS } from "../shared/fleet.ts";
+/**
+ * The live fleet: one page of meters chosen on the server (filter, sort,
+ * offset), grouped by site, with fleet and site totals. The server streams a
+ * snapshot of the page, then per-second deltas (only the rows that changed);
+ * changing the query reopens the stream, which starts with a new snapshot.
+ */
+import type { JSX } from "preact";
+import { useEffect, useRef, useState } from "preact/hooks";
+import {
+  applyLiveDelta,
+  LIVE_SORTS,
+  LIVE_STATUSES,
+  type LiveDelta,
+  type LivePage,
+  type LiveQuery,
+  liveQueryParams,
+  type LiveRow,
+  type SiteTotal,
+} from "../shared/fleet.ts";
 
-const fmt = (v: number | undefined, digits: number) => v === undefined ? "–" : v.toFixed(digits);
+const fmt = (v: number | null | undefined, digits: number) => v === null || v === undefined ? "–" : v.toFixed(digits);
 
-export default function LiveFleet({ initial }: { initial: FleetSnapshot }) {
-  const [snap, setSnap] = useState(initial);
+const SORT_LABELS: Record<LiveQuery["sort"], string> = {
+  problems: "problems, then power",
+  power: "power",
+  energy: "energy",
+  id: "meter id",
+  seen: "last seen",
+};
+
+function SiteHeader({ site, total }: { site: string | null; total?: SiteTotal }) {
+  return (
+    <tr class="site-group" data-site={site ?? ""}>
+      <th colspan={8}>
+        {site ?? "No site"}
+        {total
+          ? (
+            <span class="muted" data-testid="site-total">
+              {` — ${total.meters} meters, ${fmt(total.powerW, 1)} W`}
+              {total.problems ? `, ${total.problems} not reporting` : ""}
+            </span>
+          )
+          : null}
+      </th>
+    </tr>
+  );
+}
+
+function MeterRow({ row, now }: { row: LiveRow; now: number }) {
+  const [id, agent, _site, status, power, voltage, current, energyWh, pf, ts, seen, phases, model] = row;
+  const ago = Math.max(0, Math.round((now - seen) / 1000));
+  return (
+    <tr class={status === "ok" ? "status-ok" : `status-${status} ${status}`} data-meter={id} data-status={status}>
+      <td>
+        <a href={`/meters/${encodeURIComponent(id)}`}>{id}</a>
+        {phases > 1 ? <span class="badge">3φ</span> : null}
+      </td>
+      <td class="num" data-field="power">{fmt(power, 1)}</td>
+      <td class="num">{fmt(voltage, 1)}</td>
+      <td class="num">{fmt(current, 3)}</td>
+      <td class="num">{fmt(energyWh / 1000, 3)}</td>
+      <td class="num">{fmt(pf, 2)}</td>
+      <td class="muted">{agent}{model ? ` · ${model}` : ""}</td>
+      <td class="muted" title={new Date(ts).toISOString()}>
+        {status === "ok" ? new Date(ts).toLocaleTimeString() : `${status}, ${ago} s ago`}
+      </td>
+    </tr>
+  );
+}
+
+export default function LiveFleet({ initial }: { initial: LivePage }) {
+  const [page, setPage] = useState(initial);
+  const [query, setQuery] = useState(initial.query);
   const [connected, setConnected] = useState(false);
+  const [typed, setTyped] = useState(initial.query.q);
+  const first = useRef(true);
 
   useEffect(() => {
-    const es = new EventSource("/api/live");
-    es.addEventListener("fleet", (e) => setSnap(JSON.parse((e as MessageEvent).data)));
+    const params = liveQueryParams(query);
+    if (!first.current) {
+      const qs = params.toString();
+      history.replaceState(null, "", qs ? `?${qs}` : location.pathname);
+    }
+    first.current = false;
+    const es = new EventSource(`/api/live${params.size ? `?${params}` : ""}`);
+    es.addEventListener("snapshot", (e) => setPage(JSON.parse((e as MessageEvent).data)));
+    es.addEventListener("delta", (e) => {
+      const d = JSON.parse((e as MessageEvent).data) as LiveDelta;
+      setPage((p) => applyLiveDelta(p, d));
+    });
     es.onopen = () => setConnected(true);
-    es.onerror = () => setConnected(false); // EventSource reconnects by itself
+    es.onerror = () => setConnected(false); // EventSource reconnects by itself, and gets a snapshot
     return () => es.close();
-  }, []);
+  }, [JSON.stringify(query)]);
 
-  const fresh = snap.meters.filter((m) => snap.at - m.committedAt < STALE_AFTER_MS);
+  // the id filter follows typing, a moment after it stops
+  useEffect(() => {
+    if (typed === query.q) return;
+    const t = setTimeout(() => setQuery((q) => ({ ...q, q: typed, offset: 0 })), 250);
+    return () => clearTimeout(t);
+  }, [typed]);
+
+  const set = (patch: Partial<LiveQuery>) => setQuery((q) => ({ ...q, offset: 0, ...patch }));
+  const siteTotals = new Map(page.sites.map((s) => [s.site, s]));
+  const reporting = page.counts.ok;
+  const last = Math.min(page.query.offset + page.rows.length, page.matched);
+
+  const body: JSX.Element[] = [];
+  let group: string | null | undefined = undefined;
+  for (const row of page.rows) {
+    if (row[2] !== group) {
+      group = row[2];
+      body.push(<SiteHeader key={`site:${group ?? ""}`} site={group} total={siteTotals.get(group)} />);
+    }
+    body.push(<MeterRow key={row[0]} row={row} now={page.at} />);
+  }
+
   return (
-    <div>
+    <div class="live-fleet">
       <div class="cards">
         <div class="card">
           <div class="label">Fleet power</div>
-          <div class="value" data-testid="fleet-total">{fmt(snap.totalPowerW, 1)} W</div>
+          <div class="value" data-testid="fleet-total">{fmt(page.fleetPowerW, 1)} W</div>
         </div>
         <div class="card">
           <div class="label">Meters reporting</div>
-          <div class="value">{fresh.length} / {snap.meters.length}</div>
+          <div class="value" data-testid="meter-count" data-total={page.total}>{reporting} / {page.total}</div>
         </div>
         <div class="card">
           <div class="label">Updated</div>
-          <div class="value" style="font-size:1rem">
-            {new Date(snap.at).toLocaleTimeString()}{" "}
+          <div class="value">
+            {new Date(page.at).toLocaleTimeString()}{" "}
             <span class={connected ? "badge" : "badge warn"}>{connected ? "live" : "reconnecting"}</span>
           </div>
         </div>
+        <div class="card">
+          <div class="label">Not reporting</div>
+          <div class="value" data-testid="problem-count">
+            <span class="badge stale status-stale">{page.counts.stale} stale</span>{" "}
+            <span class="badge offline status-offline">{page.counts.offline} offline</span>
+          </div>
+        </div>
+        {page.refusedReadings > 0
+          ? (
+            <div class="card">
+              <div class="label">Readings refused</div>
+              <div
+                class="value status-stale"
+                data-testid="refused-count"
+                data-refused={page.refusedReadings}
+                title="An agent reported meter ids another agent reported first; see the server log for which"
+              >
+                {page.refusedReadings} (meter id owned by another agent)
+              </div>
+            </div>
+          )
+          : null}
       </div>
-      {snap.meters.length === 0
+      {page.total === 0
         ? (
           <p class="muted">
             No meter has reported yet. Start an agent: <code>deno task agent run</code>
           </p>
         )
         : (
-          <table data-testid="meters">
-            <thead>
-              <tr>
-                <th>Meter</th>
-                <th class="num">Power (W)</th>
-                <th class="num">Voltage (V)</th>
-                <th class="num">Current (A)</th>
-                <th class="num">Energy (kWh)</th>
-                <th class="num">PF</th>
-                <th>Agent</th>
-                <th>Last reading</th>
-              </tr>
-            </thead>
-            <tbody>
-              {snap.meters.map((m) => {
-                const r = m.reading;
-                const stale = snap.at - m.committedAt >= STALE_AFTER_MS;
-                return (
-                  <tr key={m.deviceId} class={stale ? "stale" : ""} data-meter={m.deviceId}>
-                    <td>
-                      <a href={`/meters/${encodeURIComponent(m.deviceId)}`}>{m.deviceId}</a>
-                      {r.phases ? <span class="badge" style="margin-left:.4rem">3φ</span> : null}
-                    </td>
-                    <td class="num" data-field="power">{fmt(r.power, 1)}</td>
-                    <td class="num">{fmt(r.voltage, 1)}</td>
-                    <td class="num">{fmt(r.current, 3)}</td>
-                    <td class="num">{fmt(r.energyWh / 1000, 3)}</td>
-                    <td class="num">{fmt(r.powerFactor, 2)}</td>
-                    <td class="muted">{m.agentId}</td>
-                    <td class="muted">{stale ? "stale, " : ""}{new Date(r.ts).toLocaleTimeString()}</td>
+          <>
+            <form class="filters" onSubmit={(e) => e.preventDefault()}>
+              <label>
+                Meter{" "}
+                <input
+                  type="search"
+                  data-testid="filter-q"
+                  value={typed}
+                  placeholder="id contains"
+                  onInput={(e) => setTyped((e.target as HTMLInputElement).value)}
+                />
+              </label>
+              <label>
+                Site{" "}
+                <select
+                  data-testid="filter-site"
+                  value={query.site}
+                  onChange={(e) => set({ site: (e.target as HTMLSelectElement).value })}
+                >
+                  <option value="">all</option>
+                  {page.sites.filter((s) => s.site !== null).map((s) => (
+                    <option key={s.site!} value={s.site!}>{s.site}</option>
+                  ))}
+                </select>
+              </label>
+              <label>
+                Agent{" "}
+                <input
+                  type="search"
+                  data-testid="filter-agent"
+                  value={query.agent}
+                  onChange={(e) => set({ agent: (e.target as HTMLInputElement).value })}
+                />
+              </label>
+              {page.models.length
+                ? (
+                  <label>
+                    Model{" "}
+                    <select
+                      data-testid="filter-model"
+                      value={query.model}
+                      onChange={(e) => set({ model: (e.target as HTMLSelectElement).value })}
+                    >
+                      <option value="">all</option>
+                      {page.models.map((m) => <option key={m} value={m}>{m}</option>)}
+                    </select>
+                  </label>
+                )
+                : null}
+              <label>
+                Status{" "}
+                <select
+                  data-testid="filter-status"
+                  value={query.status}
+                  onChange={(e) => set({ status: (e.target as HTMLSelectElement).value as LiveQuery["status"] })}
+                >
+                  <option value="">all</option>
+                  {LIVE_STATUSES.map((s) => <option key={s} value={s}>{s}</option>)}
+                </select>
+              </label>
+              <label>
+                Sort{" "}
+                <select
+                  data-testid="sort"
+                  value={query.sort}
+                  onChange={(e) => set({ sort: (e.target as HTMLSelectElement).value as LiveQuery["sort"] })}
+                >
+                  {LIVE_SORTS.map((s) => <option key={s} value={s}>{SORT_LABELS[s]}</option>)}
+                </select>
+              </label>
+              <button
+                type="button"
+                data-testid="sort-dir"
+                onClick={() => set({ dir: query.dir === "desc" ? "asc" : "desc" })}
+              >
+                {query.dir === "desc" ? "↓ descending" : "↑ ascending"}
+              </button>
+            </form>
+            <div class="table-wrap">
+              <table data-testid="meters">
+                <thead>
+                  <tr>
+                    <th>Meter</th>
+                    <th class="num">Power (W)</th>
+                    <th class="num">Voltage (V)</th>
+                    <th class="num">Current (A)</th>
+                    <th class="num">Energy (kWh)</th>
+                    <th class="num">PF</th>
+                    <th>Agent</th>
+                    <th>Last reading</th>
                   </tr>
-                );
-              })}
-            </tbody>
-          </table>
+                </thead>
+                <tbody>{body}</tbody>
+              </table>
+            </div>
+            <nav class="pager" data-testid="pager">
+              <button
+                type="button"
+                disabled={query.offset === 0}
+                onClick={() => setQuery((q) => ({ ...q, offset: Math.max(0, q.offset - q.limit) }))}
+              >
+                ← previous
+              </button>
+              <span data-testid="page-range">
+                {page.matched === 0 ? "no meter matches" : `${page.query.offset + 1}–${last} of ${page.matched}`}
+                {page.matched !== page.total ? ` (filtered from ${page.total})` : ""}
+              </span>
+              <button
+                type="button"
+                disabled={last >= page.matched}
+                onClick={() => setQuery((q) => ({ ...q, offset: q.offset + q.limit }))}
+              >
+                next →
+              </button>
+            </nav>
+          </>
         )}
     </div>
   );

@@ -3,6 +3,7 @@
  * `startServer` is what main.ts, the tests and the benchmarks all use.
  */
 import { Hono } from "hono";
+import { compress, COMPRESSIBLE_CONTENT_TYPE_REGEX } from "hono/compress";
 import { type Clock, systemClock } from "../shared/clock.ts";
 import { createLogger, type Logger } from "../shared/log.ts";
 import { type EmbeddedBroker, startEmbeddedBroker } from "./broker.ts";
@@ -96,6 +97,15 @@ export async function startServer(
       c.set("ctx", ctx);
       await next();
     });
+    // gzip for pages, JSON, CSV and the live SSE stream (Deno's CompressionStream flushes each chunk: every
+    // event leaves at once, and the shared window makes a delta after the first cost little)
+    app.use(
+      "*",
+      compress({
+        encoding: "gzip",
+        contentTypeFilter: (type) => COMPRESSIBLE_CONTENT_TYPE_REGEX.test(type) || type.startsWith("text/event-stream"),
+      }),
+    );
     app.use("*", authMiddleware()); // default-deny policy, CSRF, body caps, security headers (server/auth/policy.ts)
     app.onError((err, c) => {
       const known = domainErrorResponse(err);

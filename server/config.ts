@@ -4,6 +4,16 @@ import { type Zone, ZoneError, zoneFromSettings } from "../shared/zone.ts";
 export interface ServerConfig {
   host: string;
   port: number;
+  /**
+   * port of the OTA download responder (OTA_HTTP_PORT; default PORT + 1, 0 = any free port): the plain
+   * HTTP/1.1 socket every `ota_http` URL points at (server/ota/responder.ts)
+   */
+  otaHttpPort: number;
+  /**
+   * OTA_HTTP_URL: where units reach that responder (http://host:port), when not at the rollout's base
+   * URL host on otaHttpPort (a port forward, a NAT)
+   */
+  otaHttpUrl: string | null;
   /** a file path (local SQLite) or a KV Connect URL (http(s)://…) */
   kvPath: string;
   /** an external broker (mqtt://host:port); when unset the server embeds aedes */
@@ -18,6 +28,10 @@ export interface ServerConfig {
   dataDir: string;
   /** how often the ingest log is moved into per-meter history blocks (HISTORY_COMPACT_MS) */
   historyCompactMs: number;
+  /** how often the live view sends its deltas (LIVE_INTERVAL_MS) */
+  liveIntervalMs: number;
+  /** a live watcher that has not read its stream this long is disconnected (LIVE_MAX_BEHIND_MS) */
+  liveMaxBehindMs: number;
   logLevel: "debug" | "info" | "warn" | "error";
   /** the installation's time zone: where energy days and months start, and what a maintenance window's hours mean */
   zone: Zone;
@@ -37,9 +51,18 @@ export interface ServerConfig {
 export function configFromEnv(env: Record<string, string | undefined> = Deno.env.toObject()): ServerConfig {
   const dataDir = env.DATA_DIR ?? "./data";
   const mqttUrl = env.MQTT_URL || null;
+  const port = intFrom(env.PORT, 8000, "PORT");
+  const otaHttpUrl = env.OTA_HTTP_URL || null;
+  if (otaHttpUrl && !/^http:\/\/[^\s/]+(:\d+)?\/?$/.test(otaHttpUrl)) {
+    throw new Error(
+      `OTA_HTTP_URL must be plain http://host[:port] (OpenBeken cannot fetch over HTTPS), got ${otaHttpUrl}`,
+    );
+  }
   return {
     host: env.HOST ?? "127.0.0.1",
-    port: intFrom(env.PORT, 8000, "PORT"),
+    port,
+    otaHttpPort: intFrom(env.OTA_HTTP_PORT, port === 0 ? 0 : port === 65535 ? 0 : port + 1, "OTA_HTTP_PORT"),
+    otaHttpUrl: otaHttpUrl?.replace(/\/$/, "") ?? null,
     kvPath: env.KV_PATH ?? `${dataDir}/meterfleet.kv`,
     mqttUrl,
     embeddedMqttPort: intFrom(env.MQTT_PORT, 1883, "MQTT_PORT"),
@@ -48,6 +71,8 @@ export function configFromEnv(env: Record<string, string | undefined> = Deno.env
     instanceId: env.INSTANCE_ID ?? `srv-${crypto.randomUUID().slice(0, 8)}`,
     dataDir,
     historyCompactMs: msFrom(env.HISTORY_COMPACT_MS, 20_000, "HISTORY_COMPACT_MS"),
+    liveIntervalMs: msFrom(env.LIVE_INTERVAL_MS, 1000, "LIVE_INTERVAL_MS"),
+    liveMaxBehindMs: msFrom(env.LIVE_MAX_BEHIND_MS, 30_000, "LIVE_MAX_BEHIND_MS"),
     logLevel: (env.LOG_LEVEL as ServerConfig["logLevel"]) ?? "info",
     zone: zoneFromEnv(env),
     secretsKey: env.SECRETS_KEY || null,

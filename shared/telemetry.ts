@@ -24,6 +24,8 @@ export const READINGS_PER_AGENT_BATCH = 400;
 
 const finite = z.number().finite();
 export const DEVICE_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
+/** A spool's epoch: 16 random hex digits made with the spool (edge-agent/uplink/spool.ts). */
+export const SPOOL_EPOCH = /^[0-9a-f]{16}$/;
 
 export const phaseReadingSchema = z.object({
   voltage: finite.min(0).max(1000),
@@ -50,13 +52,17 @@ export const readingSchema = z.object({
 export const telemetryBatchSchema = z.object({
   v: z.literal(1),
   agentId: z.string().regex(AGENT_ID, "agent id: 1-64 of A-Z a-z 0-9 _ . -"),
-  /** strictly increasing per agent, survives agent restarts; the server's dedupe key */
+  /** the agent's spool: (epoch, seq) is the server's dedupe key; absent in batches from before epochs */
+  epoch: z.string().regex(SPOOL_EPOCH, "epoch: 16 hex digits").optional(),
+  /** strictly increasing per spool, survives agent restarts */
   seq: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
   readings: z.array(readingSchema).max(TELEMETRY_LIMITS.maxReadingsPerBatch),
 }).strict();
 
 export const telemetryAckSchema = z.object({
   v: z.literal(1),
+  /** the acked batch's epoch (an ack for another spool's batch is not this spool's) */
+  epoch: z.string().regex(SPOOL_EPOCH).optional(),
   seq: z.number().int().min(0),
   /** "duplicate" when the batch had already been committed before */
   status: z.enum(["committed", "duplicate", "rejected"]),

@@ -1,31 +1,33 @@
 /**
  * Simulated OpenBeken units (the DEVICE side), for tests, benchmarks and the
- * demo. Behaviour follows ../shared/reference/openbeken.md:
- * - MQTT §1: LWT `<topic>/connected` = offline (retain, QoS 1); on connect
- *   `connected` = online (retain, QoS 2), then the self-state items (host,
- *   build, mac, ssid, rssi, uptime, freeheap, ip) trickled one by one; meter
- *   values `<topic>/voltage|current|power|energycounter/get` at QoS 0 with
- *   truncated decimals, energy in Wh; commands on `cmnd/<topic>/+` and the
- *   platform group `cmnd/bekens_n|bekens_t/+`.
- * - OTA §3.1: `ota_http <url>` → graceful MQTT disconnect, download over
- *   HTTP, reboot by itself; `POST /api/ota` (raw body, answers {"size":N},
- *   no reboot) + `POST /api/reboot` ({"reboot":3}); `/api/info`.
- * - Failure modes: a bad, wrong-chip or undecodable package is quietly
- *   ignored by the bootloader and the OLD version boots again; units can be
- *   offline, download slowly, or never come back.
- *
- * Deviation: Deno.serve answers with a proper CRLF status line and
- * Content-Length, not OBK's bare-LF, close-delimited responses.
- * This file formats topics and payloads itself; it does not import the
- * server's parsers (a shared bug must not pass both sides).
+ * demo: strict where the firmware is (OpenBK7231T_App 1.18.299; each behaviour
+ * cites its source file below), written independently of the server's parsers
+ * (a shared bug must not pass both sides).
+ * - MQTT (src/mqtt/new_mqtt.c): client id = topic, keep-alive 100 s, will
+ *   `<topic>/connected` = offline (retain, QoS 1); on connect `connected` =
+ *   online (retain, QoS 2), the self-state items one by one, HA discovery
+ *   (flag 27); meter values by drv_bl_shared.c's threshold/interval rule;
+ *   commands on `cmnd/<topic>/+` and the platform group `cmnd/bekens_n|t/+`.
+ * - OTA (`ota_http`, obk-httpclient.ts + hal_ota_bk7231.c): MQTT dropped
+ *   without DISCONNECT, OBK's download client on a raw socket, a reboot after
+ *   EVERY ota_http; the bootloader boots the new image only when the whole
+ *   package arrived and checks out (bad, wrong-chip or partial: old version).
+ * - Reboots are power cuts to the network: no DISCONNECT, no FIN; the will
+ *   comes at keep-alive or when the unit takes its client id back.
+ * - HTTP: `POST /api/ota` (raw body, answers {"size":N}, no reboot) +
+ *   `POST /api/reboot` ({"reboot":3}); `/api/info`. (Deno.serve answers with a
+ *   CRLF status line and Content-Length, not OBK's bare-LF responses.)
+ * - Failure modes: bad image, never returns, slow download, offline, drop_half
+ *   (the first download's socket closes after `dropAfterBytes`).
  */
 import mqtt, { type MqttClient } from "mqtt";
 import { parseArgs } from "node:util";
 import { crc32Zlib } from "../../shared/bk7231/crc32.ts";
 import { readSimMarker } from "./obk-image.ts";
+import { obkHttpGet } from "./obk-httpclient.ts";
 import { OBK_PLATFORM_GROUPS, unitMqttCredentials } from "../../shared/obk-config.ts";
 
-export type ObkBehaviour = "ok" | "bad_image" | "never_returns" | "slow_download" | "offline";
+export type ObkBehaviour = "ok" | "bad_image" | "never_returns" | "slow_download" | "offline" | "drop_half";
 
 export interface ObkSimOptions {
   index: number;
@@ -42,8 +44,14 @@ export interface ObkSimOptions {
   slowDownloadMs?: number;
   /** gap between self-state items (OBK: 1 item per second) */
   itemGapMs?: number;
-  /** meter publish period; 0 = no meter values */
+  /** metering frame period (OBK: 1000 ms, one BL_ProcessUpdate a second); 0 = no meter values */
   meterIntervalMs?: number;
+  /** the power factor the metering chip sees; > 1 models an uncalibrated unit (OBK publishes P/S unclamped) */
+  uncalibratedPf?: number;
+  /** publish Home Assistant discovery after connecting (flag 27, "automatic HA discovery"; default on) */
+  haDiscovery?: boolean;
+  /** drop_half: bytes after which the first download's socket is closed */
+  dropAfterBytes?: number;
   /** web password: every /api/ call then needs HTTP Basic auth as user `admin` (src/httpserver/http_basic_auth.c) */
   webPassword?: string;
   /** MQTT username/password for this unit's topic (the broker may require them) */
@@ -61,10 +69,56 @@ const COUNTS: Record<Q, number> = { voltage: 15188, current: 251210, power: 598 
 const BUILD_DATE = "Jul 24 2026 10:41:55";
 const hex2 = (n: number) => n.toString(16).padStart(2, "0");
 
-/** OBK prints with %f then cuts (does not round) to N decimals (openbeken.md §1.2). */
-export function truncated(x: number, decimals: number): string {
-  const f = 10 ** decimals;
-  return (Math.trunc(x * f) / f).toFixed(decimals);
+/**
+ * MQTT_PublishMain_StringFloat (src/mqtt/new_mqtt.c): the value is a C float, printed with "%f" (six
+ * decimals, rounded from the float's exact value), then stripDecimalPlaces (src/new_common.c) cuts the
+ * text after `decimals` digits without rounding. 231.4 is the float 231.399993896…, "%f" gives
+ * "231.399994", cut to one decimal: "231.3".
+ */
+export function obkFloat(x: number, decimals: number): string {
+  const text = Math.fround(Number.isNaN(x) ? 0 : x).toFixed(6);
+  const dot = text.indexOf(".");
+  return decimals === 0 ? text.slice(0, dot) : text.slice(0, dot + 1 + decimals);
+}
+
+/** datasetlist in src/driver/drv_bl_shared.c: MQTT name, rounding_decimals, changeSendThreshold. */
+const OBK_SENSORS = [
+  { name: "voltage", decimals: 1, threshold: 0.25, cls: "voltage", unit: "V", suffix: "0" },
+  { name: "current", decimals: 3, threshold: 0.002, cls: "current", unit: "A", suffix: "1" },
+  { name: "power", decimals: 2, threshold: 0.25, cls: "power", unit: "W", suffix: "2" },
+  { name: "138", decimals: 2, threshold: 0.02, cls: "frequency", unit: "Hz", suffix: "138" },
+  { name: "power_apparent", decimals: 2, threshold: 0.25, cls: "apparent_power", unit: "VA", suffix: "9" },
+  { name: "power_reactive", decimals: 2, threshold: 0.25, cls: "reactive_power", unit: "var", suffix: "10" },
+  { name: "power_factor", decimals: 2, threshold: 0.05, cls: "power_factor", unit: "", suffix: "11" },
+  { name: "energycounter", decimals: 3, threshold: 0.1, cls: "energy", unit: "Wh", suffix: "3" },
+  { name: "energycounter_last_hour", decimals: 3, threshold: 0.1, cls: "energy", unit: "Wh", suffix: "4" },
+] as const;
+
+/**
+ * BL_ProcessUpdate's publish decision per quantity (src/driver/drv_bl_shared.c): lastSentValue and
+ * noChangeFrame start at 0; a value is sent when |lastSent − reading| > changeSendThreshold and
+ * noChangeFrame ≥ changeDoNotSendMinFrames (5), or when noChangeFrame ≥ changeSendAlwaysFrames (60);
+ * sending resets noChangeFrame, every other frame increments it. So a steady value goes out every 61
+ * frames, a moving one at most every 6.
+ */
+export class ObkPublishRule {
+  #sent: Record<string, { last: number; frames: number }> = {};
+  /** one frame: the [name, payload] pairs to publish */
+  frame(values: Record<string, number>): [string, string][] {
+    const out: [string, string][] = [];
+    for (const s of OBK_SENSORS) {
+      const v = values[s.name];
+      if (v === undefined || Number.isNaN(v)) continue;
+      const st = this.#sent[s.name] ??= { last: 0, frames: 0 };
+      const diff = Math.fround(st.last) - Math.fround(v);
+      if ((Math.abs(diff) > s.threshold && st.frames >= 5) || st.frames >= 60) {
+        st.frames = 0;
+        st.last = v;
+        out.push([s.name, obkFloat(v, s.decimals)]);
+      } else st.frames++;
+    }
+    return out;
+  }
 }
 
 export class ObkSimUnit {
@@ -80,11 +134,27 @@ export class ObkSimUnit {
   otaCommands = 0;
   otaUrls: string[] = [];
   httpOtaUploads = 0;
+  /** the subscriptions the broker refused at the last connect (OpenBeken's own set, see #connect) */
+  refusedSubscriptions: string[] = [];
+  /** what each `ota_http` download ended with (the strict client's view) */
+  downloads: {
+    url: string;
+    outcome: string;
+    status: number | null;
+    contentLength: number | null;
+    bytes: number;
+    headerNames: string[];
+    detail: string;
+  }[] = [];
   reboots = 0;
   httpPort: number | null = null;
   #client: MqttClient | null = null;
   #http: Deno.HttpServer | null = null;
   #bootAt = Date.now();
+  /**
+   * the total counter (OBK_CONSUMPTION_TOTAL): survives reboots, as OBK keeps it in flash vars
+   * (HAL_FlashVars_SaveTotalConsumption; saved before every OTA reboot, hal_ota_bk7231.c state 2)
+   */
   #energyWh = 1000 + Math.random() * 1000;
   #timers = new Set<ReturnType<typeof setTimeout>>();
   #pendingImage: Uint8Array | null = null;
@@ -113,6 +183,8 @@ export class ObkSimUnit {
       current: COUNTS.current / g.current,
       power: COUNTS.power / g.power,
     };
+    this.#meter.power = 40 + (o.index % 7) * 30;
+    this.#truePower = this.#meter.power;
   }
 
   get online() {
@@ -171,11 +243,33 @@ export class ObkSimUnit {
     });
     if (!client.connected) return;
     try {
-      await client.subscribeAsync(`cmnd/${this.topic}/+`, { qos: 1 });
-      // the platform group topic (a stricter broker ACL may refuse it; OBK carries on without it)
-      await client.subscribeAsync(`cmnd/${this.group}/+`, { qos: 1 }).catch(() => {});
+      // MQTT_InitCallbacks (src/mqtt/new_mqtt.c), QoS 1: `<topic>/+/set`, `<group>/+/set`, `cmnd/<topic>/+`,
+      // `cmnd/<group>/+`, `<topic>/+/get`, `homeassistant/+` (the group defaults to DEF_MQTT_GROUP,
+      // src/new_common.h). A refused filter comes back as SUBACK 0x80; OBK carries on without it, and so do we,
+      // but counts it so a test can tell.
+      const filters = [
+        `${this.topic}/+/set`,
+        `${this.group}/+/set`,
+        `cmnd/${this.topic}/+`,
+        `cmnd/${this.group}/+`,
+        `${this.topic}/+/get`,
+        "homeassistant/+",
+      ];
+      const refused: string[] = [];
+      for (const f of filters) {
+        // mqtt.js rejects a SUBACK of 0x80
+        const ok = await client.subscribeAsync(f, { qos: 1 }).then((g) => g[0]?.qos !== 128, () => false);
+        if (!ok) refused.push(f);
+      }
+      this.refusedSubscriptions = refused;
       await client.publishAsync(`${this.topic}/connected`, "online", { qos: 2, retain: true });
       await this.#broadcastSelfState(client);
+      if (this.o.haDiscovery ?? true) {
+        for (const [topic, payload] of this.#discovery()) {
+          if (this.#client !== client) break;
+          await client.publishAsync(topic, payload, { qos: 1, retain: true });
+        }
+      }
       if (this.o.meterIntervalMs) this.#meterLoop(client);
     } catch {
       // the connection dropped while we were announcing ourselves: the close handler reconnects
@@ -183,18 +277,58 @@ export class ObkSimUnit {
     }
   }
 
+  /** The self-state broadcast on connect (flag 10), in MQTT_DoItemPublish order (src/mqtt/new_mqtt.h PUBLISHITEM_*). */
   #selfState(): [string, string][] {
     const t = this.topic;
     return [
       [`${t}/host`, this.topic],
       [`${t}/build`, `Open${this.chip} ${this.version} ${BUILD_DATE}`],
       [`${t}/mac`, this.mac],
+      [`${t}/temp`, (38 + (this.o.index % 10) * 0.37).toFixed(2)], // "%.2f", getInternalTemperature()
       [`${t}/ssid`, "SimWiFi"],
+      [`${t}/datetime`, String(Math.floor(Date.now() / 1000))],
+      [`${t}/sockets`, "3"],
       [`${t}/rssi`, String(-50 - (this.o.index % 30))],
       [`${t}/uptime`, String(Math.floor((Date.now() - this.#bootAt) / 1000))],
       [`${t}/freeheap`, "95168"],
       [`${t}/ip`, "127.0.0.1"],
     ];
+  }
+
+  /** Long device name, `Open<chip>_<MAC bytes 2..5>` (src/new_cfg.c CFG_SetDefaultConfig). */
+  get longName() {
+    return `Open${this.chip}_${this.topic.slice(3)}`;
+  }
+
+  /**
+   * Home Assistant discovery of the energy sensors (src/httpserver/hass.c hass_populate_unique_id,
+   * hass_build_discovery_json; published retained, src/httpserver/http_fns.c): `"~"` is the client id,
+   * the topic names the long device name.
+   */
+  #discovery(): [string, string][] {
+    return OBK_SENSORS.map((s) => {
+      const uniq = `${this.longName}_sensor_${s.suffix}`;
+      const j: Record<string, unknown> = {
+        dev: {
+          ids: [this.longName],
+          name: this.topic,
+          sw: this.version,
+          mf: "Beken Corporation",
+          mdl: this.chip,
+          cu: "http://127.0.0.1/index",
+        },
+        name: s.name,
+        "~": this.topic,
+        avty_t: "~/connected",
+        uniq_id: uniq,
+        qos: 1,
+        dev_cla: s.cls,
+        stat_t: `~/${s.name}/get`,
+        stat_cla: s.cls === "energy" ? "total_increasing" : "measurement",
+      };
+      if (s.unit) j.unit_of_meas = s.unit;
+      return [`homeassistant/sensor/${uniq}/config`, JSON.stringify(j)];
+    });
   }
 
   async #broadcastSelfState(client: MqttClient) {
@@ -205,35 +339,68 @@ export class ObkSimUnit {
     }
   }
 
+  /**
+   * One BL_ProcessUpdate frame per `meterIntervalMs` (OBK: one a second), src/driver/drv_bl_shared.c:
+   * the driver's V, I, P, f; apparent = V·I, reactive = √(S² − P²), power factor = P/S (unclamped: an
+   * uncalibrated unit shows > 1); the total counter (a double) grows by P·dt; then for each quantity the
+   * publish rule: sent when it moved more than its changeSendThreshold AND at least changeDoNotSendMinFrames
+   * (5) frames passed since it was last sent, or after changeSendAlwaysFrames (60) frames whatever it did.
+   * QoS 0, `<topic>/<name>/get`, each value a float32 printed `%f` and cut to its decimals.
+   */
   #meterLoop(client: MqttClient) {
-    this.#later(this.o.meterIntervalMs!, () => {
+    const frameMs = this.o.meterIntervalMs!;
+    this.#later(frameMs, () => {
       if (this.#client !== client || !client.connected) return;
-      const tv = this.o.load?.voltage ?? 228 + Math.random() * 6;
-      const tp = this.o.load?.power ?? 40 + (this.o.index % 7) * 30 + Math.random() * 5;
-      this.#energyWh += (tp * this.o.meterIntervalMs!) / 3_600_000;
-      // the chip's raw counts of the true load, then OBK's Scale (DIVIDE): reading = raw / factor
+      const t = Date.now();
+      const m = this.#meter;
+      // the load at the terminals: a slowly wandering load and mains, or a steady test load
+      const load = this.o.load;
+      const tv = load?.voltage ?? 230 + 3 * Math.sin(t / 97_000 + this.o.index) + (Math.random() - 0.5) * 0.4;
+      const tp = load?.power ?? Math.max(0, this.#truePower + (Math.random() - 0.5) * 2);
+      this.#truePower = tp;
+      const pf = this.o.uncalibratedPf ?? (load ? 1 : 0.95);
+      // the metering chip's raw counts of it, then OBK's Scale (DIVIDE): reading = raw / factor (drv_pwrCal.c)
       this.#latestRaw = {
         voltage: Math.round(tv * COUNTS.voltage),
-        current: Math.round((tp / tv) * COUNTS.current),
+        current: Math.round((tp / (tv * pf)) * COUNTS.current),
         power: Math.round(tp * COUNTS.power),
       };
-      const v = this.#latestRaw.voltage / this.factors.voltage;
-      const i = this.#latestRaw.current / this.factors.current;
-      const p = this.#latestRaw.power / this.factors.power;
-      const t = this.topic;
-      for (
-        const [k, val] of [["voltage", truncated(v, 1)], ["current", truncated(i, 3)], ["power", truncated(p, 2)], [
-          "energycounter",
-          truncated(this.#energyWh, 3),
-        ]]
-      ) {
-        client.publish(`${t}/${k}/get`, val, { qos: 0 });
+      m.voltage = this.#latestRaw.voltage / this.factors.voltage;
+      m.current = this.#latestRaw.current / this.factors.current;
+      m.power = this.#latestRaw.power / this.factors.power;
+      m.frequency = 50 + (Math.random() - 0.5) * 0.04;
+      this.#energyWh += (m.power * frameMs) / 3_600_000;
+      this.#hourLog.push([t, this.#energyWh]);
+      while (this.#hourLog.length > 1 && this.#hourLog[0][0] < t - 3_600_000) this.#hourLog.shift();
+      const f = Math.fround;
+      const apparent = f(f(m.voltage) * f(m.current));
+      const reactive = apparent <= Math.abs(f(m.power)) ? 0 : f(Math.sqrt(apparent ** 2 - f(m.power) ** 2));
+      const values: Record<string, number> = {
+        voltage: m.voltage,
+        current: m.current,
+        power: m.power,
+        "138": m.frequency,
+        power_apparent: apparent,
+        power_reactive: reactive,
+        power_factor: apparent === 0 ? 1 : f(m.power) / apparent,
+        energycounter: this.#energyWh,
+        energycounter_last_hour: this.#energyWh - this.#hourLog[0][1],
+      };
+      for (const [name, text] of this.#rule.frame(values)) {
+        client.publish(`${this.topic}/${name}/get`, text, { qos: 0 });
       }
       this.#meterLoop(client);
     });
   }
+  #meter = { voltage: 230, current: 0, power: 40, frequency: 50 };
+  /** the true load's power, wandering (what the chip measures before its factors) */
+  #truePower = 40;
+  #rule = new ObkPublishRule();
+  #hourLog: [number, number][] = [];
 
   #onCommand(topic: string, payload: string) {
+    // only console commands act here (tasCmnd); `/set`, `/get` and homeassistant/status would not OTA or restart
+    if (!topic.startsWith("cmnd/")) return;
     const cmd = topic.split("/").pop()!.toLowerCase();
     if (cmd === "ota_http") {
       this.otaCommands++;
@@ -258,52 +425,92 @@ export class ObkSimUnit {
     this.calibrations.push({ quantity: q, real });
   }
 
-  /** `ota_http <url>`: MQTT goes down gracefully (no LWT), download, reboot by itself. */
+  /**
+   * `ota_http <url>` (src/cmnds/cmd_main.c CMD_HTTPOTA → OTA_RequestDownloadFromHTTP → otarequest in
+   * src/hal/bk7231/hal_ota_bk7231.c): a second request while one runs is ignored ("http in progress").
+   * The MQTT task sees OTA progress ≠ −1 and calls `mqtt_disconnect` (src/mqtt/new_mqtt.c), which in
+   * libraries/mqtt_patched.c only calls mqtt_close → altcp_close: the TCP connection ends without a
+   * DISCONNECT packet, so the broker publishes the retained will
+   * `offline`. The download runs on the strict client (obk-httpclient.ts); then, in EVERY case —
+   * done, 404, 409, refused, bad URL, cut off — myhttpclientcallback state 2 closes the OTA partition,
+   * waits 1 s and reboots. The bootloader decides from the partition whether the new image boots.
+   */
   async #otaHttp(url: string) {
     if (this.#busy) return;
     this.#busy = true;
     const client = this.#client;
     this.#client = null;
-    await client?.endAsync(false).catch(() => {}); // DISCONNECT: the broker keeps the retained "online"
-    let image: Uint8Array | null = null;
-    try {
-      if (this.behaviour === "slow_download") await new Promise((r) => setTimeout(r, this.o.slowDownloadMs ?? 500));
-      const res = await fetch(url, { signal: AbortSignal.timeout(30_000) });
-      if (res.ok) image = new Uint8Array(await res.arrayBuffer());
-      else await res.body?.cancel();
-    } catch {
-      image = null;
-    }
-    if (!image) {
-      // download failed: OBK does not reboot; MQTT comes back with the old firmware
-      this.#busy = false;
-      await this.#connect();
-      return;
-    }
+    client?.end(true); // TCP closed, no DISCONNECT: the broker publishes the will
+    if (this.behaviour === "slow_download") await new Promise((r) => setTimeout(r, this.o.slowDownloadMs ?? 500));
+    const dl = await obkHttpGet(url, {
+      timeoutMs: 60_000,
+      connect: this.behaviour === "drop_half" && !this.#droppedOnce ? (h, p) => this.#halfConn(h, p) : undefined,
+    });
+    this.downloads.push({
+      url,
+      outcome: dl.outcome,
+      status: dl.status,
+      contentLength: dl.contentLength,
+      bytes: dl.written.length,
+      headerNames: dl.headerNames,
+      detail: dl.detail,
+    });
     await new Promise((r) => setTimeout(r, this.o.rebootDelayMs ?? 0));
-    await this.#reboot(image);
+    await this.#reboot(dl.written.length ? dl.written : null);
   }
 
-  /** The bootloader's view of the OTA partition: a good package for this chip, or null (keep the old app). */
+  #droppedOnce = false;
+  /** A unit whose Wi-Fi drops halfway through its first download: the socket closes after half the bytes. */
+  async #halfConn(hostname: string, port: number): Promise<Deno.Conn> {
+    this.#droppedOnce = true;
+    const conn = await Deno.connect({ hostname, port });
+    let got = 0;
+    const limit = this.o.dropAfterBytes ?? 4096;
+    const read = conn.read.bind(conn);
+    (conn as { read: Deno.Conn["read"] }).read = async (p: Uint8Array) => {
+      if (got >= limit) {
+        conn.close();
+        return null;
+      }
+      const n = await read(p.subarray(0, Math.min(p.length, limit - got)));
+      if (n !== null) got += n;
+      return n;
+    };
+    return conn;
+  }
+
+  /**
+   * The bootloader's view of the OTA partition: a good package for this chip, or null (keep the old app).
+   * It reads the RBL header and takes `len` bytes of package after it (bk7231-bootloader.md), so bytes
+   * written past the package (more than Content-Length, 0xFF padding of the last sector) do not matter,
+   * while a short or corrupted package fails its CRC.
+   */
   #unpack(image: Uint8Array | null): string | null {
     if (!image || image.length < 96) return null;
     if (image[0] !== 0x52 || image[1] !== 0x42 || image[2] !== 0x4c || image[3] !== 0) return null;
     const dv = new DataView(image.buffer, image.byteOffset, 96);
     if (crc32Zlib(image.subarray(0, 92)) !== dv.getUint32(92, true)) return null;
     const pkgLen = dv.getUint32(88, true);
-    const pkg = image.subarray(96);
-    if (pkg.length !== pkgLen || crc32Zlib(pkg) !== dv.getUint32(76, true)) return null;
+    if (image.length < 96 + pkgLen) return null;
+    const pkg = image.subarray(96, 96 + pkgLen);
+    if (crc32Zlib(pkg) !== dv.getUint32(76, true)) return null;
     const marker = readSimMarker(pkg);
     if (!marker || marker.chip !== this.chip) return null; // wrong platform: refused, old app boots
     return marker.version;
   }
 
+  /**
+   * A reboot (bk_reboot) is a power cut as far as the network knows: no DISCONNECT, no TCP FIN. A live
+   * MQTT connection is left hanging, so the broker publishes the will only after its keep-alive
+   * (1.5 × 100 s, src/mqtt/new_mqtt.c mqtt_client_info) or when the unit connects again with its client
+   * id and takes the session over.
+   */
   #reboot(image: Uint8Array | null): Promise<void> {
     this.#busy = true;
     this.reboots++;
     const client = this.#client;
     this.#client = null;
-    client?.end(true); // power cut: no DISCONNECT, the broker publishes the LWT
+    if (client) this.#abandon(client);
     const next = this.behaviour === "bad_image" ? null : this.#unpack(image);
     if (this.behaviour === "never_returns") return Promise.resolve();
     this.#later(this.o.bootMs ?? 20, async () => {
@@ -314,6 +521,17 @@ export class ObkSimUnit {
     });
     return Promise.resolve();
   }
+
+  /** Stop talking on a connection without closing it: no PINGREQ, no reads, no FIN (until stop()). */
+  #abandon(client: MqttClient) {
+    const c = client as unknown as { _destroyKeepaliveManager?: () => void; stream?: { pause(): void } };
+    c._destroyKeepaliveManager?.();
+    c.stream?.pause();
+    client.removeAllListeners("close");
+    client.on("close", () => {});
+    this.#hanging.add(client);
+  }
+  #hanging = new Set<MqttClient>();
 
   /**
    * OpenBeken's check (src/httpserver/http_basic_auth.c, http_basic_auth_eval): only with a web password set; the
@@ -390,6 +608,8 @@ export class ObkSimUnit {
     this.#timers.clear();
     await this.#client?.endAsync(true).catch(() => {});
     this.#client = null;
+    for (const c of this.#hanging) c.end(true);
+    this.#hanging.clear();
     await this.#http?.shutdown();
   }
 }
@@ -449,7 +669,7 @@ export async function runSimCli(args: string[]) {
       version: { type: "string", default: "1.18.299" },
       chip: { type: "string", default: "BK7231N" },
       fail: { type: "string", default: "0" },
-      interval: { type: "string", default: "5000" },
+      interval: { type: "string", default: "1000" },
       first: { type: "string", default: "1" },
       "boot-ms": { type: "string", default: "3000" },
       "reboot-delay-ms": { type: "string", default: "1000" },

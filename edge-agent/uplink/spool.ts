@@ -7,17 +7,21 @@
  *
  * Layout: <dir>/<seq, 16 digits>.cbor (one encoded batch each),
  *         <dir>/seq (the last sequence number issued),
+ *         <dir>/epoch (random, made with the spool: a fresh spool's batch 0 is not
+ *                      an older spool's batch 0 to the server's ledger),
  *         <dir>/rejected/ (batches the server refused, kept for inspection).
  */
+import { SPOOL_EPOCH } from "../../shared/telemetry.ts";
+
 export class TelemetrySpool {
   #pending: number[] = [];
   #lastSeq = -1;
 
-  private constructor(readonly dir: string) {}
+  private constructor(readonly dir: string, readonly epoch: string) {}
 
   static async open(dir: string): Promise<TelemetrySpool> {
-    const spool = new TelemetrySpool(dir);
     await Deno.mkdir(`${dir}/rejected`, { recursive: true });
+    const spool = new TelemetrySpool(dir, await TelemetrySpool.#epoch(dir));
     const seqs: number[] = [];
     for await (const e of Deno.readDir(dir)) {
       const m = /^(\d{16})\.cbor$/.exec(e.name);
@@ -30,6 +34,17 @@ export class TelemetrySpool {
     const stored = await Deno.readTextFile(`${dir}/seq`).then(Number).catch(() => -1);
     spool.#lastSeq = Math.max(Number.isFinite(stored) ? stored : -1, seqs.at(-1) ?? -1);
     return spool;
+  }
+
+  /** The spool's epoch, made once with it (a spool from before epochs gets one too: its old batches keep none). */
+  static async #epoch(dir: string): Promise<string> {
+    const stored = (await Deno.readTextFile(`${dir}/epoch`).catch(() => "")).trim();
+    if (SPOOL_EPOCH.test(stored)) return stored;
+    const epoch = [...crypto.getRandomValues(new Uint8Array(8))].map((b) => b.toString(16).padStart(2, "0")).join("");
+    const tmp = `${dir}/epoch.${crypto.randomUUID().slice(0, 8)}.tmp`;
+    await Deno.writeTextFile(tmp, epoch);
+    await Deno.rename(tmp, `${dir}/epoch`);
+    return epoch;
   }
 
   /** Sequence numbers strictly increase across restarts: the server dedupes on (agent, seq). */

@@ -84,7 +84,10 @@ export class TelemetryUplink {
   /** Spool a batch of readings and send it when the broker is reachable. Returns its seq. */
   async send(readings: Reading[]): Promise<number> {
     const seq = await this.o.spool.nextSeq();
-    await this.o.spool.put(seq, encodeTelemetryBatch({ v: 1, agentId: this.o.agentId, seq, readings }));
+    await this.o.spool.put(
+      seq,
+      encodeTelemetryBatch({ v: 1, agentId: this.o.agentId, epoch: this.o.spool.epoch, seq, readings }),
+    );
     this.kick();
     return seq;
   }
@@ -157,6 +160,8 @@ export class TelemetryUplink {
       this.o.log.warn("ignoring malformed ack", { err: e });
       return;
     }
+    // an ack for a batch of an earlier spool (wiped while its batch was in flight) is not one of ours
+    if (ack.epoch !== undefined && ack.epoch !== this.o.spool.epoch) return;
     const publishedAt = this.#inflight.get(ack.seq);
     this.#inflight.delete(ack.seq);
     if (publishedAt !== undefined) this.o.onAck?.(ack.seq, publishedAt, ack.status);

@@ -6,8 +6,14 @@ import { EnergyPanels, type EnergyRanges, energyRanges, kwh } from "../../compon
 import { type EnergyZoneRecord, getEnergyZone } from "../../server/db/energy.ts";
 import { localIso, zoneByName } from "../../shared/zone.ts";
 
+/** Meters per page: the page stays the same size whatever the fleet's. */
+const PAGE = 100;
+
 interface Data {
   fleet: FleetEnergy;
+  /** this page's meters, biggest consumers this month first, and where the page starts */
+  units: FleetEnergy["units"];
+  offset: number;
   ranges: EnergyRanges;
   zone: EnergyZoneRecord | null;
   presence: Record<string, Pick<UnitPresence, "online" | "version">>;
@@ -15,12 +21,20 @@ interface Data {
 
 export const handler: RouteHandler<Data> = async (ctx) => {
   const fleet = await fleetEnergy(ctx.app.kv, ctx.app.clock.now(), ctx.app.config.zone);
+  const rawOffset = ctx.url.searchParams.get("offset") ?? "0";
+  const offset = /^\d{1,9}$/.test(rawOffset) ? Number(rawOffset) : 0;
+  const units = [...fleet.units]
+    .sort((a, b) => b.monthWh - a.monthWh || a.deviceId.localeCompare(b.deviceId))
+    .slice(offset, offset + PAGE);
+  const shown = new Set(units.map((u) => u.deviceId));
   const presence: Data["presence"] = {};
   for (const p of await listUnitPresence(ctx.app.kv)) {
-    presence[p.deviceId] = { online: isUnitOnline(p, fleet.at), version: p.version };
+    if (shown.has(p.deviceId)) presence[p.deviceId] = { online: isUnitOnline(p, fleet.at), version: p.version };
   }
   return ctx.render({
     fleet,
+    units,
+    offset,
     presence,
     ranges: energyRanges(ctx.app.config.zone, fleet.at),
     zone: await getEnergyZone(ctx.app.kv),
@@ -68,7 +82,7 @@ export default function EnergyPage({ data }: PageProps<Data>) {
           </tr>
         </thead>
         <tbody>
-          {f.units.map((u) => {
+          {data.units.map((u) => {
             const p = data.presence[u.deviceId];
             return (
               <tr key={u.deviceId} data-meter={u.deviceId}>
@@ -92,6 +106,19 @@ export default function EnergyPage({ data }: PageProps<Data>) {
           })}
         </tbody>
       </table>
+      {f.units.length > PAGE
+        ? (
+          <nav class="pager" data-testid="energy-pager">
+            {data.offset > 0 ? <a href={`/energy?offset=${Math.max(0, data.offset - PAGE)}`}>← previous</a> : null}
+            <span>
+              {` ${data.offset + 1}–${
+                data.offset + data.units.length
+              } of ${f.units.length} meters, biggest this month first `}
+            </span>
+            {data.offset + PAGE < f.units.length ? <a href={`/energy?offset=${data.offset + PAGE}`}>next →</a> : null}
+          </nav>
+        )
+        : null}
       {f.sites.length
         ? (
           <>

@@ -1,5 +1,5 @@
 /** Firmware registry: every artefact with what was verified, and an upload form. */
-import type { PageProps, RouteHandler } from "../../server/web/pages.ts";
+import type { PageProps, RouteContext, RouteHandler } from "../../server/web/pages.ts";
 import { type Firmware, FirmwareRejected, listFirmware, registerFirmware } from "../../server/db/firmware.ts";
 import { parseUpload } from "../../server/api/firmware.ts";
 import { actorOf, csrfTokenOf } from "../../server/auth/middleware.ts";
@@ -10,11 +10,19 @@ interface Data {
   message?: string;
   ok?: boolean;
   csrf: string;
+  now: number;
+  zoneName: string;
 }
+
+const common = (ctx: RouteContext<Data>) => ({
+  csrf: csrfTokenOf(ctx.req),
+  now: ctx.app.clock.now(),
+  zoneName: ctx.app.config.zone.name,
+});
 
 export const handler: RouteHandler<Data> = {
   async GET(ctx) {
-    return ctx.render({ firmware: await listFirmware(ctx.app.kv), csrf: csrfTokenOf(ctx.req) });
+    return ctx.render({ firmware: await listFirmware(ctx.app.kv), ...common(ctx) });
   },
   async POST(ctx) {
     const up = await parseUpload(ctx.req);
@@ -35,18 +43,26 @@ export const handler: RouteHandler<Data> = {
         status = 422;
       }
     }
-    return ctx.render({ firmware: await listFirmware(ctx.app.kv), message, ok, csrf: csrfTokenOf(ctx.req) }, {
-      status,
-    });
+    return ctx.render({ firmware: await listFirmware(ctx.app.kv), message, ok, ...common(ctx) }, { status });
   },
 };
 
 export default function FirmwarePage({ data }: PageProps<Data>) {
   return (
     <>
-      <h1>Firmware</h1>
-      <FirmwareRegistry csrf={data.csrf} firmware={data.firmware} message={data.message} ok={data.ok} />
-      <p class="muted">
+      <div class="page-head">
+        <h1>Firmware</h1>
+        <a class="btn" href="/rollouts">Rollouts</a>
+      </div>
+      <FirmwareRegistry
+        csrf={data.csrf}
+        firmware={data.firmware}
+        message={data.message}
+        ok={data.ok}
+        now={data.now}
+        zoneName={data.zoneName}
+      />
+      <p class="muted small">
         OTA takes <code>Open&lt;chip&gt;_&lt;version&gt;.rbl</code>{" "}
         packages only (header magic, announced size and both CRCs are checked on upload: a truncated or corrupted file
         is refused). <code>_QIO_</code>/<code>_UA_</code> UART images are kept for the bench flasher; Tuya{" "}

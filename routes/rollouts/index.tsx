@@ -10,6 +10,10 @@ import { createRolloutFrom, previewRolloutFrom } from "../../server/api/rollouts
 import type { RolloutPreview } from "../../server/ota/preview.ts";
 import { actorOf, csrfTokenOf } from "../../server/auth/middleware.ts";
 import GroupRows, { type GroupRow } from "../../islands/GroupRows.tsx";
+import { ProgressBar } from "../../islands/RolloutLive.tsx";
+import { progressOfCounts, ROLLOUT_BADGE } from "../../shared/ota.ts";
+import type { Zone } from "../../shared/zone.ts";
+import { Badge, EmptyState, fieldAria, FormRow, Num, RelativeTime, TableWrap } from "../../components/ui.tsx";
 
 /** The form's fields as typed, so a preview or an error shows them again unchanged. */
 interface FormValues {
@@ -39,6 +43,8 @@ interface Data {
   csrf: string;
   /** the installation's zone: a window without its own zone is in this one */
   zoneName: string;
+  zone: Zone;
+  now: number;
 }
 
 export const DEFAULT_GROUPS: GroupRow[] = [
@@ -132,6 +138,8 @@ async function pageData(ctx: RouteContext<Data>) {
     firmware: (await listFirmware(ctx.app.kv)).filter((f) => f.otaAllowed),
     csrf: csrfTokenOf(ctx.req),
     zoneName: ctx.app.config.zone.name,
+    zone: ctx.app.config.zone,
+    now: ctx.app.clock.now(),
   };
 }
 
@@ -185,82 +193,137 @@ async function digest(s: string): Promise<string> {
   return Array.from(d.subarray(0, 8), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+/** The form field a refusal is about ("group early share: …" → the groups), so the page shows it there too. */
+export function fieldOfError(message: string): keyof FormValues | null {
+  const m = message.trim();
+  if (/^name\b/.test(m)) return "name";
+  if (/^(firmwareId\b|no such firmware|\S+ is a \S+ image)/.test(m)) return "firmwareId";
+  const filter = /^filter\.(model|site|tag|fromVersion)\b/.exec(m);
+  if (filter) return filter[1] as keyof FormValues;
+  if (/^groups?\b/.test(m)) return "groups";
+  if (/^pacing/.test(m)) return "pacingPerMin";
+  if (/^delivery\b/.test(m)) return "delivery";
+  if (/^(start at|startAt)\b/.test(m)) return "startAt";
+  if (/^window\.timeZone|^window: /.test(m)) return "timeZone";
+  if (/^window\.end\b/.test(m)) return "windowEnd";
+  if (/^(window\b|bad time)/.test(m)) return "windowStart";
+  if (/^baseUrl\b/.test(m)) return "baseUrl";
+  return null;
+}
+
+/** Each refused field with its messages (a message may hold several, joined by "; "). */
+function fieldErrors(message: string | undefined): Partial<Record<keyof FormValues, string>> {
+  const out: Partial<Record<keyof FormValues, string>> = {};
+  for (const part of (message ?? "").split("; ")) {
+    const f = fieldOfError(part);
+    if (f) out[f] = out[f] ? `${out[f]}; ${part}` : part;
+  }
+  return out;
+}
+
 const mix = (m: Record<string, number>) =>
   Object.entries(m).sort((a, b) => b[1] - a[1]).map(([k, n]) => `${n} × ${k}`).join(", ");
-const ts = (t: number | null) => (t ? new Date(t).toISOString().slice(0, 16).replace("T", " ") : "never");
 
-function Preview({ p }: { p: RolloutPreview }) {
+function Preview({ p, now, zone }: { p: RolloutPreview; now: number; zone: Zone }) {
   return (
-    <section data-testid="preview">
+    <section data-testid="preview" class="stack">
       <h3>
-        Preview: <span data-testid="preview-count">{p.count}</span> units get {p.firmware.filename}
+        <span data-testid="preview-count">{p.count}</span> units get {p.firmware.filename}
       </h3>
+      <div class="cards">
+        <div class="card stat">
+          <div class="label">Online</div>
+          <div class="value num">{p.online}</div>
+        </div>
+        <div class="card stat">
+          <div class="label">Offline</div>
+          <div class="value num">{p.offline}</div>
+        </div>
+        <div class="card stat">
+          <div class="label">Never seen</div>
+          <div class="value num">{p.neverSeen}</div>
+        </div>
+      </div>
       <p>
-        Groups: {p.groups.map((g) => `${g.name} ${g.size}`).join(" · ")}
-        <br />
-        Chip: <span data-testid="preview-chips">{mix(p.chips)}</span> · version:{" "}
-        <span data-testid="preview-versions">{mix(p.versions)}</span>
-        <br />
         <span data-testid="preview-presence">
           {p.online} online, {p.offline} offline, {p.neverSeen} never seen
         </span>
         {p.offline + p.neverSeen > 0 && " (offline units are updated when they come back)"}
         <br />
-        Not included: {p.excluded.wrongPlatform} of another chip, {p.excluded.alreadyCurrent} already on{" "}
-        {p.firmware.version}, {p.excluded.noTopic} without an MQTT topic
+        Groups: {p.groups.map((g) => `${g.name} ${g.size}`).join(" · ")}
+        <br />
+        Chip: <span data-testid="preview-chips">{mix(p.chips)}</span> · version:{" "}
+        <span data-testid="preview-versions">{mix(p.versions)}</span>
+        <br />
+        <span class="muted">
+          Not included: {p.excluded.wrongPlatform} of another chip, {p.excluded.alreadyCurrent} already on{" "}
+          {p.firmware.version}, {p.excluded.noTopic} without an MQTT topic
+        </span>
       </p>
-      <table data-testid="preview-units">
-        <thead>
-          <tr>
-            <th>Unit</th>
-            <th>Topic</th>
-            <th>Group</th>
-            <th>Chip</th>
-            <th>Version</th>
-            <th>Online</th>
-            <th>Last seen</th>
-          </tr>
-        </thead>
-        <tbody>
-          {p.units.slice(0, 500).map((u) => (
-            <tr key={u.unitId}>
-              <td>
-                <a href={`/units/${u.unitId}`}>{u.unitId}</a>
-              </td>
-              <td>{u.topic}</td>
-              <td>{u.group}</td>
-              <td>
-                {u.reportedChip ?? u.chip ?? "?"}
-                {u.reportedChip && u.chip && u.reportedChip !== u.chip && (
-                  <span class="badge warn">inventory says {u.chip}</span>
-                )}
-                {!u.reportedChip && <span class="muted">(not reported yet)</span>}
-              </td>
-              <td>{u.version ?? "?"}</td>
-              <td>{u.online ? "online" : "offline"}</td>
-              <td>{ts(u.lastSeen)}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      {p.units.length > 0 && (
+        <TableWrap label="Units this rollout would update">
+          <table data-testid="preview-units">
+            <thead>
+              <tr>
+                <th>Unit</th>
+                <th>Topic</th>
+                <th>Group</th>
+                <th>Chip</th>
+                <th>Version</th>
+                <th>Online</th>
+                <th>Last seen</th>
+              </tr>
+            </thead>
+            <tbody>
+              {p.units.slice(0, 500).map((u) => (
+                <tr key={u.unitId}>
+                  <td class="nowrap">
+                    <a href={`/units/${encodeURIComponent(u.unitId)}`}>{u.unitId}</a>
+                  </td>
+                  <td class="mono">{u.topic}</td>
+                  <td>{u.group}</td>
+                  <td>
+                    {u.reportedChip ?? u.chip ?? "?"}{" "}
+                    {u.reportedChip && u.chip && u.reportedChip !== u.chip && (
+                      <Badge status="warn">inventory says {u.chip}</Badge>
+                    )}
+                    {!u.reportedChip && <span class="muted">(not reported yet)</span>}
+                  </td>
+                  <td>{u.version ?? "?"}</td>
+                  <td>
+                    <Badge status={u.online ? "online" : "offline"} />
+                  </td>
+                  <td class="nowrap">
+                    {u.lastSeen ? <RelativeTime ts={u.lastSeen} now={now} zone={zone} /> : "never"}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </TableWrap>
+      )}
       {p.units.length > 500 && <p class="muted">{p.units.length - 500} more not listed.</p>}
     </section>
   );
 }
 
-export default function RolloutsPage({ data }: PageProps<Data>) {
-  const v = data.values;
-  const p = data.preview;
+function RolloutList({ rollouts, now, zone }: { rollouts: Rollout[]; now: number; zone: Zone }) {
+  if (rollouts.length === 0) {
+    return (
+      <EmptyState title="No rollout yet">
+        <p>Pick an image, filter the units and press Preview in the form below; nothing is sent before Start.</p>
+      </EmptyState>
+    );
+  }
   return (
-    <>
-      <h1>OTA rollouts</h1>
-      {data.message && <p class="badge warn" data-testid="message">{data.message}</p>}
+    <TableWrap label="Rollouts">
       <table data-testid="rollouts">
         <thead>
           <tr>
             <th>Rollout</th>
             <th>Firmware</th>
             <th>Status</th>
+            <th>Progress</th>
             <th class="num">Verified</th>
             <th class="num">Failed</th>
             <th class="num">Targets</th>
@@ -268,100 +331,176 @@ export default function RolloutsPage({ data }: PageProps<Data>) {
           </tr>
         </thead>
         <tbody>
-          {data.rollouts.map((r) => (
+          {rollouts.map((r) => (
             <tr key={r.id}>
-              <td>
+              <td style={{ minWidth: "10rem" }}>
                 <a href={`/rollouts/${r.id}`}>{r.name}</a>
               </td>
-              <td>{r.filename}</td>
-              <td>{r.status}{r.pauseReason ? ` — ${r.pauseReason}` : ""}</td>
-              <td class="num">{r.counts.verified}</td>
-              <td class="num">{r.counts.failed + r.counts.timed_out}</td>
-              <td class="num">{r.total}</td>
-              <td>{new Date(r.createdAt).toISOString().slice(0, 16).replace("T", " ")} by {r.createdBy}</td>
+              <td>
+                <a href={`/firmware#fw-${r.firmwareId}`}>{r.filename}</a>
+              </td>
+              <td>
+                <span class={`badge ${ROLLOUT_BADGE[r.status] ?? "info"}`}>{r.status}</span>
+                {r.pauseReason ? <div class="small muted">{r.pauseReason}</div> : null}
+              </td>
+              <td style={{ minWidth: "8rem" }}>
+                <ProgressBar p={progressOfCounts(r.counts)} label={`Rollout ${r.name}`} testid="rollout-progress" />
+              </td>
+              <td class="num">
+                <Num value={r.counts.verified} />
+              </td>
+              <td class="num">
+                <Num value={r.counts.failed + r.counts.timed_out} />
+              </td>
+              <td class="num">
+                <Num value={r.total} />
+              </td>
+              <td class="nowrap">
+                <RelativeTime ts={r.createdAt} now={now} zone={zone} /> <span class="muted">by {r.createdBy}</span>
+              </td>
             </tr>
           ))}
         </tbody>
       </table>
-      <h2>New rollout</h2>
+    </TableWrap>
+  );
+}
+
+export default function RolloutsPage({ data }: PageProps<Data>) {
+  const v = data.values;
+  const p = data.preview;
+  const err = fieldErrors(data.message);
+  const text = (
+    id: keyof FormValues,
+    label: string,
+    help?: string,
+    extra: Record<string, unknown> = {},
+  ) => (
+    <FormRow id={`f-${id}`} label={label} help={help} error={err[id]}>
+      <input
+        id={`f-${id}`}
+        name={id}
+        value={v[id] as string}
+        {...fieldAria(`f-${id}`, help, err[id])}
+        {...extra}
+      />
+    </FormRow>
+  );
+  return (
+    <>
+      <div class="page-head">
+        <h1>OTA rollouts</h1>
+        <a class="btn" href="/firmware">Firmware images</a>
+      </div>
+      {data.message && <p class="notice error" role="alert" data-testid="message">{data.message}</p>}
+      <RolloutList rollouts={data.rollouts} now={data.now} zone={data.zone} />
+      <h2 id="new">New rollout</h2>
       {data.firmware.length === 0
         ? (
-          <p class="muted">
-            Upload an RBL package on the <a href="/firmware">firmware</a> page first.
-          </p>
+          <EmptyState title="No image to roll out">
+            <p>
+              Upload an RBL package on the <a href="/firmware">firmware</a> page first.
+            </p>
+          </EmptyState>
         )
         : (
-          <form method="post" class="stack" data-testid="rollout-form">
+          <form method="post" class="wizard" data-testid="rollout-form" aria-labelledby="new">
             <input type="hidden" name="_csrf" value={data.csrf} />
-            <label>
-              name <input name="name" required size={24} value={v.name} />
-            </label>
-            <label>
-              firmware{" "}
-              <select name="firmwareId">
-                {data.firmware.map((f) => (
-                  <option key={f.id} value={f.id} selected={f.id === v.firmwareId}>
-                    {f.filename} ({f.platform} {f.version})
-                  </option>
-                ))}
-              </select>
-            </label>
-            <fieldset>
-              <legend>targets (units of the firmware's platform; blank = any)</legend>
-              <label>
-                model <input name="model" size={10} value={v.model} />
-              </label>{" "}
-              <label>
-                site <input name="site" size={10} value={v.site} />
-              </label>{" "}
-              <label>
-                tag <input name="tag" size={10} value={v.tag} />
-              </label>{" "}
-              <label>
-                current version <input name="fromVersion" size={10} value={v.fromVersion} />
-              </label>
+            <fieldset class="step">
+              <legend>Firmware</legend>
+              <div class="fields">
+                {text("name", "Rollout name", "shown in the list and the audit log", { required: true, maxLength: 80 })}
+                <FormRow
+                  id="f-firmwareId"
+                  label="Image"
+                  help="only RBL packages can go over the air"
+                  error={err.firmwareId}
+                >
+                  <select
+                    id="f-firmwareId"
+                    name="firmwareId"
+                    {...fieldAria("f-firmwareId", true, err.firmwareId)}
+                  >
+                    {data.firmware.map((f) => (
+                      <option key={f.id} value={f.id} selected={f.id === v.firmwareId}>
+                        {f.filename} ({f.platform} {f.version})
+                      </option>
+                    ))}
+                  </select>
+                </FormRow>
+              </div>
             </fieldset>
-            <fieldset>
-              <legend>groups</legend>
+            <fieldset class="step">
+              <legend>Targets</legend>
+              <p class="small muted">
+                Units of the image's chip that match every filter given; blank = any. Units already on the image's
+                version are left out.
+              </p>
+              <div class="fields">
+                {text("model", "Model", "inventory model")}
+                {text("site", "Site")}
+                {text("tag", "Tag")}
+                {text("fromVersion", "Current version", "only units reporting this version")}
+              </div>
+            </fieldset>
+            <fieldset class="step" aria-describedby={err.groups ? "f-groups-error" : undefined}>
+              <legend>Groups</legend>
+              {err.groups && <p class="field-error" id="f-groups-error" role="alert">{err.groups}</p>}
               <GroupRows initial={[...v.groups, { name: "", percent: "", success: "80", error: "10" }]} />
             </fieldset>
-            <label>
-              pacing (devices/min) <input name="pacingPerMin" value={v.pacingPerMin} size={5} />
-            </label>{" "}
-            <label>
-              delivery{" "}
-              <select name="delivery">
-                <option value="mqtt" selected={v.delivery === "mqtt"}>MQTT ota_http (unit pulls)</option>
-                <option value="http" selected={v.delivery === "http"}>HTTP /api/ota + /api/reboot</option>
-              </select>
-            </label>
-            <label>
-              start at (ISO, blank = when Start is pressed) <input name="startAt" size={22} value={v.startAt} />
-            </label>
-            <label>
-              maintenance window <input name="windowStart" placeholder="22:00" size={5} value={v.windowStart} />–<input
-                name="windowEnd"
-                placeholder="05:00"
-                size={5}
-                value={v.windowEnd}
-              />{" "}
-              time zone <input name="timeZone" placeholder={data.zoneName} size={16} value={v.timeZone} />
-            </label>
-            <label>
-              image base URL (plain http, reachable by the units; blank = this page's origin){" "}
-              <input name="baseUrl" size={28} value={v.baseUrl} />
-            </label>
-            {p && <Preview p={p} />}
-            {p && <input type="hidden" name="previewed" value={p.stamp} />}
-            <p>
-              <button type="submit" name="step" value="preview">{p ? "Preview again" : "Preview targets"}</button>{" "}
-              {p && p.count > 0 && (
-                <button type="submit" name="step" value="start" data-testid="start">
-                  Start rollout to {p.count} units
+            <fieldset class="step">
+              <legend>Schedule and window</legend>
+              <div class="fields">
+                {text("pacingPerMin", "Pacing (devices/min)", "how many units are commanded per minute", {
+                  inputMode: "decimal",
+                })}
+                <FormRow id="f-delivery" label="Delivery" error={err.delivery}>
+                  <select id="f-delivery" name="delivery" {...fieldAria("f-delivery", false, err.delivery)}>
+                    <option value="mqtt" selected={v.delivery === "mqtt"}>MQTT ota_http (unit pulls)</option>
+                    <option value="http" selected={v.delivery === "http"}>HTTP /api/ota + /api/reboot</option>
+                  </select>
+                </FormRow>
+                {text("startAt", "Start at", "ISO date and time; blank = when Start is pressed", {
+                  placeholder: "2026-12-24T22:00Z",
+                })}
+                {text("windowStart", "Window from", "daily maintenance window, HH:MM; blank = any time", {
+                  placeholder: "22:00",
+                })}
+                {text("windowEnd", "Window until", "HH:MM (may cross midnight)", { placeholder: "05:00" })}
+                {text("timeZone", "Window time zone", `IANA name; blank = ${data.zoneName}`, {
+                  placeholder: data.zoneName,
+                })}
+                {text(
+                  "baseUrl",
+                  "Image base URL",
+                  "plain http://host:port reachable by the units; blank = this page's origin",
+                )}
+              </div>
+            </fieldset>
+            <fieldset class="step">
+              <legend>Preview</legend>
+              {p
+                ? <Preview p={p} now={data.now} zone={data.zone} />
+                : <p class="muted">See which units the rollout would update before anything is sent.</p>}
+              {p && <input type="hidden" name="previewed" value={p.stamp} />}
+              <div class="actions">
+                <button type="submit" name="step" value="preview" class={p ? "ghost" : undefined}>
+                  {p ? "Preview again" : "Preview targets"}
                 </button>
-              )}
-              {p && p.count === 0 && <span class="badge warn">no unit matches: nothing to start</span>}
-            </p>
+              </div>
+            </fieldset>
+            <fieldset class="step">
+              <legend>Start</legend>
+              <div class="actions">
+                {p && p.count > 0 && (
+                  <button type="submit" name="step" value="start" data-testid="start">
+                    Start rollout to {p.count} units
+                  </button>
+                )}
+                {p && p.count === 0 && <Badge status="warn">no unit matches: nothing to start</Badge>}
+                {!p && <span class="muted">Preview the targets first; Start appears with the preview.</span>}
+              </div>
+            </fieldset>
           </form>
         )}
     </>

@@ -1,8 +1,15 @@
 /** Firmware registry API: upload (raw body or multipart), list, and plain-HTTP download by content hash. */
 import type { Extension } from "../context.ts";
 import { actorOf } from "../auth/middleware.ts";
-import { openBlobStream } from "../db/blobs.ts";
-import { FirmwareRejected, getFirmware, listFirmware, MAX_FIRMWARE_BYTES, registerFirmware } from "../db/firmware.ts";
+import { openBlobStream, SHA256_HEX } from "../db/blobs.ts";
+import {
+  firmwareIdBySha,
+  FirmwareRejected,
+  getFirmware,
+  listFirmware,
+  MAX_FIRMWARE_BYTES,
+  registerFirmware,
+} from "../db/firmware.ts";
 
 /** Read a request body, refusing (without buffering it all) anything over `max` bytes. */
 export async function readCapped(req: Request, max: number): Promise<Uint8Array | null> {
@@ -97,10 +104,13 @@ export function firmwareApi(): Extension {
           throw e;
         }
       });
-      // Plain download by hash (manual `ota_http`, the flasher); rollouts use /fw/<rollout>/<unit>/<file>.
+      // A registered firmware image by hash, for signed-in users. Only firmware: the blob store also holds
+      // customers' flash backups, which this route must never serve. Units get images from the OTA responder.
       app.get("/fw/:sha/:file", async (c) => {
-        const s = await openBlobStream(ctx.kv, c.req.param("sha"));
-        if (!s) return c.text("no such image", 404);
+        const sha = c.req.param("sha");
+        const fwId = SHA256_HEX.test(sha) ? await firmwareIdBySha(ctx.kv, sha) : null;
+        const s = fwId ? await openBlobStream(ctx.kv, sha) : null;
+        if (!s) return c.text("no such firmware image", 404);
         return new Response(s.stream, {
           headers: { "content-type": "application/octet-stream", "content-length": String(s.meta.size) },
         });

@@ -8,6 +8,7 @@
 import { lastSweep } from "../db/history.ts";
 import { readIngestCounters, readRejections } from "../db/meters.ts";
 import type { Extension } from "../context.ts";
+import { liveOf } from "../live.ts";
 import { type KvScan, kvSentinel, scanKv } from "../db/kv_check.ts";
 
 export function healthApi(): Extension {
@@ -55,6 +56,8 @@ export function healthApi(): Extension {
           mqtt: mqttOk ? "connected" : "disconnected",
           broker: ctx.broker ? "embedded" : "external",
           ingest: counters ? { ...counters, rejected_by_code: rejections } : null,
+          // live view watchers: what their streams hold (bounded per watcher), and those dropped for not reading
+          live: liveOf(ctx.kv).feed.stats(),
           history: kvOk ? { compactEveryMs: ctx.config.historyCompactMs, lastSweep: sweep ?? null } : null,
         }, ok ? 200 : 503);
       });

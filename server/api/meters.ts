@@ -1,11 +1,14 @@
 /** Read API for meters: latest readings, one meter, its history, and the live SSE stream. */
-import { streamSSE } from "hono/streaming";
 import { z } from "zod";
 import { listHistory } from "../db/history.ts";
-import { getLatest, listLatest } from "../db/meters.ts";
-import { LiveFeed, toSnapshot } from "../live.ts";
+import { getLatest } from "../db/meters.ts";
+import { fleetTotals, type LiveFeed, liveOf, selectMeters } from "../live.ts";
 import type { Extension } from "../context.ts";
 import { DEVICE_ID } from "../../shared/telemetry.ts";
+import { DEFAULT_LIVE_QUERY, type LiveQuery, meterStatus, parseLiveQuery } from "../../shared/fleet.ts";
+
+/** /api/meters lists every meter unless asked for a page (its default order: by id). */
+const API_QUERY: LiveQuery = { ...DEFAULT_LIVE_QUERY, sort: "id", dir: "asc", limit: 10_000 };
 
 const timeParam = z.union([
   z.string().regex(/^\d+$/).transform(Number),
@@ -18,12 +21,31 @@ export function metersApi(): Extension {
   return {
     name: "meters-api",
     routes(app, ctx) {
-      live = new LiveFeed(ctx.kv);
-      app.get("/api/meters", async (c) => c.json(toSnapshot(await listLatest(ctx.kv), Date.now())));
+      const { feed } = liveOf(ctx.kv, {
+        log: ctx.log,
+        intervalMs: ctx.config.liveIntervalMs,
+        maxBehindMs: ctx.config.liveMaxBehindMs,
+      });
+      live = feed;
+      app.get("/api/meters", async (c) => {
+        const q = parseLiveQuery(new URL(c.req.url).searchParams, API_QUERY, 100_000);
+        if ("error" in q) return c.json({ error: q.error }, 400);
+        const state = await feed.fleet();
+        const matched = selectMeters(state, q);
+        const totals = fleetTotals(state);
+        return c.json({
+          at: state.at,
+          ...totals,
+          totalPowerW: totals.fleetPowerW,
+          matched: matched.length,
+          query: q,
+          meters: matched.slice(q.offset, q.offset + q.limit),
+        });
+      });
 
       app.get("/api/meters/:id", async (c) => {
         const m = await getLatest(ctx.kv, c.req.param("id"));
-        return m ? c.json(m) : c.json({ error: "no such meter" }, 404);
+        return m ? c.json({ ...m, status: meterStatus(m, Date.now()) }) : c.json({ error: "no such meter" }, 404);
       });
 
       app.get("/api/meters/:id/history", async (c) => {
@@ -39,18 +61,19 @@ export function metersApi(): Extension {
         return c.json({ deviceId: id, from, to, points: await listHistory(ctx.kv, id, from, to) });
       });
 
-      app.get("/api/live", (c) =>
-        streamSSE(c, async (stream) => {
-          let unsubscribe = () => {};
-          const done = new Promise<void>((resolve) => {
-            stream.onAbort(() => resolve());
-            unsubscribe = live!.subscribe((snap) => {
-              stream.writeSSE({ event: "fleet", data: JSON.stringify(snap) }).catch(() => resolve());
-            });
-          });
-          await done;
-          unsubscribe();
-        }));
+      // one page of the live view: a snapshot, then deltas (server/live.ts); the page's query is in the URL
+      app.get("/api/live", async (c) => {
+        const q = parseLiveQuery(new URL(c.req.url).searchParams);
+        if ("error" in q) return c.json({ error: q.error }, 400);
+        const first = feed.page(await feed.fleet(), q);
+        return new Response(live!.stream(q, first), {
+          headers: {
+            "content-type": "text/event-stream; charset=utf-8",
+            "cache-control": "no-cache",
+            "x-accel-buffering": "no",
+          },
+        });
+      });
     },
     stop() {
       live?.stop();

@@ -21,9 +21,16 @@ import {
   unitSecret,
 } from "../db/tokens.ts";
 import { unitMqttCredentials } from "../../shared/obk-config.ts";
-import { RESERVED_TOPIC_LEVELS } from "./policy.ts";
 import { timingSafeEqual } from "./crypto.ts";
-import { mayPublish, maySubscribe, mayUseClientId, type Principal } from "./policy.ts";
+import {
+  mayPublish,
+  maySubscribe,
+  mayUseClientId,
+  type Principal,
+  publishRefusal,
+  reservedUnitTopic,
+} from "./policy.ts";
+import { countRejection } from "../db/meters.ts";
 
 /** A user name is logged only when it looks like one: a pasted token or password stays out of the log. */
 function loggableName(u: string | undefined): string {
@@ -107,7 +114,7 @@ export function createBrokerGuard(
     }
     // a unit provisioned at flash time with a credential derived from the fleet secret (user = its topic)
     const secret = await unitSecret(kv);
-    if (secret && OBK_TOPIC.test(username) && !RESERVED_TOPIC_LEVELS.has(username) && password.length === 24) {
+    if (secret && OBK_TOPIC.test(username) && !reservedUnitTopic(username) && password.length === 24) {
       const derived = await unitMqttCredentials(secret, username);
       if (timingSafeEqual(password, derived.password) && !await derivedCredentialBlocked(kv, username)) {
         return { kind: "device", username, topics: [username], group: null };
@@ -200,8 +207,16 @@ export function createBrokerGuard(
         if (!client) return done(null); // broker-internal ($SYS)
         const p = principals.get(client);
         const size = packet.payload?.length ?? 0;
-        if (live(p) && mayPublish(p, packet.topic) && size <= MAX_PAYLOAD[p.kind]) return done(null);
+        if (live(p) && mayPublish(p, packet.topic) && size <= MAX_PAYLOAD[p.kind]) {
+          const why = publishRefusal(p, packet.topic, packet.payload as Uint8Array | undefined);
+          if (!why) return done(null);
+          // a unit speaking for another unit: refused and counted by cause (GET /api/health)
+          refuse(`publish (${why})`, client.id, packet.topic);
+          countRejection(kv, `mqtt_${why}`).catch(() => {});
+          return done(new Error("publish not allowed"));
+        }
         refuse("publish", client.id, packet.topic);
+        if (p?.kind === "device") countRejection(kv, "mqtt_device_foreign_topic").catch(() => {});
         done(new Error("publish not allowed"));
       };
       a.authorizeSubscribe = (client, sub, done) => {

@@ -11,7 +11,7 @@
 import { systemClock } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
 import { internalCredential, listAgentTokens, listDeviceCredentials } from "../db/tokens.ts";
-import { MQTT_ACL, mqttPatterns, type Principal } from "./policy.ts";
+import { MQTT_ACL, mqttPatterns, PAYLOAD_BOUND_PUBLISH, type Principal } from "./policy.ts";
 
 export interface MosquittoFiles {
   passwd: string;
@@ -20,7 +20,8 @@ export interface MosquittoFiles {
 }
 
 function aclBlock(user: string, who: Principal): string {
-  const pub = mqttPatterns(who, "publish");
+  // Mosquitto cannot check a payload: patterns that need it are not granted (units' HA discovery is then refused)
+  const pub = mqttPatterns(who, "publish").filter((t) => who.kind === "server" || !PAYLOAD_BOUND_PUBLISH.has(t));
   const sub = mqttPatterns(who, "subscribe");
   const lines = [`user ${user}`];
   for (const t of new Set([...pub, ...sub])) {

@@ -60,9 +60,10 @@ export const ROUTES: RouteRule[] = [
   { method: "GET", path: "/api/meters/*", allow: ["viewer"] },
   { method: "GET", path: "/api/live", allow: ["viewer"] },
 
-  // OpenBeken units fetch OTA images with a plain HTTP GET (`ota_http`) and cannot sign in; the URL names
-  // the image by sha256 or by rollout+unit, so it is a capability, and an OpenBeken image holds no secret
-  { method: "GET", path: "/fw/*", allow: ["public"] },
+  // a registered firmware image by its sha256, for signed-in users (the firmware page's download link); units
+  // never come here: `ota_http` URLs point at the OTA responder's own socket (server/ota/responder.ts), which
+  // serves a commanded unit its image under the command's secret
+  { method: "GET", path: "/fw/*", allow: ["viewer"] },
 
   // bench work: operators flash, calibrate, keep the rework log; everyone reads
   { method: "GET", path: "/flash", allow: ["viewer"] },
@@ -199,13 +200,51 @@ export const MQTT_ACL: Record<"server" | "agent" | "device", { publish: string[]
       "{group}/+/set",
       "cmnd/{group}/#",
       "homeassistant/+",
-      ...Object.values(OBK_PLATFORM_GROUPS).map((g) => `cmnd/${g}/+`),
+      // MQTT_InitCallbacks (src/mqtt/new_mqtt.c) subscribes `<group>/+/set` and `cmnd/<group>/+` for the group
+      // topic, which defaults to the platform's DEF_MQTT_GROUP (src/new_common.h): read only, like cmnd/
+      ...Object.values(OBK_PLATFORM_GROUPS).flatMap((g) => [`cmnd/${g}/+`, `${g}/+/set`]),
     ],
   },
 };
 
 /** Names a device topic or group may not take, or its ACL would cover someone else's tree. */
 export const RESERVED_TOPIC_LEVELS = new Set(["meterfleet", "cmnd", "stat", "tele", "homeassistant", "$SYS", "$share"]);
+
+/**
+ * A unit topic may not be a platform's default group either: a unit named `bekens_n` could publish
+ * `bekens_n/1/set`, which every BK7231N unit obeys (a group itself may be one, it is only ever read).
+ */
+export function reservedUnitTopic(t: string): boolean {
+  return RESERVED_TOPIC_LEVELS.has(t) || (Object.values(OBK_PLATFORM_GROUPS) as string[]).includes(t);
+}
+
+/**
+ * Publish patterns the topic alone cannot bind to the publisher: OpenBeken names a Home Assistant discovery
+ * topic after its long device name (`homeassistant/sensor/OpenBK7231N_8C112233_sensor_2/config`,
+ * src/httpserver/hass.c), and the unit it describes only in the payload's `"~"` (its MQTT client id). The
+ * embedded broker checks that payload (publishRefusal); a broker that cannot look into payloads (Mosquitto's
+ * ACL) must not grant these patterns at all.
+ */
+export const PAYLOAD_BOUND_PUBLISH: ReadonlySet<string> = new Set(["homeassistant/+/+/config"]);
+
+/**
+ * Why a publish the topic ACL allows is still refused, or null: a unit's discovery config must describe the
+ * unit itself — `"~"` one of its credential's topics — so one unit can never rewrite another's record (energy
+ * unit, channel factors, ip) through a retained config. An empty payload (clearing a retained config) is
+ * refused too: whose config it clears cannot be told.
+ */
+export function publishRefusal(who: Principal, topic: string, payload: Uint8Array | undefined): string | null {
+  if (who.kind !== "device" || !topic.startsWith("homeassistant/")) return null;
+  if (!payload || payload.length === 0) return "discovery_empty";
+  let tilde: unknown;
+  try {
+    const j = JSON.parse(new TextDecoder().decode(payload));
+    tilde = typeof j === "object" && j !== null ? (j as Record<string, unknown>)["~"] : undefined;
+  } catch {
+    return "discovery_not_json";
+  }
+  return typeof tilde === "string" && who.topics.includes(tilde) ? null : "discovery_other_unit";
+}
 
 export function mqttPatterns(who: Principal, op: "publish" | "subscribe"): string[] {
   if (who.kind === "user") return [];

@@ -28,8 +28,8 @@ const readings = (p: UnitPresence | null): Triple | null =>
     : null;
 
 /**
- * Send, wait for the next full reading (two power updates after the commands, so voltage and current
- * of that round are new too), record who, when, reference, readings before/after and whether they agree.
+ * Send, wait for the next reading (the first power update after the commands, with the voltage and current
+ * of that frame), record who, when, reference, readings before/after and whether they agree.
  */
 export async function calibrateDeployedUnit(
   ctx: ServerContext,
@@ -83,17 +83,21 @@ export async function calibrateDeployedUnit(
   return e;
 }
 
+/**
+ * The unit's first power update after the commands. OpenBeken publishes a quantity when it moved past its
+ * threshold (drv_bl_shared.c), and V, I and P go out in that order in the same frame, so once power is new
+ * the calibrated voltage and current are too.
+ */
 async function nextFullReading(ctx: ServerContext, topic: string, sentAt: number, waitMs: number) {
   const deadline = Date.now() + waitMs;
-  let firstPowerAt: number | null = null;
   while (Date.now() < deadline) {
     const p = await getUnitPresence(ctx.kv, topic);
-    const at = p?.live.powerAt ?? 0;
-    if (at > sentAt) {
-      if (firstPowerAt === null) firstPowerAt = at;
-      else if (at > firstPowerAt) return readings(p);
+    if ((p?.live.powerAt ?? 0) > sentAt) {
+      // let the rest of that frame land (the messages of one frame arrive within milliseconds)
+      await new Promise((r) => setTimeout(r, 100));
+      return readings(await getUnitPresence(ctx.kv, topic));
     }
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, 100));
   }
   return null;
 }

@@ -181,6 +181,13 @@ export async function hourlyDense(
   const out = new Float64Array(Math.ceil((to - from) / HOUR_MS));
   await visitHours(kv, scope, id, from, to, opts.zone ?? UTC, opts.now ?? Date.now(), (ts, mwh) => {
     out[Math.floor((ts - from) / HOUR_MS)] += mwh;
+  }, (base, hours) => {
+    // a whole packed month: one copy, not a call per hour
+    const at = (base - from) / HOUR_MS;
+    if (Number.isInteger(at) && at >= 0 && at + hours.length <= out.length) out.set(hours, at);
+    else {for (let h = 0; h < hours.length; h++) {
+        if (hours[h] > 0) out[Math.floor((base + h * HOUR_MS - from) / HOUR_MS)] += hours[h];
+      }}
   });
   return out;
 }
@@ -194,6 +201,7 @@ async function visitHours(
   tz: Zone,
   now: number,
   visit: (ts: number, mwh: number) => void,
+  visitPack?: (base: number, hours: Float64Array) => void,
 ): Promise<void> {
   const scanInto = async (a: number, b: number) => {
     for (const p of await scan(kv, scope, id, "hour", a, b)) visit(p.ts, Math.round(p.wh * 1000));
@@ -207,19 +215,32 @@ async function visitHours(
   }
   if (months.length === 0) return await scanInto(from, to);
   await scanInto(from, months[0]);
-  for (let i = 0; i < months.length; i += 5) {
-    const chunk = months.slice(i, i + 5);
-    const keys = chunk.flatMap((mo) => [packKey(scope, id, mo), rollupKey(scope, id, "month", mo)]);
-    const got = await kv.getMany<unknown[]>(keys);
-    for (let j = 0; j < chunk.length; j++) {
-      const mo = chunk[j], end = nextBucket("month", mo, tz);
-      const pack = got[2 * j].value as HourPack | null;
-      const total = got[2 * j + 1].value ? Number((got[2 * j + 1].value as Deno.KvU64).value) : 0;
+  // two range reads for all the months: their packs, and their month totals (a pack is valid while they agree)
+  const last = nextBucket("month", months[months.length - 1], tz);
+  const packs = new Map<number, HourPack>();
+  for await (const e of kv.list<HourPack>({ start: packKey(scope, id, months[0]), end: packKey(scope, id, last) })) {
+    packs.set(e.key[3] as number, e.value);
+  }
+  const totals = new Map<number, number>();
+  const monthTotals = kv.list<Deno.KvU64>({
+    start: rollupKey(scope, id, "month", months[0]),
+    end: rollupKey(scope, id, "month", last),
+  });
+  for await (const e of monthTotals) totals.set(e.key[4] as number, Number(e.value.value));
+  {
+    for (const mo of months) {
+      const end = nextBucket("month", mo, tz);
+      const pack = packs.get(mo) ?? null;
+      const total = totals.get(mo) ?? 0;
       // hour buckets are UTC hours: in a half-hour zone (India) the month starts between two of them
       const base = Math.ceil(mo / HOUR_MS) * HOUR_MS;
       if (pack && pack.totalMwh === total) {
-        const hours = new Float64Array(pack.hours.slice().buffer);
-        for (let h = 0; h < hours.length; h++) if (hours[h] > 0) visit(base + h * HOUR_MS, hours[h]);
+        const b = pack.hours;
+        const hours = b.byteOffset % 8 === 0
+          ? new Float64Array(b.buffer, b.byteOffset, b.byteLength / 8)
+          : new Float64Array(b.slice().buffer);
+        if (visitPack) visitPack(base, hours);
+        else for (let h = 0; h < hours.length; h++) if (hours[h] > 0) visit(base + h * HOUR_MS, hours[h]);
         continue;
       }
       const rows = await scan(kv, scope, id, "hour", mo, end);
@@ -233,6 +254,23 @@ async function visitHours(
     }
   }
   await scanInto(nextBucket("month", months[months.length - 1], tz), to);
+}
+
+/**
+ * Pack the hours of every closed month of the last year for these rollups
+ * (a no-op for months already packed and unchanged), so that the first wide
+ * query reads packs too. The server runs it at start and every hour, so a
+ * month is packed within about two hours of closing.
+ */
+export async function packClosedMonths(
+  kv: Deno.Kv,
+  targets: { scope: Scope; id: string }[],
+  zone: Zone,
+  now: number,
+): Promise<void> {
+  const to = bucketStart("month", now, zone);
+  const from = bucketStart("month", to - 366 * 86_400_000, zone);
+  for (const t of targets) await hourlyDense(kv, t.scope, t.id, from, to, { zone, now });
 }
 
 /** Energy of single buckets (e.g. today and this month for many units). */

@@ -153,6 +153,11 @@ export async function registerFirmware(
   throw new Error("firmware registration: too much contention");
 }
 
+/** The firmware record holding this content, or null (a blob that is not firmware, e.g. a flash backup). */
+export async function firmwareIdBySha(kv: Deno.Kv, sha256: string): Promise<string | null> {
+  return (await kv.get<string>(["firmware_by_sha", sha256])).value;
+}
+
 export async function getFirmware(kv: Deno.Kv, id: string): Promise<Firmware | null> {
   return (await kv.get<Firmware>(["firmware", id])).value;
 }

@@ -10,6 +10,7 @@
  *   ["ota_command_ledger", rolloutId, unitId, attempt] -> { at }   (exists once per command ever sent: never twice)
  *   ["ota_by_unit", unitId, createdAt, rolloutId]    -> true       (a unit's OTA history)
  *   ["rollouts_active", rolloutId]                   -> true       (what the engine drives)
+ *   ["ota_url_token", rolloutId, unitId]             -> { token, attempt } (the latest command's download secret)
  *
  * Device states: scheduled → commanded → downloading → rebooting → verified | failed | timed_out,
  * plus skipped_offline (picked up again when the unit returns), skipped (never commanded: its chip stayed unknown)
@@ -18,98 +19,36 @@
 import { DomainError, type ErrorCode } from "../http/errors.ts";
 import { z } from "zod";
 import { auditOp } from "./audit.ts";
+import { randomSecret } from "../auth/crypto.ts";
 import type { Firmware } from "./firmware.ts";
-import type { Unit, UnitFilter } from "./units.ts";
+import type { Unit } from "./units.ts";
 import { fixedZone, wallMinuteOfDay, type Zone, zoneByName, ZoneError } from "../../shared/zone.ts";
 
-export const DEVICE_STATES = [
-  "scheduled",
-  "commanded",
-  "downloading",
-  "rebooting",
-  "verified",
-  "failed",
-  "timed_out",
-  "skipped_offline",
-  "skipped",
-  "cancelled",
-] as const;
-export type DeviceState = typeof DEVICE_STATES[number];
-export const IN_FLIGHT: readonly DeviceState[] = ["commanded", "downloading", "rebooting"];
-/** not final yet: the engine still has something to do (or wait for) on these */
-export const OPEN_STATES: readonly DeviceState[] = ["scheduled", ...IN_FLIGHT, "skipped_offline"];
-export const ERROR_STATES: readonly DeviceState[] = ["failed", "timed_out"];
-/** what retry_failed reschedules: errors, and units skipped because their chip was unknown */
-export const RETRY_STATES: readonly DeviceState[] = [...ERROR_STATES, "skipped"];
+// the shapes are shared with the rollout page's island (shared/ota.ts); the server re-exports them
+export {
+  DEVICE_STATES,
+  type DeviceState,
+  ERROR_STATES,
+  type GroupState,
+  IN_FLIGHT,
+  OPEN_STATES,
+  type OtaDevice,
+  RETRY_STATES,
+  type Rollout,
+  type RolloutGroup,
+  type RolloutStatus,
+} from "../../shared/ota.ts";
+import {
+  DEVICE_STATES,
+  type DeviceState,
+  ERROR_STATES,
+  type OtaDevice,
+  RETRY_STATES,
+  type Rollout,
+} from "../../shared/ota.ts";
+
 /** how long an online unit may go without reporting its build (hence its chip) before it is skipped */
 export const DEFAULT_CHIP_TIMEOUT_MS = 120_000;
-
-export interface OtaDevice {
-  rolloutId: string;
-  unitId: string;
-  topic: string;
-  group: number;
-  state: DeviceState;
-  attempts: number;
-  fromVersion: string | null;
-  commandedAt: number | null;
-  stateAt: number;
-  error: string | null;
-  /** the last transitions, newest last (capped) */
-  log: { state: DeviceState; at: number; note?: string }[];
-}
-
-export type GroupState = "waiting" | "running" | "succeeded" | "error";
-export interface RolloutGroup {
-  index: number;
-  name: string;
-  /** share of the targets, percent */
-  percent: number;
-  /** percent verified at which the next group starts */
-  successThreshold: number;
-  /** percent failed/timed out above which the rollout pauses */
-  errorThreshold: number;
-  state: GroupState;
-  total: number;
-  /** errors present when an operator resumed after an error pause: not counted again */
-  acceptedErrors?: number;
-}
-
-export type RolloutStatus = "scheduled" | "running" | "paused" | "finished" | "cancelled";
-
-export interface Rollout {
-  id: string;
-  name: string;
-  firmwareId: string;
-  firmwareSha: string;
-  filename: string;
-  version: string;
-  platform: string;
-  filter: UnitFilter & { fromVersion?: string };
-  status: RolloutStatus;
-  pauseReason: string | null;
-  startAt: number;
-  /**
-   * daily window in minutes after local midnight in `zone` (an IANA name follows summer time, or "UTC+02:00");
-   * null = any time. Rollouts stored before zones had a fixed `tzOffsetMin` instead.
-   */
-  window: { start: number; end: number; zone: string } | null;
-  pacingPerMin: number;
-  delivery: "mqtt" | "http";
-  /** where units fetch the image: plain HTTP (OpenBeken's ota_http cannot do HTTPS) */
-  baseUrl: string;
-  verifyTimeoutMs: number;
-  /** an online unit that reports no build (chip) for this long ends skipped; absent on older rollouts */
-  chipTimeoutMs?: number;
-  groups: RolloutGroup[];
-  nextSlotAt: number;
-  counts: Record<DeviceState, number>;
-  total: number;
-  excluded: { alreadyCurrent: number; wrongPlatform: number; noTopic: number };
-  createdAt: number;
-  createdBy: string;
-  finishedAt: number | null;
-}
 
 const groupSpec = z.object({
   name: z.string().trim().min(1).max(40),
@@ -399,6 +338,9 @@ export async function transitionDevice(
     d.attempts++;
     d.commandedAt = opts.now;
     d.error = null;
+    // the secret in this command's download URL, new with every command, kept out of the device record
+    // (which every viewer reads): the OTA responder serves the image only to a request naming it
+    op.set(["ota_url_token", d.rolloutId, d.unitId], { token: randomSecret(16), attempt: d.attempts });
     const ledger = ["ota_command_ledger", d.rolloutId, d.unitId, d.attempts];
     op.check({ key: ledger, versionstamp: null }).set(ledger, { at: opts.now });
   }
@@ -418,6 +360,15 @@ export async function transitionDevice(
     }, opts.now);
   }
   return (await op.commit()).ok ? d : null;
+}
+
+/** The download secret of a device's latest command (null before its first command). */
+export async function getOtaUrlToken(
+  kv: Deno.Kv,
+  rolloutId: string,
+  unitId: string,
+): Promise<{ token: string; attempt: number } | null> {
+  return (await kv.get<{ token: string; attempt: number }>(["ota_url_token", rolloutId, unitId])).value;
 }
 
 /** Retry a transition against fresh reads until it applies or the device is no longer in `from`. */

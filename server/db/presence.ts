@@ -67,6 +67,16 @@ export interface UnitPresence {
   /** TuyaMCU-style channels discovery mapped to meter quantities; factor converts the integer to W/V/A/Hz/Wh */
   channels: Record<string, { quantity: ChannelQuantity; factor: number }>;
   live: UnitLive;
+  /**
+   * what looks wrong about this unit's values, by code ("power_factor_over_1", "energy_unit_kwh_suspected"),
+   * set and cleared by the ingest; absent on records written before it existed
+   */
+  warnings?: Record<string, { message: string; since: number }>;
+  /**
+   * counter-versus-power comparison: the counter value at the start of the window and the energy the
+   * published power integrates to since then (Wh), to catch a kWh counter read as Wh
+   */
+  energyCheck?: { counterStart: number; integratedWh: number };
 }
 
 export const presenceKey = (topic: string): Deno.KvKey => ["obk_units", topic];

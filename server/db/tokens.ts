@@ -19,7 +19,7 @@
 import { z } from "zod";
 import { AGENT_ID } from "../../shared/topics.ts";
 import { mosquittoHash, randomSecret, sha256Hex } from "../auth/crypto.ts";
-import { RESERVED_TOPIC_LEVELS } from "../auth/policy.ts";
+import { RESERVED_TOPIC_LEVELS, reservedUnitTopic } from "../auth/policy.ts";
 import { commitRetryingLocks } from "./kv_retry.ts";
 
 export interface AgentTokenRecord {
@@ -141,7 +141,7 @@ export async function issueDeviceCredential(
 ): Promise<{ username: string; password: string; record: DeviceCredentialRecord } | null> {
   const topics = [...new Set(o.topics)];
   const ok = (t: string) => OBK_TOPIC.test(t) && !RESERVED_TOPIC_LEVELS.has(t);
-  if (topics.length === 0 || !topics.every(ok)) throw new Error("invalid topics");
+  if (topics.length === 0 || !topics.every((t) => ok(t) && !reservedUnitTopic(t))) throw new Error("invalid topics");
   if (o.group && !ok(o.group)) throw new Error("invalid group");
   const username = o.username ?? (topics.length === 1 ? topics[0] : `site-${crypto.randomUUID().slice(0, 8)}`);
   if (!OBK_TOPIC.test(username) || username === INTERNAL_USERNAME) throw new Error("invalid user name");

@@ -13,14 +13,13 @@ import { energyApi } from "../api/energy.ts";
 import {
   FLEET_ID,
   getSiteMapping,
-  hourlyDense,
   listEnergyStates,
   listSites,
   noteEnergyZone,
+  packClosedMonths,
   pruneMinuteRollups,
 } from "../db/energy.ts";
 import { pruneHistory } from "../db/history.ts";
-import { bucketStart } from "./buckets.ts";
 import { getUnitPresence } from "../db/presence.ts";
 import { findUnitByMac, findUnitByTopic } from "../db/units.ts";
 import type { Extension, ServerContext } from "../context.ts";
@@ -64,14 +63,12 @@ export function energy(settings: EnergySettings = energySettingsFromEnv()): Exte
 
   /** Pack the hours of closed months ahead of the first wide query (a no-op for months already packed). */
   const warmPacks = async (ctx: ServerContext) => {
-    const now = ctx.clock.now();
-    const zone = ctx.config.zone;
-    const to = bucketStart("month", now, zone);
-    const from = bucketStart("month", to - 366 * 86_400_000, zone);
-    const opts = { zone, now };
-    for (const s of await listEnergyStates(ctx.kv)) await hourlyDense(ctx.kv, "unit", s.deviceId, from, to, opts);
-    for (const site of await listSites(ctx.kv)) await hourlyDense(ctx.kv, "site", site, from, to, opts);
-    await hourlyDense(ctx.kv, "fleet", FLEET_ID, from, to, opts);
+    const targets = [
+      ...(await listEnergyStates(ctx.kv)).map((s) => ({ scope: "unit" as const, id: s.deviceId })),
+      ...(await listSites(ctx.kv)).map((site) => ({ scope: "site" as const, id: site })),
+      { scope: "fleet" as const, id: FLEET_ID },
+    ];
+    await packClosedMonths(ctx.kv, targets, ctx.config.zone, ctx.clock.now());
   };
 
   const prune = (ctx: ServerContext) => {

@@ -10,7 +10,14 @@
 import { CodecError } from "../../shared/errors.ts";
 import { type ObkMessage, parseObkMessage } from "../../shared/openbeken/mqtt.ts";
 import { sharedSubscription } from "../../shared/topics.ts";
-import { addReadings, countRejection, SourceIndexCache } from "../db/meters.ts";
+import {
+  addReadings,
+  countRefusedReadings,
+  countRejection,
+  IngestCache,
+  OBK_SOURCE,
+  SourceIndexCache,
+} from "../db/meters.ts";
 import { commitRetryingLocks } from "../db/kv_retry.ts";
 import { loadPresence, type UnitPresence, writePresence } from "../db/presence.ts";
 import { findUnitByMac, findUnitByTopic, recordUnitSeen } from "../db/units.ts";
@@ -46,6 +53,7 @@ export function openbekenIngest(): Extension {
   /** read-through cache of presence records with the versionstamp they were read at */
   const cache = new Map<string, { value: UnitPresence | null; versionstamp: string | null }>();
   const sourceIndex = new SourceIndexCache();
+  const owners = new IngestCache();
 
   const reject = (source: string, e: unknown) => {
     const code = e instanceof CodecError ? e.code : "invalid";
@@ -140,11 +148,21 @@ export function openbekenIngest(): Extension {
           next.set(topic, unit);
         }
       }
-      const readings = addReadings(op, samples.map((s) => s.reading), now, sourceIndex);
+      // a meter id belongs to whoever reported it first: a unit's readings for an id an agent owns are refused
+      const refused = await owners.claim(ctx.kv, OBK_SOURCE, samples.map((s) => s.reading.deviceId), (id) => id);
+      const owned = refused.size ? samples.filter((s) => !refused.has(s.reading.deviceId)) : samples;
+      const readings = addReadings(op, owned.map((s) => s.reading), now, sourceIndex);
       const res = await commitRetryingLocks(op);
       if (res.ok) {
         readings.committed();
-        for (const [t, u] of next) cache.set(t, { value: u, versionstamp: res.versionstamp });
+        for (const [t, u] of next) {
+          for (const [code, w] of Object.entries(u.warnings ?? {})) {
+            if (!cache.get(t)?.value?.warnings?.[code]) {
+              ctx.log.warn("openbeken unit warning", { topic: t, code, message: w.message });
+            }
+          }
+          cache.set(t, { value: u, versionstamp: res.versionstamp });
+        }
         const toLink = new Set<string>();
         for (const { topic, e } of events) {
           const presence = next.get(topic)!;
@@ -155,7 +173,11 @@ export function openbekenIngest(): Extension {
         for (const topic of toLink) {
           linkInventory(next.get(topic)!).catch((err) => ctx.log.warn("inventory link failed", { topic, err }));
         }
-        if (samples.length) ctx.bus.emit("openbeken.committed", { samples });
+        if (owned.length) ctx.bus.emit("openbeken.committed", { samples: owned });
+        if (owned.length < samples.length) {
+          ctx.log.warn("openbeken readings refused: meter id owned by an agent", { meters: [...refused].slice(0, 5) });
+          countRefusedReadings(ctx.kv, samples.length - owned.length).catch(() => {});
+        }
         return;
       }
       // another instance updated one of these units: re-read them and apply again

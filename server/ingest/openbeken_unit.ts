@@ -66,9 +66,19 @@ const BOUNDS: Partial<Record<string, [number, number]>> = {
   current: [0, 1000],
   power: [-1e6, 1e6],
   frequency: [0, 100],
-  powerFactor: [-1, 1],
+  // OpenBeken publishes P/S unclamped (src/driver/drv_bl_shared.c): an uncalibrated unit shows 1.2 and more.
+  // Stored as published and flagged on the unit (power_factor_over_1); only nonsense is refused
+  powerFactor: [-100, 100],
   energy: [0, Number.MAX_VALUE],
 };
+
+/**
+ * A counter read as Wh that rises over 100× slower than the published power integrates to is a kWh
+ * counter (flag 40, "energy in kWh") whose HA discovery never arrived: judged over at least this much
+ * integrated energy, so counter resolution (1 Wh at 3 decimals of kWh) cannot fake it.
+ */
+const KWH_CHECK_MIN_WH = 20;
+const KWH_SUSPECT_RATIO = 0.01;
 
 function checkRange(quantity: string, value: number) {
   const b = BOUNDS[quantity];
@@ -82,6 +92,7 @@ export function applyObkMessage(prev: UnitPresence | null, msg: ObkMessage, at: 
   let unit: UnitPresence;
   if (prev) {
     unit = { ...prev, live: { ...prev.live }, channels: { ...prev.channels } };
+    if (prev.warnings) unit.warnings = { ...prev.warnings };
   } else {
     unit = newPresence(msg.topic, at);
     events.push({ change: "discovered" });
@@ -135,6 +146,19 @@ export function applyObkMessage(prev: UnitPresence | null, msg: ObkMessage, at: 
       }
       break;
     case "meter":
+      if (unit.energyUnit === "kWh") clearWarning(unit, "energy_unit_kwh_suspected"); // discovery or an operator said so
+      checkEnergyRate(unit, msg, at);
+      if (msg.quantity === "powerFactor") {
+        if (Math.abs(msg.value) > 1) {
+          warn(
+            unit,
+            "power_factor_over_1",
+            `power factor ${msg.value} is over 1: OpenBeken publishes P/S unclamped, so this unit's voltage, ` +
+              `current or power is not calibrated`,
+            at,
+          );
+        } else clearWarning(unit, "power_factor_over_1");
+      }
       sample = updateLive(
         unit,
         msg.quantity,
@@ -168,6 +192,55 @@ export function applyObkMessage(prev: UnitPresence | null, msg: ObkMessage, at: 
   }
   if (unit.mac && unit.mac !== (prev?.mac ?? null)) events.push({ change: "identified" });
   return { unit, sample, events };
+}
+
+function warn(unit: UnitPresence, code: string, message: string, at: number) {
+  const cur = unit.warnings?.[code];
+  if (cur?.message === message) return;
+  unit.warnings = { ...unit.warnings, [code]: { message, since: cur?.since ?? at } };
+}
+
+function clearWarning(unit: UnitPresence, code: string) {
+  if (!unit.warnings?.[code]) return;
+  const { [code]: _gone, ...rest } = unit.warnings;
+  unit.warnings = rest;
+}
+
+/**
+ * Compare the counter's rise with the energy the unit's own power values integrate to. Called with the
+ * previous power sample before a new one replaces it, and with each counter value.
+ */
+function checkEnergyRate(unit: UnitPresence, msg: { quantity: string; value: number }, at: number) {
+  const l = unit.live;
+  if (msg.quantity === "power") {
+    if (unit.energyCheck && l.power !== undefined && l.powerAt !== undefined && at > l.powerAt) {
+      const dt = Math.min(at - l.powerAt, 120_000); // a gap (offline) does not count as hours at the last power
+      unit.energyCheck = {
+        ...unit.energyCheck,
+        integratedWh: unit.energyCheck.integratedWh + (l.power * dt) / 3_600_000,
+      };
+    }
+    return;
+  }
+  if (msg.quantity !== "energy" || unit.energyUnit !== "Wh") return;
+  const c = unit.energyCheck;
+  if (!c || msg.value < c.counterStart) {
+    unit.energyCheck = { counterStart: msg.value, integratedWh: 0 };
+    return;
+  }
+  if (c.integratedWh < KWH_CHECK_MIN_WH) return;
+  const ratio = (msg.value - c.counterStart) / c.integratedWh;
+  if (ratio < KWH_SUSPECT_RATIO) {
+    warn(
+      unit,
+      "energy_unit_kwh_suspected",
+      `the energy counter rose ${(msg.value - c.counterStart).toFixed(3)} while the unit's power values add up to ` +
+        `${c.integratedWh.toFixed(1)} Wh: it probably counts in kWh (OpenBeken flag 40) and its Home Assistant ` +
+        `discovery was never seen; set its energy unit to kWh`,
+      at,
+    );
+  } else if (ratio > 0.5) clearWarning(unit, "energy_unit_kwh_suspected");
+  unit.energyCheck = { counterStart: msg.value, integratedWh: 0 };
 }
 
 function setOnline(unit: UnitPresence, online: boolean, at: number, events: UnitEvent[]) {

@@ -7,7 +7,14 @@
 import { CodecError } from "../../shared/errors.ts";
 import { decodeTelemetryBatch, encodeTelemetryAck, type TelemetryBatch } from "../../shared/telemetry.ts";
 import { agentIdFromTopic, sharedSubscription, topics } from "../../shared/topics.ts";
-import { addIngestCounters, commitParts, countRejection, SourceIndexCache, splitBatch } from "../db/meters.ts";
+import {
+  addIngestCounters,
+  commitParts,
+  countRefusedReadings,
+  countRejection,
+  IngestCache,
+  splitBatch,
+} from "../db/meters.ts";
 import type { Extension, ServerContext } from "../context.ts";
 
 /** Upper bound of readings waiting for KV; beyond it we stop acking so agents keep spooling. */
@@ -19,11 +26,13 @@ export function telemetryIngest(): Extension {
   let queuedReadings = 0;
   let draining: Promise<void> | null = null;
   let stopped = false;
-  const sourceIndex = new SourceIndexCache();
+  const cache = new IngestCache();
+  const warned = new Set<string>();
 
-  const ack = (agentId: string, seq: number, status: "committed" | "duplicate" | "rejected") => {
+  const ack = (agentId: string, seq: number, status: "committed" | "duplicate" | "rejected", epoch?: string) => {
     // not awaited: a broker outage must not stall the writer; the agent re-sends unacked batches
-    ctx.mqtt.publish(topics.telemetryAck(agentId), encodeTelemetryAck({ v: 1, seq, status }))
+    const body = epoch === undefined ? { v: 1 as const, seq, status } : { v: 1 as const, epoch, seq, status };
+    ctx.mqtt.publish(topics.telemetryAck(agentId), encodeTelemetryAck(body))
       .catch((e) => ctx.log.warn("ack not delivered", { agentId, seq, err: e }));
   };
 
@@ -32,11 +41,29 @@ export function telemetryIngest(): Extension {
       const batches = queue;
       queue = [];
       queuedReadings = 0;
-      const parts = batches.flatMap(splitBatch);
-      let outcome;
+      let outcome, admitted: TelemetryBatch[] = [];
+      const refusedIn = new Map<TelemetryBatch, number>();
       for (let attempt = 1; !outcome; attempt++) {
         try {
-          outcome = await commitParts(ctx.kv, parts, ctx.clock.now(), sourceIndex);
+          // a meter belongs to the agent that reported it first: other agents' readings for it are refused
+          admitted = [];
+          for (const b of batches) {
+            const a = await cache.admit(ctx.kv, b);
+            admitted.push(a.batch);
+            refusedIn.set(a.batch, b.readings.length - a.batch.readings.length);
+            const news = [...a.refused].filter((id) => !warned.has(`${b.agentId}\u0000${id}`));
+            if (news.length > 0) {
+              // once per agent and meter (the counter in /api/health keeps counting)
+              if (warned.size > 10_000) warned.clear();
+              for (const id of news) warned.add(`${b.agentId}\u0000${id}`);
+              ctx.log.warn("readings refused: meters owned by another agent", {
+                agentId: b.agentId,
+                seq: b.seq,
+                meters: news.slice(0, 5),
+              });
+            }
+          }
+          outcome = await commitParts(ctx.kv, admitted.flatMap(splitBatch), ctx.clock.now(), cache);
         } catch (e) {
           // SQLite "database is locked" when instances share a local KV file: brief, worth a retry
           if (attempt < 4 && !stopped) {
@@ -49,17 +76,23 @@ export function telemetryIngest(): Extension {
         }
       }
       if (!outcome) continue;
-      const dupParts = new Set(outcome.duplicate.map((p) => `${p.agentId}/${p.seq}`));
-      let committed = 0, duplicate = 0;
-      for (const b of batches) {
-        const dup = dupParts.has(`${b.agentId}/${b.seq}`);
+      const dupParts = new Set(outcome.duplicate.map((p) => `${p.agentId}/${p.epoch}/${p.seq}`));
+      let committed = 0, duplicate = 0, refused = 0;
+      for (const b of admitted) {
+        const dup = dupParts.has(`${b.agentId}/${b.epoch}/${b.seq}`);
         if (dup) duplicate++;
-        else committed++;
-        ack(b.agentId, b.seq, dup ? "duplicate" : "committed");
+        else {
+          committed++;
+          refused += refusedIn.get(b) ?? 0; // counted once: a replay was counted when it first came
+        }
+        ack(b.agentId, b.seq, dup ? "duplicate" : "committed", b.epoch);
         if (!dup) ctx.bus.emit("telemetry.committed", { agentId: b.agentId, seq: b.seq, readings: b.readings });
       }
       await addIngestCounters(ctx.kv, { batches_committed: committed, batches_duplicate: duplicate })
         .catch((e) => ctx.log.warn("counter update failed", { err: e }));
+      if (refused > 0) {
+        await countRefusedReadings(ctx.kv, refused).catch((e) => ctx.log.warn("counter update failed", { err: e }));
+      }
       ctx.bus.emit("ingest.backlog", { readings: queuedReadings });
     }
   };

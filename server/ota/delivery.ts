@@ -1,26 +1,36 @@
 /**
  * Getting an OTA command to an OpenBeken unit (openbeken.md §3.1):
  * - MQTT: `cmnd/<topic>/ota_http <url>`; the unit pulls the RBL over plain
- *   HTTP from our `/fw/...` route and reboots by itself.
+ *   HTTP from the OTA responder (./responder.ts) and reboots by itself.
  * - HTTP: `POST /api/ota` with the raw RBL as the body (not multipart), then
  *   `POST /api/reboot` — OBK does not reboot after /api/ota on its own.
- * Device states downloading/rebooting are set by the download route (MQTT)
+ * Device states downloading/rebooting are set by the OTA responder (MQTT)
  * or here (HTTP).
  */
 import type { Logger } from "../../shared/log.ts";
 import type { Clock } from "../../shared/clock.ts";
 import { getBlob } from "../db/blobs.ts";
-import { type OtaDevice, type Rollout, transitionDeviceFresh } from "../db/ota.ts";
+import { getOtaUrlToken, type OtaDevice, type Rollout, transitionDeviceFresh } from "../db/ota.ts";
 import { getUnit } from "../db/units.ts";
 import type { ServerMqtt } from "../mqtt.ts";
 import type { OtaDelivery } from "./engine.ts";
 import type { PresenceSource } from "./presence.ts";
+import { otaPath } from "./responder.ts";
 import { openUnitWebPassword } from "../db/unit_secrets.ts";
 import { deliverOverHttp, unitHttpTarget } from "./http_delivery.ts";
 
-/** The per-device download URL: the route marks the device downloading/rebooting as it serves it. */
-export function firmwareUrl(r: Rollout, d: OtaDevice): string {
-  return `${r.baseUrl}/fw/${r.id}/${d.unitId}/${encodeURIComponent(r.filename)}`;
+/**
+ * The per-command download URL: the OTA responder's origin (OTA_HTTP_URL, else the rollout's base URL
+ * host on the responder's port) and a path naming the rollout, the unit and the command's secret.
+ */
+export function firmwareUrl(
+  r: Rollout,
+  d: OtaDevice,
+  token: string,
+  ota: { port: number; url: string | null },
+): string {
+  const origin = ota.url ?? `http://${new URL(r.baseUrl).hostname}:${ota.port}`;
+  return origin + otaPath(r.id, d.unitId, token, r.filename);
 }
 
 export function createDelivery(deps: {
@@ -29,6 +39,8 @@ export function createDelivery(deps: {
   presence: PresenceSource;
   log: Logger;
   clock: Clock;
+  /** where the OTA responder listens (port) and, when set, the origin units reach it at */
+  ota: { port: number; url: string | null };
   /** the key unit web passwords are sealed with (server/auth/sealed.ts) */
   sealKey: () => Promise<CryptoKey>;
 }): OtaDelivery & { drain(): Promise<void> } {
@@ -61,7 +73,9 @@ export function createDelivery(deps: {
   return {
     async send(r, d) {
       if (r.delivery === "mqtt") {
-        await deps.mqtt.publish(`cmnd/${d.topic}/ota_http`, firmwareUrl(r, d), { qos: 1 });
+        const tok = await getOtaUrlToken(deps.kv, r.id, d.unitId);
+        if (!tok || tok.attempt !== d.attempts) throw new Error("no download secret for this command");
+        await deps.mqtt.publish(`cmnd/${d.topic}/ota_http`, firmwareUrl(r, d, tok.token, deps.ota), { qos: 1 });
         return;
       }
       const p = httpOta(r, d).catch(async (e) => {

@@ -1,13 +1,13 @@
 /**
  * The OTA rollout extension: presence of OpenBeken units, delivery, the
- * engine loop, and the firmware download route units pull from.
+ * engine loop, and the download responder units pull images from (its own
+ * raw HTTP/1.1 socket on OTA_HTTP_PORT, not a route of the web app).
  */
 import type { Extension, ServerContext } from "../context.ts";
-import { openBlobStream } from "../db/blobs.ts";
-import { getDevice, getRollout, transitionDeviceFresh } from "../db/ota.ts";
 import { createDelivery } from "./delivery.ts";
 import { RolloutEngine } from "./engine.ts";
 import { kvPresence } from "./presence.ts";
+import { type OtaResponder, startOtaResponder } from "./responder.ts";
 import { sealingKey } from "../auth/sealed.ts";
 
 export interface OtaOptions {
@@ -19,43 +19,33 @@ export function otaRollouts(opts: OtaOptions = {}): Extension {
   const tickMs = opts.tickMs ?? Number(Deno.env.get("OTA_TICK_MS") ?? 1000);
   let engine: RolloutEngine | null = null;
   let delivery: ReturnType<typeof createDelivery> | null = null;
+  let responder: OtaResponder | null = null;
   return {
     name: "ota-rollouts",
-    routes(app, ctx) {
-      // Per-device download: OpenBeken's ota_http GETs this over plain HTTP.
-      app.get("/fw/:rid/:uid/:file", async (c) => {
-        const { rid, uid } = c.req.param();
-        const r = (await getRollout(ctx.kv, rid)).value;
-        const d = (await getDevice(ctx.kv, rid, uid)).value;
-        if (!r || !d) return c.text("no such rollout target", 404);
-        if (!["commanded", "downloading", "rebooting"].includes(d.state)) {
-          return c.text(`this unit is ${d.state} in rollout ${rid}: not commanded`, 409);
-        }
-        await transitionDeviceFresh(ctx.kv, rid, uid, ["commanded"], "downloading", {
-          now: ctx.clock.now(),
-          note: "image requested",
-        });
-        const done = () =>
-          transitionDeviceFresh(ctx.kv, rid, uid, ["downloading"], "rebooting", {
-            now: ctx.clock.now(),
-            note: "image sent",
-          })
-            .catch((e) => ctx.log.warn("ota state update failed", { err: e }));
-        const s = await openBlobStream(ctx.kv, r.firmwareSha, { onDone: () => void done() });
-        if (!s) return c.text("firmware missing", 410);
-        return new Response(s.stream, {
-          headers: { "content-type": "application/octet-stream", "content-length": String(s.meta.size) },
-        });
-      });
-    },
     start(ctx: ServerContext) {
       const presence = kvPresence(ctx.kv);
+      try {
+        responder = startOtaResponder({
+          kv: ctx.kv,
+          clock: ctx.clock,
+          log: ctx.log,
+          hostname: ctx.config.host,
+          port: ctx.config.otaHttpPort,
+        });
+      } catch (e) {
+        if (e instanceof Deno.errors.AddrInUse) {
+          throw new Error(`OTA_HTTP_PORT ${ctx.config.otaHttpPort} is in use (set OTA_HTTP_PORT to a free port)`);
+        }
+        throw e;
+      }
+      ctx.log.info("OTA download responder listening", { port: responder.port });
       delivery = createDelivery({
         kv: ctx.kv,
         mqtt: ctx.mqtt,
         presence,
         log: ctx.log,
         clock: ctx.clock,
+        ota: { port: responder.port, url: ctx.config.otaHttpUrl },
         sealKey: () => sealingKey({ dataDir: ctx.config.dataDir, env: ctx.config.secretsKey }),
       });
       engine = new RolloutEngine({
@@ -71,6 +61,7 @@ export function otaRollouts(opts: OtaOptions = {}): Extension {
     async stop() {
       await engine?.stop();
       await delivery?.drain();
+      await responder?.close();
     },
   };
 }

@@ -111,6 +111,14 @@ Deno.test("MQTT policy table: what agents and OpenBeken units may publish and su
   }
   assertEquals(maySubscribe({ kind: "server" }, "$share/meterfleet/meterfleet/v1/agents/+/telemetry"), true);
   assertEquals(mayPublish({ kind: "user", username: "u", role: "admin", csrf: "" }, "obkAAAA0001/1/set"), false);
+  // a unit on a flash-time derived credential has no group of its own, yet subscribes its platform's default
+  // group like every OpenBeken build (read only): `bekens_n/+/set` and `cmnd/bekens_n/+`
+  const derived: Principal = { kind: "device", username: "obkCCCC0003", topics: ["obkCCCC0003"], group: null };
+  for (const f of ["bekens_n/+/set", "bekens_t/+/set", "cmnd/bekens_n/+", "obkCCCC0003/+/get"]) {
+    assertEquals(maySubscribe(derived, f), true, f);
+  }
+  for (const f of ["bekens_n/#", "bekens_x/+/set"]) assertEquals(maySubscribe(derived, f), false, f);
+  assertEquals(mayPublish(derived, "bekens_n/1/set"), false);
   assertEquals(filterWithin("a/+/c", "a/#"), true);
   assertEquals(filterWithin("a/#", "a/+"), false);
 });
@@ -184,7 +192,10 @@ Deno.test("embedded broker enforces it: connects, every table row published and 
         if (c instanceof Error) throw c;
         clients.push(c);
         const closed = new Promise<void>((r) => c.once("close", () => r()));
-        const payload = `probe-${++n}`;
+        // a discovery config must describe the publishing unit itself ("~"): see the discovery trust test
+        const payload = topic.startsWith("homeassistant/")
+          ? JSON.stringify({ "~": "obkAAAA0001", probe: ++n })
+          : `probe-${++n}`;
         c.publish(topic, payload, { qos: 1 });
         if (allowed) await s.saw(`${topic} ${payload}`);
         else {
@@ -291,6 +302,7 @@ Deno.test("secrets never reach the log: tokens, passwords, session ids across bo
   const config = {
     ...configFromEnv({ DATA_DIR: dir }),
     port: 0,
+    otaHttpPort: 0,
     embeddedMqttPort: freePort(),
     instanceId: "logs",
     logLevel: "debug" as const,

@@ -16,7 +16,6 @@ const EXPECTED_PUBLIC = [
   "GET /static/*",
   "GET /_islands/*",
   "GET /api/health",
-  "GET /fw/*",
 ];
 
 /** What the issue's roles demand, whatever the table says: [method, concrete path, lowest role that may]. */

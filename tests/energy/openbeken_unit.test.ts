@@ -51,3 +51,38 @@ Deno.test("a TuyaMCU meter's channels become readings once discovery maps them (
   assertEquals(feed("spm02/7/get", "1", 3000), null); // an unmapped channel (a relay)
   assertEquals(unit!.mac, "11:22:33:44"); // tail from the long name until <topic>/mac arrives
 });
+
+Deno.test("a power factor over 1 (OpenBeken publishes P/S unclamped) is stored and flagged on the unit, not refused", () => {
+  const r = run([
+    [0, "u3/voltage/get", "230.1"],
+    [1000, "u3/power_factor/get", "1.23"],
+    [2000, "u3/power/get", "100.00"],
+  ]);
+  assertEquals(r.unit.live.powerFactor, 1.23);
+  const w = r.unit.warnings?.power_factor_over_1;
+  assertEquals(typeof w?.message, "string");
+  assertEquals(w?.since, 1000);
+  // calibrated later: the flag goes
+  const after = applyObkMessage(r.unit, parseObkMessage("u3/power_factor/get", "0.98")!, 3000);
+  assertEquals(after.unit.warnings?.power_factor_over_1, undefined);
+  assertEquals(after.unit.live.powerFactor, 0.98);
+});
+
+Deno.test("a kWh counter (flag 40) whose discovery was never seen is detected from its rate against power and warned on the unit", () => {
+  const steps: [number, string, string][] = [];
+  // 500 W for 6 minutes = 50 Wh; a kWh counter rises 0.050
+  for (let i = 0; i <= 36; i++) {
+    steps.push([i * 10_000, "u4/power/get", "500.00"]);
+    if (i % 6 === 0) {
+      steps.push([i * 10_000 + 1, "u4/energycounter/get", (12.345 + (i * 10) * 500 / 3_600_000).toFixed(3)]);
+    }
+  }
+  const r = run(steps);
+  const w = r.unit.warnings?.energy_unit_kwh_suspected;
+  assertEquals(typeof w?.message, "string", JSON.stringify(r.unit.warnings));
+  assertEquals(r.unit.energyUnit, "Wh"); // a warning, not a silent guess
+
+  // the same unit counting in Wh raises no warning
+  const wh = run(steps.map(([at, t, p]) => [at, t, t.includes("energycounter") ? String(Number(p) * 1000) : p]));
+  assertEquals(wh.unit.warnings?.energy_unit_kwh_suspected, undefined);
+});

@@ -43,6 +43,8 @@ export interface TestServerOptions {
   mqttShareGroup?: string | null;
   embeddedMqttPort?: number;
   port?: number;
+  /** the OTA download responder's port (default: any free port) */
+  otaHttpPort?: number;
   instanceId?: string;
   extensions?: Extension[];
   clock?: Clock;
@@ -54,6 +56,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   const config: ServerConfig = {
     ...configFromEnv({ DATA_DIR: dir, FLEET_TZ: "UTC", ...opts.env }),
     port: opts.port ?? 0,
+    otaHttpPort: opts.otaHttpPort ?? 0,
     embeddedMqttPort: opts.embeddedMqttPort ?? freePort(),
     mqttUrl: opts.mqttUrl ?? null,
     mqttShareGroup: opts.mqttShareGroup ?? null,

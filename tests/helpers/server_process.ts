@@ -16,7 +16,8 @@ export async function spawnServer(env: Record<string, string>, args: string[] = 
   const main = new URL("../../server/main.ts", import.meta.url).pathname;
   const proc = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", main, ...args],
-    env: { LOG_LEVEL: "error", FLEET_TZ: "UTC", ...env },
+    // the OTA responder on any free port unless a test names one (PORT + 1 may be taken on a busy machine)
+    env: { LOG_LEVEL: "error", FLEET_TZ: "UTC", OTA_HTTP_PORT: "0", ...env },
     stdout: "null",
     stderr: "inherit",
   }).spawn();

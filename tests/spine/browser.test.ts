@@ -31,7 +31,7 @@ Deno.test({
         const errors: string[] = [];
         page.on("pageerror", (e) => errors.push(e.message));
         await srv.browserLogin?.(page);
-        await page.goto(`${srv.url}/`);
+        await page.goto(`${srv.url}/?sort=id&dir=asc`); // by default the biggest consumers come first
         await page.waitForSelector("tr[data-meter]");
         assertEquals(await page.locator("tr[data-meter]").count(), 12);
         assertEquals(await page.locator("tr[data-meter]").first().getAttribute("data-meter"), "sim-01");

@@ -137,3 +137,34 @@ Deno.test("agent restarted with a full spool re-sends it in order; the server dr
     }
   });
 });
+
+Deno.test("an agent's spool wiped mid-ingest (a reinstalled bench host): every later reading stored exactly once", async () => {
+  await withTempDir(async (dir) => {
+    const srv = await startTestServer();
+    const creds = await srv.agentCredentials("bench-faults");
+    const ids = defaultBench(6).map((m) => m.deviceId);
+    const first = await startAgent(srv.brokerUrl, creds, `${dir}/spool`);
+    let second: Awaited<ReturnType<typeof startAgent>> | null = null;
+    try {
+      await sleep(800);
+      await first.agent.stop(); // no drain: whatever is unacked is in the spool about to be wiped
+      const firstAcked = await storedReadings(srv.kv, ids);
+      await Deno.remove(`${dir}/spool`, { recursive: true });
+      // the same agent id with a fresh spool: its batch numbers start again at 0
+      second = await startAgent(srv.brokerUrl, creds, `${dir}/spool`);
+      await sleep(800);
+      await second.agent.stop({ drainMs: 20_000 });
+      assertEquals(second.agent.uplink.stats().spooled, 0);
+      assertGreater(second.recorder.produced.size, 50);
+      const stored = await storedReadings(srv.kv, ids);
+      assertEquals([...second.recorder.produced].filter((r) => !stored.has(r)), [], "later readings lost");
+      for (const r of firstAcked) assertEquals(stored.has(r), true);
+      // exactly once: every committed reading is a distinct stored one
+      assertEquals((await readIngestCounters(srv.kv)).readings_committed, stored.size);
+    } finally {
+      await first.agent.uplink.close().catch(() => {});
+      await second?.agent.uplink.close().catch(() => {});
+      await srv.close();
+    }
+  });
+});

@@ -12,7 +12,7 @@ import { spawnServer } from "../helpers/server_process.ts";
 import { withTempDir } from "../helpers/tmp.ts";
 
 Deno.test({
-  name: "first start: sign in with the one-time admin password through the login form, then see the live fleet",
+  name: "first start: sign in with the one-time admin password, choose your own, then see the live fleet",
   sanitizeResources: false, // playwright's pipes to the browser
   sanitizeOps: false,
   fn: async () => {
@@ -42,6 +42,14 @@ Deno.test({
         await page.fill("input[name=username]", "admin");
         await page.fill("input[name=password]", password);
         await page.click("button[type=submit]");
+        // the one-time password only opens /account, where the admin chooses their own before anything else
+        await page.waitForSelector("[data-testid=must-change]", { timeout: 20_000 });
+        assertEquals(new URL(page.url()).pathname, "/account");
+        await page.fill("input[name=password]", "a long password of my own");
+        await page.fill("input[name=again]", "a long password of my own");
+        await page.click("form[action='/account'] button[type=submit]");
+        await page.waitForURL((u) => u.pathname === "/account" && u.search.includes("changed"));
+        await page.goto(`${srv.url}/`);
         await page.waitForSelector("tr[data-meter]", { timeout: 20_000 });
         assertEquals(new URL(page.url()).pathname, "/");
         await page.waitForFunction(() => document.querySelectorAll("tr[data-meter]").length === 4, undefined, {

@@ -13,11 +13,12 @@ import { holdLease, releaseLease } from "../../server/db/leases.ts";
 import {
   commitParts,
   getLatest,
+  IngestCache,
   listLatest,
   MAX_BLOCK_BYTES,
   packBlocks,
   packReadings,
-  SourceIndexCache,
+  SLOT_METERS,
   splitBatch,
 } from "../../server/db/meters.ts";
 import { withKv, withTempDir } from "../helpers/tmp.ts";
@@ -50,7 +51,7 @@ function reading(deviceId: string, ts: number, phases = false): Reading {
 
 /** `seconds` one-second batches of `meters` meters from agent `agentId`, committed as the server commits them. */
 async function ingest(kv: Deno.Kv, agentId: string, meters: number, seconds: number, fromSecond = 0) {
-  const index = new SourceIndexCache();
+  const index = new IngestCache();
   for (let s = fromSecond; s < fromSecond + seconds; s++) {
     const readings = Array.from({ length: meters }, (_, m) => reading(`${agentId}-m${m}`, T0 + s * 1000));
     const out = await commitParts(kv, splitBatch({ v: 1, agentId, seq: s, readings }), T0 + s * 1000, index);
@@ -190,25 +191,40 @@ Deno.test("a damaged log entry is set aside, not allowed to stall compaction or 
   });
 });
 
-Deno.test("latest readings come from the slot blocks; a meter that moved to another slot shows its newest reading", async () => {
+Deno.test("latest readings come from the slots; a meter keeps its own newest reading whatever later batches hold", async () => {
+  await withKv(async (kv) => {
+    await ingest(kv, "bench-a", 40, 3);
+    assertEquals((await listLatest(kv)).length, 40);
+    assertEquals((await getLatest(kv, "bench-a-m1"))?.reading.ts, T0 + 2000);
+    // later batches carry only some of the meters (another rate, another batch of the same second)
+    const index = new IngestCache();
+    for (let s = 3; s < 6; s++) {
+      const readings = [reading("bench-a-m39", T0 + s * 1000), reading("bench-a-m2", T0 + s * 1000)];
+      await commitParts(kv, splitBatch({ v: 1, agentId: "bench-a", seq: 100 + s, readings }), T0 + s * 1000, index);
+    }
+    const all = await listLatest(kv);
+    assertEquals(all.length, 40);
+    assertEquals(all.find((m) => m.deviceId === "bench-a-m1")?.reading.ts, T0 + 2000);
+    assertEquals(all.find((m) => m.deviceId === "bench-a-m39")?.reading.ts, T0 + 5000);
+    assertEquals(all.find((m) => m.deviceId === "bench-a-m39")?.intervalMs, 1000, "its own interval");
+    assertEquals(all.find((m) => m.deviceId === "bench-a-m1")?.committedAt, T0 + 2000, "its own last-seen");
+    assertEquals((await getLatest(kv, "bench-a-m39"))?.reading.ts, T0 + 5000);
+    assertEquals(await getLatest(kv, "no-such-meter"), null);
+  });
+});
+
+Deno.test("a meter belongs to the agent that reported it first: another agent's readings for it are refused", async () => {
   await withKv(async (kv) => {
     await ingest(kv, "bench-a", 3, 3);
-    assertEquals((await listLatest(kv)).length, 3);
-    assertEquals((await getLatest(kv, "bench-a-m1"))?.reading.ts, T0 + 2000);
-    // bench-a-m1 now reported by another agent (moved to another bench): the newer reading wins
-    const moved = [reading("bench-a-m1", T0 + 5000)];
-    await commitParts(
-      kv,
-      splitBatch({ v: 1, agentId: "bench-z", seq: 1, readings: moved }),
-      T0 + 5000,
-      new SourceIndexCache(),
-    );
-    const all = await listLatest(kv);
-    assertEquals(all.length, 3);
-    const m1 = all.find((m) => m.deviceId === "bench-a-m1")!;
-    assertEquals([m1.agentId, m1.reading.ts], ["bench-z", T0 + 5000]);
-    assertEquals((await getLatest(kv, "bench-a-m1"))?.agentId, "bench-z");
-    assertEquals(await getLatest(kv, "no-such-meter"), null);
+    const cache = new IngestCache();
+    const batch = { v: 1 as const, agentId: "bench-z", seq: 1, readings: [reading("bench-a-m1", T0 + 5000)] };
+    const { batch: admitted, refused } = await cache.admit(kv, batch);
+    assertEquals([...refused], ["bench-a-m1"]);
+    assertEquals(admitted.readings, []);
+    // even a caller that skips admission cannot move the meter's latest reading to another agent
+    await commitParts(kv, splitBatch(batch), T0 + 5000, cache);
+    const m1 = await getLatest(kv, "bench-a-m1");
+    assertEquals([m1?.agentId, m1?.reading.ts], ["bench-a", T0 + 2000]);
   });
 });
 
@@ -302,5 +318,43 @@ Deno.test("a server stopping while the compactor pauses between rounds stops at 
     } finally {
       if (!closed) clock.advance(3_600_000); // let a hung close finish so the test run ends
     }
+  });
+});
+
+Deno.test("an OpenBeken unit cannot take over a meter id an agent reported first, nor an agent a unit's", async () => {
+  await withKv(async (kv) => {
+    await ingest(kv, "bench-a", 2, 1);
+    const cache = new IngestCache();
+    assertEquals([...await cache.claim(kv, "openbeken", ["bench-a-m0", "obk8C1122"], (id) => id)], ["bench-a-m0"]);
+    assertEquals((await kv.get(["meter_source", "obk8C1122"])).value, { source: "openbeken", slot: "obk8C1122" });
+    assertEquals([...await new IngestCache().claim(kv, "bench-a", ["obk8C1122"])], ["obk8C1122"]);
+  });
+});
+
+Deno.test("a batch spread over more latest slots than one commit holds: its slots are written in commits of their own", async () => {
+  await withKv(async (kv) => {
+    const meters = 64 * SLOT_METERS;
+    const cache = new IngestCache();
+    const first = Array.from({ length: meters }, (_, m) => reading(`wide-m${m}`, T0, true));
+    for (let i = 0; i < meters; i += 400) {
+      await commitParts(
+        kv,
+        splitBatch({ v: 1, agentId: "wide", seq: i, readings: first.slice(i, i + 400) }),
+        T0,
+        cache,
+      );
+    }
+    // one reading from each slot: 64 slots of 3-phase readings are more than a commit's 800 KiB
+    const spread = Array.from({ length: 64 }, (_, s) => reading(`wide-m${s * SLOT_METERS}`, T0 + 1000, true));
+    const out = await commitParts(
+      kv,
+      splitBatch({ v: 1, agentId: "wide", seq: 1_000_000, readings: spread }),
+      T0 + 1000,
+    );
+    assertEquals(out.committed.length, 1);
+    const all = new Map((await listLatest(kv)).map((m) => [m.deviceId, m.reading.ts]));
+    assertEquals(all.size, meters);
+    assertEquals(spread.every((r) => all.get(r.deviceId) === T0 + 1000), true);
+    assertEquals(all.get("wide-m1"), T0);
   });
 });

@@ -64,6 +64,11 @@ export default function UnitEnergyPage({ data }: PageProps<Data>) {
           {`OpenBeken ${p.chip ?? ""} · MAC ${p.mac ?? "?"} · reboots seen ${p.reboots} · energy unit ${p.energyUnit}`}
         </p>
       )}
+      {Object.entries(p?.warnings ?? {}).map(([code, w]) => (
+        <p class="badge warn" key={code} data-testid={`warning-${code}`}>
+          {w.message} (since {new Date(w.since).toISOString().replace("T", " ").slice(0, 16)})
+        </p>
+      ))}
       {!data.state ? <p class="muted">No energy accounted for this meter yet.</p> : null}
       <EnergyPanels scope="unit" id={data.id} ranges={data.ranges} />
     </>
