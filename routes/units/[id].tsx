@@ -16,7 +16,6 @@ import {
 import { presenceOfUnit, type PresenceView, presenceView, type UnitPresence } from "../../server/db/presence.ts";
 import { DeviceLinks, uptimeText } from "../../components/UnitPresence.tsx";
 import { type OtaDevice, type Rollout, unitOtaHistory } from "../../server/db/ota.ts";
-import { recordAudit } from "../../server/db/audit.ts";
 import { actorOf, authOf, csrfTokenOf } from "../../server/auth/middleware.ts";
 import { mayDownloadBackups } from "../../server/api/backups.ts";
 import { calibrateDeployedUnit, DeployedCalibrationError } from "../../server/calibration/deployed.ts";
@@ -176,12 +175,6 @@ export const handler: RouteHandler<Data> = {
           onBehalfOf,
           at: now,
         });
-        await recordAudit(ctx.app.kv, {
-          actor,
-          action: "unit.rework",
-          target: `unit:${id}`,
-          details: { component: e.component, action: e.action, ...(onBehalfOf ? { onBehalfOf } : {}) },
-        }, now);
         message = `logged: ${e.component} ${e.action}`;
       } else {
         const opt = (k: string) => (s(k) === "" ? null : s(k));
@@ -192,13 +185,7 @@ export const handler: RouteHandler<Data> = {
           topic: opt("topic"),
           model: opt("model"),
           tags: s("tags").split(",").map((t) => t.trim()).filter(Boolean),
-        }, { by: actor, reason: s("reason"), now });
-        await recordAudit(ctx.app.kv, {
-          actor,
-          action: "unit.edit",
-          target: `unit:${id}`,
-          details: { reason: s("reason"), ...(onBehalfOf ? { onBehalfOf } : {}) },
-        }, now);
+        }, { by: actor, reason: s("reason"), onBehalfOf, now });
         message = "saved";
       }
     } catch (e) {

@@ -21,7 +21,6 @@ import {
 } from "../../server/db/presence.ts";
 import { PRESENCE_HEADERS, PresenceCells } from "../../components/UnitPresence.tsx";
 import { actorOf } from "../../server/auth/actor.ts";
-import { recordAudit } from "../../server/db/audit.ts";
 import { csrfTokenOf } from "../../server/auth/middleware.ts";
 import { inventoryStockView } from "../../server/db/stock_config.ts";
 import { StockConfigCell } from "../../components/StockConfig.tsx";
@@ -109,18 +108,20 @@ export const handler: RouteHandler<Data> = {
       );
     }
     try {
-      const u = await createUnit(ctx.app.kv, {
-        topic: p.topic,
-        mac: p.mac && p.mac.length === 17 ? p.mac : null,
-        chip: p.chip,
-        tags: [],
-      }, { by: actorOf(ctx.req), reason: "adopted from MQTT", now: ctx.app.clock.now() });
-      await recordAudit(ctx.app.kv, {
-        actor: actorOf(ctx.req),
-        action: "unit.adopt",
-        target: `unit:${u.id}`,
-        details: { topic: p.topic },
-      }, ctx.app.clock.now());
+      const u = await createUnit(
+        ctx.app.kv,
+        {
+          topic: p.topic,
+          mac: p.mac && p.mac.length === 17 ? p.mac : null,
+          chip: p.chip,
+          tags: [],
+        },
+        { by: actorOf(ctx.req), reason: "adopted from MQTT", now: ctx.app.clock.now() },
+        {
+          action: "unit.adopt",
+          details: { topic: p.topic },
+        },
+      );
       return new Response(null, { status: 303, headers: { location: `/units/${u.id}` } });
     } catch (e) {
       if (!(e instanceof UnitInputError || e instanceof UnitConflictError)) throw e;

@@ -4,6 +4,7 @@
  * on this instance at once; other instances learn it through KV (auth_revocations).
  */
 import { recordAudit } from "../db/audit.ts";
+import { DomainError } from "../http/errors.ts";
 import type { ServerContext } from "../context.ts";
 import {
   issueAgentToken,
@@ -30,9 +31,11 @@ import {
 import { guardOf } from "./broker.ts";
 import { z } from "zod";
 
-export class AdminError extends Error {
-  constructor(readonly status: 400 | 404 | 409, message: string) {
-    super(message);
+const CODE_OF = { 400: "invalid", 404: "not_found", 409: "conflict" } as const;
+
+export class AdminError extends DomainError {
+  constructor(status: 400 | 404 | 409, message: string) {
+    super(CODE_OF[status], message);
   }
 }
 

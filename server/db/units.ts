@@ -25,6 +25,8 @@
  *   appendRework         the bench operator logs a desolder / resolder / trace cut ...
  *   listUnits(filter)    pages, rollouts (target selection)
  */
+import { auditOp } from "./audit.ts";
+import { CONFLICT, untilCommitted } from "./kv_retry.ts";
 import { DomainError, type ErrorCode } from "../http/errors.ts";
 import { z } from "zod";
 import { getManyChunked } from "./kv_bulk.ts";
@@ -213,6 +215,19 @@ export interface Actor {
   by: string;
   reason?: string;
   now?: number;
+  /** free text ("for Bob, by phone"), kept in the audit entry apart from the actor */
+  onBehalfOf?: string;
+}
+
+/** The audit entry of a unit write, committed with the unit itself (one atomic commit: both or neither). */
+function unitAudit(action: string, actor: Actor, details: Record<string, unknown> = {}) {
+  return (op: Deno.AtomicOperation, u: Unit) =>
+    auditOp(op, {
+      actor: actor.by,
+      action,
+      target: `unit:${u.id}`,
+      details: { ...details, ...(actor.onBehalfOf ? { onBehalfOf: actor.onBehalfOf } : {}) },
+    }, actor.now ?? Date.now());
 }
 
 function emptyUnit(id: string, now: number): Unit {
@@ -337,7 +352,7 @@ async function editUnit(
   mutate: (u: Unit, isNew: boolean) => string[],
   opts: { create?: boolean; history?: boolean; extra?: (op: Deno.AtomicOperation, u: Unit) => void } = {},
 ): Promise<Unit> {
-  for (let attempt = 0; attempt < 20; attempt++) {
+  return await untilCommitted(`unit ${id}`, async () => {
     const now = actor.now ?? Date.now();
     const prev = await kv.get<Unit>(["unit", id]);
     if (!prev.value && !opts.create) throw new UnitInputError(`no such unit ${id}`, "not_found");
@@ -355,12 +370,20 @@ async function editUnit(
     if (await commitUnit(kv, prev, next, rev, opts.extra ? (op) => opts.extra!(op, next) : undefined)) return next;
     const clash = await uniquenessClash(kv, next);
     if (clash) throw new UnitConflictError(clash);
-  }
-  throw new Error(`unit ${id}: too much contention`);
+    return CONFLICT;
+  });
 }
 
-/** Create a unit (operator form / API). MAC and topic must be unique. */
-export async function createUnit(kv: Deno.Kv, fields: UnitFields, actor: Actor): Promise<Unit> {
+/**
+ * Create a unit (operator form, API, adopting an MQTT unit). MAC and topic must be unique. The audit entry
+ * (`unit.create`, or the caller's action such as `unit.adopt`) is part of the same commit.
+ */
+export async function createUnit(
+  kv: Deno.Kv,
+  fields: UnitFields,
+  actor: Actor,
+  audit: { action: string; details?: Record<string, unknown> } = { action: "unit.create" },
+): Promise<Unit> {
   const f = parseFields(fields);
   const mac = f.mac ? normalizeMac(f.mac) : null;
   const id = unitIdFor(mac);
@@ -368,13 +391,15 @@ export async function createUnit(kv: Deno.Kv, fields: UnitFields, actor: Actor):
   return await editUnit(kv, id, actor, (u, isNew) => {
     if (!isNew) throw new UnitConflictError(`unit ${id} already exists`);
     return ["created", ...applyFields(u, f)];
-  }, { create: true });
+  }, { create: true, extra: unitAudit(audit.action, actor, audit.details) });
 }
 
-/** Edit operator fields; the previous record is kept as a revision. */
+/** Edit operator fields; the previous record is kept as a revision, the audit entry in the same commit. */
 export async function updateUnit(kv: Deno.Kv, id: string, fields: UnitFields, actor: Actor): Promise<Unit> {
   const f = parseFields(fields);
-  return await editUnit(kv, id, actor, (u) => applyFields(u, f));
+  return await editUnit(kv, id, actor, (u) => applyFields(u, f), {
+    extra: unitAudit("unit.edit", actor, { reason: actor.reason ?? "" }),
+  });
 }
 
 function parseFields(fields: UnitFields) {
@@ -597,6 +622,11 @@ export async function appendRework(kv: Deno.Kv, unitId: string, input: ReworkInp
   }, {
     history: false, // the rework log itself is the history
     extra: (op, u) => {
+      unitAudit("unit.rework", { by: d.who, now: at, onBehalfOf: d.onBehalfOf }, {
+        component,
+        action: d.action,
+        reason: d.reason,
+      })(op, u);
       op.check({ key: ["unit_rework", unitId, u.reworkCount], versionstamp: null });
       op.set(["unit_rework", unitId, u.reworkCount], entry);
       op.set(["rework_by_who", d.who, at, unitId, u.reworkCount], true);

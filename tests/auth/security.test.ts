@@ -44,6 +44,7 @@ async function start(env: Record<string, string> = {}, dir?: string): Promise<Sr
   const config: ServerConfig = {
     ...configFromEnv({ DATA_DIR: dir, FLEET_TZ: "UTC", ...env }),
     port: 0,
+    otaHttpPort: 0, // PORT+1 by default: a fixed port another server on this host may hold
     embeddedMqttPort: freePort(),
     instanceId: `sec-${crypto.randomUUID().slice(0, 6)}`,
     logLevel: "info",
