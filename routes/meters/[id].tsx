@@ -3,15 +3,27 @@ import type { PageProps, RouteHandler } from "../../server/web/pages.ts";
 import { getLatest } from "../../server/db/meters.ts";
 import type { MeterLatest } from "../../shared/fleet.ts";
 import PowerChart from "../../islands/PowerChart.tsx";
+import { identityOfMeter } from "../../server/db/unit_identity.ts";
+import { type PresenceView, presenceView } from "../../server/db/presence.ts";
+import { DeviceLinks, PresenceLine } from "../../components/UnitPresence.tsx";
 
 interface Data {
   deviceId: string;
   latest: MeterLatest | null;
+  /** the inventory unit this meter is (by topic or MAC), and its live presence */
+  unitId: string | null;
+  presence: PresenceView | null;
 }
 
 export const handler: RouteHandler<Data> = async (ctx) => {
   const latest = await getLatest(ctx.app.kv, ctx.params.id);
-  return ctx.render({ deviceId: ctx.params.id, latest }, { status: latest ? 200 : 404 });
+  const id = await identityOfMeter(ctx.app.kv, ctx.params.id);
+  return ctx.render({
+    deviceId: ctx.params.id,
+    latest,
+    unitId: id.unit?.id ?? null,
+    presence: id.presence || id.unit ? presenceView(id.presence, id.unit, ctx.app.clock.now()) : null,
+  }, { status: latest || id.presence ? 200 : 404 });
 };
 
 export default function MeterPage({ data }: PageProps<Data>) {
@@ -21,6 +33,8 @@ export default function MeterPage({ data }: PageProps<Data>) {
       <h1>
         Meter <code>{data.deviceId}</code>
       </h1>
+      <DeviceLinks unitId={data.unitId} meterId={data.deviceId} here="meter" />
+      {data.presence && <PresenceLine v={data.presence} />}
       {!r ? <p class="muted">No readings from this meter yet.</p> : (
         <>
           <div class="cards">

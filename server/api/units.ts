@@ -182,7 +182,7 @@ export function unitsApi(): Extension {
   };
 }
 
-function csvResponse(filename: string, body: string) {
+export function csvResponse(filename: string, body: string) {
   return new Response(body, {
     headers: { "content-type": "text/csv; charset=utf-8", "content-disposition": `attachment; filename="${filename}"` },
   });

@@ -3,6 +3,7 @@
  * users, agent tokens, OpenBeken credentials. Revoking closes live MQTT connections
  * on this instance at once; other instances learn it through KV (auth_revocations).
  */
+import { recordAudit } from "../db/audit.ts";
 import { DomainError } from "../http/errors.ts";
 import type { ServerContext } from "../context.ts";
 import {
@@ -27,7 +28,6 @@ import {
   setRole,
   USERNAME,
 } from "../db/users.ts";
-import { recordAudit } from "../db/audit.ts";
 import { guardOf } from "./broker.ts";
 import { z } from "zod";
 
@@ -134,6 +134,13 @@ export async function adminIssueDeviceCredential(ctx: ServerContext, by: string,
   }
   if (!r) throw new AdminError(409, "a live credential with that user name exists; revoke it first");
   ctx.log.info("device credential issued", { user: r.username, topics: r.record.topics, by });
+  // who saw which unit's password, and when (the password itself is never recorded)
+  await recordAudit(ctx.kv, {
+    actor: by,
+    action: "device.credential.issue",
+    target: `mqtt-user:${r.username}`,
+    details: { topics: r.record.topics },
+  }, ctx.clock.now());
   return { ...publicDevice(r.record), password: r.password };
 }
 

@@ -1,7 +1,9 @@
 /** One meter's energy: power over today, kWh per day and month, its OpenBeken presence, CSV export. */
 import type { PageProps, RouteHandler } from "../../../server/web/pages.ts";
 import { energyAt, rollupKey, stateKey, type StoredEnergyState } from "../../../server/db/energy.ts";
-import { getUnitPresence, type UnitPresence } from "../../../server/db/presence.ts";
+import { type PresenceView, presenceView, type UnitPresence } from "../../../server/db/presence.ts";
+import { identityOfMeter } from "../../../server/db/unit_identity.ts";
+import { DeviceLinks, PresenceLine } from "../../../components/UnitPresence.tsx";
 import { DEVICE_ID } from "../../../shared/telemetry.ts";
 import { EnergyPanels, type EnergyRanges, energyRanges, kwh } from "../../../components/EnergyPanels.tsx";
 
@@ -12,6 +14,8 @@ interface Data {
   todayWh: number;
   monthWh: number;
   presence: UnitPresence | null;
+  view: PresenceView | null;
+  unitId: string | null;
 }
 
 export const handler: RouteHandler<Data> = async (ctx) => {
@@ -24,8 +28,12 @@ export const handler: RouteHandler<Data> = async (ctx) => {
     rollupKey("unit", id, "month", ranges.monthStart),
   ]);
   const state = (await ctx.app.kv.get<StoredEnergyState>(stateKey(id))).value;
-  const presence = await getUnitPresence(ctx.app.kv, id);
-  return ctx.render({ id, ranges, state, todayWh, monthWh, presence }, { status: state || presence ? 200 : 404 });
+  const ident = await identityOfMeter(ctx.app.kv, id);
+  const presence = ident.presence;
+  const view = presence || ident.unit ? presenceView(presence, ident.unit, now) : null;
+  return ctx.render({ id, ranges, state, todayWh, monthWh, presence, view, unitId: ident.unit?.id ?? null }, {
+    status: state || presence ? 200 : 404,
+  });
 };
 
 export default function UnitEnergyPage({ data }: PageProps<Data>) {
@@ -49,23 +57,13 @@ export default function UnitEnergyPage({ data }: PageProps<Data>) {
           <div class="value" style="font-size:1.1rem">{data.state?.site ?? "–"}</div>
         </div>
       </div>
-      {p
-        ? (
-          <p class="muted" data-testid="presence">
-            {`OpenBeken ${p.version ?? "?"} ${p.chip ?? ""} · `}
-            {p.online ? <span class="badge">online</span> : <span class="badge warn">offline</span>}
-            {` · MAC ${p.mac ?? "?"} · IP ${p.ip ?? "?"} · uptime ${
-              p.uptimeS ?? "?"
-            } s · reboots seen ${p.reboots} · energy unit ${p.energyUnit}`}
-            {` · last seen ${new Date(p.lastSeen).toISOString().replace("T", " ").slice(0, 19)} · `}
-            <a href={`/meters/${encodeURIComponent(data.id)}`}>live</a>
-          </p>
-        )
-        : (
-          <p class="muted">
-            <a href={`/meters/${encodeURIComponent(data.id)}`}>live readings</a>
-          </p>
-        )}
+      <DeviceLinks unitId={data.unitId} meterId={data.id} here="energy" />
+      {data.view && <PresenceLine v={data.view} />}
+      {p && (
+        <p class="muted" data-testid="presence">
+          {`OpenBeken ${p.chip ?? ""} · MAC ${p.mac ?? "?"} · reboots seen ${p.reboots} · energy unit ${p.energyUnit}`}
+        </p>
+      )}
       {Object.entries(p?.warnings ?? {}).map(([code, w]) => (
         <p class="badge warn" key={code} data-testid={`warning-${code}`}>
           {w.message} (since {new Date(w.since).toISOString().replace("T", " ").slice(0, 16)})
