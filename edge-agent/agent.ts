@@ -104,6 +104,11 @@ const HELP = `deno task agent run [options]
   --sim <n>             run n simulated meters (default when no real port is given: 12)
   --seed <n>            seed of the simulated bench
 ${PORT_HELP}
+  --flash-port <tty>    take flash jobs from the /flash page on this port (repeat for more ports); needs --server
+  --server <url>        the server's HTTP URL (backups, firmware, live progress of flash jobs; with --port chip
+                        meters, the unit page can calibrate them through this agent)
+  --provision <json>    provisioning file for "provision" jobs (wifi, mqtt, profile; see README)
+  --backup-dir <dir>    where flash jobs keep backups (default: ./data/backups)
 Credentials come from $AGENT_TOKEN (never from the command line, which other users can read).`;
 
 export async function runAgentCli(args: string[]) {
@@ -116,6 +121,10 @@ export async function runAgentCli(args: string[]) {
       sim: { type: "string" },
       seed: { type: "string" },
       help: { type: "boolean" },
+      "flash-port": { type: "string", multiple: true },
+      server: { type: "string" },
+      provision: { type: "string" },
+      "backup-dir": { type: "string" },
       ...portPollerOptions,
     },
   });
@@ -136,7 +145,33 @@ export async function runAgentCli(args: string[]) {
     spoolDir: a.spool ?? `./data/agent-${agentId}`,
     pollers,
   });
+  const flashPorts = a["flash-port"] ?? [];
+  const { ChipPoller } = await import("./drivers/chip.ts");
+  const meters = pollers.filter((p): p is InstanceType<typeof ChipPoller> => p instanceof ChipPoller);
+  let jobs: { drain(): Promise<void> } | null = null;
+  if (flashPorts.length && !a.server) {
+    throw new Error("--flash-port needs --server <url> (backups, firmware and progress go over HTTP)");
+  }
+  // with a server, the bench takes jobs: flashing on --flash-port, calibrating its chip meters (--port)
+  if (a.server && (flashPorts.length || meters.length)) {
+    const { FlashJobRunner } = await import("./flash/remote.ts");
+    const { HttpFlashServer } = await import("./flash/server-client.ts");
+    const log = createLogger({ fields: { agent: agentId } });
+    jobs = new FlashJobRunner({
+      client: agent.uplink.client,
+      agentId,
+      ports: flashPorts,
+      server: new HttpFlashServer(a.server, agentId, Deno.env.get("AGENT_TOKEN")),
+      provisionFile: a.provision,
+      backupDir: a["backup-dir"] ?? "./data/backups",
+      stateDir: `./data/agent-${agentId}-flash-jobs`,
+      flasher: { log },
+      log,
+      meters,
+    });
+  }
   const shutdown = async () => {
+    await jobs?.drain();
     await agent.stop({ drainMs: 2000 });
     Deno.exit(0);
   };

@@ -14,7 +14,7 @@ import { defaultExtensions } from "./extensions.ts";
 import { connectServerMqtt } from "./mqtt.ts";
 import { loadIslands } from "./web/islands.ts";
 import { createBrokerGuard } from "./auth/broker.ts";
-import { authMiddleware } from "./auth/middleware.ts";
+import { authMiddleware, securityHeaders } from "./auth/middleware.ts";
 import { mountAuthApi } from "./auth/api.ts";
 import { internalCredential } from "./db/tokens.ts";
 import { mountPages } from "./web/pages.ts";
@@ -23,6 +23,7 @@ import { BOOTSTRAP_FILE } from "./auth/web.ts";
 import { loadBackupKey, SECRETS_KEY_FILE } from "./auth/backup_key.ts";
 import { sealLegacyBackups } from "./db/flash.ts";
 import { domainErrorResponse } from "./http/errors.ts";
+import { knownRoutes } from "./http/known_routes.ts";
 
 export const PROJECT_ROOT = new URL("../", import.meta.url);
 
@@ -97,6 +98,7 @@ export async function startServer(
       c.set("ctx", ctx);
       await next();
     });
+    app.use("*", securityHeaders());
     // gzip for pages, JSON, CSV and the live SSE stream (Deno's CompressionStream flushes each chunk: every
     // event leaves at once, and the shared window makes a delta after the first cost little)
     app.use(
@@ -106,7 +108,7 @@ export async function startServer(
         contentTypeFilter: (type) => COMPRESSIBLE_CONTENT_TYPE_REGEX.test(type) || type.startsWith("text/event-stream"),
       }),
     );
-    app.use("*", authMiddleware()); // default-deny policy, CSRF, body caps, security headers (server/auth/policy.ts)
+    app.use("*", authMiddleware(knownRoutes(app))); // default-deny policy, CSRF, body caps (server/auth/policy.ts)
     app.onError((err, c) => {
       const known = domainErrorResponse(err);
       if (known) return known;

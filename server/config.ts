@@ -51,7 +51,7 @@ export interface ServerConfig {
 export function configFromEnv(env: Record<string, string | undefined> = Deno.env.toObject()): ServerConfig {
   const dataDir = env.DATA_DIR ?? "./data";
   const mqttUrl = env.MQTT_URL || null;
-  const port = intFrom(env.PORT, 8000, "PORT");
+  const port = portFrom(env.PORT, 8000, "PORT");
   const otaHttpUrl = env.OTA_HTTP_URL || null;
   if (otaHttpUrl && !/^http:\/\/[^\s/]+(:\d+)?\/?$/.test(otaHttpUrl)) {
     throw new Error(
@@ -61,11 +61,11 @@ export function configFromEnv(env: Record<string, string | undefined> = Deno.env
   return {
     host: env.HOST ?? "127.0.0.1",
     port,
-    otaHttpPort: intFrom(env.OTA_HTTP_PORT, port === 0 ? 0 : port === 65535 ? 0 : port + 1, "OTA_HTTP_PORT"),
+    otaHttpPort: portFrom(env.OTA_HTTP_PORT, port === 0 ? 0 : port === 65535 ? 0 : port + 1, "OTA_HTTP_PORT"),
     otaHttpUrl: otaHttpUrl?.replace(/\/$/, "") ?? null,
     kvPath: env.KV_PATH ?? `${dataDir}/meterfleet.kv`,
     mqttUrl,
-    embeddedMqttPort: intFrom(env.MQTT_PORT, 1883, "MQTT_PORT"),
+    embeddedMqttPort: portFrom(env.MQTT_PORT, 1883, "MQTT_PORT"),
     embeddedMqttHost: env.MQTT_HOST ?? "127.0.0.1",
     mqttShareGroup: env.MQTT_SHARE_GROUP === "" ? null : (env.MQTT_SHARE_GROUP ?? (mqttUrl ? "meterfleet" : null)),
     instanceId: env.INSTANCE_ID ?? `srv-${crypto.randomUUID().slice(0, 8)}`,
@@ -96,7 +96,7 @@ export function zoneFromEnv(env: Record<string, string | undefined>): Zone {
   }
 }
 
-function intFrom(v: string | undefined, dflt: number, name: string): number {
+function portFrom(v: string | undefined, dflt: number, name: string): number {
   if (v === undefined || v === "") return dflt;
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0 || n > 65535) {

@@ -12,6 +12,7 @@ import { historyCompactor } from "./history/extension.ts";
 import { inventoryExtensions } from "./api/inventory.ts";
 import { calibrationApi } from "./api/calibration.ts";
 import { flashApi } from "./api/flash.ts";
+import { flashJobs } from "./flash/jobs.ts";
 import { backupsApi } from "./api/backups.ts";
 import { stockConfigJob } from "./stock-config/extension.ts";
 
@@ -26,6 +27,7 @@ export function defaultExtensions(): Extension[] {
     ...inventoryExtensions(),
     calibrationApi(),
     flashApi(),
+    flashJobs(),
     backupsApi(),
     stockConfigJob(),
   ];

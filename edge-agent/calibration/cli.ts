@@ -1,10 +1,11 @@
 /**
  * `deno task agent calibrate --port <tty> --profile <id> --volts 230 --amps 0.261 --watts 60
- *    [--by name] [--unit id --server http://host:8000]`
+ *    [--by name] [--unit id --server http://host:8000 --agent-id bench-1]`
  * Polls the chip meter on the bench, calibrates the driver against the trusted
  * meter's readings of a reference load (e.g. a 60 W bulb), prints the error
  * before and after, and with --server/--unit stores the record in the unit's
- * calibration history ($SERVER_TOKEN as bearer token when set).
+ * calibration history, authenticated as the bench agent ($AGENT_TOKEN, as `agent run`
+ * and `agent flash` do; --agent-id defaults to the host name).
  */
 import { parseArgs } from "node:util";
 import { loadProfile } from "../drivers/cli.ts";
@@ -24,15 +25,21 @@ export async function runCalibrateCli(args: string[]) {
       by: { type: "string" },
       unit: { type: "string" },
       server: { type: "string" },
+      "agent-id": { type: "string" },
       samples: { type: "string" },
       help: { type: "boolean" },
     },
   });
   if (a.help || !a.port || !a.profile || !a.volts || !a.amps || !a.watts) {
     console.log(
-      "deno task agent calibrate --port <tty> --profile <id> --volts V --amps A --watts W [--by name] [--unit id --server URL] [--samples 3]",
+      "deno task agent calibrate --port <tty> --profile <id> --volts V --amps A --watts W [--by name]\n" +
+        "  [--unit id --server URL [--agent-id bench-1]]   (token in $AGENT_TOKEN) [--samples 3]",
     );
     return;
+  }
+  const token = Deno.env.get("AGENT_TOKEN");
+  if (a.server && a.unit && !token) {
+    throw new Error("--server needs the bench agent's token in $AGENT_TOKEN (deno task admin issue-agent-token)");
   }
   const profile = loadProfile(a.profile);
   if (profile.transport.kind !== "chip") {
@@ -63,16 +70,19 @@ export async function runCalibrateCli(args: string[]) {
     );
     for (const q of ["voltage", "current", "power"] as const) console.log(row(q));
     if (a.server && a.unit) {
-      const token = Deno.env.get("SERVER_TOKEN");
-      const res = await fetch(`${a.server}/api/units/${encodeURIComponent(a.unit)}/calibrations`, {
+      const agentId = a["agent-id"] ?? Deno.hostname();
+      const url = `${a.server.replace(/\/$/, "")}/api/agents/${encodeURIComponent(agentId)}/calibrations/${
+        encodeURIComponent(a.unit)
+      }`;
+      const res = await fetch(url, {
         method: "POST",
-        headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
         body: JSON.stringify({
           chip: r.chip,
           reference,
           raw: r.raw,
           oldFactors: r.oldFactors,
-          by: a.by ?? Deno.env.get("USER") ?? "bench",
+          operator: a.by ?? Deno.env.get("USER") ?? "",
           benchHost: Deno.hostname(),
         }),
       });

@@ -4,7 +4,7 @@
  * (numbers for value/enum, booleans for bool, text for string, hex for raw/bitmap).
  */
 import { commandName, type TuyaStreamEvent } from "../../shared/tuyamcu/frame.ts";
-import { decodeDatapoints, toHex } from "../../shared/tuyamcu/dp.ts";
+import { decodeDatapoints, decodeRecordReport, toHex } from "../../shared/tuyamcu/dp.ts";
 import { decodeRawPower } from "../../shared/tuyamcu/raw_power.ts";
 import { parseProductInfo } from "../../shared/tuyamcu/messages.ts";
 import type { CodecError } from "../../shared/errors.ts";
@@ -38,9 +38,17 @@ export function describeTuyaEvent(e: TuyaStreamEvent, offset: number, powerUnitW
     length: f.data.length,
   };
   const dpCommands = [0x06, 0x07, 0x22].concat(f.version === 0 ? [0x05] : []);
-  if (dpCommands.includes(f.command)) {
+  // v0 0x08 with data: a battery MCU's stored record (an empty 0x08 is the module's query)
+  const record = f.version === 0 && f.command === 0x08 && f.data.length > 0;
+  if (dpCommands.includes(f.command) || record) {
     try {
-      out.datapoints = decodeDatapoints(f.data).map((d) => {
+      let dps;
+      if (record) {
+        const r = decodeRecordReport(f.data);
+        out.recordDate = r.recordDate;
+        dps = r.datapoints;
+      } else dps = decodeDatapoints(f.data);
+      out.datapoints = dps.map((d) => {
         const o: Record<string, unknown> = { id: d.id, type: d.type, value: d.value };
         if (d.type === "raw" && [6, 8, 10, 15].includes(d.bytes.length)) {
           try {

@@ -9,7 +9,7 @@
 import type { DeviceProfile } from "../../shared/profiles/types.ts";
 import { DpState } from "../../shared/profiles/readings.ts";
 import { TuyaCommand, type TuyaFrame, TuyaFrameParser } from "../../shared/tuyamcu/frame.ts";
-import { decodeDatapoints, type DpInput } from "../../shared/tuyamcu/dp.ts";
+import { decodeDatapoints, decodeRecordReport, type DpInput } from "../../shared/tuyamcu/dp.ts";
 import { parseProductInfo, tuyaMessages, WifiState } from "../../shared/tuyamcu/messages.ts";
 import type { SerialPort } from "../serial/mod.ts";
 import { SerialPoller, type SerialPollerOptions } from "./serial_poller.ts";
@@ -204,12 +204,17 @@ export class TuyaMcuPoller extends SerialPoller {
       case TuyaCommand.wifiSelect:
         if (f.version === 0) this.#dps(f); // v0: real-time DP report
         return;
+      case TuyaCommand.queryState:
+        // v0: a battery MCU's stored record, 7 date bytes then datapoints (drv_tuyaMCU.c)
+        if (f.version === 0 && f.data.length > 0) this.#dps(f, true);
+        return;
     }
   }
 
-  #dps(f: TuyaFrame) {
+  #dps(f: TuyaFrame, record = false) {
     try {
-      for (const d of decodeDatapoints(f.data)) this.state.apply(d);
+      const dps = record ? decodeRecordReport(f.data).datapoints : decodeDatapoints(f.data);
+      for (const d of dps) this.state.apply(d);
       this.#dirtyAt = this.clock.now();
     } catch (e) {
       this.event("warn", "bad_dp", (e as Error).message);

@@ -28,6 +28,8 @@ export interface BatchOptions {
   board: ProgressBoard;
   batchId?: string;
   benchHost?: string;
+  /** a restore: write `image` (a stored backup) without backing up first, reported as a restore of it */
+  restore?: { backupSha256: string };
   /** Compare the units' stock configs before erasing: "report" names the outlier, "hold" also leaves it untouched. */
   stockCheck?: StockCheckMode;
   onStockCheck?: (o: StockCheckOutcome) => void;
@@ -41,6 +43,14 @@ export async function runBatch(o: BatchOptions): Promise<BatchResult[]> {
   const batchId = o.batchId ?? `b-${new Date(o.clock.now()).toISOString().replace(/[-:]/g, "").slice(0, 15)}`;
   const benchHost = o.benchHost ?? Deno.hostname();
   const stopReporting = reportLoop(o, batchId);
+  // two ports presenting one MAC are two units that cannot both be that unit: the second is refused
+  const macs = new Map<string, string>();
+  const claimMac = (mac: string, port: string) => {
+    const holder = macs.get(mac);
+    if (holder && holder !== port) return holder;
+    macs.set(mac, port);
+    return null;
+  };
   const barrier = o.stockCheck
     ? new StockBarrier(o.ports, o.stockCheck, o.log.child({ batchId }), (port, note) => {
       o.board.update(port, { phase: "check", done: 1, total: 1 }, note);
@@ -56,8 +66,10 @@ export async function runBatch(o: BatchOptions): Promise<BatchResult[]> {
         image: o.image,
         configSector: o.provision,
         server: o.server,
-        benchHost,
         batchId,
+        claimMac,
+        ...(o.restore ? { skipBackup: true, kind: "restore" as const, restoredBackup: o.restore.backupSha256 } : {}),
+        benchHost,
         flasher: o.flasher,
         clock: o.clock,
         log: o.log.child({ port, batchId }),

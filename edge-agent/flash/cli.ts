@@ -23,7 +23,9 @@ import { createLogger, type LogLevel } from "../../shared/log.ts";
 import { openSerial } from "../serial/mod.ts";
 import { FlashError } from "./errors.ts";
 import { Flasher, type FlasherOptions } from "./flasher.ts";
-import { backupJob, planImage, writeJob } from "./jobs.ts";
+import { backupJob, planImage, sha256Hex, writeJob } from "./jobs.ts";
+import { fileBaseName, readUnitMac, uploadIdFor } from "./unit.ts";
+import { identifyFirmware } from "../../shared/firmware-id.ts";
 import { ProgressBoard } from "./progress.ts";
 import { runBatch } from "./batch.ts";
 import type { StockCheckOutcome } from "./stock_check.ts";
@@ -32,6 +34,7 @@ import { provisioningFromFile } from "./provision.ts";
 
 const USAGE = `deno task agent flash <command> [options]
   backup  --port <path> --out <file> [--baud N] [--chip auto|bk7231n|bk7231t] [--start 0x.. --length 0x..]
+          (with --server: a full backup is uploaded and reported; write and restore are reported too)
   write   --port <path> (--image <file> | --firmware-id <sha256>) [--chip ..] [--baud N] [--addr 0x11000] [--include-bootloader]
   restore --port <path> (--backup <file> | --backup-id <sha256>) [--baud N]
   batch   --port <p1> --port <p2> ... [--image <file> | --firmware-id <sha256>] [--backup-dir data/backups] [--provision <json>]
@@ -95,6 +98,7 @@ export async function runFlashCli(args: string[]): Promise<void> {
     return;
   }
   const board = new ProgressBoard();
+  const benchHost = Deno.hostname();
   const one = () => {
     if (a.port.length !== 1) throw new Error("exactly one --port is needed");
     return a.port[0];
@@ -118,6 +122,27 @@ export async function runFlashCli(args: string[]): Promise<void> {
             `backup ${r.path}: ${r.size} bytes, sha256 ${r.sha256}, chip ${r.chip}, mac ${r.mac ?? "?"}` +
               (r.resumedChunks ? ` (resumed ${r.resumedChunks} verified chunks)` : ""),
           );
+          const server = serverFrom(a);
+          if (server && r.mac && r.size === f.info.flashSize) {
+            await server.uploadBackup(
+              { sha256: r.sha256, size: r.size, chip: r.chip, mac: r.mac, flashId: f.info.flashId, benchHost, port },
+              r.image,
+              uploadIdFor(undefined, port.split("/").pop()!),
+            );
+            await server.registerUnit({
+              kind: "backup",
+              chip: r.chip,
+              mac: r.mac,
+              flashId: f.info.flashId,
+              bootloader: f.info.bootloader,
+              backupId: r.sha256,
+              backupSha256: r.sha256,
+              benchHost,
+              port,
+              at: new Date().toISOString(),
+            });
+            console.log(`reported to ${a.server}: backup of unit ${r.mac}`);
+          }
         } finally {
           await serial.close();
         }
@@ -153,13 +178,39 @@ export async function runFlashCli(args: string[]): Promise<void> {
             includeBootloader: Boolean(a["include-bootloader"]),
             flashSize: f.info.flashSize,
           });
+          // which unit this is (its TLV sector), read before anything is written, for the report
+          const mac = server ? await readUnitMac(f) : undefined;
           const r = await writeJob(f, plan, { stateDir, onProgress: (p) => board.update(port, p) });
           await f.reboot();
           board.finish();
           console.log(
-            `wrote ${file} (${plan.note}) at 0x${r.addr.toString(16)}, ${r.length} bytes verified` +
+            `wrote ${fileBaseName(file)} (${plan.note}) at 0x${r.addr.toString(16)}, ${r.length} bytes verified` +
               (r.resumedBlocks ? ` (resumed: ${r.resumedBlocks} blocks already verified)` : ""),
           );
+          if (server) {
+            if (!mac) throw new Error("written, but not reported: no MAC in the unit's TLV sector");
+            const fw = identifyFirmware(image, file);
+            await server.registerUnit({
+              kind: sub as "write" | "restore",
+              chip: f.info.chip,
+              mac,
+              flashId: f.info.flashId,
+              bootloader: f.info.bootloader,
+              firmware: {
+                name: fileBaseName(file),
+                sha256: r.sha256,
+                addr: r.addr,
+                length: r.length,
+                version: fw.source === "embedded" || fw.source === "rbl" ? fw.version : undefined,
+                chip: fw.source === "embedded" ? fw.chip : undefined,
+              },
+              restoredBackup: sub === "restore" ? await sha256Hex(image) : undefined,
+              benchHost,
+              port,
+              at: new Date().toISOString(),
+            });
+            console.log(`reported to ${a.server}: ${sub} on unit ${mac}`);
+          }
         } finally {
           await serial.close();
         }
@@ -193,7 +244,9 @@ export async function runFlashCli(args: string[]): Promise<void> {
         board.finish();
         let failed = 0;
         for (const r of results) {
-          if (r.ok) {
+          if (r.ok && r.result.skipped) {
+            console.log(`${r.port}: skipped, ${r.result.skipped}`);
+          } else if (r.ok) {
             const u = r.result.record;
             console.log(
               `${r.port}: OK ${u.chip} mac ${u.mac ?? "?"} backup ${u.backupSha256?.slice(0, 12) ?? "-"}` +

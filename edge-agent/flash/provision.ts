@@ -38,9 +38,10 @@ export interface ProvisioningFile {
   startupCommand?: string;
 }
 
-export type ConfigSectorFor = (
-  unit: { chip: ChipKind; mac?: string; backup?: Uint8Array },
-) => Promise<Uint8Array | undefined>;
+/** Builds a unit's config sector; `profile` is the device profile id, for the inventory record. */
+export type ConfigSectorFor =
+  & ((unit: { chip: ChipKind; mac?: string; backup?: Uint8Array }) => Promise<Uint8Array | undefined>)
+  & { profile?: string };
 
 export const PROFILE_FROM_BACKUP = "from-backup";
 
@@ -75,7 +76,7 @@ export function startupFromAutoexec(text: string): string {
 }
 
 export interface CredentialIssuer {
-  unitCredentials(topic: string): Promise<{ user: string; password: string }>;
+  unitCredentials(topic: string, mac: string): Promise<{ user: string; password: string }>;
 }
 
 export function provisioning(p: ProvisioningFile, issuer?: CredentialIssuer): ConfigSectorFor {
@@ -85,13 +86,13 @@ export function provisioning(p: ProvisioningFile, issuer?: CredentialIssuer): Co
   }
   const fromBackup = p.profile === PROFILE_FROM_BACKUP;
   const fixed = p.profile && !fromBackup ? getProfile(p.profile) : undefined;
-  return async ({ chip, mac, backup }) => {
+  const build: ConfigSectorFor = async ({ chip, mac, backup }) => {
     if (!mac) throw new FlashError("BAD_IMAGE", "cannot provision a unit whose MAC was not found in its backup");
     const profile = fromBackup ? templateFromBackup(backup) : fixed;
     const names = defaultNames(chip, mac);
     const topic = p.topicPrefix ? `${p.topicPrefix}${names.short.slice(3)}` : names.short;
     const creds = p.mqtt.credentials === "server"
-      ? await issuer!.unitCredentials(topic)
+      ? await issuer!.unitCredentials(topic, mac)
       : p.mqtt.unitSecret
       ? await unitMqttCredentials(p.mqtt.unitSecret, topic)
       : { user: p.mqtt.user, password: p.mqtt.password };
@@ -113,6 +114,9 @@ export function provisioning(p: ProvisioningFile, issuer?: CredentialIssuer): Co
       startupCommand: p.startupCommand ?? (profile ? startupFromAutoexec(profile.autoexec) : undefined),
     });
   };
+  // a fixed profile names the model for inventory; one read from each unit's backup does not
+  build.profile = fixed?.id;
+  return build;
 }
 
 export async function provisioningFromFile(path: string, issuer?: CredentialIssuer): Promise<ConfigSectorFor> {

@@ -32,16 +32,17 @@ export class HttpFlashServer implements BatchServer {
    * Content-addressed, resumable: ask what the server has, send only missing
    * parts, then commit (the server checks the sha256 before storing anything).
    */
-  async uploadBackup(meta: BackupMeta, image: Uint8Array): Promise<string> {
+  async uploadBackup(meta: BackupMeta, image: Uint8Array, uploadId: string): Promise<string> {
     if (await sha256Hex(image) !== meta.sha256) throw new Error("backup bytes do not match their sha256");
-    const head = await fetch(`${this.root}/backups/${meta.sha256}`, { headers: this.#headers() });
+    const upload = encodeURIComponent(uploadId);
+    const head = await fetch(`${this.root}/backups/${meta.sha256}?upload=${upload}`, { headers: this.#headers() });
     const state = await head.json().catch(() => ({})) as { exists?: boolean; parts?: number[] };
     const parts = Math.ceil(image.length / PART);
     if (!state.exists) {
       const have = new Set(state.parts ?? []);
       for (let i = 0; i < parts; i++) {
         if (have.has(i)) continue;
-        const res = await fetch(`${this.root}/backups/${meta.sha256}/parts/${i}`, {
+        const res = await fetch(`${this.root}/backups/${meta.sha256}/parts/${i}?upload=${upload}`, {
           method: "PUT",
           headers: this.#headers({ "content-type": "application/octet-stream" }),
           body: image.slice(i * PART, (i + 1) * PART),
@@ -53,12 +54,13 @@ export class HttpFlashServer implements BatchServer {
     const res = await fetch(`${this.root}/backups/${meta.sha256}/commit`, {
       method: "POST",
       headers: this.#headers({ "content-type": "application/json" }),
-      body: JSON.stringify({ ...meta, parts, size: image.length }),
+      body: JSON.stringify({ ...meta, upload: uploadId, parts, size: image.length }),
     });
     await this.#check(res, "backup commit");
     return ((await res.json()) as { id: string }).id;
   }
 
+  /** Report a job on a unit (batch, write, restore, backup) to inventory. */
   async registerUnit(record: UnitRecord): Promise<void> {
     const res = await fetch(`${this.root}/units`, {
       method: "POST",
@@ -79,15 +81,30 @@ export class HttpFlashServer implements BatchServer {
     await res.body?.cancel();
   }
 
-  /** MQTT credentials for a unit's topic, derived on the server from the fleet secret. */
-  async unitCredentials(topic: string): Promise<{ user: string; password: string }> {
+  /**
+   * MQTT credentials for a unit's topic, derived on the server from the fleet secret; only for a
+   * unit (MAC) this bench backed up.
+   */
+  async unitCredentials(topic: string, mac: string): Promise<{ user: string; password: string }> {
     const res = await fetch(`${this.root}/credentials`, {
       method: "POST",
       headers: this.#headers({ "content-type": "application/json" }),
-      body: JSON.stringify({ topic }),
+      body: JSON.stringify({ topic, mac }),
     });
     await this.#check(res, "unit credentials");
     return await res.json() as { user: string; password: string };
+  }
+
+  /** A bench calibration record for a unit (server/api/calibration.ts agent route; the actor is this agent). */
+  async postCalibration(unitId: string, body: Record<string, unknown>): Promise<void> {
+    const url = `${this.root.replace(/\/flash$/, "")}/calibrations/${encodeURIComponent(unitId)}`;
+    const res = await fetch(url, {
+      method: "POST",
+      headers: this.#headers({ "content-type": "application/json" }),
+      body: JSON.stringify(body),
+    });
+    await this.#check(res, "calibration record");
+    await res.body?.cancel();
   }
 
   /** A firmware image or a stored backup by sha256, checked against its hash. */

@@ -10,7 +10,7 @@
  */
 import { TuyaFrameParser } from "../../shared/tuyamcu/frame.ts";
 import { type Datapoint, decodeDatapoints } from "../../shared/tuyamcu/dp.ts";
-import { decodeRawPower, type RawPower } from "../../shared/tuyamcu/raw_power.ts";
+import { decodeRawPower, DEFAULT_POWER_UNIT_W, type RawPower } from "../../shared/tuyamcu/raw_power.ts";
 import type { DeviceProfileInput, DpMapping } from "../../shared/profiles/types.ts";
 import { type ModelDp, modelQuantity, modelScale } from "./tuya_model.ts";
 import type { DatapointSchemaEntry } from "../../shared/tuya-config/inspect.ts";
@@ -433,7 +433,14 @@ export function toAutoexec(props: Proposal[]): string {
 function toProfile(props: Proposal[], opts: { id?: string; baud?: number }, threePhase: boolean): DeviceProfileInput {
   const datapoints: DpMapping[] = props.map((p) =>
     p.quantity === "phase"
-      ? { dp: p.dp, type: "raw", quantity: "phase", decoder: "V2C3P3", powerUnitW: p.powerUnitW ?? 0.1, phase: p.phase }
+      ? {
+        dp: p.dp,
+        type: "raw",
+        quantity: "phase",
+        decoder: "V2C3P3",
+        powerUnitW: p.powerUnitW ?? DEFAULT_POWER_UNIT_W,
+        phase: p.phase,
+      }
       : {
         dp: p.dp,
         type: p.type === "bool" ? "bool" : p.type === "enum" ? "enum" : "value",

@@ -64,7 +64,10 @@ export interface Bk7231SimOptions {
   flashId?: number;
   /** Initial status register (N). Default: protected as Tuya firmware leaves it (0x4004 / 0x5C). */
   initialSr?: number;
-  /** MAC written into the generated image's TLV sector. */
+  /**
+   * MAC written into the generated image's TLV sector. Default: derived from the pty path
+   * (`macForPty`), so simulators started side by side are distinct units, as real chips are.
+   */
   mac?: string;
   pacing?: boolean;
   timing?: Partial<Bk7231Timing>;
@@ -137,7 +140,13 @@ export class Bk7231Sim {
     const mid = isN ? opts.flashId ?? 0x1560eb : 0x1560eb;
     const srSize: 1 | 2 = mid === 0x15701c ? 1 : 2;
     const sr = opts.initialSr ?? (isN ? (srSize === 2 ? 0x4004 : 0x5c) : 0);
-    this.flash = new SimFlash(FLASH_SIZE, mid, srSize, sr, opts.image ?? generateStockImage(opts.chip, opts.mac));
+    this.flash = new SimFlash(
+      FLASH_SIZE,
+      mid,
+      srSize,
+      sr,
+      opts.image ?? generateStockImage(opts.chip, opts.mac ?? macForPty(pty.slavePath)),
+    );
     this.line = new SimLine(pty, { pacing: opts.pacing, maxBaud: this.faults.maxBaud });
     this.#regs.set(0x800000, isN ? 0x7231c : 0);
   }
@@ -436,6 +445,19 @@ export class Bk7231Sim {
   #writable() {
     return this.#isN ? !this.flash.protected : this.#tLock === "none";
   }
+}
+
+/**
+ * A MAC of Tuya's c8:47:8c range derived from the pty path: `/dev/pts/7` → c8:47:8c:20:00:07
+ * (the pts number in the last two bytes; other paths hashed), so every simulator on a host differs.
+ */
+export function macForPty(path: string): string {
+  const n = /\/pts\/(\d+)$/.exec(path)?.[1];
+  let v = n !== undefined && Number(n) < 0x10000 ? Number(n) : 0;
+  if (n === undefined || Number(n) >= 0x10000) {
+    for (const ch of path) v = (Math.imul(v, 31) + ch.charCodeAt(0)) & 0xffff;
+  }
+  return `c8:47:8c:20:${(v >> 8).toString(16).padStart(2, "0")}:${(v & 0xff).toString(16).padStart(2, "0")}`;
 }
 
 /**

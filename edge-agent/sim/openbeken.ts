@@ -56,7 +56,15 @@ export interface ObkSimOptions {
   webPassword?: string;
   /** MQTT username/password for this unit's topic (the broker may require them) */
   credentials?: (topic: string) => Promise<{ username?: string; password?: string }>;
+  /** a steady load instead of the default wandering one (true volts and watts at the terminals) */
+  load?: { voltage: number; power: number };
+  /** uncalibrated gain of the metering chip: readings = true × this (e.g. 1.03 reads 3 % high) */
+  meterGain?: { voltage: number; current: number; power: number };
 }
+
+type Q = "voltage" | "current" | "power";
+/** raw counts per volt/amp/watt of the simulated chip (a DIVIDE chip like the BL0942: reading = raw / factor) */
+const COUNTS: Record<Q, number> = { voltage: 15188, current: 251210, power: 598 };
 
 const BUILD_DATE = "Jul 24 2026 10:41:55";
 const hex2 = (n: number) => n.toString(16).padStart(2, "0");
@@ -120,6 +128,8 @@ export class ObkSimUnit {
   readonly group: string;
   version: string;
   behaviour: ObkBehaviour;
+  /** VoltageSet/CurrentSet/PowerSet received and applied */
+  calibrations: { quantity: "voltage" | "current" | "power"; real: number }[] = [];
   /** `ota_http` commands received (tests assert "never twice") */
   otaCommands = 0;
   otaUrls: string[] = [];
@@ -152,6 +162,9 @@ export class ObkSimUnit {
   #brokerUrl = "";
   #busy = false;
   #auth: { username?: string; password?: string } = {};
+  /** the chip's factors (drv_pwrCal.c voltage_cal/current_cal/power_cal), and its latest raw values */
+  factors: Record<Q, number>;
+  #latestRaw: Record<Q, number> = { voltage: 0, current: 0, power: 0 };
 
   constructor(private o: ObkSimOptions) {
     // units in the field have been up for a while
@@ -164,7 +177,14 @@ export class ObkSimUnit {
     this.group = OBK_PLATFORM_GROUPS[this.chip === "BK7231T" ? "bk7231t" : "bk7231n"];
     this.version = o.version ?? "1.18.299";
     this.behaviour = o.behaviour ?? "ok";
+    const g = o.meterGain ?? { voltage: 1, current: 1, power: 1 };
+    this.factors = {
+      voltage: COUNTS.voltage / g.voltage,
+      current: COUNTS.current / g.current,
+      power: COUNTS.power / g.power,
+    };
     this.#meter.power = 40 + (o.index % 7) * 30;
+    this.#truePower = this.#meter.power;
   }
 
   get online() {
@@ -333,11 +353,21 @@ export class ObkSimUnit {
       if (this.#client !== client || !client.connected) return;
       const t = Date.now();
       const m = this.#meter;
-      // the metering chip's view: a slowly wandering load and mains
-      m.voltage = 230 + 3 * Math.sin(t / 97_000 + this.o.index) + (Math.random() - 0.5) * 0.4;
-      m.power = Math.max(0, m.power + (Math.random() - 0.5) * 2);
-      const pf = this.o.uncalibratedPf ?? 0.95;
-      m.current = m.power / (m.voltage * pf);
+      // the load at the terminals: a slowly wandering load and mains, or a steady test load
+      const load = this.o.load;
+      const tv = load?.voltage ?? 230 + 3 * Math.sin(t / 97_000 + this.o.index) + (Math.random() - 0.5) * 0.4;
+      const tp = load?.power ?? Math.max(0, this.#truePower + (Math.random() - 0.5) * 2);
+      this.#truePower = tp;
+      const pf = this.o.uncalibratedPf ?? (load ? 1 : 0.95);
+      // the metering chip's raw counts of it, then OBK's Scale (DIVIDE): reading = raw / factor (drv_pwrCal.c)
+      this.#latestRaw = {
+        voltage: Math.round(tv * COUNTS.voltage),
+        current: Math.round((tp / (tv * pf)) * COUNTS.current),
+        power: Math.round(tp * COUNTS.power),
+      };
+      m.voltage = this.#latestRaw.voltage / this.factors.voltage;
+      m.current = this.#latestRaw.current / this.factors.current;
+      m.power = this.#latestRaw.power / this.factors.power;
       m.frequency = 50 + (Math.random() - 0.5) * 0.04;
       this.#energyWh += (m.power * frameMs) / 3_600_000;
       this.#hourLog.push([t, this.#energyWh]);
@@ -363,6 +393,8 @@ export class ObkSimUnit {
     });
   }
   #meter = { voltage: 230, current: 0, power: 40, frequency: 50 };
+  /** the true load's power, wandering (what the chip measures before its factors) */
+  #truePower = 40;
   #rule = new ObkPublishRule();
   #hourLog: [number, number][] = [];
 
@@ -376,7 +408,21 @@ export class ObkSimUnit {
       void this.#otaHttp(payload.trim());
     } else if (cmd === "restart") {
       void this.#reboot(null);
+    } else if (cmd === "voltageset" || cmd === "currentset" || cmd === "powerset") {
+      this.#calibrate(({ voltageset: "voltage", currentset: "current", powerset: "power" } as const)[cmd], payload);
     }
+  }
+
+  /**
+   * OpenBeken src/driver/drv_pwrCal.c Calibrate(): the argument is the real value (atof; 0 or
+   * missing is refused), and the factor becomes latest raw / real (DIVIDE chips), saved to flash.
+   */
+  #calibrate(q: Q, arg: string) {
+    const real = parseFloat(arg);
+    if (!Number.isFinite(real) || real === 0) return; // "Argument must not be 0.0"
+    if (this.#latestRaw[q] === 0) return; // no sample yet: OBK would divide by its last raw (0)
+    this.factors[q] = this.#latestRaw[q] / real;
+    this.calibrations.push({ quantity: q, real });
   }
 
   /**

@@ -68,7 +68,10 @@ export class TelemetryUplink {
       this.#inflight.clear();
     });
     this.client.on("error", (e) => o.log.warn("mqtt error", { err: e }));
-    this.client.on("message", (_topic, payload) => void this.#onAck(payload));
+    // other parts of the agent (flash jobs) share this connection: only acks are ours
+    this.client.on("message", (topic, payload) => {
+      if (topic === topics.telemetryAck(o.agentId)) void this.#onAck(payload);
+    });
     this.#timer = setInterval(() => {
       const now = clock.now();
       for (const [seq, at] of this.#inflight) {

@@ -1,9 +1,12 @@
-/** One meter, live: its values and a chart of the last minutes, updated as readings arrive; links to its energy. */
+/** One meter, live: its values and a chart of the last minutes, updated as readings arrive; links to its unit and energy. */
 import type { PageProps, RouteHandler } from "../../server/web/pages.ts";
 import { getLatest } from "../../server/db/meters.ts";
 import type { MeterLatest } from "../../shared/fleet.ts";
 import { DEVICE_ID } from "../../shared/telemetry.ts";
 import { stateKey, type StoredEnergyState } from "../../server/db/energy.ts";
+import { identityOfMeter } from "../../server/db/unit_identity.ts";
+import { type PresenceView, presenceView } from "../../server/db/presence.ts";
+import { DeviceLinks, PresenceLine } from "../../components/UnitPresence.tsx";
 import MeterLive from "../../islands/MeterLive.tsx";
 import { EmptyState } from "../../components/ui.tsx";
 
@@ -13,6 +16,9 @@ interface Data {
   site: string | null;
   zoneName: string;
   fixedOffsetMin: number | null;
+  /** the inventory unit this meter is (by topic or MAC), and its live presence */
+  unitId: string | null;
+  presence: PresenceView | null;
 }
 
 export const handler: RouteHandler<Data> = async (ctx) => {
@@ -20,15 +26,20 @@ export const handler: RouteHandler<Data> = async (ctx) => {
   if (!DEVICE_ID.test(id)) return new Response("invalid meter id", { status: 400 });
   const latest = await getLatest(ctx.app.kv, id);
   const energy = (await ctx.app.kv.get<StoredEnergyState>(stateKey(id))).value;
+  const ident = await identityOfMeter(ctx.app.kv, id);
   const zone = ctx.app.config.zone;
-  return ctx.render(
-    { deviceId: id, latest, site: energy?.site ?? null, zoneName: zone.name, fixedOffsetMin: zone.fixedOffsetMin },
-    { status: latest ? 200 : 404 },
-  );
+  return ctx.render({
+    deviceId: id,
+    latest,
+    site: energy?.site ?? null,
+    zoneName: zone.name,
+    fixedOffsetMin: zone.fixedOffsetMin,
+    unitId: ident.unit?.id ?? null,
+    presence: ident.presence || ident.unit ? presenceView(ident.presence, ident.unit, ctx.app.clock.now()) : null,
+  }, { status: latest || ident.presence ? 200 : 404 });
 };
 
 export default function MeterPage({ data }: PageProps<Data>) {
-  const id = encodeURIComponent(data.deviceId);
   return (
     <>
       <nav class="small" aria-label="Breadcrumb">
@@ -38,11 +49,10 @@ export default function MeterPage({ data }: PageProps<Data>) {
         <h1>
           Meter <code>{data.deviceId}</code>
         </h1>
-        <span class="row">
-          <a class="btn" href={`/energy/unit/${id}`} data-testid="energy-link">Energy</a>
-          {data.site ? <a href={`/energy/site/${encodeURIComponent(data.site)}`}>Site {data.site}</a> : null}
-        </span>
+        {data.site ? <a href={`/energy/site/${encodeURIComponent(data.site)}`}>Site {data.site}</a> : null}
       </div>
+      <DeviceLinks unitId={data.unitId} meterId={data.deviceId} here="meter" />
+      {data.presence && <PresenceLine v={data.presence} />}
       {data.latest
         ? (
           <MeterLive

@@ -25,6 +25,8 @@ interface FormValues {
   fromVersion: string;
   groups: GroupRow[];
   pacingPerMin: string;
+  /** minutes a unit may take to report its chip (its build) before it is skipped, never commanded */
+  chipTimeoutMin: string;
   delivery: string;
   startAt: string;
   windowStart: string;
@@ -63,6 +65,7 @@ function emptyValues(firmwareId: string): FormValues {
     fromVersion: "",
     groups: DEFAULT_GROUPS,
     pacingPerMin: "60",
+    chipTimeoutMin: "",
     delivery: "mqtt",
     startAt: "",
     windowStart: "",
@@ -93,6 +96,7 @@ export function valuesFrom(form: FormData): FormValues {
     fromVersion: s("fromVersion"),
     groups,
     pacingPerMin: s("pacingPerMin"),
+    chipTimeoutMin: s("chipTimeoutMin"),
     delivery: s("delivery") || "mqtt",
     startAt: s("startAt"),
     windowStart: s("windowStart"),
@@ -125,6 +129,7 @@ export function bodyFrom(v: FormValues) {
       errorThreshold: num(g.error || "10", `group ${g.name} error threshold`),
     })),
     pacingPerMin: num(v.pacingPerMin || "60", "pacing"),
+    chipTimeoutMs: v.chipTimeoutMin ? Math.round(num(v.chipTimeoutMin, "chip timeout") * 60_000) : undefined,
     delivery: v.delivery,
     startAt,
     window: v.windowStart && v.windowEnd ? { start: v.windowStart, end: v.windowEnd, timeZone: opt(v.timeZone) } : null,
@@ -202,6 +207,7 @@ export function fieldOfError(message: string): keyof FormValues | null {
   if (filter) return filter[1] as keyof FormValues;
   if (/^groups?\b/.test(m)) return "groups";
   if (/^pacing/.test(m)) return "pacingPerMin";
+  if (/^(chip timeout|chipTimeoutMs)\b/.test(m)) return "chipTimeoutMin";
   if (/^delivery\b/.test(m)) return "delivery";
   if (/^(start at|startAt)\b/.test(m)) return "startAt";
   if (/^window\.timeZone|^window: /.test(m)) return "timeZone";
@@ -454,6 +460,12 @@ export default function RolloutsPage({ data }: PageProps<Data>) {
                 {text("pacingPerMin", "Pacing (devices/min)", "how many units are commanded per minute", {
                   inputMode: "decimal",
                 })}
+                {text(
+                  "chipTimeoutMin",
+                  "Chip report timeout (min)",
+                  "a unit that has not reported its build (so its chip) by then is skipped, never commanded; blank = 2",
+                  { inputMode: "decimal", placeholder: "2" },
+                )}
                 <FormRow id="f-delivery" label="Delivery" error={err.delivery}>
                   <select id="f-delivery" name="delivery" {...fieldAria("f-delivery", false, err.delivery)}>
                     <option value="mqtt" selected={v.delivery === "mqtt"}>MQTT ota_http (unit pulls)</option>

@@ -13,11 +13,16 @@ import {
   unitRevisions,
   updateUnit,
 } from "../../server/db/units.ts";
-import { getUnitPresence, type UnitPresence } from "../../server/db/presence.ts";
+import { presenceOfUnit, type PresenceView, presenceView, type UnitPresence } from "../../server/db/presence.ts";
+import { DeviceLinks, uptimeText } from "../../components/UnitPresence.tsx";
 import { type OtaDevice, type Rollout, unitOtaHistory } from "../../server/db/ota.ts";
-import { recordAudit } from "../../server/db/audit.ts";
 import { actorOf, authOf, csrfTokenOf } from "../../server/auth/middleware.ts";
 import { mayDownloadBackups } from "../../server/api/backups.ts";
+import { calibrateDeployedUnit, DeployedCalibrationError } from "../../server/calibration/deployed.ts";
+import { benchCalibrationMessage, CalibrationForm, calibrationMessage } from "../../components/CalibrationForm.tsx";
+import { RestoreForm } from "../../components/RestoreForm.tsx";
+import { type FlashBench, listBenches } from "../../server/db/flash_jobs.ts";
+import { calibrateAtBench, FlashJobError, startFlashJob } from "../../server/flash/jobs.ts";
 import { sealingKey } from "../../server/auth/sealed.ts";
 import {
   clearUnitWebPassword,
@@ -31,6 +36,10 @@ import { StockConfigSection } from "../../components/StockConfig.tsx";
 interface Data {
   unit: Unit | null;
   presence: UnitPresence | null;
+  /** live presence as every page shows it */
+  view: PresenceView;
+  /** connected bench agents a backup can be restored at */
+  benches: FlashBench[];
   rework: ReworkEntry[];
   revisions: UnitRevision[];
   ota: { rollout: Rollout; device: OtaDevice }[];
@@ -47,14 +56,17 @@ interface Data {
 
 const ts = (t: number | null | undefined) => (t ? new Date(t).toISOString().replace("T", " ").slice(0, 19) : "–");
 
-async function load(kv: Deno.Kv, id: string, req: Request, message?: string): Promise<Data> {
+async function load(kv: Deno.Kv, id: string, req: Request, now: number, message?: string): Promise<Data> {
   const unit = await getUnit(kv, id);
   const p = authOf(req).principal;
+  const presence = unit ? await presenceOfUnit(kv, unit) : null;
   return {
     canDownload: mayDownloadBackups(p),
     me: p?.kind === "user" ? p.username : "",
     unit,
-    presence: unit?.topic ? await getUnitPresence(kv, unit.topic) : null,
+    presence,
+    view: presenceView(presence, unit, now),
+    benches: unit ? await listBenches(kv) : [],
     rework: unit ? await listRework(kv, id) : [],
     revisions: unit ? await unitRevisions(kv, id) : [],
     ota: unit ? await unitOtaHistory(kv, id) : [],
@@ -67,7 +79,7 @@ async function load(kv: Deno.Kv, id: string, req: Request, message?: string): Pr
 
 export const handler: RouteHandler<Data> = {
   async GET(ctx) {
-    const d = await load(ctx.app.kv, ctx.params.id, ctx.req);
+    const d = await load(ctx.app.kv, ctx.params.id, ctx.req, ctx.app.clock.now());
     return ctx.render(d, { status: d.unit ? 200 : 404 });
   },
   /** the page's forms: log a rework step, edit placement fields, or store/remove the unit's web password */
@@ -82,7 +94,67 @@ export const handler: RouteHandler<Data> = {
       const actor = actorOf(ctx.req);
       const now = ctx.app.clock.now();
       const onBehalfOf = s("onBehalfOf") || undefined;
-      if (s("form") === "web-password") {
+      if (s("form") === "restore") {
+        // one of this unit's backups, written back at a bench: a restore job to that bench agent
+        const unit = await getUnit(ctx.app.kv, id);
+        if (!unit) throw new UnitInputError(`no such unit ${id}`);
+        const backup = s("backup");
+        if (!unit.backups.some((b) => b.backupId === backup)) throw new UnitInputError("not a backup of this unit");
+        const [agentId, ...port] = s("target").split(" ");
+        try {
+          const job = await startFlashJob(ctx.app, {
+            agentId,
+            kind: "restore",
+            ports: [port.join(" ")],
+            backupSha256: backup,
+          }, actorOf(ctx.req));
+          message = `restore job ${job.jobId} sent to ${agentId} (${job.ports[0]}): progress on /flash`;
+        } catch (e) {
+          if (e instanceof FlashJobError) throw new UnitInputError(e.message);
+          throw e;
+        }
+      } else if (s("form") === "calibrate-bench") {
+        // a chip meter on a bench port: the agent polling it measures the reference and stores the record
+        const [agentId, ...port] = s("target").split(" ");
+        const num = (k: string) => (s(k) === "" ? NaN : Number(s(k)));
+        try {
+          const { job, record } = await calibrateAtBench(ctx.app, {
+            agentId,
+            port: port.join(" "),
+            unitId: id,
+            reference: { voltage: num("volts"), current: num("amps"), power: num("watts") },
+          }, actorOf(ctx.req));
+          message = benchCalibrationMessage(record, job.jobId);
+        } catch (e) {
+          if (e instanceof FlashJobError) throw new UnitInputError(e.message);
+          throw e;
+        }
+      } else if (s("form") === "calibrate") {
+        // a deployed OpenBeken unit: VoltageSet/CurrentSet/PowerSet over MQTT, checked on its next readings;
+        // who is the signed-in user, when is the server clock
+        const unit = await getUnit(ctx.app.kv, id);
+        if (!unit) throw new UnitInputError(`no such unit ${id}`);
+        const num = (k: string) => (s(k) === "" ? NaN : Number(s(k)));
+        const reference = { voltage: num("volts"), current: num("amps"), power: num("watts") };
+        if (!Object.values(reference).every((x) => Number.isFinite(x) && x > 0)) {
+          throw new UnitInputError(
+            "reference volts, amps and watts: positive numbers, as the trusted meter reads them",
+          );
+        }
+        try {
+          const e = await calibrateDeployedUnit(
+            ctx.app,
+            unit,
+            { reference, note: s("note") || undefined },
+            actorOf(ctx.req),
+          );
+          message = calibrationMessage(e);
+        } catch (e) {
+          if (e instanceof DeployedCalibrationError) throw new UnitInputError(e.message);
+          if ((e as { name?: string }).name === "CodecError") throw new UnitInputError((e as Error).message);
+          throw e;
+        }
+      } else if (s("form") === "web-password") {
         if (s("clear")) {
           await clearUnitWebPassword(ctx.app.kv, id, { by: actor, now });
           message = "web password removed";
@@ -103,12 +175,6 @@ export const handler: RouteHandler<Data> = {
           onBehalfOf,
           at: now,
         });
-        await recordAudit(ctx.app.kv, {
-          actor,
-          action: "unit.rework",
-          target: `unit:${id}`,
-          details: { component: e.component, action: e.action, ...(onBehalfOf ? { onBehalfOf } : {}) },
-        }, now);
         message = `logged: ${e.component} ${e.action}`;
       } else {
         const opt = (k: string) => (s(k) === "" ? null : s(k));
@@ -119,13 +185,7 @@ export const handler: RouteHandler<Data> = {
           topic: opt("topic"),
           model: opt("model"),
           tags: s("tags").split(",").map((t) => t.trim()).filter(Boolean),
-        }, { by: actor, reason: s("reason"), now });
-        await recordAudit(ctx.app.kv, {
-          actor,
-          action: "unit.edit",
-          target: `unit:${id}`,
-          details: { reason: s("reason"), ...(onBehalfOf ? { onBehalfOf } : {}) },
-        }, now);
+        }, { by: actor, reason: s("reason"), onBehalfOf, now });
         message = "saved";
       }
     } catch (e) {
@@ -134,7 +194,7 @@ export const handler: RouteHandler<Data> = {
       }
       message = `not saved: ${e.message}`;
     }
-    const d = await load(ctx.app.kv, id, ctx.req, message);
+    const d = await load(ctx.app.kv, id, ctx.req, ctx.app.clock.now(), message);
     return ctx.render(d, { status: d.unit ? (message.startsWith("not saved") ? 400 : 200) : 404 });
   },
 };
@@ -152,20 +212,23 @@ export default function UnitPage({ data }: PageProps<Data>) {
     );
   }
   const p = data.presence;
+  const v = data.view;
   return (
     <>
       <h1>
         Unit <code>{u.id}</code>
       </h1>
       {data.message && <p class="badge" data-testid="message">{data.message}</p>}
+      {/* live presence and links: one view (server/db/presence.ts presenceView) for cards, table and other pages */}
+      <DeviceLinks unitId={u.id} meterId={p?.deviceId ?? null} here="unit" />
       <div class="cards">
         <div class="card">
           <div class="label">Status</div>
-          <div class="value" style="font-size:1rem">{p ? (p.online ? "online" : "offline") : "never seen"}</div>
+          <div class="value" style="font-size:1rem" data-presence-status>{v.status}</div>
         </div>
         <div class="card">
           <div class="label">Firmware</div>
-          <div class="value" style="font-size:1rem">{p?.version ?? u.firmwareReported ?? "–"}</div>
+          <div class="value" style="font-size:1rem" data-presence-version>{v.version ?? "–"}</div>
         </div>
         <div class="card">
           <div class="label">Power</div>
@@ -188,14 +251,14 @@ export default function UnitPage({ data }: PageProps<Data>) {
             ["Model", u.model],
             ["Module / chip", `${u.module ?? "–"} / ${u.chip ?? "–"}`],
             ["MAC", u.mac],
-            ["MQTT topic", u.topic],
+            ["MQTT topic", u.topic ?? p?.topic ?? null],
             ["Metering chip", u.meteringChip],
             ["Site / location / circuit", [u.site, u.location, u.circuit].filter(Boolean).join(" / ")],
             ["Tags", u.tags.join(", ")],
-            ["Firmware reported / assigned", `${u.firmwareReported ?? "–"} / ${u.firmwareAssigned ?? "–"}`],
+            ["Firmware running / assigned", `${v.version ?? "–"} / ${u.firmwareAssigned ?? "–"}`],
             ["Flash id", u.flashId],
-            ["IP / uptime", p ? `${p.ip ?? "–"} / ${p.uptimeS ?? "–"} s, ${p.reboots} reboot(s) seen` : "–"],
-            ["Last seen", ts(u.lastSeen)],
+            ["IP / uptime", `${v.ip ?? "–"} / ${uptimeText(v.uptimeS)}${p ? `, ${p.reboots} reboot(s) seen` : ""}`],
+            ["Last seen", <span key="seen" data-presence-seen>{v.lastSeen ? ts(v.lastSeen) : "never"}</span>],
           ] as const).map(([k, v]) => (
             <tr>
               <th>{k}</th>
@@ -285,6 +348,7 @@ export default function UnitPage({ data }: PageProps<Data>) {
         <thead>
           <tr>
             <th>When</th>
+            <th>Job</th>
             <th>Bench</th>
             <th>Firmware written</th>
             <th>Backup</th>
@@ -295,6 +359,7 @@ export default function UnitPage({ data }: PageProps<Data>) {
           {u.flashes.map((f) => (
             <tr>
               <td>{ts(f.at)}</td>
+              <td>{f.kind ?? "batch"}</td>
               <td>{f.benchHost}</td>
               <td>{f.firmware ?? "–"}</td>
               <td>
@@ -327,8 +392,25 @@ export default function UnitPage({ data }: PageProps<Data>) {
           ))}
         </p>
       )}
+      {/* restore at a bench: its own section (operators, who may handle backups) */}
+      {data.canDownload && (
+        <>
+          <h3>Restore a backup at a bench</h3>
+          <RestoreForm csrf={data.csrf} backups={u.backups} benches={data.benches} />
+        </>
+      )}
       <StockConfigSection config={data.stock} showSha={data.canDownload} />
       <h2>Calibration</h2>
+      {/* calibration from the unit page: its own section (a form and the summary below) */}
+      <CalibrationForm
+        unitId={u.id}
+        csrf={data.csrf}
+        deployed={!!p}
+        live={p?.live ?? null}
+        meters={data.benches.filter((b) => b.online).flatMap((b) =>
+          b.meters.map((m) => ({ agentId: b.agentId, port: m.port, profile: m.profile }))
+        )}
+      />
       {u.calibrations.length === 0 ? <p class="muted">No calibration recorded.</p> : (
         <table>
           <thead>

@@ -12,9 +12,15 @@ import {
   UnitInputError,
   unitsWithComponentState,
 } from "../../server/db/units.ts";
-import { getUnitPresence, listUnitPresence, type UnitPresence } from "../../server/db/presence.ts";
+import {
+  getUnitPresence,
+  listUnitPresence,
+  type PresenceView,
+  presenceView,
+  type UnitPresence,
+} from "../../server/db/presence.ts";
+import { PRESENCE_HEADERS, PresenceCells } from "../../components/UnitPresence.tsx";
 import { actorOf } from "../../server/auth/actor.ts";
-import { recordAudit } from "../../server/db/audit.ts";
 import { csrfTokenOf } from "../../server/auth/middleware.ts";
 import { inventoryStockView } from "../../server/db/stock_config.ts";
 import { StockConfigCell } from "../../components/StockConfig.tsx";
@@ -22,6 +28,8 @@ import { StockConfigCell } from "../../components/StockConfig.tsx";
 interface Data {
   filter: UnitFilter;
   units: Unit[];
+  /** live presence per unit id, from the one presence view */
+  presence: Record<string, PresenceView>;
   /** unit id → product key from its stock backup, and what differs from units of the same product */
   stock: Map<string, { productKey: string | null; differs: string[] }>;
   /** product-key filter (from the stock backups) */
@@ -37,7 +45,7 @@ interface Data {
 
 const STATES: ComponentState[] = ["off", "on", "cut", "jumpered"];
 
-async function load(kv: Deno.Kv, url: URL, csrf: string, message?: string): Promise<Data> {
+async function load(kv: Deno.Kv, url: URL, csrf: string, now: number, message?: string): Promise<Data> {
   const q = url.searchParams;
   const filter: UnitFilter = {};
   for (const k of ["model", "site", "tag", "chip", "firmware", "q"] as const) {
@@ -49,14 +57,23 @@ async function load(kv: Deno.Kv, url: URL, csrf: string, message?: string): Prom
   const audit = await unitsWithComponentState(kv, component, state);
   const all = await listUnits(kv, {});
   const known = new Set(all.flatMap((u) => [u.topic, u.mac]).filter(Boolean));
-  const unregistered = (await listUnitPresence(kv)).filter((p) => !known.has(p.topic) && !(p.mac && known.has(p.mac)));
+  const seen = await listUnitPresence(kv);
+  const unregistered = seen.filter((p) => !known.has(p.topic) && !(p.mac && known.has(p.mac)));
   const pk = q.get("pk")?.trim().slice(0, 40) ?? "";
   let units = Object.keys(filter).length ? await listUnits(kv, filter) : all;
   const stock = await inventoryStockView(kv, units);
   if (pk) units = units.filter((u) => stock.get(u.id)?.productKey === pk);
+  // a unit's presence by its topic, else by the MAC it reports (as presenceOfUnit does, without a read per unit)
+  const byTopic = new Map(seen.map((p) => [p.topic, p]));
+  const byMac = new Map(seen.filter((p) => p.mac).map((p) => [p.mac!, p]));
+  const presence = Object.fromEntries(units.map((u) => {
+    const p = (u.topic ? byTopic.get(u.topic) : undefined) ?? (u.mac ? byMac.get(u.mac) : undefined) ?? null;
+    return [u.id, presenceView(p, u, now)];
+  }));
   return {
     filter,
     units,
+    presence,
     stock,
     pk,
     audit: { component, state, unitIds: audit.map((a) => a.unitId) },
@@ -71,7 +88,7 @@ async function load(kv: Deno.Kv, url: URL, csrf: string, message?: string): Prom
 
 export const handler: RouteHandler<Data> = {
   async GET(ctx) {
-    return ctx.render(await load(ctx.app.kv, ctx.url, csrfTokenOf(ctx.req)));
+    return ctx.render(await load(ctx.app.kv, ctx.url, csrfTokenOf(ctx.req), ctx.app.clock.now()));
   },
   /** "Add to inventory" for a unit seen on MQTT */
   async POST(ctx) {
@@ -80,29 +97,40 @@ export const handler: RouteHandler<Data> = {
     const p = topic ? await getUnitPresence(ctx.app.kv, topic) : null;
     if (!p) {
       return ctx.render(
-        await load(ctx.app.kv, ctx.url, csrfTokenOf(ctx.req), `no OpenBeken unit ${topic} has been seen`),
+        await load(
+          ctx.app.kv,
+          ctx.url,
+          csrfTokenOf(ctx.req),
+          ctx.app.clock.now(),
+          `no OpenBeken unit ${topic} has been seen`,
+        ),
         { status: 400 },
       );
     }
     try {
-      const u = await createUnit(ctx.app.kv, {
-        topic: p.topic,
-        mac: p.mac && p.mac.length === 17 ? p.mac : null,
-        chip: p.chip,
-        tags: [],
-      }, { by: actorOf(ctx.req), reason: "adopted from MQTT", now: ctx.app.clock.now() });
-      await recordAudit(ctx.app.kv, {
-        actor: actorOf(ctx.req),
-        action: "unit.adopt",
-        target: `unit:${u.id}`,
-        details: { topic: p.topic },
-      }, ctx.app.clock.now());
+      const u = await createUnit(
+        ctx.app.kv,
+        {
+          topic: p.topic,
+          mac: p.mac && p.mac.length === 17 ? p.mac : null,
+          chip: p.chip,
+          tags: [],
+        },
+        { by: actorOf(ctx.req), reason: "adopted from MQTT", now: ctx.app.clock.now() },
+        {
+          action: "unit.adopt",
+          details: { topic: p.topic },
+        },
+      );
       return new Response(null, { status: 303, headers: { location: `/units/${u.id}` } });
     } catch (e) {
       if (!(e instanceof UnitInputError || e instanceof UnitConflictError)) throw e;
-      return ctx.render(await load(ctx.app.kv, ctx.url, csrfTokenOf(ctx.req), `not added: ${e.message}`), {
-        status: 400,
-      });
+      return ctx.render(
+        await load(ctx.app.kv, ctx.url, csrfTokenOf(ctx.req), ctx.app.clock.now(), `not added: ${e.message}`),
+        {
+          status: 400,
+        },
+      );
     }
   },
 };
@@ -233,10 +261,9 @@ export default function UnitsPage({ data }: PageProps<Data>) {
             <th>Topic</th>
             <th>Site / location</th>
             <th>Tags</th>
-            <th>Firmware</th>
             <th>Rework</th>
             <th>Stock config</th>
-            <th>Last seen</th>
+            {PRESENCE_HEADERS.map((h) => <th key={h}>{h}</th>)}
           </tr>
         </thead>
         <tbody>
@@ -250,10 +277,17 @@ export default function UnitsPage({ data }: PageProps<Data>) {
               <td>
                 <code>{u.mac ?? "–"}</code>
               </td>
-              <td>{u.topic ?? "–"}</td>
+              <td>
+                {data.presence[u.id]?.topic
+                  ? (
+                    <a href={`/meters/${encodeURIComponent(data.presence[u.id].topic!)}`}>
+                      {data.presence[u.id].topic}
+                    </a>
+                  )
+                  : u.topic ?? "–"}
+              </td>
               <td>{[u.site, u.location, u.circuit].filter(Boolean).join(" / ") || "–"}</td>
               <td>{u.tags.join(", ")}</td>
-              <td>{u.firmwareReported ?? "–"}</td>
               <td>
                 {u.reworkCount}
                 {off.has(u.id) ? <span class="badge warn">{data.audit.component} {data.audit.state}</span> : ""}
@@ -261,7 +295,7 @@ export default function UnitsPage({ data }: PageProps<Data>) {
               <td>
                 <StockConfigCell view={data.stock.get(u.id)} />
               </td>
-              <td>{u.lastSeen ? new Date(u.lastSeen).toISOString().replace("T", " ").slice(0, 19) : "never"}</td>
+              <PresenceCells v={data.presence[u.id]} />
             </tr>
           ))}
         </tbody>

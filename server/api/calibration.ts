@@ -1,15 +1,19 @@
 /**
  * Calibration API:
- *   GET  /api/units/:id/calibrations            full history, oldest first
+ *   GET  /api/units/:id/calibrations            full history, oldest first (…/calibrations.csv as CSV)
  *   POST /api/units/:id/calibrations            a bench calibration (chip, reference, raw, oldFactors, benchHost);
  *                                               `by` is the signed-in user (a `by` in the body is ignored)
  *   POST /api/units/:id/calibrations/apply      send reference V/I/P to a deployed OpenBeken unit over MQTT
  *                                               (cmnd/<topic>/VoltageSet, CurrentSet, PowerSet) and record it
+ *   POST /api/agents/:agentId/calibrations/:unitId   a bench calibration from a bench agent (AGENT_TOKEN);
+ *                                               the record's `by` is the agent (an operator's name goes in the note)
  * Each record is also summarised on the unit (server/db/units.ts appendCalibration) when the unit exists.
  */
 import type { Context } from "hono";
 import type { AppEnv, Extension } from "../context.ts";
 import { actorOf, withoutActorFields } from "../auth/actor.ts";
+import { toCsv } from "../db/audit.ts";
+import { csvResponse } from "./units.ts";
 import { appendCalibration, getUnit } from "../db/units.ts";
 import {
   type CalibrationEntry,
@@ -65,10 +69,75 @@ export function calibrationApi(): Extension {
 
       app.get("/api/units/:id/calibrations", async (c) => c.json(await calibrationHistory(kv, c.req.param("id"))));
 
+      // the same history as CSV: one row per calibration, reference and readings/factors before and after
+      app.get("/api/units/:id/calibrations.csv", async (c) => {
+        const id = c.req.param("id");
+        const t = (x: { voltage: number; current: number; power: number } | null | undefined) =>
+          x ? [x.voltage, x.current, x.power] : ["", "", ""];
+        const rows = (await calibrationHistory(kv, id)).map((e) => [
+          e.unitId,
+          e.seq,
+          new Date(e.at).toISOString(),
+          e.by,
+          e.mode,
+          e.chip ?? "",
+          ...t(e.reference),
+          ...t(e.oldFactors),
+          ...t(e.factors),
+          ...t(e.readingsBefore),
+          ...t(e.readingsAfter),
+          e.errorBeforePct?.power ?? "",
+          e.errorAfterPct?.power ?? "",
+          e.verified ?? "",
+          e.benchHost ?? e.topic ?? "",
+          e.note,
+        ]);
+        const q = ["v", "a", "w"];
+        const header = [
+          "unit",
+          "seq",
+          "at_utc",
+          "by",
+          "mode",
+          "chip",
+          ...q.map((x) => `reference_${x}`),
+          ...q.map((x) => `factor_before_${x}`),
+          ...q.map((x) => `factor_after_${x}`),
+          ...q.map((x) => `reading_before_${x}`),
+          ...q.map((x) => `reading_after_${x}`),
+          "power_error_before_pct",
+          "power_error_after_pct",
+          "verified",
+          "bench_or_topic",
+          "note",
+        ];
+        return csvResponse(`calibrations-${id.replace(/[^A-Za-z0-9_.-]/g, "_")}.csv`, toCsv(header, rows));
+      });
+
       app.post("/api/units/:id/calibrations", (c) =>
         guard(async () => {
           const e = await recordBenchCalibration(kv, c.req.param("id"), await body(c), ctx.clock.now());
           await summarise(e);
+          return c.json(e, 201);
+        }));
+
+      // `deno task agent calibrate --unit … --server …` with the bench's own token: the actor is the agent
+      app.post("/api/agents/:agentId/calibrations/:unitId", (c) =>
+        guard(async () => {
+          const agentId = c.req.param("agentId");
+          const unitId = c.req.param("unitId");
+          if (!(await getUnit(kv, unitId))) return c.json({ error: `no such unit ${unitId}` }, 404);
+          // `by` is the caller (the agent); the operator's name at the bench goes into the note
+          const input = await body(c) as Record<string, unknown>;
+          const operator = typeof input.operator === "string" ? input.operator.slice(0, 60) : "";
+          const { operator: _o, ...rest } = input;
+          const e = await recordBenchCalibration(kv, unitId, {
+            ...rest,
+            note: [operator && `operator ${operator}`, typeof rest.note === "string" ? rest.note : ""].filter(Boolean)
+              .join("; "),
+          }, ctx.clock.now());
+          await summarise(e);
+          ctx.log.info("bench calibration stored", { unitId, agentId, seq: e.seq });
           return c.json(e, 201);
         }));
 

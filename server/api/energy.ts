@@ -3,6 +3,7 @@
  * the fleet table (kWh today and this month), CSV export of any range, site
  * mapping, and the OpenBeken units' presence.
  */
+import { parsedBody } from "../http/body.ts";
 import { z } from "zod";
 import { listHistory } from "../db/history.ts";
 import {
@@ -235,34 +236,32 @@ export function energyApi(app: App, ctx: ServerContext, opts: { accountant: () =
   app.put("/api/energy/sites/:deviceId", async (c) => {
     const id = c.req.param("deviceId");
     if (!DEVICE_ID.test(id)) return c.json({ error: "invalid meter id" }, 400);
-    const body = siteBody.safeParse(await c.req.json().catch(() => null));
-    if (!body.success) return c.json({ error: "body: { site: string | null }" }, 400);
-    await setSiteMapping(ctx.kv, id, body.data.site);
+    const { site } = await parsedBody(c.req.raw, siteBody);
+    await setSiteMapping(ctx.kv, id, site);
     opts.accountant().forgetSite(id);
     await recordAudit(ctx.kv, {
       actor: actorOf(c),
       action: "energy.site",
       target: `meter:${id}`,
-      details: { site: body.data.site },
+      details: { site },
     }, ctx.clock.now());
-    return c.json({ deviceId: id, site: body.data.site });
+    return c.json({ deviceId: id, site });
   });
 
   app.get("/api/openbeken/units", async (c) => c.json({ units: await listUnitPresence(ctx.kv) }));
 
   const unitBody = z.object({ energyUnit: z.enum(["Wh", "kWh"]) }).strict();
   app.put("/api/openbeken/units/:topic/energy-unit", async (c) => {
-    const body = unitBody.safeParse(await c.req.json().catch(() => null));
-    if (!body.success) return c.json({ error: 'body: { "energyUnit": "Wh" | "kWh" }' }, 400);
-    if (!(await setEnergyUnit(ctx.kv, c.req.param("topic"), body.data.energyUnit))) {
+    const { energyUnit } = await parsedBody(c.req.raw, unitBody);
+    if (!(await setEnergyUnit(ctx.kv, c.req.param("topic"), energyUnit))) {
       return c.json({ error: "no such unit" }, 404);
     }
     await recordAudit(ctx.kv, {
       actor: actorOf(c),
       action: "openbeken.energy-unit",
       target: `topic:${c.req.param("topic")}`,
-      details: { energyUnit: body.data.energyUnit },
+      details: { energyUnit },
     }, ctx.clock.now());
-    return c.json({ topic: c.req.param("topic"), energyUnit: body.data.energyUnit });
+    return c.json({ topic: c.req.param("topic"), energyUnit });
   });
 }

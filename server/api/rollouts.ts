@@ -16,7 +16,7 @@ import {
   RolloutInputError,
 } from "../db/ota.ts";
 import { listUnits } from "../db/units.ts";
-import { readJson } from "./units.ts";
+import { jsonBody } from "../http/body.ts";
 import type { Zone } from "../../shared/zone.ts";
 
 const ACTIONS: RolloutAction[] = ["pause", "resume", "cancel", "retry_failed"];
@@ -76,29 +76,14 @@ export function rolloutsApi(): Extension {
       const kv = ctx.kv;
       app.get("/api/rollouts", async (c) => c.json(await listRollouts(kv)));
       app.post("/api/rollouts", async (c) => {
-        const b = await readJson(c.req.raw);
-        if (!b.ok) return c.json({ error: b.error }, b.status);
-        try {
-          return c.json(
-            await createRolloutFrom(
-              kv,
-              b.value,
-              ctx.clock.now(),
-              new URL(c.req.url).origin,
-              ctx.config.zone,
-              actorOf(c),
-            ),
-            201,
-          );
-        } catch (e) {
-          if (e instanceof RolloutInputError) return c.json({ error: e.message }, 400);
-          throw e;
-        }
+        const body = await jsonBody(c.req.raw);
+        return c.json(
+          await createRolloutFrom(kv, body, ctx.clock.now(), new URL(c.req.url).origin, ctx.config.zone, actorOf(c)),
+          201,
+        );
       });
       app.post("/api/rollouts/preview", async (c) => {
-        const b = await readJson(c.req.raw);
-        if (!b.ok) return c.json({ error: b.error }, b.status);
-        return c.json(await previewRolloutFrom(kv, b.value));
+        return c.json(await previewRolloutFrom(kv, await jsonBody(c.req.raw)));
       });
       app.get("/api/rollouts/:id", async (c) => {
         const v = await rolloutView(kv, c.req.param("id"), ctx.clock.now());

@@ -5,13 +5,11 @@
 import type { Extension } from "../context.ts";
 import { actorOf } from "../auth/middleware.ts";
 import { sealingKey } from "../auth/sealed.ts";
-import {
-  clearUnitWebPassword,
-  setUnitWebPassword,
-  UnitSecretInputError,
-  unitWebPasswordInfo,
-} from "../db/unit_secrets.ts";
-import { readJson } from "./units.ts";
+import { clearUnitWebPassword, setUnitWebPassword, unitWebPasswordInfo } from "../db/unit_secrets.ts";
+import { parsedBody } from "../http/body.ts";
+import { z } from "zod";
+
+const passwordBody = z.object({ password: z.string({ error: 'give {"password": "…"}' }) });
 
 export function unitWebPasswordApi(): Extension {
   return {
@@ -23,19 +21,11 @@ export function unitWebPasswordApi(): Extension {
         return c.json(info ? { set: true, ...info } : { set: false });
       });
       app.put("/api/units/:id/web-password", async (c) => {
-        const b = await readJson(c.req.raw);
-        if (!b.ok) return c.json({ error: b.error }, b.status);
-        const password = (b.value as { password?: unknown } | null)?.password;
-        if (typeof password !== "string") return c.json({ error: 'give {"password": "…"}' }, 400);
-        try {
-          await setUnitWebPassword(ctx.kv, await key(), c.req.param("id"), password, {
-            by: actorOf(c),
-            now: ctx.clock.now(),
-          });
-        } catch (e) {
-          if (!(e instanceof UnitSecretInputError)) throw e;
-          return c.json({ error: e.message }, /^no such unit/.test(e.message) ? 404 : 400);
-        }
+        const { password } = await parsedBody(c.req.raw, passwordBody);
+        await setUnitWebPassword(ctx.kv, await key(), c.req.param("id"), password, {
+          by: actorOf(c),
+          now: ctx.clock.now(),
+        });
         return c.body(null, 204);
       });
       app.delete("/api/units/:id/web-password", async (c) => {

@@ -1,11 +1,10 @@
 /** Inventory API: units, bench registration, rework log, the rework audit (JSON and CSV), revisions. */
 import { z } from "zod";
 import type { Extension } from "../context.ts";
-import { auditOp, listAudit, recordAudit, toCsv } from "../db/audit.ts";
+import { listAudit, toCsv } from "../db/audit.ts";
 import { unitOtaHistory } from "../db/ota.ts";
 import {
   allRework,
-  appendCalibration,
   appendRework,
   type ComponentState,
   createUnit,
@@ -13,8 +12,6 @@ import {
   listRework,
   listUnits,
   reworksBy,
-  UnitConflictError,
-  UnitInputError,
   unitRevisions,
   unitsWithComponentState,
   updateUnit,
@@ -24,8 +21,8 @@ import { getUnitPresence } from "../db/presence.ts";
 import { mayDownloadBackups, withoutBackupIds } from "./backups.ts";
 import { authOf } from "../auth/middleware.ts";
 import { actorOf, withoutActorFields } from "../auth/actor.ts";
+import { checked, jsonBody } from "../http/body.ts";
 
-const MAX_JSON_BYTES = 64 * 1024;
 const editBody = z.object({
   reason: z.string().max(500).default(""),
   /** free text ("for Bob, by phone"); the actor is the signed-in user, this is only a note */
@@ -36,36 +33,9 @@ const auditQuery = z.object({
   state: z.enum(["off", "on", "cut", "jumpered"]).default("off"),
 });
 
-/** Parse a JSON body with a size cap; null + a 400/413 response on bad input. */
-export async function readJson(
-  req: Request,
-): Promise<{ ok: true; value: unknown } | { ok: false; status: 400 | 413; error: string }> {
-  const len = Number(req.headers.get("content-length") ?? 0);
-  if (len > MAX_JSON_BYTES) return { ok: false, status: 413, error: `body over ${MAX_JSON_BYTES} bytes` };
-  const text = await req.text();
-  if (text.length > MAX_JSON_BYTES) return { ok: false, status: 413, error: `body over ${MAX_JSON_BYTES} bytes` };
-  try {
-    return { ok: true, value: JSON.parse(text) };
-  } catch {
-    return { ok: false, status: 400, error: "body is not valid JSON" };
-  }
-}
-
-/** A unit create/edit body: JSON, then the edit schema (first issue as the error). */
+/** A unit create/edit body: JSON, then the edit schema. Who and when come from the session and the server clock. */
 async function readEdit(req: Request) {
-  const b = await readJson(req);
-  if (!b.ok) return b;
-  // who and when come from the session and the server clock: fields naming them are dropped
-  const p = editBody.safeParse(withoutActorFields(b.value));
-  return p.success
-    ? { ok: true as const, value: p.data }
-    : { ok: false as const, status: 400 as const, error: p.error.issues[0].message };
-}
-
-function errorStatus(e: unknown): { status: 400 | 404 | 409; error: string } | null {
-  if (e instanceof UnitConflictError) return { status: 409, error: e.message };
-  if (e instanceof UnitInputError) return { status: e.status === 404 ? 404 : 400, error: e.message };
-  return null;
+  return checked(editBody, withoutActorFields(await jsonBody(req)));
 }
 
 export function unitsApi(): Extension {
@@ -73,48 +43,26 @@ export function unitsApi(): Extension {
     name: "inventory-api",
     routes(app, ctx) {
       const kv = ctx.kv;
-      const guard = async (fn: () => Promise<Response>) => {
-        try {
-          return await fn();
-        } catch (e) {
-          const s = errorStatus(e);
-          if (s) return Response.json({ error: s.error }, { status: s.status });
-          throw e;
-        }
-      };
-
       app.get("/api/units", async (c) => {
         const units = await listUnits(kv, c.req.query());
         return c.json(mayDownloadBackups(authOf(c).principal) ? units : units.map(withoutBackupIds));
       });
 
-      app.post("/api/units", (c) =>
-        guard(async () => {
-          const p = await readEdit(c.req.raw);
-          if (!p.ok) return c.json({ error: p.error }, p.status);
-          const { reason, onBehalfOf, ...fields } = p.value;
-          const by = actorOf(c);
-          const u = await createUnit(kv, fields, { by, reason, now: ctx.clock.now() });
-          await recordAudit(kv, {
-            actor: by,
-            action: "unit.create",
-            target: `unit:${u.id}`,
-            ...(onBehalfOf ? { details: { onBehalfOf } } : {}),
-          }, ctx.clock.now());
-          return c.json(u, 201);
-        }));
+      app.post("/api/units", async (c) => {
+        const { reason, onBehalfOf, ...fields } = await readEdit(c.req.raw);
+        const by = actorOf(c);
+        const u = await createUnit(kv, fields, { by, reason, onBehalfOf, now: ctx.clock.now() });
+        return c.json(u, 201);
+      });
 
       /** The flasher registers a freshly flashed unit. */
-      app.post("/api/units/bench", (c) =>
-        guard(async () => {
-          const b = await readJson(c.req.raw);
-          if (!b.ok) return c.json({ error: b.error }, b.status);
-          const u = await upsertUnitFromBench(kv, withoutActorFields(b.value) as never, {
-            by: actorOf(c),
-            now: ctx.clock.now(),
-          });
-          return c.json(u, 200);
-        }));
+      app.post("/api/units/bench", async (c) => {
+        const u = await upsertUnitFromBench(kv, withoutActorFields(await jsonBody(c.req.raw)) as never, {
+          by: actorOf(c),
+          now: ctx.clock.now(),
+        });
+        return c.json(u, 200);
+      });
 
       app.get("/api/units/:id", async (c) => {
         const id = c.req.param("id");
@@ -135,58 +83,22 @@ export function unitsApi(): Extension {
         });
       });
 
-      app.patch("/api/units/:id", (c) =>
-        guard(async () => {
-          const p = await readEdit(c.req.raw);
-          if (!p.ok) return c.json({ error: p.error }, p.status);
-          const { reason, onBehalfOf, ...fields } = p.value;
-          const by = actorOf(c);
-          const u = await updateUnit(kv, c.req.param("id"), fields, { by, reason, now: ctx.clock.now() });
-          await recordAudit(
-            kv,
-            {
-              actor: by,
-              action: "unit.edit",
-              target: `unit:${u.id}`,
-              details: { reason, ...(onBehalfOf ? { onBehalfOf } : {}) },
-            },
-            ctx.clock.now(),
-          );
-          return c.json(u);
-        }));
+      app.patch("/api/units/:id", async (c) => {
+        const { reason, onBehalfOf, ...fields } = await readEdit(c.req.raw);
+        const by = actorOf(c);
+        const u = await updateUnit(kv, c.req.param("id"), fields, { by, reason, onBehalfOf, now: ctx.clock.now() });
+        return c.json(u);
+      });
 
-      app.post("/api/units/:id/rework", (c) =>
-        guard(async () => {
-          const b = await readJson(c.req.raw);
-          if (!b.ok) return c.json({ error: b.error }, b.status);
-          const entry = await appendRework(
-            kv,
-            c.req.param("id"),
-            { ...withoutActorFields(b.value as object), who: actorOf(c), at: ctx.clock.now() } as never,
-          );
-          const op = kv.atomic();
-          auditOp(op, {
-            actor: entry.who,
-            action: "unit.rework",
-            target: `unit:${entry.unitId}`,
-            details: {
-              component: entry.component,
-              action: entry.action,
-              reason: entry.reason,
-              ...(entry.onBehalfOf ? { onBehalfOf: entry.onBehalfOf } : {}),
-            },
-          }, entry.at);
-          await op.commit();
-          return c.json(entry, 201);
-        }));
-
-      app.post("/api/units/:id/calibration", (c) =>
-        guard(async () => {
-          const b = await readJson(c.req.raw);
-          if (!b.ok) return c.json({ error: b.error }, b.status);
-          const input = { ...withoutActorFields(b.value as object), by: actorOf(c), at: ctx.clock.now() };
-          return c.json(await appendCalibration(kv, c.req.param("id"), input as never), 201);
-        }));
+      app.post("/api/units/:id/rework", async (c) => {
+        const body = withoutActorFields(await jsonBody(c.req.raw)) as object;
+        const entry = await appendRework(
+          kv,
+          c.req.param("id"),
+          { ...body, who: actorOf(c), at: ctx.clock.now() } as never,
+        );
+        return c.json(entry, 201);
+      });
 
       /** "Which units have the RN8209C desoldered and not yet resoldered?" */
       app.get("/api/rework/audit", async (c) => {
@@ -270,7 +182,7 @@ export function unitsApi(): Extension {
   };
 }
 
-function csvResponse(filename: string, body: string) {
+export function csvResponse(filename: string, body: string) {
   return new Response(body, {
     headers: { "content-type": "text/csv; charset=utf-8", "content-disposition": `attachment; filename="${filename}"` },
   });

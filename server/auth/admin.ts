@@ -3,6 +3,8 @@
  * users, agent tokens, OpenBeken credentials. Revoking closes live MQTT connections
  * on this instance at once; other instances learn it through KV (auth_revocations).
  */
+import { recordAudit } from "../db/audit.ts";
+import { DomainError } from "../http/errors.ts";
 import type { ServerContext } from "../context.ts";
 import {
   issueAgentToken,
@@ -26,13 +28,14 @@ import {
   setRole,
   USERNAME,
 } from "../db/users.ts";
-import { recordAudit } from "../db/audit.ts";
 import { guardOf } from "./broker.ts";
 import { z } from "zod";
 
-export class AdminError extends Error {
-  constructor(readonly status: 400 | 404 | 409, message: string) {
-    super(message);
+const CODE_OF = { 400: "invalid", 404: "not_found", 409: "conflict" } as const;
+
+export class AdminError extends DomainError {
+  constructor(status: 400 | 404 | 409, message: string) {
+    super(CODE_OF[status], message);
   }
 }
 
@@ -131,6 +134,13 @@ export async function adminIssueDeviceCredential(ctx: ServerContext, by: string,
   }
   if (!r) throw new AdminError(409, "a live credential with that user name exists; revoke it first");
   ctx.log.info("device credential issued", { user: r.username, topics: r.record.topics, by });
+  // who saw which unit's password, and when (the password itself is never recorded)
+  await recordAudit(ctx.kv, {
+    actor: by,
+    action: "device.credential.issue",
+    target: `mqtt-user:${r.username}`,
+    details: { topics: r.record.topics },
+  }, ctx.clock.now());
   return { ...publicDevice(r.record), password: r.password };
 }
 

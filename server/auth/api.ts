@@ -9,6 +9,7 @@
  *   POST /api/auth/devices/:username/revoke
  *   GET  /api/auth/lockouts            POST /api/auth/lockouts/clear {username?, address?}
  */
+import { jsonBody } from "../http/body.ts";
 import type { Context } from "hono";
 import type { App, AppEnv, ServerContext } from "../context.ts";
 import {
@@ -29,25 +30,17 @@ function by(c: Context<AppEnv>): string {
   return p?.kind === "user" ? p.username : p?.kind ?? "?";
 }
 
-async function jsonBody(c: Context<AppEnv>): Promise<unknown> {
+/** Admin API bodies are JSON (a form post here would be a mistake, not a fallback). */
+function adminBody(c: Context<AppEnv>): Promise<unknown> {
   if (!(c.req.header("content-type") ?? "").startsWith("application/json")) {
     throw new AdminError(400, "send application/json");
   }
-  try {
-    return await c.req.json();
-  } catch {
-    throw new AdminError(400, "body is not JSON");
-  }
+  return jsonBody(c.req.raw);
 }
 
 function wrap(fn: (c: Context<AppEnv>) => Promise<unknown>, status = 200) {
   return async (c: Context<AppEnv>) => {
-    try {
-      return c.json(await fn(c) as object, status as 200);
-    } catch (e) {
-      if (e instanceof AdminError) return c.json({ error: e.message }, e.status);
-      throw e;
-    }
+    return c.json(await fn(c) as object, status as 200);
   };
 }
 
@@ -57,15 +50,15 @@ export function mountAuthApi(app: App, ctx: ServerContext) {
     return c.json(p?.kind === "user" ? { kind: "user", username: p.username, role: p.role } : { kind: p?.kind });
   });
   app.get("/api/auth/users", wrap(async () => (await adminListing(ctx)).users));
-  app.post("/api/auth/users", wrap(async (c) => await adminCreateUser(ctx, by(c), await jsonBody(c)), 201));
+  app.post("/api/auth/users", wrap(async (c) => await adminCreateUser(ctx, by(c), await adminBody(c)), 201));
   app.post(
     "/api/auth/users/:username",
-    wrap(async (c) => await adminChangeUser(ctx, by(c), c.req.param("username") ?? "", await jsonBody(c))),
+    wrap(async (c) => await adminChangeUser(ctx, by(c), c.req.param("username") ?? "", await adminBody(c))),
   );
   app.get("/api/auth/lockouts", wrap(async () => (await adminListing(ctx)).lockouts));
-  app.post("/api/auth/lockouts/clear", wrap(async (c) => await adminClearLockout(ctx, by(c), await jsonBody(c))));
+  app.post("/api/auth/lockouts/clear", wrap(async (c) => await adminClearLockout(ctx, by(c), await adminBody(c))));
   app.get("/api/auth/tokens", wrap(async () => (await adminListing(ctx)).tokens));
-  app.post("/api/auth/tokens", wrap(async (c) => await adminIssueAgentToken(ctx, by(c), await jsonBody(c)), 201));
+  app.post("/api/auth/tokens", wrap(async (c) => await adminIssueAgentToken(ctx, by(c), await adminBody(c)), 201));
   app.post(
     "/api/auth/tokens/:id/revoke",
     wrap(async (c) => await adminRevokeAgentToken(ctx, by(c), c.req.param("id") ?? "")),
@@ -73,7 +66,7 @@ export function mountAuthApi(app: App, ctx: ServerContext) {
   app.get("/api/auth/devices", wrap(async () => (await adminListing(ctx)).devices));
   app.post(
     "/api/auth/devices",
-    wrap(async (c) => await adminIssueDeviceCredential(ctx, by(c), await jsonBody(c)), 201),
+    wrap(async (c) => await adminIssueDeviceCredential(ctx, by(c), await adminBody(c)), 201),
   );
   app.post(
     "/api/auth/devices/:username/revoke",

@@ -10,6 +10,7 @@ import { AGENT_ID } from "../../shared/topics.ts";
 import { TELEMETRY_LIMITS } from "../../shared/telemetry.ts";
 import type { BrokerAuth } from "../broker.ts";
 import {
+  derivedCredentialBlocked,
   deviceCredentialRevoked,
   findAgentToken,
   findDeviceCredential,
@@ -115,7 +116,7 @@ export function createBrokerGuard(
     const secret = await unitSecret(kv);
     if (secret && OBK_TOPIC.test(username) && !reservedUnitTopic(username) && password.length === 24) {
       const derived = await unitMqttCredentials(secret, username);
-      if (timingSafeEqual(password, derived.password) && !await deviceCredentialRevoked(kv, username)) {
+      if (timingSafeEqual(password, derived.password) && !await derivedCredentialBlocked(kv, username)) {
         return { kind: "device", username, topics: [username], group: null };
       }
     }

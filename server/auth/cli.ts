@@ -27,6 +27,7 @@ import {
   setPassword,
   setRole,
 } from "../db/users.ts";
+import { recordAudit } from "../db/audit.ts";
 import { syncMosquittoFiles, writeMosquittoFiles } from "./mosquitto.ts";
 import { FirmwareRejected, registerFirmware } from "../db/firmware.ts";
 import { createLogger } from "../../shared/log.ts";
@@ -124,6 +125,7 @@ export async function main(argv: string[]) {
     return v as Role;
   };
   const config = configFromEnv();
+  await refuseMissingKv(config.kvPath, Deno.env.get("DATA_DIR") ?? null, Deno.env.get("KV_PATH") ?? null);
   const kv = await openKv(config.kvPath);
   try {
     switch (cmd) {
@@ -197,6 +199,12 @@ export async function main(argv: string[]) {
           createdBy: "cli",
         });
         if (!r) throw new Error("a live credential with that user name exists; revoke it first");
+        await recordAudit(kv, {
+          actor: `cli:${Deno.env.get("USER") ?? "?"}`,
+          action: "device.credential.issue",
+          target: `mqtt-user:${r.username}`,
+          details: { topics: r.record.topics },
+        });
         console.error(`on the unit: MqttUser ${r.username}, MqttPassword:`);
         console.log(r.password);
         break;
@@ -265,6 +273,25 @@ export async function main(argv: string[]) {
     }
   } finally {
     kv.close();
+  }
+}
+
+/**
+ * The admin commands act on the server's KV. With neither DATA_DIR nor KV_PATH set and no KV in
+ * ./data, nothing is created: `unit-secret` would mint a fleet secret the running server (started
+ * elsewhere, with its own DATA_DIR) does not have, and units provisioned with it never connect.
+ * Pointing DATA_DIR/KV_PATH somewhere on purpose (preparing a new server) still works.
+ */
+async function refuseMissingKv(kvPath: string, dataDir: string | null, kvEnv: string | null) {
+  if (dataDir || kvEnv || /^https?:\/\//.test(kvPath)) return;
+  try {
+    await Deno.stat(kvPath);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    throw new Error(
+      `no meterfleet KV at ${kvPath} (no DATA_DIR or KV_PATH set, so ./data). Point DATA_DIR (or KV_PATH) at the ` +
+        `server's data directory, e.g. DATA_DIR=/var/lib/meterfleet deno task admin …. Nothing was created.`,
+    );
   }
 }
 

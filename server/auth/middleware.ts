@@ -1,10 +1,12 @@
 /**
- * The one HTTP gate, mounted before every route: security headers, body caps,
+ * The one HTTP gate, mounted before every route (after Hono's secure-headers): body caps,
  * who is calling (session cookie or agent bearer token), the policy check
  * (server/auth/policy.ts, default deny) and CSRF on state-changing requests.
  */
+import { DomainError } from "../http/errors.ts";
 import type { Context, MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
+import { secureHeaders } from "hono/secure-headers";
 import type { AppEnv } from "../context.ts";
 import { findAgentToken } from "../db/tokens.ts";
 import { getSession } from "../db/users.ts";
@@ -44,18 +46,30 @@ export function actorOf(req: Request | Context<AppEnv>): string {
   throw new Error("no authenticated caller to record as the actor");
 }
 
-export const SECURITY_HEADERS: Record<string, string> = {
-  "content-security-policy":
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; " +
-    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-  "x-content-type-options": "nosniff",
-  "x-frame-options": "DENY",
-  // not "no-referrer": with it Chromium sends `Origin: null` on form posts, which the same-origin check refuses
-  "referrer-policy": "same-origin",
-  "cross-origin-opener-policy": "same-origin",
-  "cross-origin-resource-policy": "same-origin",
-  "permissions-policy": "camera=(), microphone=(), geolocation=(), usb=(), serial=()",
-};
+/** Hono's secure-headers with meterfleet's policy: same-origin everything, no framing, no powerful features. */
+export function securityHeaders(): MiddlewareHandler<AppEnv> {
+  return secureHeaders({
+    contentSecurityPolicy: {
+      defaultSrc: ["'self'"],
+      scriptSrc: ["'self'"],
+      styleSrc: ["'self'", "'unsafe-inline'"],
+      imgSrc: ["'self'", "data:"],
+      connectSrc: ["'self'"],
+      objectSrc: ["'none'"],
+      baseUri: ["'none'"],
+      formAction: ["'self'"],
+      frameAncestors: ["'none'"],
+    },
+    xFrameOptions: "DENY",
+    // not "no-referrer": with it Chromium sends `Origin: null` on form posts, which the same-origin check refuses
+    referrerPolicy: "same-origin",
+    crossOriginOpenerPolicy: "same-origin",
+    crossOriginResourcePolicy: "same-origin",
+    permissionsPolicy: { camera: [], microphone: [], geolocation: [], usb: [], serial: [] },
+    // HSTS is the TLS proxy's decision: over plain HTTP on a bench LAN it would only mislead
+    strictTransportSecurity: false,
+  });
+}
 
 const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
 /** what a session that must first choose a new password may reach */
@@ -75,9 +89,9 @@ export function cappedStream(body: ReadableStream<Uint8Array>, max: number): Rea
   );
 }
 
-export class BodyTooLarge extends Error {
+export class BodyTooLarge extends DomainError {
   constructor(readonly max: number) {
-    super(`request body exceeds ${max} bytes`);
+    super("too_large", `request body exceeds ${max} bytes`);
     this.name = "BodyTooLarge";
   }
 }
@@ -139,26 +153,21 @@ function sameOrigin(c: Context<AppEnv>): boolean {
   return site === undefined || site === "same-origin" || site === "none";
 }
 
-export function authMiddleware(): MiddlewareHandler<AppEnv> {
+/** `isRoute` tells whether any route serves a path: unknown paths answer 404 to a signed-in caller. */
+export function authMiddleware(isRoute: (path: string) => boolean = () => true): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     try {
-      await gate(c, next);
+      await gate(c, next, isRoute);
     } finally {
-      let res = c.res;
-      try {
-        res.headers.set("x-content-type-options", "nosniff");
-      } catch {
-        // immutable headers (Response.redirect, fetch results): copy once
-        res = new Response(res.body, res);
+      // pages show per-user state: never from a shared cache
+      if ((c.res.headers.get("content-type") ?? "").startsWith("text/html")) {
+        c.res.headers.set("cache-control", "no-store");
       }
-      for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.headers.set(k, v);
-      if ((res.headers.get("content-type") ?? "").startsWith("text/html")) res.headers.set("cache-control", "no-store");
-      if (res !== c.res) c.res = res;
     }
   };
 }
 
-async function gate(c: Context<AppEnv>, next: () => Promise<void>) {
+async function gate(c: Context<AppEnv>, next: () => Promise<void>, isRoute: (path: string) => boolean) {
   const method = c.req.method;
   const { rule, params } = ruleFor(method, c.req.path);
 
@@ -181,6 +190,10 @@ async function gate(c: Context<AppEnv>, next: () => Promise<void>) {
     return;
   }
   const p = who.principal;
+  if (p && !isRoute(c.req.path)) {
+    c.res = await c.notFound();
+    return;
+  }
   if (!allows(rule, params, p)) {
     if (!p) {
       if (wantsHtml(c)) {

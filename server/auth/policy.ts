@@ -72,6 +72,9 @@ export const ROUTES: RouteRule[] = [
   // what a batch's stock backups say (product key, versions, schema) and which unit differs
   { method: "GET", path: "/api/flash/batches/:batchId/stock-check", allow: ["viewer"] },
   { method: "GET", path: "/api/flash/*", allow: ["viewer"] },
+  // starting a backup / flash / provision / restore job on a connected bench agent
+  { method: "POST", path: "/flash", allow: ["operator"] },
+  { method: "POST", path: "/api/flash/jobs", allow: ["operator"] },
   { method: "GET", path: "/units/*", allow: ["viewer"] },
   { method: "POST", path: "/units/*", allow: ["operator"] },
   // a unit's flash backup holds the customer's Wi-Fi password: operators download it, audited
@@ -114,6 +117,8 @@ export const ROUTES: RouteRule[] = [
   { method: "POST", path: "/api/rollouts/*", allow: ["admin"] },
 
   // bench agents calling the server over HTTP use their MQTT token, only for themselves;
+  // a unit's MQTT password goes only to the bench that backed the unit up (never to a signed-in operator)
+  { method: "POST", path: "/api/agents/:agentId/flash/credentials", allow: ["agent:self"] },
   // a backup's bytes go back only to the bench that took it (people use /api/units/:id/backups/:sha)
   { method: "GET", path: "/api/agents/:agentId/flash/backups/:sha/bytes", allow: ["agent:self"] },
   { method: "*", path: "/api/agents/:agentId/*", allow: ["agent:self", "operator"] },

@@ -18,6 +18,7 @@ import { z } from "zod";
 import {
   calibrate,
   CHIP_CAL_KIND,
+  errorPct,
   openBekenCalibrationCommands,
   type Triple,
 } from "../../shared/meterchips/calibration.ts";
@@ -60,7 +61,18 @@ export interface CalibrationEntry {
   commands: string[];
   topic: string | null;
   note: string;
+  /**
+   * Deployed units: the unit's readings just before the commands and the next full reading after them
+   * (OpenBeken computes its own factors from its raw values, so readings are what can be checked).
+   */
+  readingsBefore?: Triple | null;
+  readingsAfter?: Triple | null;
+  /** the readings after agree with the reference (within CALIBRATION_TOLERANCE_PCT); null = no reading came */
+  verified?: boolean | null;
 }
+
+/** How close the next readings must come to the reference for a deployed calibration to count as verified. */
+export const CALIBRATION_TOLERANCE_PCT = 2;
 
 export class CalibrationInputError extends DomainError {
   constructor(message: string) {
@@ -124,14 +136,28 @@ export function recordBenchCalibration(
 }
 
 /** A calibration applied to a deployed OpenBeken unit: returns the record with the commands to publish. */
+export function parseDeployedCalibration(input: unknown) {
+  return parse(deployedCalibrationInput, input);
+}
+
 export function recordDeployedCalibration(
   kv: Deno.Kv,
   unitId: string,
   input: unknown,
   unit: { topic: string; chip: string | null },
   now: number,
+  checked?: { before: Triple | null; after: Triple | null },
 ): Promise<CalibrationEntry> {
   const d = parse(deployedCalibrationInput, input);
+  const err = (r: Triple | null | undefined) =>
+    r
+      ? {
+        voltage: errorPct(r.voltage, d.reference.voltage),
+        current: errorPct(r.current, d.reference.current),
+        power: errorPct(r.power, d.reference.power),
+      }
+      : null;
+  const afterErr = err(checked?.after);
   return append(kv, unitId, (seq) => ({
     unitId,
     seq,
@@ -145,11 +171,18 @@ export function recordDeployedCalibration(
     oldFactors: null,
     factors: null,
     kind: unit.chip ? CHIP_CAL_KIND[unit.chip] ?? null : null,
-    errorBeforePct: null,
-    errorAfterPct: null,
+    errorBeforePct: err(checked?.before),
+    errorAfterPct: afterErr,
     commands: openBekenCalibrationCommands(d.reference),
     topic: unit.topic,
     note: d.note ?? "",
+    ...(checked
+      ? {
+        readingsBefore: checked.before,
+        readingsAfter: checked.after,
+        verified: afterErr ? Object.values(afterErr).every((e) => Math.abs(e) <= CALIBRATION_TOLERANCE_PCT) : null,
+      }
+      : {}),
   }));
 }
 

@@ -9,6 +9,7 @@
  *   ["firmware_by_sha", sha256]  -> id   (unique: one record per content)
  * Blob bytes: server/db/blobs.ts.
  */
+import { CONFLICT, untilCommitted } from "./kv_retry.ts";
 import { classifyArtefact, type FirmwareKind, type RblHeader, verifyRbl } from "../../shared/rbl.ts";
 import { CodecError } from "../../shared/errors.ts";
 import { isBackupBlob, putBlob, sha256Hex } from "./blobs.ts";
@@ -110,7 +111,7 @@ export async function registerFirmware(
     throw new FirmwareRejected("backup", "these bytes are a stored flash backup, not a firmware image");
   }
   const blob = await putBlob(kv, up.bytes, now);
-  for (let attempt = 0; attempt < 5; attempt++) {
+  return await untilCommitted("firmware registration", async () => {
     const owner = await kv.get<string>(["firmware_by_sha", blob.sha256]);
     if (owner.value) {
       const fw = await getFirmware(kv, owner.value);
@@ -148,9 +149,8 @@ export async function registerFirmware(
         size: firmware.size,
       },
     }, now);
-    if ((await op.commit()).ok) return { firmware, existed: false };
-  }
-  throw new Error("firmware registration: too much contention");
+    return (await op.commit()).ok ? { firmware, existed: false } : CONFLICT;
+  });
 }
 
 /** The firmware record holding this content, or null (a blob that is not firmware, e.g. a flash backup). */

@@ -13,9 +13,15 @@
  *   ["flash_backup", sha256]                      -> FlashBackup
  *   ["flash_backups_by_mac", mac, sha256]         -> true
  *   ["flash_backups_by_agent", agentId, sha256]   -> true   (every agent that uploaded these bytes)
+ *   ["flash_upload", agentId, sha256, uploadId, n] -> Uint8Array   (a sealed staged part of one upload; expires)
  *   ["flash_batch", batchId]                      -> FlashBatch   (expires after BATCH_TTL_MS)
+ *
+ * Staging is keyed per upload (the agent names it after job, port and attempt):
+ * three ports backing up identical images upload side by side, and one
+ * upload's commit deletes only its own parts.
  */
-import { type BlobKey, getBlob, getBlobMeta, putBlob, sealBackupBlob } from "./blobs.ts";
+import { identifyBackup } from "../../shared/bk7231/mod.ts";
+import { type BlobKey, getBlob, getBlobMeta, putBlob, sealBackupBlob, sealBytes, unsealBytes } from "./blobs.ts";
 
 export interface FlashBackup {
   sha256: string;
@@ -75,7 +81,7 @@ export async function getBackupBytes(kv: Deno.Kv, key: BlobKey, sha256: string):
   return (await getBackup(kv, sha256)) ? await getBlob(kv, sha256, key) : null;
 }
 
-/** Did this agent upload this backup itself? (Only then may it fetch it back, for a restore.) */
+/** Did this agent upload this backup itself? (Only then may it fetch it back, or speak for the unit.) */
 export async function agentHasBackup(kv: Deno.Kv, agentId: string, sha256: string): Promise<boolean> {
   return (await kv.get(["flash_backups_by_agent", agentId, sha256])).value === true;
 }
@@ -110,21 +116,89 @@ export async function listBackupsForMac(kv: Deno.Kv, mac: string): Promise<Flash
   return out.sort((a, b) => a.at - b.at);
 }
 
+/** A full flash backup is the whole 2 MiB chip; anything else proves nothing about a unit. */
+export const FULL_BACKUP_BYTES = 0x200000;
+
 /**
- * Whether this agent uploaded a backup of a unit whose MAC ends in the topic's
- * tail (OpenBeken names a unit by its last 4 MAC bytes, e.g. obk8C112233). The
- * server derives a unit's MQTT password only for such topics, so a bench can get
- * credentials for the units it backed up, not for any unit of the fleet.
+ * The backups of `mac` that this agent's bench really took: sent by this agent, stored
+ * here, the full 2 MiB, and the MAC read from the image at the chip's MAC location (the
+ * TLV sector) is `mac`, on the chip the record names. A declared MAC, a 1-byte "backup" or
+ * another bench's backup does not count. Returns the proven backups, oldest first.
  */
-export async function agentBackedUpTopic(kv: Deno.Kv, agentId: string, topic: string): Promise<boolean> {
-  const tail = topic.toUpperCase().match(/[0-9A-F]{8}$/)?.[0];
-  if (!tail) return false;
-  for await (const e of kv.list({ prefix: ["flash_backups_by_mac"] })) {
-    const mac = String(e.key[1]).replace(/[:-]/g, "").toUpperCase();
-    if (!mac.endsWith(tail)) continue;
-    if ((await getBackup(kv, e.key[2] as string))?.agentId === agentId) return true;
+export async function provenBackupsOf(
+  kv: Deno.Kv,
+  key: BlobKey,
+  agentId: string,
+  mac: string,
+): Promise<FlashBackup[]> {
+  const out: FlashBackup[] = [];
+  for (const b of await listBackupsForMac(kv, mac)) {
+    if (b.size !== FULL_BACKUP_BYTES || !(await agentHasBackup(kv, agentId, b.sha256))) continue;
+    const bytes = await getBlob(kv, b.sha256, key);
+    if (!bytes || bytes.length !== FULL_BACKUP_BYTES) continue;
+    const id = identifyBackup(bytes);
+    if (id.mac !== mac || !id.chip || id.chip !== b.chip.toLowerCase()) continue;
+    out.push(b);
   }
-  return false;
+  return out;
+}
+
+// ---------------------------------------------------------------- staging of uploads
+
+export const UPLOAD_ID = /^[A-Za-z0-9_.~-]{1,120}$/;
+const STAGE_TTL_MS = 24 * 3600_000;
+
+type Upload = { agentId: string; sha256: string; uploadId: string };
+const partContext = (up: Upload, n: number) => `meterfleet-upload:${up.agentId}:${up.sha256}:${up.uploadId}:${n}`;
+
+/** Stage one part, sealed: a deleted KV value's page keeps its bytes until reused. */
+export async function stagePart(kv: Deno.Kv, key: BlobKey, up: Upload, n: number, bytes: Uint8Array) {
+  const sealed = await sealBytes(key, partContext(up, n), bytes);
+  await kv.set(["flash_upload", up.agentId, up.sha256, up.uploadId, n], sealed, { expireIn: STAGE_TTL_MS });
+}
+
+export async function stagedParts(
+  kv: Deno.Kv,
+  up: { agentId: string; sha256: string; uploadId: string },
+): Promise<number[]> {
+  const parts: number[] = [];
+  for await (const e of kv.list({ prefix: ["flash_upload", up.agentId, up.sha256, up.uploadId] })) {
+    parts.push(e.key[4] as number);
+  }
+  return parts;
+}
+
+/** Join one upload's parts; a missing part or a size mismatch is an error naming it. */
+export async function assembleUpload(
+  kv: Deno.Kv,
+  key: BlobKey,
+  up: Upload,
+  parts: number,
+  size: number,
+): Promise<{ bytes: Uint8Array } | { error: string; status: 400 | 409 }> {
+  const bytes = new Uint8Array(size);
+  let off = 0;
+  for (let i = 0; i < parts; i++) {
+    const stored = (await kv.get<Uint8Array>(["flash_upload", up.agentId, up.sha256, up.uploadId, i])).value;
+    const part = stored && await unsealBytes(key, partContext(up, i), stored);
+    if (!part) return { error: `part ${i} missing`, status: 409 };
+    if (off + part.length > size) return { error: "parts exceed the declared size", status: 400 };
+    bytes.set(part, off);
+    off += part.length;
+  }
+  if (off !== size) return { error: `parts hold ${off} bytes, declared ${size}`, status: 400 };
+  return { bytes };
+}
+
+/** Drop this upload's parts (and only this upload's). */
+export async function clearUpload(kv: Deno.Kv, up: { agentId: string; sha256: string; uploadId: string }) {
+  const keys: Deno.KvKey[] = [];
+  for await (const e of kv.list({ prefix: ["flash_upload", up.agentId, up.sha256, up.uploadId] })) keys.push(e.key);
+  for (let i = 0; i < keys.length; i += 500) {
+    const op = kv.atomic();
+    for (const k of keys.slice(i, i + 500)) op.delete(k);
+    await op.commit();
+  }
 }
 
 export async function putBatchProgress(

@@ -16,6 +16,7 @@
  * plus skipped_offline (picked up again when the unit returns), skipped (never commanded: its chip stayed unknown)
  * and cancelled.
  */
+import { CONFLICT, untilCommitted } from "./kv_retry.ts";
 import { DomainError, type ErrorCode } from "../http/errors.ts";
 import { z } from "zod";
 import { auditOp } from "./audit.ts";
@@ -433,7 +434,7 @@ export async function rolloutAction(
       }
     }
   }
-  for (let attempt = 0; attempt < 20; attempt++) {
+  return await untilCommitted("rollout action", async () => {
     const entry = await getRollout(kv, id);
     const r = entry.value!;
     const next: Rollout = structuredClone(r);
@@ -471,7 +472,7 @@ export async function rolloutAction(
       }
     }
     const audit = { actor, action: `rollout.${action}`, target: `rollout:${id}` };
-    if (!(await saveRollout(kv, entry, next, [audit], now))) continue;
+    if (!(await saveRollout(kv, entry, next, [audit], now))) return CONFLICT;
     if (action === "cancel") {
       // rollout first (the engine stops commanding), then the devices that were still waiting
       const from: DeviceState[] = ["scheduled", "skipped_offline"];
@@ -485,6 +486,5 @@ export async function rolloutAction(
       }
     }
     return next;
-  }
-  throw new Error("rollout action: too much contention");
+  });
 }

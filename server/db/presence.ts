@@ -194,3 +194,49 @@ export async function setEnergyUnit(kv: Deno.Kv, topic: string, unit: "Wh" | "kW
   }
   throw new Error(`energy unit of ${topic}: too many concurrent updates`);
 }
+
+// ---------------------------------------------------------------- one view of presence for every page
+
+/** What every page shows about a unit's live presence (inventory table, unit page, meter and energy pages). */
+export interface PresenceView {
+  status: "online" | "offline" | "never seen";
+  /** running version: reported live, else the last the inventory recorded */
+  version: string | null;
+  uptimeS: number | null;
+  /** the latest of live presence and inventory observations */
+  lastSeen: number | null;
+  ip: string | null;
+  /** the OpenBeken topic the unit speaks as (its meter and energy id), when seen */
+  topic: string | null;
+}
+
+/**
+ * The presence of an inventory unit: by its MQTT topic, else by its MAC (a unit whose topic
+ * inventory does not know yet, or that was renamed on the device).
+ */
+export async function presenceOfUnit(
+  kv: Deno.Kv,
+  u: { topic: string | null; mac: string | null },
+): Promise<UnitPresence | null> {
+  const byTopic = u.topic ? await getUnitPresence(kv, u.topic) : null;
+  if (byTopic) return byTopic;
+  return u.mac ? await getUnitPresenceByMac(kv, u.mac) : null;
+}
+
+export function presenceView(
+  p: UnitPresence | null,
+  unit: { lastSeen: number | null; firmwareReported: string | null } | null,
+  now: number,
+): PresenceView {
+  const seen = [p?.lastSeen ?? null, unit?.lastSeen ?? null].filter((t): t is number => t !== null);
+  return {
+    status: p ? (isUnitOnline(p, now) ? "online" : "offline") : seen.length ? "offline" : "never seen",
+    version: p?.version ?? unit?.firmwareReported ?? null,
+    uptimeS: p && isUnitOnline(p, now) && p.uptimeS !== null && p.uptimeAt !== null
+      ? p.uptimeS + Math.max(0, Math.round((now - p.uptimeAt) / 1000))
+      : null,
+    lastSeen: seen.length ? Math.max(...seen) : null,
+    ip: p?.ip ?? null,
+    topic: p?.topic ?? null,
+  };
+}

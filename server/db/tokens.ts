@@ -6,6 +6,7 @@
  *   ["agent_tokens", tokenId]               -> AgentTokenRecord
  *   ["agent_tokens_by_hash", sha256(token)] -> tokenId           (deleted on revoke, same commit)
  *   ["device_credentials", username]        -> DeviceCredentialRecord
+ *   ["device_credentials_by_topic", topic, username] -> true   (every topic a listed credential covers)
  *   ["auth_internal", "mqtt_server"]        -> InternalCredential
  *   ["auth_internal", "unit_secret"]        -> string   (fleet secret for derived per-unit credentials)
  *   ["auth_revocations"]                    -> { at, tokenId|username }  (watched by every instance)
@@ -158,7 +159,9 @@ export async function issueDeviceCredential(
   // re-issuing for a revoked user name is allowed; for a live one it is not
   const cur = await kv.get<DeviceCredentialRecord>(["device_credentials", username]);
   if (cur.value && cur.value.revokedAt === null) return null;
-  const res = await commitRetryingLocks(kv.atomic().check(cur).set(["device_credentials", username], record));
+  const op = kv.atomic().check(cur).set(["device_credentials", username], record);
+  for (const t of topics) op.set(["device_credentials_by_topic", t, username], true);
+  const res = await commitRetryingLocks(op);
   return res.ok ? { username, password, record } : null;
 }
 
@@ -242,6 +245,20 @@ export async function unitSecret(kv: Deno.Kv, create = false): Promise<string | 
   const secret = randomSecret(32);
   const res = await commitRetryingLocks(kv.atomic().check(cur).set(key, secret));
   return res.ok ? secret : (await kv.get<string>(key)).value;
+}
+
+/**
+ * Whether the fleet-derived password for `topic` is refused: the unit has (or had) a listed
+ * credential — one named after the topic (live, revoked, or a revoke tombstone of the derived
+ * one) or one an admin issued that covers the topic. Once an admin issued a unit its own
+ * password, the derived one (which any bench that ever held the fleet secret could compute)
+ * no longer works; revoking that credential does not bring it back.
+ */
+export async function derivedCredentialBlocked(kv: Deno.Kv, topic: string): Promise<boolean> {
+  if (!OBK_TOPIC.test(topic)) return true;
+  if ((await kv.get(["device_credentials", topic])).versionstamp !== null) return true;
+  for await (const _ of kv.list({ prefix: ["device_credentials_by_topic", topic] }, { limit: 1 })) return true;
+  return false;
 }
 
 /** A revoked listed credential with this user name blocks the derived one too. */

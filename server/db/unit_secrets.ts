@@ -6,6 +6,7 @@
  * Keys (this module owns them):
  *   ["unit_web_secret", unitId] -> UnitWebSecret   (the password sealed with server/auth/sealed.ts)
  */
+import { DomainError, type ErrorCode } from "../http/errors.ts";
 import { auditOp } from "./audit.ts";
 import { seal, unseal } from "../auth/sealed.ts";
 
@@ -21,8 +22,11 @@ export const MAX_WEB_PASSWORD = 32;
 const key = (unitId: string): Deno.KvKey => ["unit_web_secret", unitId];
 const boundTo = (unitId: string) => `unit-web:${unitId}`;
 
-export class UnitSecretInputError extends Error {
+export class UnitSecretInputError extends DomainError {
   override name = "UnitSecretInputError";
+  constructor(message: string, code: ErrorCode = "invalid") {
+    super(code, message);
+  }
 }
 
 export async function setUnitWebPassword(
@@ -36,7 +40,7 @@ export async function setUnitWebPassword(
   if (password.length > MAX_WEB_PASSWORD) {
     throw new UnitSecretInputError(`OpenBeken web passwords are at most ${MAX_WEB_PASSWORD} characters`);
   }
-  if (!(await kv.get(["unit", unitId])).value) throw new UnitSecretInputError(`no such unit ${unitId}`);
+  if (!(await kv.get(["unit", unitId])).value) throw new UnitSecretInputError(`no such unit ${unitId}`, "not_found");
   const rec: UnitWebSecret = {
     sealed: await seal(sealKey, password, boundTo(unitId)),
     setAt: actor.now,

@@ -25,6 +25,8 @@
  *   appendRework         the bench operator logs a desolder / resolder / trace cut ...
  *   listUnits(filter)    pages, rollouts (target selection)
  */
+import { auditOp } from "./audit.ts";
+import { CONFLICT, untilCommitted } from "./kv_retry.ts";
 import { DomainError, type ErrorCode } from "../http/errors.ts";
 import { z } from "zod";
 import { getManyChunked } from "./kv_bulk.ts";
@@ -92,11 +94,24 @@ export interface ReworkEntry {
 export interface FlashRecord {
   at: number;
   benchHost: string;
+  /** what was written: "OpenBeken 1.18.299 (BK7231N)", "stock firmware (backup 1a2b3c4d5e6f)" */
   firmware: string | null;
+  /** sha256 of the bytes written */
+  firmwareSha256?: string | null;
   backupId: string | null;
   flashId: string | null;
   jobId?: string;
+  /** which bench job: batch, write, restore */
+  kind?: BenchJobKind;
+  agentId?: string;
+  batchId?: string;
+  port?: string;
 }
+
+export const BENCH_JOB_KINDS = ["batch", "write", "restore", "backup"] as const;
+export type BenchJobKind = typeof BENCH_JOB_KINDS[number];
+/** firmwareReported of a unit whose stock (vendor) image was restored on the bench */
+export const STOCK_FIRMWARE = "stock firmware";
 
 export interface CalibrationRecord {
   at: number;
@@ -200,6 +215,19 @@ export interface Actor {
   by: string;
   reason?: string;
   now?: number;
+  /** free text ("for Bob, by phone"), kept in the audit entry apart from the actor */
+  onBehalfOf?: string;
+}
+
+/** The audit entry of a unit write, committed with the unit itself (one atomic commit: both or neither). */
+function unitAudit(action: string, actor: Actor, details: Record<string, unknown> = {}) {
+  return (op: Deno.AtomicOperation, u: Unit) =>
+    auditOp(op, {
+      actor: actor.by,
+      action,
+      target: `unit:${u.id}`,
+      details: { ...details, ...(actor.onBehalfOf ? { onBehalfOf: actor.onBehalfOf } : {}) },
+    }, actor.now ?? Date.now());
 }
 
 function emptyUnit(id: string, now: number): Unit {
@@ -324,7 +352,7 @@ async function editUnit(
   mutate: (u: Unit, isNew: boolean) => string[],
   opts: { create?: boolean; history?: boolean; extra?: (op: Deno.AtomicOperation, u: Unit) => void } = {},
 ): Promise<Unit> {
-  for (let attempt = 0; attempt < 20; attempt++) {
+  return await untilCommitted(`unit ${id}`, async () => {
     const now = actor.now ?? Date.now();
     const prev = await kv.get<Unit>(["unit", id]);
     if (!prev.value && !opts.create) throw new UnitInputError(`no such unit ${id}`, "not_found");
@@ -342,12 +370,20 @@ async function editUnit(
     if (await commitUnit(kv, prev, next, rev, opts.extra ? (op) => opts.extra!(op, next) : undefined)) return next;
     const clash = await uniquenessClash(kv, next);
     if (clash) throw new UnitConflictError(clash);
-  }
-  throw new Error(`unit ${id}: too much contention`);
+    return CONFLICT;
+  });
 }
 
-/** Create a unit (operator form / API). MAC and topic must be unique. */
-export async function createUnit(kv: Deno.Kv, fields: UnitFields, actor: Actor): Promise<Unit> {
+/**
+ * Create a unit (operator form, API, adopting an MQTT unit). MAC and topic must be unique. The audit entry
+ * (`unit.create`, or the caller's action such as `unit.adopt`) is part of the same commit.
+ */
+export async function createUnit(
+  kv: Deno.Kv,
+  fields: UnitFields,
+  actor: Actor,
+  audit: { action: string; details?: Record<string, unknown> } = { action: "unit.create" },
+): Promise<Unit> {
   const f = parseFields(fields);
   const mac = f.mac ? normalizeMac(f.mac) : null;
   const id = unitIdFor(mac);
@@ -355,13 +391,15 @@ export async function createUnit(kv: Deno.Kv, fields: UnitFields, actor: Actor):
   return await editUnit(kv, id, actor, (u, isNew) => {
     if (!isNew) throw new UnitConflictError(`unit ${id} already exists`);
     return ["created", ...applyFields(u, f)];
-  }, { create: true });
+  }, { create: true, extra: unitAudit(audit.action, actor, audit.details) });
 }
 
-/** Edit operator fields; the previous record is kept as a revision. */
+/** Edit operator fields; the previous record is kept as a revision, the audit entry in the same commit. */
 export async function updateUnit(kv: Deno.Kv, id: string, fields: UnitFields, actor: Actor): Promise<Unit> {
   const f = parseFields(fields);
-  return await editUnit(kv, id, actor, (u) => applyFields(u, f));
+  return await editUnit(kv, id, actor, (u) => applyFields(u, f), {
+    extra: unitAudit("unit.edit", actor, { reason: actor.reason ?? "" }),
+  });
 }
 
 function parseFields(fields: UnitFields) {
@@ -375,7 +413,17 @@ export const benchRegistration = z.object({
   chip: z.string().trim().min(1).max(20),
   flashId: z.string().max(40).nullable().optional(),
   backupId: z.string().max(120).nullable().optional(),
+  /** a label, never a host path ("OpenBeken 1.18.299 (BK7231N)"); a release file name is read for its version */
   firmware: z.string().max(120).nullable().optional(),
+  firmwareSha256: z.string().regex(/^[0-9a-f]{64}$/).nullable().optional(),
+  /** the version the written image carries (shared/firmware-id.ts), for firmwareReported */
+  firmwareVersion: z.string().max(60).nullable().optional(),
+  /** the unit's stock image was written back: it runs the vendor firmware again */
+  stockFirmware: z.boolean().optional(),
+  kind: z.enum(BENCH_JOB_KINDS).optional(),
+  agentId: z.string().max(80).optional(),
+  batchId: z.string().max(80).optional(),
+  port: z.string().max(200).optional(),
   benchHost: z.string().trim().min(1).max(80),
   at: z.number().int().positive().optional(),
   jobId: z.string().max(80).optional(),
@@ -396,9 +444,11 @@ export const benchRegistration = z.object({
 export type BenchRegistration = z.input<typeof benchRegistration>;
 
 /**
- * Called by the flasher after a unit is flashed: finds the unit by MAC (or
- * creates it) and appends the flash and backup records. Re-flashing the
- * same unit adds a record; nothing is overwritten.
+ * Called by the flasher after a bench job: finds the unit by MAC (or creates it) and
+ * appends the flash and backup records. Re-flashing the same unit adds a record;
+ * nothing is overwritten. A unit is the MAC *and* the chip's flash id: a second chip
+ * presenting a known MAC with another flash id, or two ports of one batch presenting
+ * the same MAC, is refused (UnitConflictError) instead of merged into one record.
  */
 export async function upsertUnitFromBench(
   kv: Deno.Kv,
@@ -413,7 +463,13 @@ export async function upsertUnitFromBench(
   const at = actor.now ?? d.at ?? Date.now();
   const id = (await kv.get<string>(["units_by_mac", mac])).value ?? unitIdFor(mac);
   const by = actor.by ?? `bench:${d.benchHost}`;
-  return await editUnit(kv, id, { by, reason: "flashed on bench", now: at }, (u, isNew) => {
+  const reason = d.kind === "backup"
+    ? "backed up on bench"
+    : d.kind === "restore"
+    ? "restored on bench"
+    : "flashed on bench";
+  return await editUnit(kv, id, { by, reason, now: at }, (u, isNew) => {
+    if (!isNew) refuseOtherChip(u, d);
     const changed = isNew ? ["created"] : [];
     u.mac = mac;
     const set = <K extends keyof Unit>(k: K, v: Unit[K] | undefined) => {
@@ -428,15 +484,22 @@ export async function upsertUnitFromBench(
     set("module", d.module);
     set("meteringChip", d.meteringChip);
     if (d.topic && !u.topic) set("topic", d.topic);
-    u.flashes.push({
-      at,
-      benchHost: d.benchHost,
-      firmware: d.firmware ?? null,
-      backupId: d.backupId ?? null,
-      flashId: d.flashId ?? null,
-      jobId: d.jobId,
-    });
-    changed.push("flashes");
+    if (d.kind !== "backup") {
+      u.flashes.push({
+        at,
+        benchHost: d.benchHost,
+        firmware: d.firmware ?? null,
+        firmwareSha256: d.firmwareSha256 ?? null,
+        backupId: d.backupId ?? null,
+        flashId: d.flashId ?? null,
+        jobId: d.jobId,
+        ...(d.kind ? { kind: d.kind } : {}),
+        ...(d.agentId ? { agentId: d.agentId } : {}),
+        ...(d.batchId ? { batchId: d.batchId } : {}),
+        ...(d.port ? { port: d.port } : {}),
+      });
+      changed.push("flashes");
+    }
     for (
       const b of [
         ...(d.earlierBackups ?? []),
@@ -448,9 +511,31 @@ export async function upsertUnitFromBench(
       if (!changed.includes("backups")) changed.push("backups");
     }
     u.backups.sort((a, b) => a.at - b.at);
-    if (d.firmware) set("firmwareReported", versionFromFirmwareName(d.firmware));
+    if (d.stockFirmware) set("firmwareReported", STOCK_FIRMWARE);
+    else if (d.firmwareVersion) set("firmwareReported", d.firmwareVersion);
+    else if (d.firmware) set("firmwareReported", versionFromFirmwareName(d.firmware));
     return changed;
   }, { create: true });
+}
+
+function refuseOtherChip(u: Unit, d: z.output<typeof benchRegistration>) {
+  if (d.flashId && u.flashId && d.flashId !== u.flashId) {
+    throw new UnitConflictError(
+      `MAC ${u.mac} is unit ${u.id} with flash id ${u.flashId}, but this chip has flash id ${d.flashId}: ` +
+        `two chips present the same MAC (a cloned or copied TLV sector). Refused: fix the MAC before registering it`,
+    );
+  }
+  if (d.batchId && d.port) {
+    const other = u.flashes.find((f) =>
+      f.batchId === d.batchId && f.agentId === d.agentId && f.port !== undefined && f.port !== d.port
+    );
+    if (other) {
+      throw new UnitConflictError(
+        `ports ${other.port} and ${d.port} of batch ${d.batchId} present the same MAC ${u.mac}: ` +
+          `two units cannot be one; refused (flash them separately after fixing the MAC)`,
+      );
+    }
+  }
 }
 
 /** "OpenBK7231N_QIO_1.18.299.bin" → "1.18.299"; a bare version passes through. */
@@ -537,6 +622,11 @@ export async function appendRework(kv: Deno.Kv, unitId: string, input: ReworkInp
   }, {
     history: false, // the rework log itself is the history
     extra: (op, u) => {
+      unitAudit("unit.rework", { by: d.who, now: at, onBehalfOf: d.onBehalfOf }, {
+        component,
+        action: d.action,
+        reason: d.reason,
+      })(op, u);
       op.check({ key: ["unit_rework", unitId, u.reworkCount], versionstamp: null });
       op.set(["unit_rework", unitId, u.reworkCount], entry);
       op.set(["rework_by_who", d.who, at, unitId, u.reworkCount], true);

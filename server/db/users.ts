@@ -12,7 +12,7 @@
  */
 import { z } from "zod";
 import { hashPassword, randomSecret, sha256Hex, verifyPassword } from "../auth/crypto.ts";
-import { commitRetryingLocks } from "./kv_retry.ts";
+import { commitRetryingLocks, CONFLICT, untilCommitted } from "./kv_retry.ts";
 
 export const ROLES = ["viewer", "operator", "admin"] as const;
 export type Role = typeof ROLES[number];
@@ -96,13 +96,12 @@ async function updateUser(
   username: string,
   fn: (u: UserRecord) => UserRecord,
 ): Promise<UserRecord | null> {
-  for (let i = 0; i < 10; i++) {
+  return await untilCommitted(`user ${username}`, async () => {
     const cur = await kv.get<UserRecord>(["users", username]);
     if (!cur.value) return null;
     const next = fn(cur.value);
-    if ((await commitRetryingLocks(kv.atomic().check(cur).set(["users", username], next))).ok) return next;
-  }
-  throw new Error("user update kept conflicting");
+    return (await commitRetryingLocks(kv.atomic().check(cur).set(["users", username], next))).ok ? next : CONFLICT;
+  });
 }
 
 export async function setRole(kv: Deno.Kv, username: string, role: Role) {

@@ -68,6 +68,18 @@ export async function mountPages(app: App, ctx: ServerContext, root: URL, island
       "cache-control": "public, max-age=31536000, immutable",
     }));
 
+  const notFound = await import(new URL("_404.tsx", dir).href).catch(() => null) as
+    | { default: ComponentType<PageProps<unknown>> }
+    | null;
+  app.notFound((c) => {
+    if (!notFound || !(c.req.header("accept") ?? "").includes("text/html")) {
+      return c.json({ error: "not found" }, 404);
+    }
+    const url = new URL(c.req.url);
+    const body = h(notFound.default, { data: undefined, url, params: {} });
+    return c.html("<!DOCTYPE html>" + renderToString(h(appMod.default, { url, req: c.req.raw, children: body })), 404);
+  });
+
   const files = await listRouteFiles(dir);
   // static segments before dynamic ones, as Fresh does
   files.sort((a, b) => Number(a.includes("[")) - Number(b.includes("[")) || a.localeCompare(b));

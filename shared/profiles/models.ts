@@ -10,6 +10,7 @@ export const zmai90: DeviceProfileInput = {
   id: "zmai-90",
   model: "ZMAi-90 DIN-rail meter (CBU, RN8209C on the Wi-Fi UART)",
   module: "BK7231N",
+  board: "CBU",
   transport: {
     kind: "chip",
     chip: "RN8209C",
@@ -38,6 +39,7 @@ export const dinRailTuya: DeviceProfileInput = {
   id: "din-rail-tuyamcu",
   model: "Tuya DIN-rail relay + energy meter (CB3S, TuyaMCU)",
   module: "BK7231N",
+  board: "CB3S",
   transport: {
     kind: "tuyamcu",
     baud: 9600,
@@ -76,6 +78,7 @@ export const smr1: DeviceProfileInput = {
   id: "smr1-zmb9",
   model: "AT-Q-SMR1 / ZMB9 motorised RCBO breaker (WB3S, TuyaMCU, HT7017)",
   module: "BK7231T",
+  board: "WB3S",
   transport: {
     kind: "tuyamcu",
     chip: "HT7017",
@@ -132,6 +135,7 @@ export const spm02: DeviceProfileInput = {
   id: "spm02-v2",
   model: "ZGMISMART SPM02 v2 3-phase meter (CB2S, TuyaMCU, BL6552)",
   module: "BK7231N",
+  board: "CB2S",
   phases: 3,
   transport: {
     kind: "tuyamcu",
@@ -191,6 +195,7 @@ export const pziotE01: DeviceProfileInput = {
   id: "pziot-e01",
   model: "PZIOT-E01 pass-through DIN-rail meter (CBU, BL0942)",
   module: "BK7231N",
+  board: "CBU",
   transport: { kind: "chip", chip: "BL0942", baud: 4800, parity: "none", pollMs: 800 },
   gpio: { 20: "Btn", 22: "LED" },
   channels: { 20: 1, 22: 1 },

@@ -9,6 +9,7 @@
  * channel each role drives, and `autoexec` the autoexec.bat text.
  */
 import { z } from "zod";
+import { DEFAULT_POWER_UNIT_W } from "../tuyamcu/raw_power.ts";
 import { CHIP_NAMES } from "../meterchips/registry.ts";
 
 export const QUANTITIES = [
@@ -41,8 +42,8 @@ const rawPowerDp = z.object({
   type: z.literal("raw"),
   quantity: z.literal("phase"),
   decoder: z.enum(["V2C3P3", "VCP6", "VCPPfF", "DDS238"]),
-  /** watts per power count in this meter's RAW field */
-  powerUnitW: z.number().positive().default(0.1),
+  /** watts per power count in this meter's RAW field (OpenBeken's decoders: 1 W, shared/tuyamcu/raw_power.ts) */
+  powerUnitW: z.number().positive().default(DEFAULT_POWER_UNIT_W),
   phase: z.number().int().min(0).max(2).optional(),
   label: z.string().optional(),
 }).strict();
@@ -83,6 +84,8 @@ export const deviceProfileSchema = z.object({
   id: z.string().regex(/^[a-z0-9][a-z0-9-]{1,40}$/),
   model: z.string(),
   module: z.enum(["BK7231N", "BK7231T"]),
+  /** the Wi-Fi module board the chip sits on (Tuya's CBU, CB2S, …), for the inventory record */
+  board: z.enum(["CBU", "CB2S", "CB3S", "WB3S", "WB2S", "CB2L"]).optional(),
   phases: z.union([z.literal(1), z.literal(3)]).default(1),
   transport: z.discriminatedUnion("kind", [chipTransportSchema, tuyaTransportSchema, pulseTransportSchema]),
   /** OBK pin → role, e.g. { 6: "WifiLED_n" } */

@@ -50,6 +50,31 @@ export function decodeDatapoints(data: Uint8Array): Datapoint[] {
   return out;
 }
 
+export interface RecordReport {
+  /** the MCU's own clock when it stored the record; absent when it says the date is not valid */
+  recordDate: { valid: false } | { valid: true; local: string };
+  datapoints: Datapoint[];
+}
+
+/**
+ * A v0 (battery-powered MCU) 0x08 record report: 7 date bytes (valid flag, YY MM DD hh mm ss),
+ * then datapoints (OpenBeken src/driver/drv_tuyaMCU.c, TuyaMCU_V0_ParseRealTimeWithRecordStorage
+ * with bIncludesDate). Shorter than the date, or a datapoint running past the end, is refused.
+ */
+export function decodeRecordReport(data: Uint8Array): RecordReport {
+  if (data.length < 7) {
+    throw new CodecError("truncated_record", `v0 record report needs 7 date bytes first, got ${data.length}`);
+  }
+  const [valid, yy, mo, dd, hh, mi, ss] = data;
+  const p2 = (n: number) => String(n).padStart(2, "0");
+  return {
+    recordDate: valid
+      ? { valid: true, local: `20${p2(yy)}-${p2(mo)}-${p2(dd)}T${p2(hh)}:${p2(mi)}:${p2(ss)}` }
+      : { valid: false },
+    datapoints: decodeDatapoints(data.subarray(7)),
+  };
+}
+
 export function decodeDpValue(id: number, type: number, bytes: Uint8Array): Datapoint {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   switch (type) {

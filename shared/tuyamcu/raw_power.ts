@@ -20,12 +20,17 @@ export interface RawPower {
 
 export interface RawPowerOptions {
   /**
-   * Watts per power count. The Tuya model JSON of the SPM02 says 0.0001 kW (0.1 W),
-   * which is the default here; OBK's RAW_V2C3P3 example treats it as 1 W. Profiles
-   * override it when a capture shows otherwise.
+   * Watts per power count; default 1 W, as OpenBeken decodes it: its self-test
+   * (src/selftest/selftest_tuyaMCU.c, RAW_TAC2121C_VCP) asserts 67 W for
+   * `…0809 01 00012E 000043` (230.5 V, 302 mA), and the SPM02 capture's phases only add
+   * up to its total DP in whole watts. The SPM02's Tuya model JSON says 0.0001 kW (0.1 W);
+   * a meter that really counts tenths says so in its profile.
    */
   powerUnitW?: number;
 }
+
+/** One watt per power count (see RawPowerOptions.powerUnitW). */
+export const DEFAULT_POWER_UNIT_W = 1;
 
 const u16 = (b: Uint8Array, o: number) => (b[o] << 8) | b[o + 1];
 const u24 = (b: Uint8Array, o: number) => (b[o] << 16) | (b[o + 1] << 8) | b[o + 2];
@@ -34,7 +39,7 @@ const round = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d;
 /** Picks the format from the length: 8 or 10 bytes = V2C3P3, 6 = VCP6, 15 = VCPPfF. */
 export function decodeRawPower(bytes: Uint8Array, format?: RawPowerFormat, opts: RawPowerOptions = {}): RawPower {
   const f = format ?? guessFormat(bytes.length);
-  const pu = opts.powerUnitW ?? 0.1;
+  const pu = opts.powerUnitW ?? DEFAULT_POWER_UNIT_W;
   switch (f) {
     case "V2C3P3": {
       // 8 bytes: V 2 bytes 0.1 V, I 3 bytes mA, P 3 bytes; the 10-byte DIN-rail variant adds 2 unknown bytes

@@ -147,9 +147,18 @@ Deno.test("every registered route: unauthenticated and wrong-role requests refus
     assertEquals([...new Set(publicSeen)].sort(), EXPECTED_PUBLIC.filter((p) => publicSeen.includes(p)).sort());
     for (const p of publicSeen) assert(EXPECTED_PUBLIC.includes(p), `unexpected public route ${p}`);
 
-    // a route nobody registered and no rule names: default deny (admin only), so 403 for an operator, 404 for admin
+    // a path nobody registered: 404 for anyone signed in (a typo is not "forbidden"), the sign-in demand for the
+    // anonymous (which says nothing about what exists); a registered route no rule names is still admin-only
     assertEquals(ruleFor("GET", "/api/not-yet-written").rule, DEFAULT_RULE);
-    assertEquals((await call(sessions.operator, "GET", "/api/not-yet-written")).status, 403);
+    assertEquals((await call(sessions.viewer, "GET", "/api/not-yet-written")).status, 404);
+    assertEquals((await call(sessions.admin, "GET", "/api/not-yet-written")).status, 404);
+    const page = await fetchAs(srv.url, sessions.viewer, "/unitz", { headers: { accept: "text/html" } });
+    assertEquals(page.status, 404);
+    const html = await page.text();
+    assert(
+      html.includes("Page not found") && html.includes('href="/"'),
+      "the 404 page, in the layout, with a way back",
+    );
     assertEquals((await call(null, "DELETE", "/api/not-yet-written")).status, 401);
     assertEquals((await call(sessions.admin, "GET", "/api/not-yet-written")).status, 404);
     console.log(

@@ -44,6 +44,7 @@ async function start(env: Record<string, string> = {}, dir?: string): Promise<Sr
   const config: ServerConfig = {
     ...configFromEnv({ DATA_DIR: dir, FLEET_TZ: "UTC", ...env }),
     port: 0,
+    otaHttpPort: 0, // PORT+1 by default: a fixed port another server on this host may hold
     embeddedMqttPort: freePort(),
     instanceId: `sec-${crypto.randomUUID().slice(0, 6)}`,
     logLevel: "info",
@@ -124,7 +125,8 @@ const sessionOf = (res: Response) => `mf_session=${cookiesOf(res).mf_session}`;
 const WIFI_PASSWORD = "CustomerWiFi-Secret-7731";
 
 function customerBackup(seed: number): Uint8Array {
-  const img = fakeObkImage(200_000, seed);
+  // a full 2 MiB dump: the server credits a backup to a unit only when its TLV sector names the MAC
+  const img = fakeObkImage(0x200000, seed);
   // what makes a backup private: the customer's Wi-Fi credentials in the stock firmware's config
   img.set(new TextEncoder().encode(`ssid=HomeNet;psk=${WIFI_PASSWORD};tuya_key=abcdef0123456789`), 150_000);
   return img;
@@ -134,12 +136,20 @@ async function agentToken(kv: Deno.Kv, agentId: string): Promise<string> {
   return (await issueAgentToken(kv, { agentId, label: "sec", createdBy: "test" })).token;
 }
 
+/** The unit's MAC in the BK7231N TLV sector (0x1d0000: 02 11 11 11 06 00 00 00, then the MAC), in place. */
+function withMac(bytes: Uint8Array, mac: string): Uint8Array {
+  bytes.set([0x02, 0x11, 0x11, 0x11, 0x06, 0, 0, 0, ...mac.split(":").map((h) => parseInt(h, 16))], 0x1d0000 + 0x1c);
+  return bytes;
+}
+
 async function uploadBackup(url: string, agentId: string, token: string, bytes: Uint8Array, mac: string) {
+  withMac(bytes, mac);
   const sha = await sha256Hex(bytes);
   const root = `${url}/api/agents/${agentId}/flash`;
   const auth = { authorization: `Bearer ${token}` };
+  const upload = `sec~${crypto.randomUUID().slice(0, 8)}`;
   for (let i = 0; i * 60_000 < bytes.length; i++) {
-    const r = await fetch(`${root}/backups/${sha}/parts/${i}`, {
+    const r = await fetch(`${root}/backups/${sha}/parts/${i}?upload=${upload}`, {
       method: "PUT",
       headers: auth,
       body: bytes.slice(i * 60_000, (i + 1) * 60_000),
@@ -150,7 +160,7 @@ async function uploadBackup(url: string, agentId: string, token: string, bytes: 
   const commit = await fetch(`${root}/backups/${sha}/commit`, {
     method: "POST",
     headers: { ...auth, "content-type": "application/json" },
-    body: JSON.stringify({ parts: Math.ceil(bytes.length / 60_000), size: bytes.length, chip: "bk7231n", mac }),
+    body: JSON.stringify({ upload, parts: Math.ceil(bytes.length / 60_000), size: bytes.length, chip: "bk7231n", mac }),
   });
   assertEquals(commit.status, 200, await commit.clone().text());
   await commit.body?.cancel();
@@ -351,7 +361,7 @@ const ATTACKS: Attack[] = [
     run: async () => {
       const dir = await Deno.makeTempDir({ prefix: "meterfleet-sec-" });
       try {
-        const bytes = customerBackup(6);
+        const bytes = withMac(customerBackup(6), "c8:47:8c:00:06:06");
         const sha = await sha256Hex(bytes);
         {
           // the layout an earlier version wrote: plain chunks, meta, backup record, unit linking it

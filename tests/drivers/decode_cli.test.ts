@@ -65,7 +65,27 @@ Deno.test("decode CLI: rn8209 register transactions", async () => {
     name: "URMS",
     value: 2110433,
     raw: "242033E1A7",
+    // engineering units like bl0942's, with the calibration they came from (the RN8209C's measured profile)
+    reading: { quantity: "voltage", value: 239.5497, unit: "V" },
+    calibration: { factors: { voltage: 8810, current: 52882, power: 9857 }, source: "profile zmai-90" },
   });
+  const given = await decode("rn8209", "24 20 33 E1 A7", "--cal", "8800,1,1");
+  assertEquals(given.lines[0].reading.value, 239.8219);
+  assertEquals(given.lines[0].calibration.source, "--cal");
+  const bad = await decode("rn8209", "24 20 33 E1 A7", "--cal", "8800,0");
+  assertEquals(bad.code, 2);
+  assert(bad.stderr.includes("three non-zero factors"), bad.stderr);
+});
+
+Deno.test("decode CLI: cse7766 prints volts, amps and watts (OpenBeken's drv_cse7766.c '70W 240V' sample)", async () => {
+  // the packet quoted in OpenBeken src/driver/drv_cse7766.c as a 70 W load at 240 V (an Elektroda user's capture)
+  const r = await decode("cse7766", "55 5A 02 FC D8 00 06 28 00 41 32 00 C9 FE 53 7B 18 02 3B D4 71 71 E3 FA");
+  assertEquals(r.code, 0, r.stderr);
+  const v = r.lines[0].values;
+  assert(Math.abs(v.voltage - 240) < 2, JSON.stringify(v));
+  assert(Math.abs(v.power - 70) < 1, JSON.stringify(v));
+  assert(v.current > 0.25 && v.current < 0.35, JSON.stringify(v));
+  assertEquals(r.lines[0].calibration.source, "profile cse7766-plug");
 });
 
 Deno.test("decode CLI: bl0940 packets (a capture from Tasmota's source) with values; a corrupt one exits 1", async () => {

@@ -2,7 +2,7 @@ import { assert, assertEquals } from "@std/assert";
 import { assistMapping } from "../../edge-agent/mapping/assist.ts";
 import { parseTuyaModelText } from "../../edge-agent/mapping/tuya_model.ts";
 import { fromHex } from "../../shared/tuyamcu/mod.ts";
-import { parseProfile } from "../../shared/profiles/mod.ts";
+import { getProfile, parseProfile } from "../../shared/profiles/mod.ts";
 import { seedFrames, spmValueFrames } from "./seed_vectors.ts";
 
 const spmCapture = () =>
@@ -63,4 +63,14 @@ Deno.test("mapping assistant without a model: DIN-rail raw dp6 and SMR1 values",
   assertEquals([six?.quantity, six?.decoder], ["phase", "V2C3P3"]);
   assertEquals(r.contradictions, []);
   assert(r.autoexec.includes("linkTuyaMCUOutputToChannel 6 RAW_V2C3P3"));
+  // no load in the capture says nothing about the power unit: the proposal falls back to OpenBeken's 1 W per
+  // count, as the built-in din-rail-tuyamcu profile has it (it proposed 0.1 W)
+  const proposed = parseProfile(r.profile);
+  const builtin = getProfile("din-rail-tuyamcu");
+  const rawDp = (p: typeof proposed) =>
+    p.transport.kind === "tuyamcu" ? p.transport.datapoints.find((d) => d.dp === 6) : undefined;
+  assertEquals(
+    [(rawDp(proposed) as { powerUnitW?: number }).powerUnitW, (rawDp(builtin) as { powerUnitW?: number }).powerUnitW],
+    [1, 1],
+  );
 });

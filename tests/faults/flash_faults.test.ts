@@ -8,6 +8,7 @@
  * unit) and its bytes hash to its name; each unit's original stock image is
  * among them; every unit ends flashed. FAULT_SEED replays a run.
  */
+import { firmwareLabel, identifyFirmware } from "../../shared/firmware-id.ts";
 import { assert, assertEquals } from "@std/assert";
 import { Bk7231Sim } from "../../edge-agent/sim/bk7231.ts";
 import { sha256Hex } from "../../edge-agent/flash/jobs.ts";
@@ -33,6 +34,9 @@ Deno.test("random kills of the flash agent and the server during a batch: every 
   for (let rep = 0; rep < REPEATS; rep++) await flashRun(r, rep);
 });
 
+// how inventory records the image: chip + version read from it (here from its release name)
+const IMAGE_LABEL = firmwareLabel(identifyFirmware(new Uint8Array(0), IMAGE_NAME));
+
 async function flashRun(r: () => number, rep: number) {
   await withTempDir(async (dir) => {
     const env = { DATA_DIR: `${dir}/srv`, PORT: String(freePort()), MQTT_PORT: String(freePort()) };
@@ -51,7 +55,7 @@ async function flashRun(r: () => number, rep: number) {
     const log: string[] = [];
     try {
       const done = async (i: number) =>
-        ((await findUnitByMac(kv, macs[i]))?.flashes ?? []).some((f) => (f.firmware ?? "").endsWith(IMAGE_NAME));
+        ((await findUnitByMac(kv, macs[i]))?.flashes ?? []).some((f) => f.firmware === IMAGE_LABEL);
       let rounds = 0;
       for (; rounds < MAX_ROUNDS; rounds++) {
         const todo = [];

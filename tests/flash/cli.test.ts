@@ -4,45 +4,9 @@ import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { withTempDir } from "../helpers/tmp.ts";
 import { equalBytes, fakeObkImage } from "./helpers.ts";
 
-const root = new URL("../../", import.meta.url).pathname;
+import { agentCli, startSimCli } from "./cli_helpers.ts";
 
-async function startSimCli(args: string[]) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${root}edge-agent/sim/main.ts`, "bk7231", ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const reader = child.stdout.getReader();
-  let out = "";
-  while (!out.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    out += new TextDecoder().decode(value);
-  }
-  reader.releaseLock();
-  return {
-    firstLine: out.split("\n")[0],
-    path: out.split("\n")[0].replace(/^pty: /, ""),
-    async stop() {
-      child.kill("SIGTERM");
-      const [, err, status] = await Promise.all([
-        child.stdout.cancel(),
-        new Response(child.stderr).text(),
-        child.status,
-      ]);
-      return { err, status };
-    },
-  };
-}
-
-async function agent(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${root}edge-agent/main.ts`, "flash", ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return { code: out.code, stdout: new TextDecoder().decode(out.stdout), stderr: new TextDecoder().decode(out.stderr) };
-}
+const agent = (args: string[]) => agentCli(["flash", ...args]);
 
 Deno.test("cli: sim prints its pty first; agent backs up, writes, restores; SIGTERM dumps the flash", async () => {
   await withTempDir(async (dir) => {
@@ -62,7 +26,12 @@ Deno.test("cli: sim prints its pty first; agent backs up, writes, restores; SIGT
       ]);
       assertEquals(b.code, 0, b.stderr);
       assertStringIncludes(b.stdout, "chip bk7231t");
-      assertStringIncludes(b.stdout, "mac c8:47:8c:11:22:33");
+      // no --mac: the simulator derives one from its pty, so simulators side by side are distinct units
+      const pts = Number(sim.path.split("/").pop());
+      assertStringIncludes(
+        b.stdout,
+        `mac c8:47:8c:20:${(pts >> 8).toString(16).padStart(2, "0")}:${(pts & 0xff).toString(16).padStart(2, "0")}`,
+      );
       const original = await Deno.readFile(`${dir}/backup.bin`);
       assertEquals(original.length, 0x200000);
 
@@ -101,6 +70,19 @@ Deno.test("cli: sim prints its pty first; agent backs up, writes, restores; SIGT
     // the unit is back to its original flash, bootloader never touched
     assert(equalBytes(await Deno.readFile(`${dir}/dump.bin`), await Deno.readFile(`${dir}/backup.bin`)));
   });
+});
+
+Deno.test("cli: sim bk7231 --help prints its options and starts nothing", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("../../edge-agent/sim/main.ts", import.meta.url).pathname, "bk7231", "--help"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assertEquals(out.code, 0);
+  const text = new TextDecoder().decode(out.stdout);
+  assertStringIncludes(text, "--mac");
+  assertStringIncludes(text, "--chip");
+  assert(!/^pty: \/dev/m.test(text), text);
 });
 
 Deno.test("cli: a unit that never answers ends with Cannot get bus and the guidance, exit code 1", async () => {

@@ -76,7 +76,7 @@ Deno.test("flash + server: backup stored once in KV, unit registered, batch prog
       assertEquals(unit?.chip, "BK7231N");
       assertEquals(unit?.flashId, "1560eb");
       assertEquals(unit?.backups.map((b) => b.backupId), [sha]);
-      assertEquals(unit?.flashes.at(-1)?.firmware, "OpenBK7231N_UA_1.18.299.bin");
+      assertEquals(unit?.flashes.at(-1)?.firmware, "OpenBeken 1.18.299 (BK7231N)"); // chip + version, not a path
       // the provisioned unit will come online as obk8C123456: inventory knows it by that topic
       assertEquals(unit?.topic, "obk8C123456");
       assertEquals((await findUnitByTopic(ts.kv, "obk8C123456"))?.id, unit?.id);
@@ -119,14 +119,18 @@ Deno.test("flash + server: backup stored once in KV, unit registered, batch prog
 
       // the same backup again (unit unchanged apart from what we wrote): no new chunks, seen twice
       const chunks = await countChunks(ts.kv);
-      const again = await server.uploadBackup({
-        sha256: sha,
-        size: original.length,
-        chip: "bk7231n",
-        mac: "c8:47:8c:12:34:56",
-        benchHost: "bench-1",
-        port: sim.path,
-      }, original);
+      const again = await server.uploadBackup(
+        {
+          sha256: sha,
+          size: original.length,
+          chip: "bk7231n",
+          mac: "c8:47:8c:12:34:56",
+          benchHost: "bench-1",
+          port: sim.path,
+        },
+        original,
+        "rerun~port~1",
+      );
       assertEquals(again, sha);
       assertEquals(await countChunks(ts.kv), chunks);
       assertEquals((await getBackup(ts.kv, sha))?.seen, 2);
@@ -150,19 +154,27 @@ Deno.test("flash + server: an upload that does not hash to its name is refused a
     bad[70_000] ^= 0xff; // one byte flipped in transit / on disk
     const root = `${ts.url}/api/agents/bench-2/flash/backups/${sha}`;
     for (const [i, part] of [bad.subarray(0, 60_000), bad.subarray(60_000)].entries()) {
-      const res = await fetch(`${root}/parts/${i}`, { method: "PUT", headers: auth, body: part.slice() });
+      const res = await fetch(`${root}/parts/${i}?upload=job~p0~1`, {
+        method: "PUT",
+        headers: auth,
+        body: part.slice(),
+      });
       assertEquals(res.status, 204);
     }
     const commit = await fetch(`${root}/commit`, {
       method: "POST",
       headers: { ...auth, "content-type": "application/json" },
-      body: JSON.stringify({ parts: 2, size: bad.length, chip: "bk7231n" }),
+      body: JSON.stringify({ upload: "job~p0~1", parts: 2, size: bad.length, chip: "bk7231n" }),
     });
     assertEquals(commit.status, 422);
     await commit.body?.cancel();
     assertEquals(await getBackup(ts.kv, sha), null);
     assertEquals(await getBlob(ts.kv, sha), null);
-    const tooBig = await fetch(`${root}/parts/0`, { method: "PUT", headers: auth, body: new Uint8Array(60_001) });
+    const tooBig = await fetch(`${root}/parts/0?upload=job~p0~2`, {
+      method: "PUT",
+      headers: auth,
+      body: new Uint8Array(60_001),
+    });
     assertEquals(tooBig.status, 413);
     await tooBig.body?.cancel();
   } finally {
@@ -223,6 +235,45 @@ Deno.test("flash + server: the image comes from the firmware store; a backup tha
   } finally {
     await good.stop();
     await flaky.stop();
+    await ts.close();
+  }
+});
+
+Deno.test("flash + server: two ports presenting one MAC in a batch: one unit flashed, the other refused, never merged", async () => {
+  const ts = await startTestServer();
+  const sims = [0, 1].map(() =>
+    Bk7231Sim.start({ chip: "bk7231n", mac: "c8:47:8c:00:0c:10", log: quiet, timing: { resetWindowMs: 1500 } })
+  );
+  try {
+    await withTempDir(async (dir) => {
+      const creds = await ts.agentCredentials("bench-4");
+      const server = new HttpFlashServer(ts.url, "bench-4", creds.token);
+      const results = await runBatch({
+        ports: sims.map((s) => s.path),
+        image: { name: "OpenBK7231N_UA_1.18.299.bin", data: fakeObkImage(0x20000) },
+        backupDir: `${dir}/backups`,
+        stateDir: `${dir}/state`,
+        server,
+        flasher: fastOptions(),
+        clock: systemClock,
+        log: quiet,
+        board: silentBoard(),
+        benchHost: "bench-4",
+      });
+      assertEquals(results.filter((r) => r.ok).length, 1);
+      const refused = results.find((r) => !r.ok)!;
+      const winner = results.find((r) => r.ok)!;
+      assertEquals(!refused.ok && (refused.error as { code: string }).code, "REFUSED");
+      assertStringIncludes(String((refused as { error: Error }).error.message), `port ${winner.port}`);
+      // the refused unit was backed up (its backup is kept) but nothing was written to it
+      const loser = sims.find((s) => s.path === refused.port)!;
+      assertEquals(loser.stats.writes, 0);
+      const unit = await findUnitByMac(ts.kv, "c8:47:8c:00:0c:10");
+      assertEquals(unit?.flashes.length, 1);
+      assertEquals(unit?.flashes[0].port, winner.port);
+    });
+  } finally {
+    for (const s of sims) await s.stop();
     await ts.close();
   }
 });

@@ -20,3 +20,28 @@ Deno.test("bench registration links earlier backups of the same MAC, oldest firs
     }
   });
 });
+
+Deno.test("bench registration: a known MAC on a chip with another flash id, or on a second port of one batch, is refused", async () => {
+  const { assertRejects } = await import("@std/assert");
+  const { UnitConflictError } = await import("../../server/db/units.ts");
+  await withTempDir(async (dir) => {
+    const kv = await Deno.openKv(`${dir}/kv`);
+    try {
+      const reg = { mac: "c8:47:8c:a0:00:09", chip: "BK7231N", benchHost: "bench-1", agentId: "bench-1" };
+      const u = await upsertUnitFromBench(kv, { ...reg, flashId: "1560eb", batchId: "b1", port: "/dev/ttyUSB0" });
+      await assertRejects(
+        () => upsertUnitFromBench(kv, { ...reg, flashId: "15701c", batchId: "b2", port: "/dev/ttyUSB0" }),
+        UnitConflictError,
+        "flash id",
+      );
+      await assertRejects(
+        () => upsertUnitFromBench(kv, { ...reg, flashId: "1560eb", batchId: "b1", port: "/dev/ttyUSB1" }),
+        UnitConflictError,
+        "same MAC",
+      );
+      assertEquals((await getUnit(kv, u.id))!.flashes.length, 1);
+    } finally {
+      kv.close();
+    }
+  });
+});

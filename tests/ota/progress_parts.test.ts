@@ -1,7 +1,7 @@
 /** The pure summaries the rollout pages draw from: device states to bar parts, and refusals to form fields. */
 import { assertEquals } from "@std/assert";
 import { DEVICE_STATES, deviceBadge, progressOf, progressOfCounts, progressPart } from "../../shared/ota.ts";
-import { fieldOfError } from "../../routes/rollouts/index.tsx";
+import { bodyFrom, fieldOfError, valuesFrom } from "../../routes/rollouts/index.tsx";
 
 Deno.test("progress parts: every device state lands in exactly one part; counts and device lists agree", () => {
   assertEquals(Object.fromEntries(DEVICE_STATES.map((s) => [s, progressPart(s)])), {
@@ -57,4 +57,24 @@ Deno.test("rollout form: a refusal names the field it is shown under", () => {
     ["no unit matches: nothing to start", null],
   ];
   assertEquals(cases.map(([m]) => [m, fieldOfError(m)]), cases);
+});
+
+Deno.test("rollout form: the chip report timeout is given in minutes, blank keeps the default, a bad value names its field", () => {
+  const form = (timeout: string) => {
+    const f = new FormData();
+    for (const [k, v] of [["name", "n"], ["firmwareId", "fw-1"], ["group_name", "all"], ["group_percent", "100"]]) {
+      f.append(k, v);
+    }
+    f.append("chipTimeoutMin", timeout);
+    return valuesFrom(f);
+  };
+  assertEquals(bodyFrom(form("5")).chipTimeoutMs, 300_000);
+  assertEquals(bodyFrom(form("")).chipTimeoutMs, undefined);
+  let refused = "";
+  try {
+    bodyFrom(form("soon"));
+  } catch (e) {
+    refused = (e as Error).message;
+  }
+  assertEquals(fieldOfError(refused), "chipTimeoutMin");
 });

@@ -28,6 +28,7 @@ async function upload(agent: HttpFlashServer, mac: string, image: Uint8Array, po
   await agent.uploadBackup(
     { sha256, size: image.length, chip: "bk7231n", mac, benchHost: "bench-1", port, batchId: "b-stock-1" },
     image,
+    `test~${port.split("/").pop()}~1`,
   );
   return sha256;
 }
@@ -77,6 +78,7 @@ Deno.test("server: existing backups inspected at start, new ones on upload; batc
       // units registered after their backups: the unit page API finds the stock config through the unit's backups
       for (const [i, mac] of macs.entries()) {
         await agent.registerUnit({
+          kind: "backup",
           chip: "bk7231n",
           mac,
           backupSha256: shas[i],

@@ -1,12 +1,14 @@
 /** One meter's energy: a day / week / month / year, its OpenBeken presence, links to its live page, CSV export. */
 import type { PageProps, RouteHandler } from "../../../server/web/pages.ts";
 import { energyAt, rollupKey, stateKey, type StoredEnergyState } from "../../../server/db/energy.ts";
-import { getUnitPresence, type UnitPresence } from "../../../server/db/presence.ts";
+import { type PresenceView, presenceView, type UnitPresence } from "../../../server/db/presence.ts";
+import { identityOfMeter } from "../../../server/db/unit_identity.ts";
+import { DeviceLinks, PresenceLine } from "../../../components/UnitPresence.tsx";
 import { DEVICE_ID } from "../../../shared/telemetry.ts";
 import { energyRanges, kwh } from "../../../components/EnergyPanels.tsx";
 import { type EnergyBreakdown, energyBreakdown, isPeriodKind, periodOf } from "../../../server/energy/period.ts";
 import { EnergyPeriodView } from "../../../components/EnergyPeriod.tsx";
-import { Badge, Num, RelativeTime, Stat } from "../../../components/ui.tsx";
+import { RelativeTime, Stat } from "../../../components/ui.tsx";
 import type { Zone } from "../../../shared/zone.ts";
 
 interface Data {
@@ -15,6 +17,8 @@ interface Data {
   todayWh: number;
   monthWh: number;
   presence: UnitPresence | null;
+  view: PresenceView | null;
+  unitId: string | null;
   b: EnergyBreakdown;
   tz: Zone;
   now: number;
@@ -31,11 +35,13 @@ export const handler: RouteHandler<Data> = async (ctx) => {
     rollupKey("unit", id, "month", ranges.monthStart),
   ]);
   const state = (await ctx.app.kv.get<StoredEnergyState>(stateKey(id))).value;
-  const presence = await getUnitPresence(ctx.app.kv, id);
+  const ident = await identityOfMeter(ctx.app.kv, id);
+  const presence = ident.presence;
+  const view = presence || ident.unit ? presenceView(presence, ident.unit, now) : null;
   const kind = ctx.url.searchParams.get("period");
   const period = periodOf(zone, isPeriodKind(kind) ? kind : "day", ctx.url.searchParams.get("date"), now);
   const b = await energyBreakdown(ctx.app.kv, zone, "unit", id, period, now);
-  return ctx.render({ id, state, todayWh, monthWh, presence, b, tz: zone, now }, {
+  return ctx.render({ id, state, todayWh, monthWh, presence, view, unitId: ident.unit?.id ?? null, b, tz: zone, now }, {
     status: state || presence ? 200 : 404,
   });
 };
@@ -63,17 +69,14 @@ export default function UnitEnergyPage({ data, url }: PageProps<Data>) {
         <Stat label={per.label} value={data.b.sumKwh.toFixed(3)} unit="kWh" testid="unit-period" />
         <Stat label="Counted" value={data.state ? kwh(data.state.totalMwh / 1000) : "–"} unit="kWh" />
       </div>
-      {p
-        ? (
-          <p class="muted" data-testid="presence">
-            OpenBeken {p.version ?? "?"} {p.chip ?? ""} ·{" "}
-            {p.online ? <Badge status="online" /> : <Badge status="offline" />} · MAC <code>{p.mac ?? "?"}</code> · IP
-            {" "}
-            {p.ip ?? "?"} · uptime <Num value={p.uptimeS} unit="s" /> · reboots seen {p.reboots} · energy unit{" "}
-            {p.energyUnit} · last seen <RelativeTime ts={p.lastSeen} now={data.now} zone={data.tz} />
-          </p>
-        )
-        : null}
+      <DeviceLinks unitId={data.unitId} meterId={data.id} here="energy" />
+      {data.view && <PresenceLine v={data.view} />}
+      {p && (
+        <p class="muted small" data-testid="presence">
+          OpenBeken {p.chip ?? ""} · MAC <code>{p.mac ?? "?"}</code> · reboots seen {p.reboots} · energy unit{" "}
+          {p.energyUnit}
+        </p>
+      )}
       {Object.entries(p?.warnings ?? {}).map(([code, w]) => (
         <p class="notice warn" key={code} data-testid={`warning-${code}`}>
           {w.message} (since <RelativeTime ts={w.since} now={data.now} zone={data.tz} />)
