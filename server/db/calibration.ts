@@ -13,6 +13,7 @@
  * VoltageSet/CurrentSet/PowerSet: the unit computes its own factors from its
  * own raw values, so only the reference and the commands are known.
  */
+import { CONFLICT, untilCommitted } from "./kv_retry.ts";
 import { DomainError } from "../http/errors.ts";
 import { z } from "zod";
 import {
@@ -91,7 +92,7 @@ function parse<T>(schema: z.ZodType<T>, input: unknown): T {
 }
 
 async function append(kv: Deno.Kv, unitId: string, make: (seq: number) => CalibrationEntry): Promise<CalibrationEntry> {
-  for (let attempt = 0; attempt < 20; attempt++) {
+  return await untilCommitted(`calibration of ${unitId}`, async () => {
     const last = await kv.get<number>(["calibration_seq", unitId]);
     const seq = (last.value ?? 0) + 1;
     const e = make(seq);
@@ -100,9 +101,8 @@ async function append(kv: Deno.Kv, unitId: string, make: (seq: number) => Calibr
       .set(["calibration", unitId, seq], e)
       .set(["calibration_seq", unitId], seq);
     if (e.chip) op.set(["calibration_by_chip", e.chip, unitId, seq], true);
-    if ((await op.commit()).ok) return e;
-  }
-  throw new Error(`calibration of ${unitId}: too much contention`);
+    return (await op.commit()).ok ? e : CONFLICT;
+  });
 }
 
 /** A bench calibration: the server recomputes factors and errors from the raw values, so the record is consistent. */

@@ -20,6 +20,7 @@
  * three ports backing up identical images upload side by side, and one
  * upload's commit deletes only its own parts.
  */
+import { CONFLICT, untilCommitted } from "./kv_retry.ts";
 import { identifyBackup } from "../../shared/bk7231/mod.ts";
 import { type BlobKey, getBlob, getBlobMeta, putBlob, sealBackupBlob, sealBytes, unsealBytes } from "./blobs.ts";
 
@@ -55,7 +56,7 @@ export async function storeBackup(
   now = Date.now(),
 ): Promise<{ backup: FlashBackup; existed: boolean }> {
   const blob = await putBlob(kv, bytes, now, { backupKey: key });
-  for (let attempt = 0; attempt < 5; attempt++) {
+  return await untilCommitted("backup record", async () => {
     const cur = await kv.get<FlashBackup>(["flash_backup", blob.sha256]);
     const backup: FlashBackup = cur.value
       ? { ...cur.value, seen: cur.value.seen + 1 }
@@ -63,9 +64,8 @@ export async function storeBackup(
     const op = kv.atomic().check(cur).set(["flash_backup", blob.sha256], backup);
     if (backup.mac) op.set(["flash_backups_by_mac", backup.mac, blob.sha256], true);
     op.set(["flash_backups_by_agent", meta.agentId, blob.sha256], true);
-    if ((await op.commit()).ok) return { backup, existed: cur.value !== null };
-  }
-  throw new Error("backup record: too much contention");
+    return (await op.commit()).ok ? { backup, existed: cur.value !== null } : CONFLICT;
+  });
 }
 
 export async function getBackup(kv: Deno.Kv, sha256: string): Promise<FlashBackup | null> {

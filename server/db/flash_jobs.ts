@@ -5,6 +5,7 @@
  *   ["flash_bench", agentId]  -> FlashBench   (what the agent announced; online follows its status topic)
  *   ["flash_job", jobId]      -> FlashJobRecord (with its audit entry in the same commit)
  */
+import { CONFLICT, untilCommitted } from "./kv_retry.ts";
 import type { BenchAnnouncement, FlashJob } from "../../shared/flash-jobs.ts";
 import { auditOp } from "./audit.ts";
 
@@ -24,24 +25,22 @@ export interface FlashJobRecord {
 }
 
 export async function setBenchAnnouncement(kv: Deno.Kv, agentId: string, a: BenchAnnouncement, now: number) {
-  for (let i = 0; i < 10; i++) {
+  return await untilCommitted(`bench ${agentId}`, async () => {
     const cur = await kv.get<FlashBench>(["flash_bench", agentId]);
     const next: FlashBench = { agentId, ...a, online: cur.value?.online ?? true, at: now };
-    if ((await kv.atomic().check(cur).set(cur.key, next).commit()).ok) return next;
-  }
-  throw new Error(`bench ${agentId}: too many concurrent updates`);
+    return (await kv.atomic().check(cur).set(cur.key, next).commit()).ok ? next : CONFLICT;
+  });
 }
 
 /** The agent's status topic ("online"/"offline", its will): only benches that announced themselves are kept. */
 export async function setBenchOnline(kv: Deno.Kv, agentId: string, online: boolean, now: number) {
-  for (let i = 0; i < 10; i++) {
+  return await untilCommitted(`bench ${agentId}`, async () => {
     const cur = await kv.get<FlashBench>(["flash_bench", agentId]);
     if (!cur.value) return null;
     if (cur.value.online === online) return cur.value;
     const next = { ...cur.value, online, at: now };
-    if ((await kv.atomic().check(cur).set(cur.key, next).commit()).ok) return next;
-  }
-  throw new Error(`bench ${agentId}: too many concurrent updates`);
+    return (await kv.atomic().check(cur).set(cur.key, next).commit()).ok ? next : CONFLICT;
+  });
 }
 
 export async function getBench(kv: Deno.Kv, agentId: string): Promise<FlashBench | null> {

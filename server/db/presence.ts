@@ -11,6 +11,7 @@
  * For OTA verification: a unit "reconnected and reports version X"
  * when `online && version === X && bootedAt > otaStartedAt`.
  */
+import { CONFLICT, untilCommitted } from "./kv_retry.ts";
 import { getManyChunked } from "./kv_bulk.ts";
 
 export type ChannelQuantity = "energy" | "power" | "voltage" | "current" | "frequency" | "powerFactor";
@@ -185,14 +186,12 @@ const isFullMac = (mac: string) => mac.length === 17;
  * commit (the versionstamp moved). Returns false for a unit never seen.
  */
 export async function setEnergyUnit(kv: Deno.Kv, topic: string, unit: "Wh" | "kWh"): Promise<boolean> {
-  for (let i = 0; i < 10; i++) {
+  return await untilCommitted(`energy unit of ${topic}`, async () => {
     const cur = await kv.get<UnitPresence>(presenceKey(topic));
     if (!cur.value) return false;
-    if ((await kv.atomic().check(cur).set(presenceKey(topic), { ...cur.value, energyUnit: unit }).commit()).ok) {
-      return true;
-    }
-  }
-  throw new Error(`energy unit of ${topic}: too many concurrent updates`);
+    const op = kv.atomic().check(cur).set(presenceKey(topic), { ...cur.value, energyUnit: unit });
+    return (await op.commit()).ok ? true : CONFLICT;
+  });
 }
 
 // ---------------------------------------------------------------- one view of presence for every page

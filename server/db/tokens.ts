@@ -20,7 +20,7 @@ import { z } from "zod";
 import { AGENT_ID } from "../../shared/topics.ts";
 import { mosquittoHash, randomSecret, sha256Hex } from "../auth/crypto.ts";
 import { RESERVED_TOPIC_LEVELS, reservedUnitTopic } from "../auth/policy.ts";
-import { commitRetryingLocks } from "./kv_retry.ts";
+import { commitRetryingLocks, CONFLICT, untilCommitted } from "./kv_retry.ts";
 
 export interface AgentTokenRecord {
   id: string;
@@ -118,7 +118,7 @@ export async function getAgentToken(kv: Deno.Kv, id: string): Promise<AgentToken
 
 /** Revoke: the record stays (audit), its lookup key goes, and every instance is told through KV. */
 export async function revokeAgentToken(kv: Deno.Kv, id: string, now = Date.now()): Promise<AgentTokenRecord | null> {
-  for (let i = 0; i < 10; i++) {
+  return await untilCommitted(`revoke token ${id}`, async () => {
     const cur = await kv.get<AgentTokenRecord>(["agent_tokens", id]);
     if (!cur.value) return null;
     if (cur.value.revokedAt !== null) return cur.value;
@@ -129,9 +129,8 @@ export async function revokeAgentToken(kv: Deno.Kv, id: string, now = Date.now()
         .delete(["agent_tokens_by_hash", cur.value.hash])
         .set(["auth_revocations"], { at: now, kind: "agent", id, agentId: next.agentId }),
     );
-    if (res.ok) return next;
-  }
-  throw new Error("revoke kept conflicting");
+    return res.ok ? next : CONFLICT;
+  });
 }
 
 export async function issueDeviceCredential(
@@ -184,7 +183,7 @@ export async function listDeviceCredentials(kv: Deno.Kv): Promise<DeviceCredenti
 
 export async function revokeDeviceCredential(kv: Deno.Kv, username: string, now = Date.now()) {
   if (!OBK_TOPIC.test(username)) return null;
-  for (let i = 0; i < 10; i++) {
+  return await untilCommitted(`revoke credential ${username}`, async () => {
     const cur = await kv.get<DeviceCredentialRecord>(["device_credentials", username]);
     if (!cur.value) {
       // no listed credential: a unit on a derived credential (unitSecret) is blocked by a revoked tombstone
@@ -203,8 +202,7 @@ export async function revokeDeviceCredential(kv: Deno.Kv, username: string, now 
         kv.atomic().check(cur).set(cur.key, tomb)
           .set(["auth_revocations"], { at: now, kind: "device", id: username }),
       );
-      if (res.ok) return tomb;
-      continue;
+      return res.ok ? tomb : CONFLICT;
     }
     if (cur.value.revokedAt !== null) return cur.value;
     const next = { ...cur.value, revokedAt: now };
@@ -212,9 +210,8 @@ export async function revokeDeviceCredential(kv: Deno.Kv, username: string, now 
       kv.atomic().check(cur).set(cur.key, next)
         .set(["auth_revocations"], { at: now, kind: "device", id: username }),
     );
-    if (res.ok) return next;
-  }
-  throw new Error("revoke kept conflicting");
+    return res.ok ? next : CONFLICT;
+  });
 }
 
 /** The server's own MQTT credential: created once, shared by every instance through KV. */
