@@ -16,12 +16,12 @@ import { loadIslands } from "./web/islands.ts";
 import { createBrokerGuard } from "./auth/broker.ts";
 import { authMiddleware, securityHeaders } from "./auth/middleware.ts";
 import { mountAuthApi } from "./auth/api.ts";
-import { internalCredential } from "./db/tokens.ts";
+import { internalCredential } from "./auth/tokens.ts";
 import { mountPages } from "./web/pages.ts";
 import { ensurePrivateDir, ensurePrivateFile, prepareKvFile } from "./auth/files.ts";
 import { BOOTSTRAP_FILE } from "./auth/web.ts";
 import { loadBackupKey, SECRETS_KEY_FILE } from "./auth/backup_key.ts";
-import { sealLegacyBackups } from "./db/flash.ts";
+import { sealLegacyBackups } from "./flash/store.ts";
 import { domainErrorResponse } from "./http/errors.ts";
 import { knownRoutes } from "./http/known_routes.ts";
 

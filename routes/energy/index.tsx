@@ -1,9 +1,9 @@
 /** Fleet energy: kWh today and this month per meter and per site, the fleet's daily energy, CSV export. */
 import type { PageProps, RouteHandler } from "../../server/web/pages.ts";
-import { type FleetEnergy, fleetEnergy } from "../../server/api/energy.ts";
-import { isUnitOnline, listUnitPresence, type UnitPresence } from "../../server/db/presence.ts";
+import { type FleetEnergy, fleetEnergy } from "../../server/energy/api.ts";
+import { isUnitOnline, listUnitPresence, type UnitPresence } from "../../server/openbeken/presence.ts";
 import { EnergyPanels, type EnergyRanges, energyRanges, kwh } from "../../components/EnergyPanels.tsx";
-import { type EnergyZoneRecord, getEnergyZone } from "../../server/db/energy.ts";
+import { type EnergyZoneRecord, getEnergyZone } from "../../server/energy/store.ts";
 import { localIso, zoneByName } from "../../shared/zone.ts";
 
 /** Meters per page: the page stays the same size whatever the fleet's. */

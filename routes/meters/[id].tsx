@@ -1,10 +1,10 @@
 /** One meter: its latest reading and a power/voltage history chart. */
 import type { PageProps, RouteHandler } from "../../server/web/pages.ts";
-import { getLatest } from "../../server/db/meters.ts";
+import { getLatest } from "../../server/meters/store.ts";
 import type { MeterLatest } from "../../shared/fleet.ts";
 import PowerChart from "../../islands/PowerChart.tsx";
-import { identityOfMeter } from "../../server/db/unit_identity.ts";
-import { type PresenceView, presenceView } from "../../server/db/presence.ts";
+import { identityOfMeter } from "../../server/inventory/identity.ts";
+import { type PresenceView, presenceView } from "../../server/openbeken/presence.ts";
 import { DeviceLinks, PresenceLine } from "../../components/UnitPresence.tsx";
 
 interface Data {

@@ -1,6 +1,6 @@
 /** One site's energy: power over today, kWh per day and month of all its meters, CSV export. */
 import type { PageProps, RouteHandler } from "../../../server/web/pages.ts";
-import { energyAt, isSiteName, listEnergyStates, rollupKey } from "../../../server/db/energy.ts";
+import { energyAt, isSiteName, listEnergyStates, rollupKey } from "../../../server/energy/store.ts";
 import { EnergyPanels, type EnergyRanges, energyRanges, kwh } from "../../../components/EnergyPanels.tsx";
 
 interface Data {

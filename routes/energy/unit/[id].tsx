@@ -1,8 +1,8 @@
 /** One meter's energy: power over today, kWh per day and month, its OpenBeken presence, CSV export. */
 import type { PageProps, RouteHandler } from "../../../server/web/pages.ts";
-import { energyAt, rollupKey, stateKey, type StoredEnergyState } from "../../../server/db/energy.ts";
-import { type PresenceView, presenceView, type UnitPresence } from "../../../server/db/presence.ts";
-import { identityOfMeter } from "../../../server/db/unit_identity.ts";
+import { energyAt, rollupKey, stateKey, type StoredEnergyState } from "../../../server/energy/store.ts";
+import { type PresenceView, presenceView, type UnitPresence } from "../../../server/openbeken/presence.ts";
+import { identityOfMeter } from "../../../server/inventory/identity.ts";
 import { DeviceLinks, PresenceLine } from "../../../components/UnitPresence.tsx";
 import { DEVICE_ID } from "../../../shared/telemetry.ts";
 import { EnergyPanels, type EnergyRanges, energyRanges, kwh } from "../../../components/EnergyPanels.tsx";
