@@ -2,6 +2,8 @@
  * Server wiring: KV, MQTT (embedded aedes or external), extensions, HTTP app.
  * `startServer` is what main.ts, the tests and the benchmarks all use.
  */
+import { serveStatic } from "hono/deno";
+import { fileURLToPath } from "node:url";
 import { Hono } from "hono";
 import { compress, COMPRESSIBLE_CONTENT_TYPE_REGEX } from "hono/compress";
 import { type Clock, systemClock } from "../shared/clock.ts";
@@ -118,17 +120,18 @@ export async function startServer(
     mountAuthApi(app, ctx);
     const extensions = opts.extensions ?? defaultExtensions();
     for (const ext of extensions) ext.routes?.(app, ctx);
+    // Hono's static middleware: the stylesheet from static/, uPlot's from its npm package
     app.get(
       "/static/uplot.css",
-      async (c) =>
-        c.body(await Deno.readTextFile(new URL("node_modules/uplot/dist/uPlot.min.css", PROJECT_ROOT)), 200, {
-          "content-type": "text/css",
-        }),
+      serveStatic({ root: fileURLToPath(new URL("node_modules/uplot/dist/", PROJECT_ROOT)), path: "uPlot.min.css" }),
     );
-    app.get("/static/:file{[a-z0-9_-]+\\.css}", async (c) => {
-      const text = await Deno.readTextFile(new URL(`static/${c.req.param("file")}`, PROJECT_ROOT)).catch(() => null);
-      return text === null ? c.notFound() : c.body(text, 200, { "content-type": "text/css" });
-    });
+    app.get(
+      "/static/*",
+      serveStatic({
+        root: fileURLToPath(new URL("static/", PROJECT_ROOT)),
+        rewriteRequestPath: (p) => p.slice("/static".length),
+      }),
+    );
     const islands = await loadIslands(PROJECT_ROOT, new URL(".cache/islands", PROJECT_ROOT).pathname);
     await mountPages(app, ctx, PROJECT_ROOT, islands);
 
