@@ -12,8 +12,8 @@
 import { parseArgs } from "node:util";
 import { BenchAgent } from "../edge-agent/agent.ts";
 import { defaultBench, SimulatedBench } from "../edge-agent/drivers/simulated.ts";
-import { commitParts, IngestCache, splitBatch } from "../server/db/meters.ts";
-import { lastSweep, logReadings } from "../server/db/history.ts";
+import { commitParts, IngestCache, splitBatch } from "../server/meters/store.ts";
+import { lastSweep, logReadings } from "../server/history/store.ts";
 import { createLogger } from "../shared/log.ts";
 import type { Reading } from "../shared/telemetry.ts";
 import { freePort } from "../tests/helpers/net.ts";

@@ -8,7 +8,7 @@
  * concurrent checks the peak grows with the burst.
  */
 import { parseArgs } from "node:util";
-import { createUser } from "../server/db/users.ts";
+import { createUser } from "../server/auth/users.ts";
 
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);

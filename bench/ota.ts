@@ -12,15 +12,15 @@ import process from "node:process";
 import { startServer } from "../server/app.ts";
 import { configFromEnv } from "../server/config.ts";
 import { defaultExtensions } from "../server/extensions.ts";
-import { inventoryExtensions } from "../server/api/inventory.ts";
-import { createUnit, listUnits } from "../server/db/units.ts";
-import { registerFirmware } from "../server/db/firmware.ts";
-import { createRollout, getRollout, listDevices, rolloutInput } from "../server/db/ota.ts";
-import { listUnitPresence } from "../server/db/presence.ts";
+import { inventoryExtensions } from "../server/inventory/extensions.ts";
+import { createUnit, listUnits } from "../server/inventory/units.ts";
+import { registerFirmware } from "../server/firmware/store.ts";
+import { createRollout, getRollout, listDevices, rolloutInput } from "../server/ota/store.ts";
+import { listUnitPresence } from "../server/openbeken/presence.ts";
 import { ObkSimUnit } from "../edge-agent/sim/openbeken.ts";
 import { buildFakeRbl, fakeRblName } from "../edge-agent/sim/obk-image.ts";
 import { createLogger } from "../shared/log.ts";
-import { unitSecret } from "../server/db/tokens.ts";
+import { unitSecret } from "../server/auth/tokens.ts";
 import { UTC } from "../shared/zone.ts";
 
 const pct = (xs: number[], p: number) => {

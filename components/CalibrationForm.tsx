@@ -2,8 +2,8 @@
  * The unit page's calibration section: reference volts/amps/watts as a trusted meter reads them
  * for a deployed OpenBeken unit (sent as VoltageSet/CurrentSet/PowerSet, checked on its next readings).
  */
-import type { CalibrationEntry } from "../server/db/calibration.ts";
-import type { UnitLive } from "../server/db/presence.ts";
+import type { CalibrationEntry } from "../server/calibration/store.ts";
+import type { UnitLive } from "../server/openbeken/presence.ts";
 
 const pct = (x: number | undefined) => (x === undefined ? "?" : `${x >= 0 ? "+" : ""}${x.toFixed(1)} %`);
 

@@ -2,7 +2,7 @@
  * The unit page's restore section: write one of the unit's backups back onto it at a connected bench
  * (sent as a restore job to that bench agent; progress on /flash).
  */
-import type { FlashBench } from "../server/db/flash_jobs.ts";
+import type { FlashBench } from "../server/flash/jobs_store.ts";
 
 export function RestoreForm(
   { csrf, backups, benches }: {

@@ -4,7 +4,7 @@
  * review before it is applied. Server-rendered; its own component so the unit and inventory
  * pages only place it. Never shows a Wi-Fi SSID or password (the decoder reports "present").
  */
-import type { StockConfig } from "../server/db/stock_config.ts";
+import type { StockConfig } from "../server/stock-config/store.ts";
 
 /** `showSha`: only for those who may download backups (a backup's sha256 is its download name). */
 export function StockConfigSection({ config, showSha }: { config: StockConfig | null; showSha: boolean }) {

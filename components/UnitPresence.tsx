@@ -1,8 +1,8 @@
 /**
  * A unit's live presence, shown the same way everywhere (inventory table, unit page, meter and
- * energy pages), from one view (server/db/presence.ts presenceView).
+ * energy pages), from one view (server/openbeken/presence.ts presenceView).
  */
-import type { PresenceView } from "../server/db/presence.ts";
+import type { PresenceView } from "../server/openbeken/presence.ts";
 
 export const timestamp = (t: number | null | undefined) =>
   t ? new Date(t).toISOString().replace("T", " ").slice(0, 19) : "–";

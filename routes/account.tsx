@@ -7,7 +7,7 @@
 import { z } from "zod";
 import type { PageProps, RouteHandler } from "../server/web/pages.ts";
 import { authOf, csrfTokenOf } from "../server/auth/middleware.ts";
-import { checkLogin, createSession, newUserSchema, setPassword } from "../server/db/users.ts";
+import { checkLogin, createSession, newUserSchema, setPassword } from "../server/auth/users.ts";
 import { sessionCookie } from "../server/auth/web.ts";
 import { clientAddress } from "../server/auth/proxy.ts";
 import { loginGateOf, loginKeys } from "../server/auth/login_gate.ts";

@@ -1,17 +1,17 @@
 /** Bench flashing: start a job on a connected bench agent; live progress of every recent flash batch and its stock-config check. */
 import type { PageProps, RouteHandler } from "../server/web/pages.ts";
-import { listBatches } from "../server/db/flash.ts";
-import { type FlashBench, listBenches } from "../server/db/flash_jobs.ts";
-import { type Firmware, listFirmware } from "../server/db/firmware.ts";
+import { listBatches } from "../server/flash/store.ts";
+import { type FlashBench, listBenches } from "../server/flash/jobs_store.ts";
+import { type Firmware, listFirmware } from "../server/firmware/store.ts";
 import { FlashJobError, startFlashJob } from "../server/flash/jobs.ts";
 import { actorOf, authOf, csrfTokenOf } from "../server/auth/middleware.ts";
-import { mayDownloadBackups } from "../server/api/backups.ts";
+import { mayDownloadBackups } from "../server/flash/backups_api.ts";
 import FlashBatches from "../islands/FlashBatches.tsx";
 import type { FlashBatch as Batch } from "../shared/flash-progress.ts";
 import { FLASH_JOB_KINDS, type FlashJobKind } from "../shared/flash-jobs.ts";
 import type { ServerContext } from "../server/context.ts";
 import { batchCheck } from "../server/stock-config/extension.ts";
-import { recentStockBatches } from "../server/db/stock_config.ts";
+import { recentStockBatches } from "../server/stock-config/store.ts";
 import { BatchStockChecks } from "../components/BatchStockCheck.tsx";
 
 interface Data {

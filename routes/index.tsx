@@ -4,7 +4,7 @@
  * only that page; the island then streams its deltas.
  */
 import type { PageProps, RouteHandler } from "../server/web/pages.ts";
-import { liveOf } from "../server/live.ts";
+import { liveOf } from "../server/meters/live.ts";
 import { type LivePage, parseLiveQuery } from "../shared/fleet.ts";
 import LiveFleet from "../islands/LiveFleet.tsx";
 

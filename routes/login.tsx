@@ -2,7 +2,7 @@
 import { z } from "zod";
 import type { PageProps, RouteHandler } from "../server/web/pages.ts";
 import { randomSecret, timingSafeEqual } from "../server/auth/crypto.ts";
-import { checkLogin, createSession, USERNAME } from "../server/db/users.ts";
+import { checkLogin, createSession, USERNAME } from "../server/auth/users.ts";
 import {
   BOOTSTRAP_FILE,
   LOGIN_CSRF_COOKIE,

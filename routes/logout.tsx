@@ -1,7 +1,7 @@
 /** Sign-out: a CSRF-protected POST (a GET only shows the button, so a link cannot sign anyone out). */
 import type { PageProps, RouteHandler } from "../server/web/pages.ts";
 import { authOf, csrfTokenOf } from "../server/auth/middleware.ts";
-import { deleteSession } from "../server/db/users.ts";
+import { deleteSession } from "../server/auth/users.ts";
 import { clearSessionCookie } from "../server/auth/web.ts";
 
 export const handler: RouteHandler<{ csrf: string; username: string }> = {

@@ -2,6 +2,8 @@
  * Server wiring: KV, MQTT (embedded aedes or external), extensions, HTTP app.
  * `startServer` is what main.ts, the tests and the benchmarks all use.
  */
+import { serveStatic } from "hono/deno";
+import { fileURLToPath } from "node:url";
 import { Hono } from "hono";
 import { compress, COMPRESSIBLE_CONTENT_TYPE_REGEX } from "hono/compress";
 import { type Clock, systemClock } from "../shared/clock.ts";
@@ -16,12 +18,12 @@ import { loadIslands } from "./web/islands.ts";
 import { createBrokerGuard } from "./auth/broker.ts";
 import { authMiddleware, securityHeaders } from "./auth/middleware.ts";
 import { mountAuthApi } from "./auth/api.ts";
-import { internalCredential } from "./db/tokens.ts";
+import { internalCredential } from "./auth/tokens.ts";
 import { mountPages } from "./web/pages.ts";
 import { ensurePrivateDir, ensurePrivateFile, prepareKvFile } from "./auth/files.ts";
 import { BOOTSTRAP_FILE } from "./auth/web.ts";
 import { loadBackupKey, SECRETS_KEY_FILE } from "./auth/backup_key.ts";
-import { sealLegacyBackups } from "./db/flash.ts";
+import { sealLegacyBackups } from "./flash/store.ts";
 import { domainErrorResponse } from "./http/errors.ts";
 import { knownRoutes } from "./http/known_routes.ts";
 
@@ -118,17 +120,18 @@ export async function startServer(
     mountAuthApi(app, ctx);
     const extensions = opts.extensions ?? defaultExtensions();
     for (const ext of extensions) ext.routes?.(app, ctx);
+    // Hono's static middleware: the stylesheet from static/, uPlot's from its npm package
     app.get(
       "/static/uplot.css",
-      async (c) =>
-        c.body(await Deno.readTextFile(new URL("node_modules/uplot/dist/uPlot.min.css", PROJECT_ROOT)), 200, {
-          "content-type": "text/css",
-        }),
+      serveStatic({ root: fileURLToPath(new URL("node_modules/uplot/dist/", PROJECT_ROOT)), path: "uPlot.min.css" }),
     );
-    app.get("/static/:file{[a-z0-9_-]+\\.css}", async (c) => {
-      const text = await Deno.readTextFile(new URL(`static/${c.req.param("file")}`, PROJECT_ROOT)).catch(() => null);
-      return text === null ? c.notFound() : c.body(text, 200, { "content-type": "text/css" });
-    });
+    app.get(
+      "/static/*",
+      serveStatic({
+        root: fileURLToPath(new URL("static/", PROJECT_ROOT)),
+        rewriteRequestPath: (p) => p.slice("/static".length),
+      }),
+    );
     const islands = await loadIslands(PROJECT_ROOT, new URL(".cache/islands", PROJECT_ROOT).pathname);
     await mountPages(app, ctx, PROJECT_ROOT, islands);
 

@@ -4,7 +4,7 @@
  * never lives here — only in KV — so a second server instance stays correct.
  */
 import type { Reading } from "../shared/telemetry.ts";
-import type { UnitPresence } from "./db/presence.ts";
+import type { UnitPresence } from "./openbeken/presence.ts";
 import type { Logger } from "../shared/log.ts";
 
 export interface BusEvents {

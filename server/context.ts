@@ -10,7 +10,7 @@ import type { EmbeddedBroker } from "./broker.ts";
 import type { EventBus } from "./bus.ts";
 import type { ServerConfig } from "./config.ts";
 import type { ServerMqtt } from "./mqtt.ts";
-import type { BlobKey } from "./db/blobs.ts";
+import type { BlobKey } from "./kv/blobs.ts";
 
 export interface ServerContext {
   config: ServerConfig;

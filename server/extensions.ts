@@ -3,17 +3,17 @@
  * extension module added here — not a branch in the wiring.
  */
 import type { Extension } from "./context.ts";
-import { telemetryIngest } from "./ingest/telemetry.ts";
-import { metersApi } from "./api/meters.ts";
-import { healthApi } from "./api/health.ts";
-import { openbekenIngest } from "./ingest/openbeken.ts";
+import { telemetryIngest } from "./meters/ingest.ts";
+import { metersApi } from "./meters/api.ts";
+import { healthApi } from "./health/api.ts";
+import { openbekenIngest } from "./openbeken/ingest.ts";
 import { energy } from "./energy/extension.ts";
 import { historyCompactor } from "./history/extension.ts";
-import { inventoryExtensions } from "./api/inventory.ts";
-import { calibrationApi } from "./api/calibration.ts";
-import { flashApi } from "./api/flash.ts";
+import { inventoryExtensions } from "./inventory/extensions.ts";
+import { calibrationApi } from "./calibration/api.ts";
+import { flashApi } from "./flash/api.ts";
 import { flashJobs } from "./flash/jobs.ts";
-import { backupsApi } from "./api/backups.ts";
+import { backupsApi } from "./flash/backups_api.ts";
 import { stockConfigJob } from "./stock-config/extension.ts";
 
 export function defaultExtensions(): Extension[] {

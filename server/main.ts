@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import { configFromEnv } from "./config.ts";
 import { startServer } from "./app.ts";
 import { ensureInitialAdmin, simBenchToken } from "./auth/bootstrap.ts";
-import { unitSecret } from "./db/tokens.ts";
+import { unitSecret } from "./auth/tokens.ts";
 import type { ServerConfig } from "./config.ts";
 import { describeStartupError } from "./startup_error.ts";
 

@@ -1,5 +1,5 @@
 /**
- * The shapes of an OTA rollout and its per-device records, as stored (server/db/ota.ts) and as the rollout API
+ * The shapes of an OTA rollout and its per-device records, as stored (server/ota/store.ts) and as the rollout API
  * and the rollout page's island see them; plus the pure summaries both sides draw from them.
  *
  * Device states: scheduled → commanded → downloading → rebooting → verified | failed | timed_out,

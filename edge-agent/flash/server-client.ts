@@ -1,5 +1,5 @@
 /**
- * The agent's side of the flash API on the server (server/api/flash.ts):
+ * The agent's side of the flash API on the server (server/flash/api.ts):
  * content-addressed backup upload (asks first, so a known backup is never sent
  * or stored twice), unit registration, firmware download, live batch progress.
  */
@@ -8,7 +8,7 @@ import type { PortProgress } from "./progress.ts";
 import type { BackupMeta, UnitRecord } from "./unit.ts";
 import { sha256Hex } from "./jobs.ts";
 
-/** Matches server/api/flash.ts UPLOAD_PART_BYTES: each part fits the server's default body cap. */
+/** Matches server/flash/api.ts UPLOAD_PART_BYTES: each part fits the server's default body cap. */
 const PART = 60_000;
 
 export class HttpFlashServer implements BatchServer {
@@ -95,7 +95,7 @@ export class HttpFlashServer implements BatchServer {
     return await res.json() as { user: string; password: string };
   }
 
-  /** A bench calibration record for a unit (server/api/calibration.ts agent route; the actor is this agent). */
+  /** A bench calibration record for a unit (server/calibration/api.ts agent route; the actor is this agent). */
   async postCalibration(unitId: string, body: Record<string, unknown>): Promise<void> {
     const url = `${this.root.replace(/\/flash$/, "")}/calibrations/${encodeURIComponent(unitId)}`;
     const res = await fetch(url, {

@@ -12,7 +12,7 @@ import {
   adminRevokeAgentToken,
   adminRevokeDeviceCredential,
 } from "../../server/auth/admin.ts";
-import { ROLES } from "../../server/db/users.ts";
+import { ROLES } from "../../server/auth/users.ts";
 import type { ServerContext } from "../../server/context.ts";
 import { TableWrap, Toast } from "../../components/ui.tsx";
 

@@ -1,10 +1,10 @@
 /** Fleet energy: a day / week / month / year stacked per meter, every meter and site in that period, CSV export. */
 import type { PageProps, RouteHandler } from "../../server/web/pages.ts";
-import { type FleetEnergy, fleetEnergy } from "../../server/api/energy.ts";
-import { isUnitOnline, listUnitPresence, type UnitPresence } from "../../server/db/presence.ts";
+import { type FleetEnergy, fleetEnergy } from "../../server/energy/api.ts";
+import { isUnitOnline, listUnitPresence, type UnitPresence } from "../../server/openbeken/presence.ts";
 import { kwh } from "../../components/EnergyPanels.tsx";
-import { energyAt } from "../../server/db/energy.ts";
-import { type EnergyZoneRecord, getEnergyZone } from "../../server/db/energy.ts";
+import { energyAt } from "../../server/energy/store.ts";
+import { type EnergyZoneRecord, getEnergyZone } from "../../server/energy/store.ts";
 import { localIso, zoneByName } from "../../shared/zone.ts";
 import {
   type EnergyBreakdown,

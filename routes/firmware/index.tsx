@@ -1,7 +1,7 @@
 /** Firmware registry: every artefact with what was verified, and an upload form. */
 import type { PageProps, RouteContext, RouteHandler } from "../../server/web/pages.ts";
-import { type Firmware, FirmwareRejected, listFirmware, registerFirmware } from "../../server/db/firmware.ts";
-import { parseUpload } from "../../server/api/firmware.ts";
+import { type Firmware, FirmwareRejected, listFirmware, registerFirmware } from "../../server/firmware/store.ts";
+import { parseUpload } from "../../server/firmware/api.ts";
 import { actorOf, csrfTokenOf } from "../../server/auth/middleware.ts";
 import FirmwareRegistry from "../../islands/FirmwareRegistry.tsx";
 

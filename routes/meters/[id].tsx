@@ -1,11 +1,11 @@
 /** One meter, live: its values and a chart of the last minutes, updated as readings arrive; links to its unit and energy. */
 import type { PageProps, RouteHandler } from "../../server/web/pages.ts";
-import { getLatest } from "../../server/db/meters.ts";
+import { getLatest } from "../../server/meters/store.ts";
 import type { MeterLatest } from "../../shared/fleet.ts";
 import { DEVICE_ID } from "../../shared/telemetry.ts";
-import { stateKey, type StoredEnergyState } from "../../server/db/energy.ts";
-import { identityOfMeter } from "../../server/db/unit_identity.ts";
-import { type PresenceView, presenceView } from "../../server/db/presence.ts";
+import { stateKey, type StoredEnergyState } from "../../server/energy/store.ts";
+import { identityOfMeter } from "../../server/inventory/identity.ts";
+import { type PresenceView, presenceView } from "../../server/openbeken/presence.ts";
 import { DeviceLinks, PresenceLine } from "../../components/UnitPresence.tsx";
 import MeterLive from "../../islands/MeterLive.tsx";
 import { EmptyState } from "../../components/ui.tsx";

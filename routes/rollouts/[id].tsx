@@ -3,7 +3,7 @@ import type { PageProps, RouteHandler } from "../../server/web/pages.ts";
 import RolloutLive from "../../islands/RolloutLive.tsx";
 import type { RolloutView } from "../../shared/ota.ts";
 import { csrfTokenOf } from "../../server/auth/middleware.ts";
-import { rolloutView } from "../../server/api/rollouts.ts";
+import { rolloutView } from "../../server/ota/api.ts";
 import { EmptyState } from "../../components/ui.tsx";
 
 type Data = (RolloutView & { csrf: string; now: number; zoneName: string }) | null;

@@ -4,9 +4,9 @@
  * "Start", which creates the rollout. Groups are rows (name, share, success and error thresholds).
  */
 import type { PageProps, RouteContext, RouteHandler } from "../../server/web/pages.ts";
-import { type Firmware, listFirmware } from "../../server/db/firmware.ts";
-import { listRollouts, type Rollout, RolloutInputError } from "../../server/db/ota.ts";
-import { createRolloutFrom, previewRolloutFrom } from "../../server/api/rollouts.ts";
+import { type Firmware, listFirmware } from "../../server/firmware/store.ts";
+import { listRollouts, type Rollout, RolloutInputError } from "../../server/ota/store.ts";
+import { createRolloutFrom, previewRolloutFrom } from "../../server/ota/api.ts";
 import type { RolloutPreview } from "../../server/ota/preview.ts";
 import { actorOf, csrfTokenOf } from "../../server/auth/middleware.ts";
 import GroupRows, { type GroupRow } from "../../islands/GroupRows.tsx";

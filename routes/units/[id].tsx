@@ -12,16 +12,16 @@ import {
   type UnitRevision,
   unitRevisions,
   updateUnit,
-} from "../../server/db/units.ts";
-import { presenceOfUnit, type PresenceView, presenceView, type UnitPresence } from "../../server/db/presence.ts";
+} from "../../server/inventory/units.ts";
+import { presenceOfUnit, type PresenceView, presenceView, type UnitPresence } from "../../server/openbeken/presence.ts";
 import { DeviceLinks, uptimeText } from "../../components/UnitPresence.tsx";
-import { type OtaDevice, type Rollout, unitOtaHistory } from "../../server/db/ota.ts";
+import { type OtaDevice, type Rollout, unitOtaHistory } from "../../server/ota/store.ts";
 import { actorOf, authOf, csrfTokenOf } from "../../server/auth/middleware.ts";
-import { mayDownloadBackups } from "../../server/api/backups.ts";
+import { mayDownloadBackups } from "../../server/flash/backups_api.ts";
 import { calibrateDeployedUnit, DeployedCalibrationError } from "../../server/calibration/deployed.ts";
 import { benchCalibrationMessage, CalibrationForm, calibrationMessage } from "../../components/CalibrationForm.tsx";
 import { RestoreForm } from "../../components/RestoreForm.tsx";
-import { type FlashBench, listBenches } from "../../server/db/flash_jobs.ts";
+import { type FlashBench, listBenches } from "../../server/flash/jobs_store.ts";
 import { calibrateAtBench, FlashJobError, startFlashJob } from "../../server/flash/jobs.ts";
 import { sealingKey } from "../../server/auth/sealed.ts";
 import {
@@ -29,8 +29,8 @@ import {
   setUnitWebPassword,
   UnitSecretInputError,
   unitWebPasswordInfo,
-} from "../../server/db/unit_secrets.ts";
-import { type StockConfig, stockConfigForUnit } from "../../server/db/stock_config.ts";
+} from "../../server/inventory/unit_secrets.ts";
+import { type StockConfig, stockConfigForUnit } from "../../server/stock-config/store.ts";
 import { StockConfigSection } from "../../components/StockConfig.tsx";
 
 interface Data {
@@ -219,7 +219,7 @@ export default function UnitPage({ data }: PageProps<Data>) {
         Unit <code>{u.id}</code>
       </h1>
       {data.message && <p class="badge" data-testid="message">{data.message}</p>}
-      {/* live presence and links: one view (server/db/presence.ts presenceView) for cards, table and other pages */}
+      {/* live presence and links: one view (server/openbeken/presence.ts presenceView) for cards, table and other pages */}
       <DeviceLinks unitId={u.id} meterId={p?.deviceId ?? null} here="unit" />
       <div class="cards">
         <div class="card">

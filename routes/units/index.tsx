@@ -11,18 +11,18 @@ import {
   type UnitFilter,
   UnitInputError,
   unitsWithComponentState,
-} from "../../server/db/units.ts";
+} from "../../server/inventory/units.ts";
 import {
   getUnitPresence,
   listUnitPresence,
   type PresenceView,
   presenceView,
   type UnitPresence,
-} from "../../server/db/presence.ts";
+} from "../../server/openbeken/presence.ts";
 import { PRESENCE_HEADERS, PresenceCells } from "../../components/UnitPresence.tsx";
 import { actorOf } from "../../server/auth/actor.ts";
 import { csrfTokenOf } from "../../server/auth/middleware.ts";
-import { inventoryStockView } from "../../server/db/stock_config.ts";
+import { inventoryStockView } from "../../server/stock-config/store.ts";
 import { StockConfigCell } from "../../components/StockConfig.tsx";
 
 interface Data {

@@ -3,7 +3,7 @@
  * users, agent tokens, OpenBeken credentials. Revoking closes live MQTT connections
  * on this instance at once; other instances learn it through KV (auth_revocations).
  */
-import { recordAudit } from "../db/audit.ts";
+import { recordAudit } from "../kv/audit.ts";
 import { DomainError } from "../http/errors.ts";
 import type { ServerContext } from "../context.ts";
 import {
@@ -15,7 +15,7 @@ import {
   newDeviceCredentialSchema,
   revokeAgentToken,
   revokeDeviceCredential,
-} from "../db/tokens.ts";
+} from "./tokens.ts";
 import {
   clearLoginFailures,
   createUser,
@@ -27,7 +27,7 @@ import {
   setDisabled,
   setRole,
   USERNAME,
-} from "../db/users.ts";
+} from "./users.ts";
 import { guardOf } from "./broker.ts";
 import { z } from "zod";
 

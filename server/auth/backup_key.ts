@@ -1,12 +1,12 @@
 /**
- * The key flash backups are sealed with (AES-256-GCM, server/db/blobs.ts): the server's
+ * The key flash backups are sealed with (AES-256-GCM, server/kv/blobs.ts): the server's
  * one secrets key, also used for unit web passwords (server/auth/sealed.ts) — SECRETS_KEY
  * (base64 of 32 bytes) when set, else DATA_DIR/secrets.key, created 0600 on first start.
  * It never goes into KV, so a copied KV file alone does not give away customers' Wi-Fi
  * passwords. Losing the key loses the backups: back it up apart from the KV file.
  */
 import { encodeHex } from "@std/encoding/hex";
-import type { BlobKey } from "../db/blobs.ts";
+import type { BlobKey } from "../kv/blobs.ts";
 
 /** the same file server/auth/sealed.ts reads and creates */
 export const SECRETS_KEY_FILE = "secrets.key";

@@ -5,8 +5,8 @@
  * Also: the token of the simulated bench agent that `npm start` runs.
  */
 import type { ServerContext } from "../context.ts";
-import { issueAgentToken, listAgentTokens, revokeAgentToken } from "../db/tokens.ts";
-import { countUsers, createUser } from "../db/users.ts";
+import { issueAgentToken, listAgentTokens, revokeAgentToken } from "./tokens.ts";
+import { countUsers, createUser } from "./users.ts";
 import { randomSecret } from "./crypto.ts";
 import { BOOTSTRAP_FILE } from "./web.ts";
 

@@ -19,7 +19,7 @@ import {
   internalCredential,
   OBK_TOPIC,
   unitSecret,
-} from "../db/tokens.ts";
+} from "./tokens.ts";
 import { unitMqttCredentials } from "../../shared/obk-config.ts";
 import { timingSafeEqual } from "./crypto.ts";
 import {
@@ -30,7 +30,7 @@ import {
   publishRefusal,
   reservedUnitTopic,
 } from "./policy.ts";
-import { countRejection } from "../db/meters.ts";
+import { countRejection } from "../meters/store.ts";
 
 /** A user name is logged only when it looks like one: a pasted token or password stays out of the log. */
 function loggableName(u: string | undefined): string {

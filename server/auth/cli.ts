@@ -14,7 +14,7 @@ import {
   revokeAgentToken,
   revokeDeviceCredential,
   unitSecret,
-} from "../db/tokens.ts";
+} from "./tokens.ts";
 import {
   clearLoginFailures,
   createUser,
@@ -26,10 +26,10 @@ import {
   setDisabled,
   setPassword,
   setRole,
-} from "../db/users.ts";
-import { recordAudit } from "../db/audit.ts";
+} from "./users.ts";
+import { recordAudit } from "../kv/audit.ts";
 import { syncMosquittoFiles, writeMosquittoFiles } from "./mosquitto.ts";
-import { FirmwareRejected, registerFirmware } from "../db/firmware.ts";
+import { FirmwareRejected, registerFirmware } from "../firmware/store.ts";
 import { createLogger } from "../../shared/log.ts";
 
 const HELP = `deno task admin <command> [options]      (KV from $KV_PATH or $DATA_DIR, default ./data)

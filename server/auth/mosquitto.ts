@@ -10,7 +10,7 @@
  */
 import { systemClock } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
-import { internalCredential, listAgentTokens, listDeviceCredentials } from "../db/tokens.ts";
+import { internalCredential, listAgentTokens, listDeviceCredentials } from "./tokens.ts";
 import { MQTT_ACL, mqttPatterns, PAYLOAD_BOUND_PUBLISH, type Principal } from "./policy.ts";
 
 export interface MosquittoFiles {

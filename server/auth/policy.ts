@@ -4,8 +4,8 @@
  * Engineers adding a route add one line here (or get admin-only); the table-driven
  * test in tests/auth/ walks every route the app registers and every MQTT rule.
  */
-import type { Role } from "../db/users.ts";
-import { ROLES } from "../db/users.ts";
+import type { Role } from "./users.ts";
+import { ROLES } from "./users.ts";
 import { TOPIC_ROOT } from "../../shared/topics.ts";
 import { OBK_PLATFORM_GROUPS } from "../../shared/obk-config.ts";
 

@@ -1,7 +1,7 @@
 /** Helpers for the sign-in pages: cookies, safe redirects, the bootstrap password file. */
 import type { Context } from "hono";
 import { getCookie } from "hono/cookie";
-import { SESSION_TTL_MS } from "../db/users.ts";
+import { SESSION_TTL_MS } from "./users.ts";
 import { SESSION_COOKIE } from "./middleware.ts";
 import { requestIsHttps } from "./proxy.ts";
 

@@ -10,10 +10,10 @@
  * so what can be checked is the readings: the ones before, and the next full reading after.
  */
 import type { ServerContext } from "../context.ts";
-import { type CalibrationEntry, parseDeployedCalibration, recordDeployedCalibration } from "../db/calibration.ts";
-import { getUnitPresence, isUnitOnline, presenceOfUnit, type UnitPresence } from "../db/presence.ts";
-import type { Unit } from "../db/units.ts";
-import { appendCalibration } from "../db/units.ts";
+import { type CalibrationEntry, parseDeployedCalibration, recordDeployedCalibration } from "./store.ts";
+import { getUnitPresence, isUnitOnline, presenceOfUnit, type UnitPresence } from "../openbeken/presence.ts";
+import type { Unit } from "../inventory/units.ts";
+import { appendCalibration } from "../inventory/units.ts";
 import type { Triple } from "../../shared/meterchips/calibration.ts";
 
 export class DeployedCalibrationError extends Error {

@@ -13,8 +13,8 @@
  */
 import { systemClock } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
-import { commitRetryingLocks } from "../db/kv_retry.ts";
-import { loadEnergyStates, SharedRollupSums, type StoredEnergyState, writeEnergy } from "../db/energy.ts";
+import { commitRetryingLocks } from "../kv/retry.ts";
+import { loadEnergyStates, SharedRollupSums, type StoredEnergyState, writeEnergy } from "./store.ts";
 import {
   type AccountingOptions,
   accountSample,

@@ -2,14 +2,14 @@
  * The energy feature: listens for committed readings on the bus (agents and
  * OpenBeken units), accounts them into rollups, prunes raw history past the
  * retention window, packs closed months' hours for fast year queries, and
- * serves the energy API (server/api/energy.ts).
+ * serves the energy API (server/energy/api.ts).
  *
  * Days and months start at midnight in the installation's zone (config.zone,
  * FLEET_TZ). Settings (environment): RAW_RETENTION_DAYS (default 7), ENERGY_MAX_POWER_W (default 60000),
  * MINUTE_ROLLUP_RETENTION_DAYS (default 0 = keep minute rollups forever; they
  * are ~90 % of the rollup bytes, see bench/energy.ts).
  */
-import { energyApi } from "../api/energy.ts";
+import { energyApi } from "./api.ts";
 import {
   FLEET_ID,
   getSiteMapping,
@@ -18,10 +18,10 @@ import {
   noteEnergyZone,
   packClosedMonths,
   pruneMinuteRollups,
-} from "../db/energy.ts";
-import { pruneHistory } from "../db/history.ts";
-import { getUnitPresence } from "../db/presence.ts";
-import { findUnitByMac, findUnitByTopic } from "../db/units.ts";
+} from "./store.ts";
+import { pruneHistory } from "../history/store.ts";
+import { getUnitPresence } from "../openbeken/presence.ts";
+import { findUnitByMac, findUnitByTopic } from "../inventory/units.ts";
 import type { Extension, ServerContext } from "../context.ts";
 import { EnergyAccountant } from "./accountant.ts";
 import type { EnergySample } from "./accounting.ts";

@@ -5,7 +5,7 @@
  * rest, and the total. The page's chart, its table and its CSV all come from
  * one `EnergyBreakdown`, so they always agree.
  */
-import { energyAt, energySeries, FLEET_ID, listEnergyStates, rollupKey, type Scope } from "../db/energy.ts";
+import { energyAt, energySeries, FLEET_ID, listEnergyStates, rollupKey, type Scope } from "./store.ts";
 import { type Level, nextBucket } from "./buckets.ts";
 import { localIso, shiftMonths, type Zone } from "../../shared/zone.ts";
 

@@ -18,12 +18,12 @@ import {
 } from "../../shared/flash-jobs.ts";
 import { z } from "zod";
 import { actorOf } from "../auth/middleware.ts";
-import { getBench, recordJob, setBenchAnnouncement, setBenchOnline } from "../db/flash_jobs.ts";
-import { getFirmware } from "../db/firmware.ts";
-import { agentHasBackup, getBackup } from "../db/flash.ts";
-import { type CalibrationEntry, calibrationHistory } from "../db/calibration.ts";
-import { getUnit } from "../db/units.ts";
-import { recordAudit } from "../db/audit.ts";
+import { getBench, recordJob, setBenchAnnouncement, setBenchOnline } from "./jobs_store.ts";
+import { getFirmware } from "../firmware/store.ts";
+import { agentHasBackup, getBackup } from "./store.ts";
+import { type CalibrationEntry, calibrationHistory } from "../calibration/store.ts";
+import { getUnit } from "../inventory/units.ts";
+import { recordAudit } from "../kv/audit.ts";
 
 export class FlashJobError extends Error {
   constructor(message: string, readonly status: 400 | 404 | 409) {
@@ -53,7 +53,7 @@ export async function startFlashJob(ctx: ServerContext, req: FlashJobRequest, by
   }
   let firmware: FlashJob["firmware"];
   if (req.kind === "flash" || req.kind === "provision") {
-    // the firmware store's index by content (server/db/firmware.ts)
+    // the firmware store's index by content (server/firmware/store.ts)
     const id = req.firmwareSha256 ? (await ctx.kv.get<string>(["firmware_by_sha", req.firmwareSha256])).value : null;
     const fw = id ? await getFirmware(ctx.kv, id) : null;
     if (!fw) throw new FlashJobError("choose a firmware image from the firmware store", 400);

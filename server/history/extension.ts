@@ -1,11 +1,11 @@
 /**
  * The history feature: moves the ingest log into per-meter history blocks
- * (server/db/history.ts) every `historyCompactMs`, on one server instance at
+ * (server/history/store.ts) every `historyCompactMs`, on one server instance at
  * a time (a KV lease; another instance takes over when it lapses). Retention
  * of those blocks is the energy feature's setting (RAW_RETENTION_DAYS).
  */
-import { compactLog, recordSweep } from "../db/history.ts";
-import { holdLease, releaseLease } from "../db/leases.ts";
+import { compactLog, recordSweep } from "./store.ts";
+import { holdLease, releaseLease } from "../kv/leases.ts";
 import type { Extension, ServerContext } from "../context.ts";
 
 const LEASE = "history-compactor";

@@ -9,14 +9,14 @@
  */
 import type { Logger } from "../../shared/log.ts";
 import type { Clock } from "../../shared/clock.ts";
-import { getBlob } from "../db/blobs.ts";
-import { getOtaUrlToken, type OtaDevice, type Rollout, transitionDeviceFresh } from "../db/ota.ts";
-import { getUnit } from "../db/units.ts";
+import { getBlob } from "../kv/blobs.ts";
+import { getOtaUrlToken, type OtaDevice, type Rollout, transitionDeviceFresh } from "./store.ts";
+import { getUnit } from "../inventory/units.ts";
 import type { ServerMqtt } from "../mqtt.ts";
 import type { OtaDelivery } from "./engine.ts";
 import type { PresenceSource } from "./presence.ts";
 import { otaPath } from "./responder.ts";
-import { openUnitWebPassword } from "../db/unit_secrets.ts";
+import { openUnitWebPassword } from "../inventory/unit_secrets.ts";
 import { deliverOverHttp, unitHttpTarget } from "./http_delivery.ts";
 
 /**

@@ -21,7 +21,7 @@
  */
 import type { Clock } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
-import type { AuditInput } from "../db/audit.ts";
+import type { AuditInput } from "../kv/audit.ts";
 import {
   activeRolloutIds,
   DEFAULT_CHIP_TIMEOUT_MS,
@@ -37,7 +37,7 @@ import {
   transitionDevice,
   transitionDeviceFresh,
   zeroCounts,
-} from "../db/ota.ts";
+} from "./store.ts";
 import type { OtaPresence, PresenceSource } from "./presence.ts";
 
 /** How a command reaches a unit (MQTT ota_http or HTTP /api/ota + /api/reboot). */

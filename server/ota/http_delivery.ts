@@ -2,12 +2,12 @@
  * HTTP OTA delivery to one OpenBeken unit (openbeken.md §3.1): `GET /api/info` (is this the unit we mean, and
  * its chip), `POST /api/ota` with the raw RBL, `POST /api/reboot`. Every OpenBeken /api/ call needs HTTP Basic
  * auth as user `admin` once the unit has a web password (src/httpserver/http_basic_auth.c, rest_interface.c
- * registers /api/ with auth required); the password comes sealed from server/db/unit_secrets.ts.
+ * registers /api/ with auth required); the password comes sealed from server/inventory/unit_secrets.ts.
  *
  * Only the unit's own address: the host is the ip the unit itself reported over MQTT (presence), never one an
  * operator types; an inventory `httpAddress` may only name the port on that host (a simulator, a port forward).
  */
-import type { Rollout } from "../db/ota.ts";
+import type { Rollout } from "./store.ts";
 import { ObkHttpError, obkRequest, type ObkResponse } from "./obk_http.ts";
 
 export class HttpDeliveryError extends Error {

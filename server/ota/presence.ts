@@ -1,13 +1,13 @@
 /**
  * What the rollout engine needs to know about a unit in the field, read from
- * the OpenBeken ingest's presence records (server/db/presence.ts):
+ * the OpenBeken ingest's presence records (server/openbeken/presence.ts):
  * is it online, which version it reports, when it last booted, its ip.
  * "Verified" = online, booted after the command, and reports the new version
  * (a failed OpenBeken OTA silently boots the old one).
  *
  * `PresenceSource` is the seam: the engine never parses OpenBeken topics.
  */
-import { loadPresence } from "../db/presence.ts";
+import { loadPresence } from "../openbeken/presence.ts";
 
 export interface OtaPresence {
   online: boolean;

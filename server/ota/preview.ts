@@ -5,7 +5,7 @@
  * - `rolloutBlockers`: why a rollout that exists is not progressing, in words ("4 units never seen online since
  *   the rollout started", "waiting for the maintenance window 22:00–05:00 (Europe/Berlin)").
  */
-import type { Firmware } from "../db/firmware.ts";
+import type { Firmware } from "../firmware/store.ts";
 import {
   DEFAULT_CHIP_TIMEOUT_MS,
   groupSizes,
@@ -14,8 +14,8 @@ import {
   type Rollout,
   selectTargets,
   windowZone,
-} from "../db/ota.ts";
-import type { Unit } from "../db/units.ts";
+} from "./store.ts";
+import type { Unit } from "../inventory/units.ts";
 import type { OtaPresence, PresenceSource } from "./presence.ts";
 
 export interface PreviewUnit {

@@ -13,7 +13,7 @@
  * then the image, streamed from the blob store (no chunking), and closes.
  *
  * Trust: the path is /ota/<rollout>/<unit>/<token>[/<file>]; the token is the
- * random secret of that unit's latest command (server/db/ota.ts), and the image
+ * random secret of that unit's latest command (server/ota/store.ts), and the image
  * is served only while that device is `commanded`, once. Anything else gets a
  * short 404/409 and changes nothing. Only registered firmware is ever served,
  * never another blob (customers' flash backups live in the same blob store).
@@ -26,10 +26,10 @@
  */
 import type { Clock } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
-import { openBlobStream } from "../db/blobs.ts";
-import { getDevice, getOtaUrlToken, getRollout, transitionDeviceFresh } from "../db/ota.ts";
+import { openBlobStream } from "../kv/blobs.ts";
+import { getDevice, getOtaUrlToken, getRollout, transitionDeviceFresh } from "./store.ts";
 import { timingSafeEqual } from "../auth/crypto.ts";
-import { firmwareIdBySha } from "../db/firmware.ts";
+import { firmwareIdBySha } from "../firmware/store.ts";
 
 const HEAD_LIMIT = 2048;
 const HEAD_TIMEOUT_MS = 10_000;

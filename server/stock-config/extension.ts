@@ -1,7 +1,7 @@
 /**
  * Stock-config inspection as a server feature: every stored backup is inspected once
  * (new ones when the flash API announces them, existing ones in the background at start),
- * and the result is kept by server/db/stock_config.ts. Routes:
+ * and the result is kept by server/stock-config/store.ts. Routes:
  *   GET /api/units/:id/stock-config               the unit's stock config and proposed template
  *   GET /api/flash/batches/:batchId/stock-check   the batch's backups grouped by product key,
  *                                                 versions and schema, with the outliers named
@@ -13,10 +13,10 @@ import {
   inspectStoredBackup,
   noteBatchBackup,
   stockConfigForUnit,
-} from "../db/stock_config.ts";
-import { getUnit } from "../db/units.ts";
+} from "./store.ts";
+import { getUnit } from "../inventory/units.ts";
 import { findOutliers } from "../../shared/tuya-config/outliers.ts";
-import { mayDownloadBackups } from "../api/backups.ts";
+import { mayDownloadBackups } from "../flash/backups_api.ts";
 import { authOf } from "../auth/middleware.ts";
 
 export function stockConfigJob(): Extension {
@@ -80,7 +80,7 @@ export function stockConfigJob(): Extension {
 
 /**
  * `showSha`: for those who may download backups; others see "backup N" where a port is not
- * known (a backup's sha256 is its download name, server/api/backups.ts).
+ * known (a backup's sha256 is its download name, server/flash/backups_api.ts).
  */
 export async function batchCheck(ctx: ServerContext, batchId: string, showSha: boolean) {
   const rows = (await batchStockConfigs(ctx.kv, batchId)).map((r, i) => ({

@@ -5,7 +5,7 @@
  * session while this browser stays signed in.
  */
 import { assertEquals, assertMatch } from "@std/assert";
-import { createUser } from "../../server/db/users.ts";
+import { createUser } from "../../server/auth/users.ts";
 import { startTestServer } from "../helpers/server.ts";
 
 function sessionOf(res: Response): string {

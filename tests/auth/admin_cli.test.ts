@@ -4,7 +4,7 @@
  * running server never had, so units provisioned with it never connected.
  */
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import { unitSecret } from "../../server/db/tokens.ts";
+import { unitSecret } from "../../server/auth/tokens.ts";
 import { withTempDir } from "../helpers/tmp.ts";
 
 const cli = new URL("../../server/auth/cli.ts", import.meta.url).pathname;

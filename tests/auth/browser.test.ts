@@ -7,9 +7,9 @@ import { assert, assertEquals } from "@std/assert";
 import { launchBrowser } from "../helpers/browser.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { ensureInitialAdmin } from "../../server/auth/bootstrap.ts";
-import { storeBackup } from "../../server/db/flash.ts";
-import { upsertUnitFromBench } from "../../server/db/units.ts";
-import { sha256Hex } from "../../server/db/blobs.ts";
+import { storeBackup } from "../../server/flash/store.ts";
+import { upsertUnitFromBench } from "../../server/inventory/units.ts";
+import { sha256Hex } from "../../server/kv/blobs.ts";
 import { SESSION_COOKIE } from "../../server/auth/middleware.ts";
 import { testSession } from "../helpers/auth.ts";
 

@@ -7,7 +7,7 @@
  */
 import { assert, assertEquals } from "@std/assert";
 import mqtt, { type MqttClient } from "mqtt";
-import { getUnitPresence } from "../../server/db/presence.ts";
+import { getUnitPresence } from "../../server/openbeken/presence.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { waitFor } from "../helpers/net.ts";
 

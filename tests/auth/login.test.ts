@@ -6,8 +6,8 @@
 import { assert, assertEquals, assertMatch } from "@std/assert";
 import { ensureInitialAdmin } from "../../server/auth/bootstrap.ts";
 import { BOOTSTRAP_FILE } from "../../server/auth/web.ts";
-import { createUser } from "../../server/db/users.ts";
-import { listAgentTokens } from "../../server/db/tokens.ts";
+import { createUser } from "../../server/auth/users.ts";
+import { listAgentTokens } from "../../server/auth/tokens.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { fetchAs, testSession } from "../helpers/auth.ts";
 

@@ -7,7 +7,7 @@ import { assert, assertEquals } from "@std/assert";
 import mqtt, { type MqttClient } from "mqtt";
 import { BenchAgent } from "../../edge-agent/agent.ts";
 import { defaultBench, SimulatedBench } from "../../edge-agent/drivers/simulated.ts";
-import { issueAgentToken, issueDeviceCredential, revokeAgentToken } from "../../server/db/tokens.ts";
+import { issueAgentToken, issueDeviceCredential, revokeAgentToken } from "../../server/auth/tokens.ts";
 import { createLogger } from "../../shared/log.ts";
 import { startMosquitto } from "../helpers/mosquitto.ts";
 import { startTestServer } from "../helpers/server.ts";

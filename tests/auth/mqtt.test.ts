@@ -10,7 +10,7 @@ import { BenchAgent } from "../../edge-agent/agent.ts";
 import { defaultBench, SimulatedBench } from "../../edge-agent/drivers/simulated.ts";
 import { guardOf } from "../../server/auth/broker.ts";
 import { filterWithin, mayPublish, maySubscribe, type Principal } from "../../server/auth/policy.ts";
-import { internalCredential } from "../../server/db/tokens.ts";
+import { internalCredential } from "../../server/auth/tokens.ts";
 import { createLogger } from "../../shared/log.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { waitFor } from "../helpers/net.ts";
@@ -380,7 +380,7 @@ Deno.test("secrets never reach the log: tokens, passwords, session ids across bo
 });
 
 Deno.test("flash-time unit credentials derived from the fleet secret: accepted for that topic only, revocable", async () => {
-  const { unitSecret } = await import("../../server/db/tokens.ts");
+  const { unitSecret } = await import("../../server/auth/tokens.ts");
   const { unitMqttCredentials } = await import("../../shared/obk-config.ts");
   const srv = await startTestServer();
   const clients: MqttClient[] = [];

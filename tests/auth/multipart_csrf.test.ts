@@ -5,7 +5,7 @@
  */
 import { assertEquals } from "@std/assert";
 import { buildFakeRbl, fakeRblName } from "../../edge-agent/sim/obk-image.ts";
-import { listFirmware } from "../../server/db/firmware.ts";
+import { listFirmware } from "../../server/firmware/store.ts";
 import { fieldInHead, multipartBoundary } from "../../server/auth/multipart_field.ts";
 import { testSession } from "../helpers/auth.ts";
 import { startOtaServer } from "../ota/fleet.ts";

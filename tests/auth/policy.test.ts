@@ -4,7 +4,7 @@
  * later are covered without touching this file), and the allowed role gets through.
  */
 import { assert, assertEquals } from "@std/assert";
-import { type Role, ROLES } from "../../server/db/users.ts";
+import { type Role, ROLES } from "../../server/auth/users.ts";
 import { DEFAULT_RULE, ROUTES, ruleFor } from "../../server/auth/policy.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { fetchAs, testAgentCredentials, type TestSession, testSession } from "../helpers/auth.ts";

@@ -9,9 +9,9 @@ import mqtt from "mqtt";
 import { HttpFlashServer } from "../../edge-agent/flash/server-client.ts";
 import { sha256Hex } from "../../edge-agent/flash/jobs.ts";
 import { generateStockImage } from "../../edge-agent/sim/bk7231.ts";
-import { listAudit } from "../../server/db/audit.ts";
-import { findUnitByMac, recordUnitSeen } from "../../server/db/units.ts";
-import { unitSecret } from "../../server/db/tokens.ts";
+import { listAudit } from "../../server/kv/audit.ts";
+import { findUnitByMac, recordUnitSeen } from "../../server/inventory/units.ts";
+import { unitSecret } from "../../server/auth/tokens.ts";
 import { unitMqttCredentials } from "../../shared/obk-config.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 

@@ -4,8 +4,8 @@
  * Real processes: the BL0942 simulator on a pty, the agent CLI, a real server.
  */
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import { calibrationHistory } from "../../server/db/calibration.ts";
-import { createUnit } from "../../server/db/units.ts";
+import { calibrationHistory } from "../../server/calibration/store.ts";
+import { createUnit } from "../../server/inventory/units.ts";
 import { startTestServer } from "../helpers/server.ts";
 
 const root = new URL("../../", import.meta.url).pathname;
@@ -123,7 +123,7 @@ Deno.test("unit page: calibrate a chip meter on a bench port through the agent p
   try {
     const unit = await createUnit(srv.kv, { mac: "c8:47:8c:30:00:02", model: "pziot-e01" }, { by: "test" });
     const { waitFor } = await import("../helpers/net.ts");
-    const { listBenches } = await import("../../server/db/flash_jobs.ts");
+    const { listBenches } = await import("../../server/flash/jobs_store.ts");
     await waitFor(async () => (await listBenches(srv.kv)).some((b) => b.online && b.meters.length === 1), {
       what: "the agent announced its chip meter",
       timeoutMs: 30_000,

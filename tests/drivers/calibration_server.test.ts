@@ -1,7 +1,7 @@
 import { assert, assertEquals } from "@std/assert";
 import mqtt from "mqtt";
 import { startTestServer } from "../helpers/server.ts";
-import { createUnit } from "../../server/db/units.ts";
+import { createUnit } from "../../server/inventory/units.ts";
 
 Deno.test("calibration records: bench record with history, apply to a deployed unit over MQTT, record page", async () => {
   const srv = await startTestServer();

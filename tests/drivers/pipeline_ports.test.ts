@@ -4,7 +4,7 @@ import { portPollers } from "../../edge-agent/drivers/cli.ts";
 import { Bl0942Sim } from "../../edge-agent/sim/bl0942.ts";
 import { TuyaMcuSim } from "../../edge-agent/sim/tuyamcu.ts";
 import { PhysicalMeter } from "../../edge-agent/sim/physics.ts";
-import { getLatest } from "../../server/db/meters.ts";
+import { getLatest } from "../../server/meters/store.ts";
 import { createLogger } from "../../shared/log.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { waitFor } from "../helpers/net.ts";

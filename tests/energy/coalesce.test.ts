@@ -5,7 +5,7 @@
  */
 import { assertEquals, assertGreater } from "@std/assert";
 import { EnergyAccountant } from "../../server/energy/accountant.ts";
-import { energySeries } from "../../server/db/energy.ts";
+import { energySeries } from "../../server/energy/store.ts";
 import type { EnergySample } from "../../server/energy/accounting.ts";
 import { createLogger } from "../../shared/log.ts";
 import { withTempDir } from "../helpers/tmp.ts";

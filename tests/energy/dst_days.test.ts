@@ -10,7 +10,7 @@ import { startTestServer } from "../helpers/server.ts";
 import { ObkUnit } from "./obk_unit.ts";
 import { Replayer } from "./replay.ts";
 import { withTempDir } from "../helpers/tmp.ts";
-import { getEnergyZone } from "../../server/db/energy.ts";
+import { getEnergyZone } from "../../server/energy/store.ts";
 
 const MIN = 60_000;
 const SAT = Date.UTC(2026, 9, 23, 22); // Saturday 24 October 2026, 00:00 in Berlin (CEST, UTC+2)

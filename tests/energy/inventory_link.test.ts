@@ -6,11 +6,11 @@
  */
 import { assertEquals, assertGreater } from "@std/assert";
 import { ObkSimUnit } from "../../edge-agent/sim/openbeken.ts";
-import { energySeries, pruneMinuteRollups, stateKey, type StoredEnergyState } from "../../server/db/energy.ts";
-import { compactLog, countHistory, pruneHistory } from "../../server/db/history.ts";
-import { addReadings } from "../../server/db/meters.ts";
-import { getUnitPresence } from "../../server/db/presence.ts";
-import { createUnit, getUnit } from "../../server/db/units.ts";
+import { energySeries, pruneMinuteRollups, stateKey, type StoredEnergyState } from "../../server/energy/store.ts";
+import { compactLog, countHistory, pruneHistory } from "../../server/history/store.ts";
+import { addReadings } from "../../server/meters/store.ts";
+import { getUnitPresence } from "../../server/openbeken/presence.ts";
+import { createUnit, getUnit } from "../../server/inventory/units.ts";
 import { waitFor } from "../helpers/net.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { withTempDir } from "../helpers/tmp.ts";

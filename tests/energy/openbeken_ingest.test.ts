@@ -1,5 +1,5 @@
 import { assertEquals, assertGreater } from "@std/assert";
-import { getUnitPresence, getUnitPresenceByMac } from "../../server/db/presence.ts";
+import { getUnitPresence, getUnitPresenceByMac } from "../../server/openbeken/presence.ts";
 import type { FleetSnapshot } from "../../shared/fleet.ts";
 import { waitFor } from "../helpers/net.ts";
 import { startTestServer } from "../helpers/server.ts";

@@ -1,6 +1,6 @@
 import { assertEquals } from "@std/assert";
-import { applyObkMessage } from "../../server/ingest/openbeken_unit.ts";
-import type { UnitPresence } from "../../server/db/presence.ts";
+import { applyObkMessage } from "../../server/openbeken/unit.ts";
+import type { UnitPresence } from "../../server/openbeken/presence.ts";
 import { parseObkMessage } from "../../shared/openbeken/mqtt.ts";
 
 function run(steps: [number, string, string][]): { unit: UnitPresence; events: string[] } {

@@ -1,5 +1,5 @@
 import { assertEquals } from "@std/assert";
-import { energySeries, hourlyDense, rollupKey } from "../../server/db/energy.ts";
+import { energySeries, hourlyDense, rollupKey } from "../../server/energy/store.ts";
 import { bucketStart, nextBucket } from "../../server/energy/buckets.ts";
 import { zoneByName } from "../../shared/zone.ts";
 import { withTempDir } from "../helpers/tmp.ts";

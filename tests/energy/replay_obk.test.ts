@@ -7,7 +7,7 @@
  */
 import { assertEquals } from "@std/assert";
 import { ManualClock } from "../../shared/clock.ts";
-import { getUnitPresence } from "../../server/db/presence.ts";
+import { getUnitPresence } from "../../server/openbeken/presence.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { ObkUnit } from "./obk_unit.ts";
 import { dailyWh, Replayer } from "./replay.ts";

@@ -8,8 +8,8 @@
  */
 import { assert, assertEquals } from "@std/assert";
 import { defaultBench } from "../../edge-agent/drivers/simulated.ts";
-import { listHistory } from "../../server/db/history.ts";
-import { readIngestCounters } from "../../server/db/meters.ts";
+import { listHistory } from "../../server/history/store.ts";
+import { readIngestCounters } from "../../server/meters/store.ts";
 import { freePort } from "../helpers/net.ts";
 import { startMosquitto } from "../helpers/mosquitto.ts";
 import { processAgentCredentials, spawnServer } from "../helpers/server_process.ts";

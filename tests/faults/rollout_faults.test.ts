@@ -7,7 +7,7 @@
  */
 import { assert, assertEquals } from "@std/assert";
 import { ObkSimFleet } from "../../edge-agent/sim/openbeken.ts";
-import { unitSecret } from "../../server/db/tokens.ts";
+import { unitSecret } from "../../server/auth/tokens.ts";
 import { unitMqttCredentials } from "../../shared/obk-config.ts";
 import { freePort, waitFor } from "../helpers/net.ts";
 import { spawnServer } from "../helpers/server_process.ts";
@@ -25,7 +25,7 @@ import {
   uploadFirmware,
 } from "../ota/fleet.ts";
 import { seededRandom } from "../../shared/random.ts";
-import { OPEN_STATES } from "../../server/db/ota.ts";
+import { OPEN_STATES } from "../../server/ota/store.ts";
 
 const SEED = Number(Deno.env.get("FAULT_SEED") ?? (Date.now() & 0x7fffffff));
 const UNITS = 30;

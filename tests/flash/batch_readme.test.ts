@@ -5,8 +5,8 @@
 // three distinct units with their backups and true firmware/model/chip fields, and running the same command
 // again must flash nothing and say which ports it skipped.
 import { assert, assertEquals, assertMatch, assertNotEquals, assertStringIncludes } from "@std/assert";
-import { listUnits, unitRevisions } from "../../server/db/units.ts";
-import { getBackup } from "../../server/db/flash.ts";
+import { listUnits, unitRevisions } from "../../server/inventory/units.ts";
+import { getBackup } from "../../server/flash/store.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { withTempDir } from "../helpers/tmp.ts";
 import { fakeObkImage } from "./helpers.ts";

@@ -5,10 +5,10 @@
  * and reports progress as any batch.
  */
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import { registerFirmware } from "../../server/db/firmware.ts";
-import { listBenches } from "../../server/db/flash_jobs.ts";
-import { listAudit } from "../../server/db/audit.ts";
-import { listUnits } from "../../server/db/units.ts";
+import { registerFirmware } from "../../server/firmware/store.ts";
+import { listBenches } from "../../server/flash/jobs_store.ts";
+import { listAudit } from "../../server/kv/audit.ts";
+import { listUnits } from "../../server/inventory/units.ts";
 import { launchBrowser } from "../helpers/browser.ts";
 import { waitFor } from "../helpers/net.ts";
 import { startTestServer } from "../helpers/server.ts";
@@ -106,7 +106,7 @@ Deno.test({
           const u = (await listUnits(srv.kv)).find((x) => x.id === unit.id)!;
           return u.flashes.at(-1)?.kind === "restore" ? u : null;
         }, { what: "the restore reported", timeoutMs: 60_000 }).catch(async (e) => {
-          const { listBatches } = await import("../../server/db/flash.ts");
+          const { listBatches } = await import("../../server/flash/store.ts");
           console.log(JSON.stringify(await listBatches(srv.kv), null, 1));
           throw e;
         });

@@ -6,11 +6,11 @@ import { ProgressBoard } from "../../edge-agent/flash/progress.ts";
 import { HttpFlashServer } from "../../edge-agent/flash/server-client.ts";
 import { sha256Hex } from "../../edge-agent/flash/jobs.ts";
 import { Bk7231Sim } from "../../edge-agent/sim/bk7231.ts";
-import { getBlob } from "../../server/db/blobs.ts";
-import { getBackup } from "../../server/db/flash.ts";
-import { findUnitByMac, findUnitByTopic, getUnit } from "../../server/db/units.ts";
+import { getBlob } from "../../server/kv/blobs.ts";
+import { getBackup } from "../../server/flash/store.ts";
+import { findUnitByMac, findUnitByTopic, getUnit } from "../../server/inventory/units.ts";
 import { ObkUnit } from "../energy/obk_unit.ts";
-import { unitSecret } from "../../server/db/tokens.ts";
+import { unitSecret } from "../../server/auth/tokens.ts";
 import { unitMqttCredentials } from "../../shared/obk-config.ts";
 import mqtt from "mqtt";
 import { provisioning } from "../../edge-agent/flash/provision.ts";
@@ -183,7 +183,7 @@ Deno.test("flash + server: an upload that does not hash to its name is refused a
 });
 
 Deno.test("flash + server: the image comes from the firmware store; a backup that never verifies is not uploaded", async () => {
-  const { registerFirmware } = await import("../../server/db/firmware.ts");
+  const { registerFirmware } = await import("../../server/firmware/store.ts");
   const ts = await startTestServer();
   const good = Bk7231Sim.start({
     chip: "bk7231n",

@@ -3,8 +3,8 @@
  * any role (created straight in KV, so the suite does not pay argon2id per
  * server), agent tokens and OpenBeken credentials issued the way an admin would.
  */
-import { issueAgentToken, issueDeviceCredential } from "../../server/db/tokens.ts";
-import { createSession, createUser, type Role } from "../../server/db/users.ts";
+import { issueAgentToken, issueDeviceCredential } from "../../server/auth/tokens.ts";
+import { createSession, createUser, type Role } from "../../server/auth/users.ts";
 import { SESSION_COOKIE } from "../../server/auth/middleware.ts";
 
 export interface TestSession {

@@ -3,7 +3,7 @@
  * each write leaves exactly one entry naming the signed-in actor, and a write refused midway leaves none.
  */
 import { assertEquals } from "@std/assert";
-import { listAudit } from "../../server/db/audit.ts";
+import { listAudit } from "../../server/kv/audit.ts";
 import { startOtaServer } from "../ota/fleet.ts";
 
 const json = (body: unknown, method = "POST"): RequestInit => ({

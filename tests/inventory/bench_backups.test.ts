@@ -1,6 +1,6 @@
 /** A unit flashed in two attempts keeps the first (stock) backup linked, not only the re-run's half-written one. */
 import { assertEquals } from "@std/assert";
-import { getUnit, upsertUnitFromBench } from "../../server/db/units.ts";
+import { getUnit, upsertUnitFromBench } from "../../server/inventory/units.ts";
 import { withTempDir } from "../helpers/tmp.ts";
 
 Deno.test("bench registration links earlier backups of the same MAC, oldest first, once each", async () => {
@@ -23,7 +23,7 @@ Deno.test("bench registration links earlier backups of the same MAC, oldest firs
 
 Deno.test("bench registration: a known MAC on a chip with another flash id, or on a second port of one batch, is refused", async () => {
   const { assertRejects } = await import("@std/assert");
-  const { UnitConflictError } = await import("../../server/db/units.ts");
+  const { UnitConflictError } = await import("../../server/inventory/units.ts");
   await withTempDir(async (dir) => {
     const kv = await Deno.openKv(`${dir}/kv`);
     try {

@@ -7,7 +7,7 @@ import {
   openBlobStream,
   putBlob,
   sha256Hex,
-} from "../../server/db/blobs.ts";
+} from "../../server/kv/blobs.ts";
 import { withTempDir } from "../helpers/tmp.ts";
 
 function randomBytes(n: number): Uint8Array {

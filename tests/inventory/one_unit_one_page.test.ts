@@ -5,8 +5,8 @@
  * to each other. Before: /units said "–"/"never seen", the unit page's table "– / –".
  */
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import { createUnit } from "../../server/db/units.ts";
-import { getUnitPresence } from "../../server/db/presence.ts";
+import { createUnit } from "../../server/inventory/units.ts";
+import { getUnitPresence } from "../../server/openbeken/presence.ts";
 import { ObkUnit } from "../energy/obk_unit.ts";
 import { waitFor } from "../helpers/net.ts";
 import { startTestServer } from "../helpers/server.ts";

@@ -91,7 +91,7 @@ Deno.test("pages: inventory with the rework audit, unit detail with its forms, f
 Deno.test("pages: an OpenBeken unit seen on MQTT but not in inventory can be added from the inventory page", async () => {
   const { startFleet } = await import("../ota/fleet.ts");
   const { waitFor } = await import("../helpers/net.ts");
-  const { getUnitPresence } = await import("../../server/db/presence.ts");
+  const { getUnitPresence } = await import("../../server/openbeken/presence.ts");
   const srv = await startOtaServer();
   const fleet = await startFleet(srv, 1, { firstIndex: 900 });
   try {

@@ -5,9 +5,9 @@
  */
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { ObkSimUnit } from "../../edge-agent/sim/openbeken.ts";
-import { calibrationHistory } from "../../server/db/calibration.ts";
-import { getUnitPresence } from "../../server/db/presence.ts";
-import { createUnit } from "../../server/db/units.ts";
+import { calibrationHistory } from "../../server/calibration/store.ts";
+import { getUnitPresence } from "../../server/openbeken/presence.ts";
+import { createUnit } from "../../server/inventory/units.ts";
 import { launchBrowser } from "../helpers/browser.ts";
 import { waitFor } from "../helpers/net.ts";
 import { startTestServer } from "../helpers/server.ts";

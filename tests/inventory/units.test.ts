@@ -13,7 +13,7 @@ import {
   unitsWithComponentState,
   updateUnit,
   upsertUnitFromBench,
-} from "../../server/db/units.ts";
+} from "../../server/inventory/units.ts";
 import { withKv } from "../helpers/tmp.ts";
 
 const mac = (i: number) =>

@@ -7,7 +7,7 @@ import { Buffer } from "node:buffer";
 import { launchBrowser } from "../helpers/browser.ts";
 import { waitFor } from "../helpers/net.ts";
 import { buildFakeRbl, fakeRblName } from "../../edge-agent/sim/obk-image.ts";
-import type { Rollout } from "../../server/db/ota.ts";
+import type { Rollout } from "../../server/ota/store.ts";
 import {
   json,
   NEW,

@@ -20,7 +20,7 @@ import {
   startOtaServer,
   uploadFirmware,
 } from "./fleet.ts";
-import { getUnitPresence } from "../../server/db/presence.ts";
+import { getUnitPresence } from "../../server/openbeken/presence.ts";
 
 /**
  * A unit driven by hand over MQTT: it announces itself like OpenBeken (will, `connected` online, uptime, ip) but

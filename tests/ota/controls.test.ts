@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "@std/assert";
-import { groupSizes, inWindow } from "../../server/db/ota.ts";
+import { groupSizes, inWindow } from "../../server/ota/store.ts";
 import { waitFor } from "../helpers/net.ts";
 import {
   countBy,

@@ -1,7 +1,7 @@
 import { assert, assertEquals } from "@std/assert";
 import { buildFakeRbl, buildFakeUartImage } from "../../edge-agent/sim/obk-image.ts";
-import { listFirmware, MAX_FIRMWARE_BYTES } from "../../server/db/firmware.ts";
-import { listAudit } from "../../server/db/audit.ts";
+import { listFirmware, MAX_FIRMWARE_BYTES } from "../../server/firmware/store.ts";
+import { listAudit } from "../../server/kv/audit.ts";
 import { startOtaServer } from "./fleet.ts";
 
 const post = (path: string, body: BodyInit, type = "application/octet-stream") => ({

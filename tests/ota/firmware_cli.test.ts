@@ -6,7 +6,7 @@
 import { assertEquals, assertMatch } from "@std/assert";
 import { buildFakeRbl, fakeRblName } from "../../edge-agent/sim/obk-image.ts";
 import { openKv } from "../../server/app.ts";
-import { listFirmware } from "../../server/db/firmware.ts";
+import { listFirmware } from "../../server/firmware/store.ts";
 
 async function admin(dir: string, ...args: string[]) {
   const out = await new Deno.Command(Deno.execPath(), {

@@ -1,12 +1,12 @@
 /** Shared setup for OTA tests: a test server with a fast rollout engine, simulated OpenBeken units registered in inventory. */
 import { defaultExtensions } from "../../server/extensions.ts";
-import { inventoryExtensions } from "../../server/api/inventory.ts";
-import { getUnitPresence } from "../../server/db/presence.ts";
+import { inventoryExtensions } from "../../server/inventory/extensions.ts";
+import { getUnitPresence } from "../../server/openbeken/presence.ts";
 import { type ObkBehaviour, ObkSimFleet } from "../../edge-agent/sim/openbeken.ts";
 import { buildFakeRbl, fakeRblName } from "../../edge-agent/sim/obk-image.ts";
 import { startTestServer, type TestServer, type TestServerOptions } from "../helpers/server.ts";
 import { waitFor } from "../helpers/net.ts";
-import type { OtaDevice, Rollout } from "../../server/db/ota.ts";
+import type { OtaDevice, Rollout } from "../../server/ota/store.ts";
 
 export const OLD = "1.18.299";
 export const NEW = "1.18.300";

@@ -22,7 +22,7 @@ import {
 } from "./fleet.ts";
 import { obkRequest } from "../../server/ota/obk_http.ts";
 import { deliverOverHttp, unitHttpTarget } from "../../server/ota/http_delivery.ts";
-import type { Rollout } from "../../server/db/ota.ts";
+import type { Rollout } from "../../server/ota/store.ts";
 
 const PASSWORD = "w3b pass, 32 chars at most!";
 

@@ -313,7 +313,7 @@ Deno.test("download trust: only the commanded unit's own URL, once; no public /f
     const anon = await fetch(`${srv.url}/fw/${fw.sha256}/x.rbl`, { redirect: "manual" });
     await anon.body?.cancel();
     assert(anon.status === 401 || anon.status === 302 || anon.status === 303, `anonymous /fw got ${anon.status}`);
-    const { putBlob } = await import("../../server/db/blobs.ts");
+    const { putBlob } = await import("../../server/kv/blobs.ts");
     const backup = await putBlob(srv.kv, new TextEncoder().encode("a customer's flash dump with Wi-Fi keys"));
     const b = await srv.api(`/fw/${backup.sha256}/backup.bin`);
     await b.body?.cancel();

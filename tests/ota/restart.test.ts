@@ -1,8 +1,8 @@
 import { assert, assertEquals } from "@std/assert";
 import { freePort, waitFor } from "../helpers/net.ts";
 import { withTempDir } from "../helpers/tmp.ts";
-import { OPEN_STATES } from "../../server/db/ota.ts";
-import { getUnitPresence } from "../../server/db/presence.ts";
+import { OPEN_STATES } from "../../server/ota/store.ts";
+import { getUnitPresence } from "../../server/openbeken/presence.ts";
 import type { Extension } from "../../server/context.ts";
 import {
   canaryAndRest,

@@ -7,7 +7,7 @@ import { assertEquals, assertMatch } from "@std/assert";
 import { Buffer } from "node:buffer";
 import { launchBrowser } from "../helpers/browser.ts";
 import { buildFakeRbl, fakeRblName } from "../../edge-agent/sim/obk-image.ts";
-import { listFirmware } from "../../server/db/firmware.ts";
+import { listFirmware } from "../../server/firmware/store.ts";
 import { NEW, startOtaServer } from "./fleet.ts";
 
 const rblFile = (bytes: Uint8Array, name = fakeRblName("BK7231N", NEW)) => ({

@@ -1,7 +1,7 @@
 /** Pages, JSON, CSV and the live SSE stream are gzip-compressed for clients that accept it; SSE events still arrive one by one. */
 import { assert, assertEquals } from "@std/assert";
 import { SESSION_COOKIE } from "../../server/auth/middleware.ts";
-import { commitParts, IngestCache, splitBatch } from "../../server/db/meters.ts";
+import { commitParts, IngestCache, splitBatch } from "../../server/meters/store.ts";
 import { testSession } from "../helpers/auth.ts";
 import { startTestServer } from "../helpers/server.ts";
 

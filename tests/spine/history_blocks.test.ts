@@ -1,6 +1,6 @@
 /**
- * Readings are stored in packed blocks (server/db/meters.ts) and compacted
- * from the ingest log into per-meter history blocks (server/db/history.ts).
+ * Readings are stored in packed blocks (server/meters/store.ts) and compacted
+ * from the ingest log into per-meter history blocks (server/history/store.ts).
  * These tests hold the storage to what the API promises: the same history
  * before and after compaction, nothing twice after a compaction that died
  * midway, blocks that any process can read, and KV's value limits respected.
@@ -8,8 +8,8 @@
 import { assertEquals, assertGreater, assertLessOrEqual } from "@std/assert";
 import { Decoder } from "../../shared/cbor.ts";
 import type { Reading } from "../../shared/telemetry.ts";
-import { compactLog, countHistory, listHistory, MAX_BLOCK_SPAN_MS, pruneHistory } from "../../server/db/history.ts";
-import { holdLease, releaseLease } from "../../server/db/leases.ts";
+import { compactLog, countHistory, listHistory, MAX_BLOCK_SPAN_MS, pruneHistory } from "../../server/history/store.ts";
+import { holdLease, releaseLease } from "../../server/kv/leases.ts";
 import {
   commitParts,
   getLatest,
@@ -20,7 +20,7 @@ import {
   packReadings,
   SLOT_METERS,
   splitBatch,
-} from "../../server/db/meters.ts";
+} from "../../server/meters/store.ts";
 import { withKv, withTempDir } from "../helpers/tmp.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { waitFor } from "../helpers/net.ts";

@@ -5,8 +5,8 @@
  * reader that keeps up gets a snapshot, then deltas that rebuild the same page.
  */
 import { assert, assertEquals, assertGreater, assertLessOrEqual } from "@std/assert";
-import { commitParts, IngestCache, splitBatch } from "../../server/db/meters.ts";
-import { LiveFeed, MeterFacts, pageOf, readFleet } from "../../server/live.ts";
+import { commitParts, IngestCache, splitBatch } from "../../server/meters/store.ts";
+import { LiveFeed, MeterFacts, pageOf, readFleet } from "../../server/meters/live.ts";
 import { SESSION_COOKIE } from "../../server/auth/middleware.ts";
 import { applyLiveDelta, DEFAULT_LIVE_QUERY, type LivePage } from "../../shared/fleet.ts";
 import type { Reading } from "../../shared/telemetry.ts";

@@ -4,7 +4,7 @@
  * rebuild exactly the next page; a meter's status follows its own interval.
  */
 import { assertEquals } from "@std/assert";
-import { type FleetMeter, type FleetState, pageOf } from "../../server/live.ts";
+import { type FleetMeter, type FleetState, pageOf } from "../../server/meters/live.ts";
 import {
   applyLiveDelta,
   DEFAULT_LIVE_QUERY,

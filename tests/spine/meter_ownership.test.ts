@@ -7,8 +7,8 @@
 import { assertEquals, assertGreater } from "@std/assert";
 import { BenchAgent } from "../../edge-agent/agent.ts";
 import { defaultBench, SimulatedBench } from "../../edge-agent/drivers/simulated.ts";
-import { listHistory } from "../../server/db/history.ts";
-import { REFUSED_NOT_OWNER } from "../../server/db/meters.ts";
+import { listHistory } from "../../server/history/store.ts";
+import { REFUSED_NOT_OWNER } from "../../server/meters/store.ts";
 import { createLogger } from "../../shared/log.ts";
 import { launchBrowser } from "../helpers/browser.ts";
 import { waitFor } from "../helpers/net.ts";

@@ -1,7 +1,7 @@
 import { assertEquals, assertGreater } from "@std/assert";
 import { BenchAgent } from "../../edge-agent/agent.ts";
 import { defaultBench, SimulatedBench } from "../../edge-agent/drivers/simulated.ts";
-import { countHistory } from "../../server/db/history.ts";
+import { countHistory } from "../../server/history/store.ts";
 import { createLogger } from "../../shared/log.ts";
 import type { FleetSnapshot } from "../../shared/fleet.ts";
 import { startTestServer } from "../helpers/server.ts";

@@ -6,8 +6,8 @@
 import { assertEquals, assertGreater } from "@std/assert";
 import { BenchAgent } from "../../edge-agent/agent.ts";
 import { defaultBench, SimulatedBench } from "../../edge-agent/drivers/simulated.ts";
-import { listHistory } from "../../server/db/history.ts";
-import { readIngestCounters } from "../../server/db/meters.ts";
+import { listHistory } from "../../server/history/store.ts";
+import { readIngestCounters } from "../../server/meters/store.ts";
 import { createLogger } from "../../shared/log.ts";
 import { startMosquitto } from "../helpers/mosquitto.ts";
 import { waitFor } from "../helpers/net.ts";

@@ -5,7 +5,7 @@
  */
 import { assertEquals, assertMatch, assertNotEquals } from "@std/assert";
 import { TelemetrySpool } from "../../edge-agent/uplink/spool.ts";
-import { commitParts, IngestCache, splitBatch } from "../../server/db/meters.ts";
+import { commitParts, IngestCache, splitBatch } from "../../server/meters/store.ts";
 import type { Reading } from "../../shared/telemetry.ts";
 import { withKv, withTempDir } from "../helpers/tmp.ts";
 

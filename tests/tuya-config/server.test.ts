@@ -6,8 +6,8 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { HttpFlashServer } from "../../edge-agent/flash/server-client.ts";
 import { sha256Hex } from "../../edge-agent/flash/jobs.ts";
-import { storeBackup } from "../../server/db/flash.ts";
-import { getStockConfig } from "../../server/db/stock_config.ts";
+import { storeBackup } from "../../server/flash/store.ts";
+import { getStockConfig } from "../../server/stock-config/store.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { launchBrowser } from "../helpers/browser.ts";
 import { bl0937Plug, dumpWith, tuyaMcuMeter9600 } from "./devices.ts";

@@ -1,6 +1,6 @@
 /** One site's energy: a day / week / month / year stacked per meter, its meters in that period, CSV export. */
 import type { PageProps, RouteHandler } from "../../../server/web/pages.ts";
-import { energyAt, isSiteName, listEnergyStates, rollupKey } from "../../../server/db/energy.ts";
+import { energyAt, isSiteName, listEnergyStates, rollupKey } from "../../../server/energy/store.ts";
 import { energyRanges, kwh } from "../../../components/EnergyPanels.tsx";
 import { type EnergyBreakdown, energyBreakdown, isPeriodKind, periodOf } from "../../../server/energy/period.ts";
 import { EnergyPeriodView } from "../../../components/EnergyPeriod.tsx";

@@ -1,8 +1,8 @@
 /** One meter's energy: a day / week / month / year, its OpenBeken presence, links to its live page, CSV export. */
 import type { PageProps, RouteHandler } from "../../../server/web/pages.ts";
-import { energyAt, rollupKey, stateKey, type StoredEnergyState } from "../../../server/db/energy.ts";
-import { type PresenceView, presenceView, type UnitPresence } from "../../../server/db/presence.ts";
-import { identityOfMeter } from "../../../server/db/unit_identity.ts";
+import { energyAt, rollupKey, stateKey, type StoredEnergyState } from "../../../server/energy/store.ts";
+import { type PresenceView, presenceView, type UnitPresence } from "../../../server/openbeken/presence.ts";
+import { identityOfMeter } from "../../../server/inventory/identity.ts";
 import { DeviceLinks, PresenceLine } from "../../../components/UnitPresence.tsx";
 import { DEVICE_ID } from "../../../shared/telemetry.ts";
 import { energyRanges, kwh } from "../../../components/EnergyPanels.tsx";

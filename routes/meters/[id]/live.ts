@@ -4,7 +4,7 @@
  * page of that meter is open, whatever the fleet's size.
  */
 import type { RouteHandler } from "../../../server/web/pages.ts";
-import { getLatest } from "../../../server/db/meters.ts";
+import { getLatest } from "../../../server/meters/store.ts";
 import { DEVICE_ID, type Reading } from "../../../shared/telemetry.ts";
 
 const KEEPALIVE_MS = 15_000;

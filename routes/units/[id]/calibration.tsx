@@ -1,6 +1,6 @@
 /** One unit's calibration history: every bench and deployed calibration, newest first. */
 import type { PageProps, RouteHandler } from "../../../server/web/pages.ts";
-import { type CalibrationEntry, calibrationHistory } from "../../../server/db/calibration.ts";
+import { type CalibrationEntry, calibrationHistory } from "../../../server/calibration/store.ts";
 
 interface Data {
   unitId: string;
