@@ -22,7 +22,7 @@ import {
   type EnergySample,
   newEnergyState,
 } from "./accounting.ts";
-import { rollUp, spreadSpan } from "./buckets.ts";
+import { bucketStart, LEVELS, rollUp, spreadSpan } from "./buckets.ts";
 import type { Zone } from "../../shared/zone.ts";
 
 const MAX_CHECKS = 90; // Deno KV: 100 checks per atomic commit
@@ -195,7 +195,10 @@ export class EnergyAccountant {
   }
 
   async #commitGroup(group: Map<string, EnergySample[]>): Promise<void> {
-    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+    // a meter's backlog may touch more rollup buckets than one commit may write (a spool replayed after a long
+    // outage): it is accounted and committed in parts, each within the limit, in sample order
+    let conflicts = 0;
+    while (group.size > 0) {
       const missing = [...group.keys()].filter((d) => !this.#cache.has(d));
       if (missing.length) {
         for (const [d, e] of await loadEnergyStates(this.kv, missing)) {
@@ -208,6 +211,8 @@ export class EnergyAccountant {
         versionstamp: string | null;
         rollups: ReturnType<typeof rollUp>;
         cost: number;
+        /** samples left for the next part (the write would exceed the mutation limit) */
+        rest: EnergySample[];
       }[] = [];
       const sites = new Map(await Promise.all([...group.keys()].map(async (d) => [d, await this.#siteOf(d)] as const)));
       for (const [deviceId, samples] of group) {
@@ -216,20 +221,45 @@ export class EnergyAccountant {
         let st: StoredEnergyState = cur.value ?? { ...newEnergyState(deviceId), site };
         const minutes = new Map<number, number>();
         let changed = cur.value === null || st.site !== site;
+        const perBucket = site ? 3 : 2;
+        const buckets = LEVELS.map(() => new Set<number>());
+        let cost = 2, taken = 0, wrote = false;
         for (const s of samples) {
           const r = accountSample(st, s, this.#opts);
-          if (r.state === st) continue;
-          changed = true;
-          st = { ...r.state, site };
-          for (const sp of r.spans) {
-            for (const [m, mwh] of spreadSpan(sp, this.o.zone)) minutes.set(m, (minutes.get(m) ?? 0) + mwh);
+          if (r.state !== st) {
+            const spread = new Map<number, number>();
+            for (const sp of r.spans) {
+              for (const [m, mwh] of spreadSpan(sp, this.o.zone)) spread.set(m, (spread.get(m) ?? 0) + mwh);
+            }
+            const added = LEVELS.map(() => new Set<number>());
+            for (const m of spread.keys()) {
+              LEVELS.forEach((l, i) => {
+                const k = l === "minute" ? m : bucketStart(l, m, this.o.zone);
+                if (!buckets[i].has(k)) added[i].add(k);
+              });
+            }
+            const more = added.reduce((n, a) => n + a.size, 0) * perBucket;
+            if (wrote && cost + more > MAX_MUTATIONS) break;
+            cost += more;
+            added.forEach((a, i) => a.forEach((k) => buckets[i].add(k)));
+            changed = wrote = true;
+            st = { ...r.state, site };
+            for (const [m, mwh] of spread) minutes.set(m, (minutes.get(m) ?? 0) + mwh);
           }
+          taken++;
         }
-        if (!changed) continue;
+        if (!changed) {
+          group.delete(deviceId); // nothing to write: these samples were replays or duplicates
+          continue;
+        }
         const rollups = rollUp(minutes, this.o.zone);
-        let cost = 2;
-        for (const m of rollups.values()) cost += m.size * (site ? 3 : 2);
-        writes.push({ next: { ...st, site }, versionstamp: cur.versionstamp, rollups, cost });
+        writes.push({
+          next: { ...st, site },
+          versionstamp: cur.versionstamp,
+          rollups,
+          cost,
+          rest: samples.slice(taken),
+        });
       }
       let failed = false;
       let k = 0;
@@ -248,7 +278,8 @@ export class EnergyAccountant {
         if (res.ok) {
           for (const w of part) {
             this.#cache.set(w.next.deviceId, { value: w.next, versionstamp: res.versionstamp });
-            group.delete(w.next.deviceId);
+            if (w.rest.length > 0) group.set(w.next.deviceId, w.rest);
+            else group.delete(w.next.deviceId);
           }
         } else {
           // another instance moved some of these meters on: re-read them and account again
@@ -256,9 +287,11 @@ export class EnergyAccountant {
           failed = true;
         }
       }
-      if (!failed) return;
-      // devices whose write succeeded left the group; unchanged ones are harmless to re-run
+      // devices whose write succeeded left the group (or kept only their next part)
+      if (failed && ++conflicts >= MAX_ATTEMPTS) {
+        this.o.log.error("energy commit kept conflicting", { devices: group.size });
+        return;
+      }
     }
-    this.o.log.error("energy commit kept conflicting", { devices: group.size });
   }
 }

@@ -77,3 +77,34 @@ Deno.test("idle() commits what waits for its window without waiting", async () =
     assertGreater(10_000, performance.now() - t0);
   });
 });
+
+Deno.test("a replayed backlog spanning hours for one meter is committed in parts, never one commit over KV's limit", async () => {
+  await withTempDir(async (dir) => {
+    const kv = await Deno.openKv(`${dir}/e.kv`);
+    const lines: string[] = [];
+    const log = createLogger({ level: "error", sink: (l) => lines.push(l) });
+    const acc = new EnergyAccountant(kv, { log, coalesceMs: 0 });
+    try {
+      // a spool replay after a long outage: a reading every 3 hours for 31 days (360 W), in one go; each 3-hour span
+      // is spread over its 180 minutes, so one meter's backlog touches ~45,000 minute buckets
+      const backlog: EnergySample[] = [];
+      for (let k = 0; k <= 248; k++) {
+        backlog.push({
+          deviceId: "m0",
+          ts: T0 + k * 3 * 3_600_000,
+          powerW: 360,
+          counterWh: 500 + k * 1080,
+          hasCounter: true,
+        });
+      }
+      acc.submit(backlog);
+      await acc.idle();
+      assertEquals(lines.filter((l) => l.includes('"level":"error"')), []);
+      const month = await energySeries(kv, "unit", "m0", "day", T0 - 86_400_000, T0 + 40 * 86_400_000);
+      assertEquals(month.reduce((s, p) => s + p.wh, 0), 248 * 1080);
+    } finally {
+      await acc.stop();
+      kv.close();
+    }
+  });
+});
