@@ -64,24 +64,27 @@ export const handler: RouteHandler<AccountData> = {
     if (f.data.password !== f.data.again) return again("The two new passwords differ.", 400, "again");
     if (!p.mustChangePassword) {
       const address = clientAddress(ctx.hono);
-      const check = await loginGateOf(ctx.app).run(
+      const check = await loginGateOf(ctx.server).run(
         loginKeys(p.username, address),
-        () => checkLogin(ctx.app.kv, p.username, f.data.current, address),
+        () => checkLogin(ctx.server.kv, p.username, f.data.current, address),
       );
       if (check === "busy") return again("Too many attempts right now; try again in a minute.", 429);
       if (!check.ok) {
-        ctx.app.log.warn("password change refused", { user: p.username, reason: check.reason });
+        ctx.server.log.warn("password change refused", { user: p.username, reason: check.reason });
         return check.reason === "locked"
           ? again("Too many failed attempts; try again in 15 minutes.", 429)
           : again("The current password is wrong.", 401, "current");
       }
     }
-    await setPassword(ctx.app.kv, p.username, f.data.password); // ends every session of this account
-    const { token } = await createSession(ctx.app.kv, p.username);
-    ctx.app.log.info("password changed", { user: p.username });
+    await setPassword(ctx.server.kv, p.username, f.data.password); // ends every session of this account
+    const { token } = await createSession(ctx.server.kv, p.username);
+    ctx.server.log.info("password changed", { user: p.username });
     return new Response(null, {
       status: 303,
-      headers: { location: "/account?changed", "set-cookie": sessionCookie(ctx.req, token, ctx.app.config.trustProxy) },
+      headers: {
+        location: "/account?changed",
+        "set-cookie": sessionCookie(ctx.req, token, ctx.server.config.trustProxy),
+      },
     });
   },
 };

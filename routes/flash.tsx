@@ -48,7 +48,7 @@ async function load(
 
 export const handler: RouteHandler<Data> = {
   async GET(ctx) {
-    return ctx.render(await load(ctx.app, ctx.req));
+    return ctx.render(await load(ctx.server, ctx.req));
   },
   async POST(ctx) {
     const form = await ctx.req.formData().catch(() => new FormData());
@@ -57,7 +57,7 @@ export const handler: RouteHandler<Data> = {
       if (!FLASH_JOB_KINDS.includes(kind)) {
         throw new FlashJobError("choose what to do: backup, flash or provision", 400);
       }
-      const job = await startFlashJob(ctx.app, {
+      const job = await startFlashJob(ctx.server, {
         agentId: String(form.get("agentId") ?? ""),
         kind,
         ports: form.getAll("port").map(String),
@@ -65,7 +65,7 @@ export const handler: RouteHandler<Data> = {
       }, actorOf(ctx.req));
       return ctx.render(
         await load(
-          ctx.app,
+          ctx.server,
           ctx.req,
           `job ${job.jobId} sent: ${job.kind} on ${job.ports.join(", ")}`,
           true,
@@ -74,7 +74,7 @@ export const handler: RouteHandler<Data> = {
       );
     } catch (e) {
       if (!(e instanceof FlashJobError)) throw e;
-      return ctx.render(await load(ctx.app, ctx.req, `not started: ${e.message}`), {
+      return ctx.render(await load(ctx.server, ctx.req, `not started: ${e.message}`), {
         status: e.status,
       });
     }

@@ -11,7 +11,7 @@ import LiveFleet from "../islands/LiveFleet.tsx";
 export const handler: RouteHandler<LivePage | { error: string }> = async (ctx) => {
   const q = parseLiveQuery(ctx.url.searchParams);
   if ("error" in q) return ctx.render({ error: q.error }, { status: 400 });
-  const { feed } = liveOf(ctx.app.kv);
+  const { feed } = liveOf(ctx.server.kv);
   return ctx.render(feed.page(await feed.fleet(), q));
 };
 

@@ -37,7 +37,7 @@ export const handler: RouteHandler<LoginData> = {
     }
     const csrf = readCookie(ctx.hono, LOGIN_CSRF_COOKIE) ?? randomSecret(18);
     return ctx.render({ csrf, next }, {
-      headers: { "set-cookie": loginCsrfCookie(ctx.req, csrf, ctx.app.config.trustProxy) },
+      headers: { "set-cookie": loginCsrfCookie(ctx.req, csrf, ctx.server.config.trustProxy) },
     });
   },
   async POST(ctx) {
@@ -48,22 +48,22 @@ export const handler: RouteHandler<LoginData> = {
     const again = (error: string, status: number, username?: string) =>
       ctx.render({ csrf: fresh, next: safeNext(f.data?.next), error, username }, {
         status,
-        headers: { "set-cookie": loginCsrfCookie(ctx.req, fresh, ctx.app.config.trustProxy) },
+        headers: { "set-cookie": loginCsrfCookie(ctx.req, fresh, ctx.server.config.trustProxy) },
       });
     if (!f.success) return again("Fill in user name and password.", 400);
     if (!cookie || !timingSafeEqual(cookie, f.data._csrf)) return again("The form expired; please sign in again.", 403);
     const address = clientAddress(ctx.hono);
-    const r = await loginGateOf(ctx.app).run(
+    const r = await loginGateOf(ctx.server).run(
       loginKeys(f.data.username, address),
-      () => checkLogin(ctx.app.kv, f.data.username, f.data.password, address),
+      () => checkLogin(ctx.server.kv, f.data.username, f.data.password, address),
     );
     if (r === "busy") {
-      ctx.app.log.warn("sign-in refused: too many attempts in flight", { address });
+      ctx.server.log.warn("sign-in refused: too many attempts in flight", { address });
       return again("Too many sign-in attempts right now; try again in a minute.", 429, f.data.username);
     }
     if (!r.ok) {
       // the name only when it is one: people type passwords into the name field
-      ctx.app.log.warn("sign-in failed", {
+      ctx.server.log.warn("sign-in failed", {
         user: USERNAME.test(f.data.username) ? f.data.username : "(not a user name)",
         reason: r.reason,
         address,
@@ -72,15 +72,15 @@ export const handler: RouteHandler<LoginData> = {
         ? again("Too many failed attempts; try again in 15 minutes.", 429, f.data.username)
         : again("Wrong user name or password.", 401, f.data.username);
     }
-    const { token } = await createSession(ctx.app.kv, r.user.username);
+    const { token } = await createSession(ctx.server.kv, r.user.username);
     if (r.user.mustChangePassword) {
       // the one-time password has been used (checkLogin made it unusable): remove its file
-      await Deno.remove(`${ctx.app.config.dataDir}/${BOOTSTRAP_FILE}`).catch(() => {});
+      await Deno.remove(`${ctx.server.config.dataDir}/${BOOTSTRAP_FILE}`).catch(() => {});
     }
-    ctx.app.log.info("signed in", { user: r.user.username, role: r.user.role });
+    ctx.server.log.info("signed in", { user: r.user.username, role: r.user.role });
     // a one-time password leads to choosing a new password before anything else
     const headers = new Headers({ location: r.user.mustChangePassword ? "/account" : safeNext(f.data.next) });
-    headers.append("set-cookie", sessionCookie(ctx.req, token, ctx.app.config.trustProxy));
+    headers.append("set-cookie", sessionCookie(ctx.req, token, ctx.server.config.trustProxy));
     headers.append("set-cookie", `${LOGIN_CSRF_COOKIE}=; Path=/login; Max-Age=0`);
     return new Response(null, { status: 303, headers });
   },

@@ -11,10 +11,10 @@ export const handler: RouteHandler<{ csrf: string; username: string }> = {
   },
   async POST(ctx) {
     const token = authOf(ctx.req).sessionToken;
-    if (token) await deleteSession(ctx.app.kv, token);
+    if (token) await deleteSession(ctx.server.kv, token);
     return new Response(null, {
       status: 303,
-      headers: { location: "/login", "set-cookie": clearSessionCookie(ctx.req, ctx.app.config.trustProxy) },
+      headers: { location: "/login", "set-cookie": clearSessionCookie(ctx.req, ctx.server.config.trustProxy) },
     });
   },
 };

@@ -43,13 +43,13 @@ const str = (f: FormData, k: string) => {
 
 export const handler: RouteHandler<AdminData> = {
   async GET(ctx) {
-    return ctx.render(await page(ctx.app, ctx.req));
+    return ctx.render(await page(ctx.server, ctx.req));
   },
   async POST(ctx) {
     const f = await ctx.req.formData().catch(() => new FormData());
     const me = authOf(ctx.req).principal;
     const by = me?.kind === "user" ? me.username : "?";
-    const a = ctx.app;
+    const a = ctx.server;
     try {
       let extra: Partial<AdminData> = {};
       switch (str(f, "action")) {

@@ -34,11 +34,11 @@ interface Data {
 }
 
 export const handler: RouteHandler<Data> = async (ctx) => {
-  const zone = ctx.app.config.zone;
-  const now = ctx.app.clock.now();
+  const zone = ctx.server.config.zone;
+  const now = ctx.server.clock.now();
   const kind = ctx.url.searchParams.get("period");
   const period = periodOf(zone, isPeriodKind(kind) ? kind : "day", ctx.url.searchParams.get("date"), now);
-  const fleet = await fleetEnergy(ctx.app.kv, now, zone);
+  const fleet = await fleetEnergy(ctx.server.kv, now, zone);
   const rawOffset = ctx.url.searchParams.get("offset") ?? "0";
   const offset = /^\d{1,9}$/.test(rawOffset) ? Number(rawOffset) : 0;
   const units = [...fleet.units]
@@ -46,12 +46,12 @@ export const handler: RouteHandler<Data> = async (ctx) => {
     .slice(offset, offset + PAGE);
   const shown = new Set(units.map((u) => u.deviceId));
   const presence: Data["presence"] = {};
-  for (const p of await listUnitPresence(ctx.app.kv)) {
+  for (const p of await listUnitPresence(ctx.server.kv)) {
     if (shown.has(p.deviceId)) presence[p.deviceId] = { online: isUnitOnline(p, fleet.at), version: p.version };
   }
-  const b = await energyBreakdown(ctx.app.kv, zone, "fleet", "all", period, now);
+  const b = await energyBreakdown(ctx.server.kv, zone, "fleet", "all", period, now);
   const siteKeys = fleet.sites.map((s) => periodKeys("site", s.site, period, zone));
-  const flat = await energyAt(ctx.app.kv, siteKeys.flat());
+  const flat = await energyAt(ctx.server.kv, siteKeys.flat());
   const siteKwh: Record<string, number> = {};
   let at = 0;
   fleet.sites.forEach((s, i) => {
@@ -66,7 +66,7 @@ export const handler: RouteHandler<Data> = async (ctx) => {
     b,
     siteKwh,
     presence,
-    zone: await getEnergyZone(ctx.app.kv),
+    zone: await getEnergyZone(ctx.server.kv),
     fixedOffsetMin: zone.fixedOffsetMin,
     tz: zone,
   });

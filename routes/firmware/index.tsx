@@ -16,13 +16,13 @@ interface Data {
 
 const common = (ctx: RouteContext<Data>) => ({
   csrf: csrfTokenOf(ctx.req),
-  now: ctx.app.clock.now(),
-  zoneName: ctx.app.config.zone.name,
+  now: ctx.server.clock.now(),
+  zoneName: ctx.server.config.zone.name,
 });
 
 export const handler: RouteHandler<Data> = {
   async GET(ctx) {
-    return ctx.render({ firmware: await listFirmware(ctx.app.kv), ...common(ctx) });
+    return ctx.render({ firmware: await listFirmware(ctx.server.kv), ...common(ctx) });
   },
   async POST(ctx) {
     const up = await parseUpload(ctx.req);
@@ -32,7 +32,7 @@ export const handler: RouteHandler<Data> = {
       status = up.status;
     } else {
       try {
-        const r = await registerFirmware(ctx.app.kv, { ...up, by: actorOf(ctx.req), now: ctx.app.clock.now() });
+        const r = await registerFirmware(ctx.server.kv, { ...up, by: actorOf(ctx.req), now: ctx.server.clock.now() });
         message = r.existed
           ? `${r.firmware.filename} was already registered`
           : `registered ${r.firmware.filename} (${r.firmware.kind}, ${r.firmware.platform} ${r.firmware.version})`;
@@ -43,7 +43,7 @@ export const handler: RouteHandler<Data> = {
         status = 422;
       }
     }
-    return ctx.render({ firmware: await listFirmware(ctx.app.kv), message, ok, ...common(ctx) }, { status });
+    return ctx.render({ firmware: await listFirmware(ctx.server.kv), message, ok, ...common(ctx) }, { status });
   },
 };
 

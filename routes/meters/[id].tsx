@@ -24,10 +24,10 @@ interface Data {
 export const handler: RouteHandler<Data> = async (ctx) => {
   const id = ctx.params.id;
   if (!DEVICE_ID.test(id)) return new Response("invalid meter id", { status: 400 });
-  const latest = await getLatest(ctx.app.kv, id);
-  const energy = (await ctx.app.kv.get<StoredEnergyState>(stateKey(id))).value;
-  const ident = await identityOfMeter(ctx.app.kv, id);
-  const zone = ctx.app.config.zone;
+  const latest = await getLatest(ctx.server.kv, id);
+  const energy = (await ctx.server.kv.get<StoredEnergyState>(stateKey(id))).value;
+  const ident = await identityOfMeter(ctx.server.kv, id);
+  const zone = ctx.server.config.zone;
   return ctx.render({
     deviceId: id,
     latest,
@@ -35,7 +35,7 @@ export const handler: RouteHandler<Data> = async (ctx) => {
     zoneName: zone.name,
     fixedOffsetMin: zone.fixedOffsetMin,
     unitId: ident.unit?.id ?? null,
-    presence: ident.presence || ident.unit ? presenceView(ident.presence, ident.unit, ctx.app.clock.now()) : null,
+    presence: ident.presence || ident.unit ? presenceView(ident.presence, ident.unit, ctx.server.clock.now()) : null,
   }, { status: latest || ident.presence ? 200 : 404 });
 };
 

@@ -9,10 +9,10 @@ import { EmptyState } from "../../components/ui.tsx";
 type Data = (RolloutView & { csrf: string; now: number; zoneName: string }) | null;
 
 export const handler: RouteHandler<Data> = async (ctx) => {
-  const now = ctx.app.clock.now();
-  const v = await rolloutView(ctx.app.kv, ctx.params.id, now);
+  const now = ctx.server.clock.now();
+  const v = await rolloutView(ctx.server.kv, ctx.params.id, now);
   if (!v) return ctx.render(null, { status: 404 });
-  return ctx.render({ ...v, csrf: csrfTokenOf(ctx.req), now, zoneName: ctx.app.config.zone.name });
+  return ctx.render({ ...v, csrf: csrfTokenOf(ctx.req), now, zoneName: ctx.server.config.zone.name });
 };
 
 export default function RolloutPage({ data }: PageProps<Data>) {

@@ -139,12 +139,12 @@ export function bodyFrom(v: FormValues) {
 
 async function pageData(ctx: RouteContext<Data>) {
   return {
-    rollouts: await listRollouts(ctx.app.kv),
-    firmware: (await listFirmware(ctx.app.kv)).filter((f) => f.otaAllowed),
+    rollouts: await listRollouts(ctx.server.kv),
+    firmware: (await listFirmware(ctx.server.kv)).filter((f) => f.otaAllowed),
     csrf: csrfTokenOf(ctx.req),
-    zoneName: ctx.app.config.zone.name,
-    zone: ctx.app.config.zone,
-    now: ctx.app.clock.now(),
+    zoneName: ctx.server.config.zone.name,
+    zone: ctx.server.config.zone,
+    now: ctx.server.clock.now(),
   };
 }
 
@@ -161,7 +161,7 @@ export const handler: RouteHandler<Data> = {
     const base = await pageData(ctx);
     try {
       const body = bodyFrom(values);
-      const p = await previewRolloutFrom(ctx.app.kv, body);
+      const p = await previewRolloutFrom(ctx.server.kv, body);
       const preview = { ...p, stamp: `${p.count}:${await digest(p.units.map((u) => u.unitId).join(","))}` };
       if (step !== "start") return ctx.render({ ...base, values, preview });
       if (preview.count === 0) {
@@ -177,11 +177,11 @@ export const handler: RouteHandler<Data> = {
         }, { status: 409 });
       }
       const r = await createRolloutFrom(
-        ctx.app.kv,
+        ctx.server.kv,
         body,
-        ctx.app.clock.now(),
+        ctx.server.clock.now(),
         ctx.url.origin,
-        ctx.app.config.zone,
+        ctx.server.config.zone,
         actorOf(ctx.req),
       );
       return new Response(null, { status: 303, headers: { location: `/rollouts/${r.id}` } });

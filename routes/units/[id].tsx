@@ -79,7 +79,7 @@ async function load(kv: Deno.Kv, id: string, req: Request, now: number, message?
 
 export const handler: RouteHandler<Data> = {
   async GET(ctx) {
-    const d = await load(ctx.app.kv, ctx.params.id, ctx.req, ctx.app.clock.now());
+    const d = await load(ctx.server.kv, ctx.params.id, ctx.req, ctx.server.clock.now());
     return ctx.render(d, { status: d.unit ? 200 : 404 });
   },
   /** the page's forms: log a rework step, edit placement fields, or store/remove the unit's web password */
@@ -92,17 +92,17 @@ export const handler: RouteHandler<Data> = {
       const s = (k: string) => String(form.get(k) ?? "").trim();
       // who and when: the signed-in user and the server clock, never a form field
       const actor = actorOf(ctx.req);
-      const now = ctx.app.clock.now();
+      const now = ctx.server.clock.now();
       const onBehalfOf = s("onBehalfOf") || undefined;
       if (s("form") === "restore") {
         // one of this unit's backups, written back at a bench: a restore job to that bench agent
-        const unit = await getUnit(ctx.app.kv, id);
+        const unit = await getUnit(ctx.server.kv, id);
         if (!unit) throw new UnitInputError(`no such unit ${id}`);
         const backup = s("backup");
         if (!unit.backups.some((b) => b.backupId === backup)) throw new UnitInputError("not a backup of this unit");
         const [agentId, ...port] = s("target").split(" ");
         try {
-          const job = await startFlashJob(ctx.app, {
+          const job = await startFlashJob(ctx.server, {
             agentId,
             kind: "restore",
             ports: [port.join(" ")],
@@ -118,7 +118,7 @@ export const handler: RouteHandler<Data> = {
         const [agentId, ...port] = s("target").split(" ");
         const num = (k: string) => (s(k) === "" ? NaN : Number(s(k)));
         try {
-          const { job, record } = await calibrateAtBench(ctx.app, {
+          const { job, record } = await calibrateAtBench(ctx.server, {
             agentId,
             port: port.join(" "),
             unitId: id,
@@ -132,7 +132,7 @@ export const handler: RouteHandler<Data> = {
       } else if (s("form") === "calibrate") {
         // a deployed OpenBeken unit: VoltageSet/CurrentSet/PowerSet over MQTT, checked on its next readings;
         // who is the signed-in user, when is the server clock
-        const unit = await getUnit(ctx.app.kv, id);
+        const unit = await getUnit(ctx.server.kv, id);
         if (!unit) throw new UnitInputError(`no such unit ${id}`);
         const num = (k: string) => (s(k) === "" ? NaN : Number(s(k)));
         const reference = { voltage: num("volts"), current: num("amps"), power: num("watts") };
@@ -143,7 +143,7 @@ export const handler: RouteHandler<Data> = {
         }
         try {
           const e = await calibrateDeployedUnit(
-            ctx.app,
+            ctx.server,
             unit,
             { reference, note: s("note") || undefined },
             actorOf(ctx.req),
@@ -156,16 +156,16 @@ export const handler: RouteHandler<Data> = {
         }
       } else if (s("form") === "web-password") {
         if (s("clear")) {
-          await clearUnitWebPassword(ctx.app.kv, id, { by: actor, now });
+          await clearUnitWebPassword(ctx.server.kv, id, { by: actor, now });
           message = "web password removed";
         } else {
           // not trimmed: a password may have spaces
-          const key = await sealingKey({ dataDir: ctx.app.config.dataDir, env: ctx.app.config.secretsKey });
-          await setUnitWebPassword(ctx.app.kv, key, id, String(form.get("webPassword") ?? ""), { by: actor, now });
+          const key = await sealingKey({ dataDir: ctx.server.config.dataDir, env: ctx.server.config.secretsKey });
+          await setUnitWebPassword(ctx.server.kv, key, id, String(form.get("webPassword") ?? ""), { by: actor, now });
           message = "web password stored (sealed; it is not shown again)";
         }
       } else if (s("form") === "rework") {
-        const e = await appendRework(ctx.app.kv, id, {
+        const e = await appendRework(ctx.server.kv, id, {
           component: s("component"),
           action: s("action") as never,
           reason: s("reason"),
@@ -178,7 +178,7 @@ export const handler: RouteHandler<Data> = {
         message = `logged: ${e.component} ${e.action}`;
       } else {
         const opt = (k: string) => (s(k) === "" ? null : s(k));
-        await updateUnit(ctx.app.kv, id, {
+        await updateUnit(ctx.server.kv, id, {
           site: opt("site"),
           location: opt("location"),
           circuit: opt("circuit"),
@@ -194,7 +194,7 @@ export const handler: RouteHandler<Data> = {
       }
       message = `not saved: ${e.message}`;
     }
-    const d = await load(ctx.app.kv, id, ctx.req, ctx.app.clock.now(), message);
+    const d = await load(ctx.server.kv, id, ctx.req, ctx.server.clock.now(), message);
     return ctx.render(d, { status: d.unit ? (message.startsWith("not saved") ? 400 : 200) : 404 });
   },
 };

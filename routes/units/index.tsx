@@ -88,20 +88,20 @@ async function load(kv: Deno.Kv, url: URL, csrf: string, now: number, message?: 
 
 export const handler: RouteHandler<Data> = {
   async GET(ctx) {
-    return ctx.render(await load(ctx.app.kv, ctx.url, csrfTokenOf(ctx.req), ctx.app.clock.now()));
+    return ctx.render(await load(ctx.server.kv, ctx.url, csrfTokenOf(ctx.req), ctx.server.clock.now()));
   },
   /** "Add to inventory" for a unit seen on MQTT */
   async POST(ctx) {
     const form = await ctx.req.formData().catch(() => new FormData());
     const topic = String(form.get("adopt") ?? "");
-    const p = topic ? await getUnitPresence(ctx.app.kv, topic) : null;
+    const p = topic ? await getUnitPresence(ctx.server.kv, topic) : null;
     if (!p) {
       return ctx.render(
         await load(
-          ctx.app.kv,
+          ctx.server.kv,
           ctx.url,
           csrfTokenOf(ctx.req),
-          ctx.app.clock.now(),
+          ctx.server.clock.now(),
           `no OpenBeken unit ${topic} has been seen`,
         ),
         { status: 400 },
@@ -109,14 +109,14 @@ export const handler: RouteHandler<Data> = {
     }
     try {
       const u = await createUnit(
-        ctx.app.kv,
+        ctx.server.kv,
         {
           topic: p.topic,
           mac: p.mac && p.mac.length === 17 ? p.mac : null,
           chip: p.chip,
           tags: [],
         },
-        { by: actorOf(ctx.req), reason: "adopted from MQTT", now: ctx.app.clock.now() },
+        { by: actorOf(ctx.req), reason: "adopted from MQTT", now: ctx.server.clock.now() },
         {
           action: "unit.adopt",
           details: { topic: p.topic },
@@ -126,7 +126,7 @@ export const handler: RouteHandler<Data> = {
     } catch (e) {
       if (!(e instanceof UnitInputError || e instanceof UnitConflictError)) throw e;
       return ctx.render(
-        await load(ctx.app.kv, ctx.url, csrfTokenOf(ctx.req), ctx.app.clock.now(), `not added: ${e.message}`),
+        await load(ctx.server.kv, ctx.url, csrfTokenOf(ctx.req), ctx.server.clock.now(), `not added: ${e.message}`),
         {
           status: 400,
         },

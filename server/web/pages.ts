@@ -20,7 +20,8 @@ export interface RouteContext<T = unknown> {
   req: Request;
   url: URL;
   params: Record<string, string>;
-  app: ServerContext;
+  /** the server: KV, config, clock, log, MQTT (the Hono app is not here; `hono` is the request context) */
+  server: ServerContext;
   /** the Hono context, for cookies and auth state */
   hono: Context<AppEnv>;
   render(data: T, init?: { status?: number; headers?: HeadersInit }): Response;
@@ -98,7 +99,7 @@ export async function mountPages(app: App, ctx: ServerContext, root: URL, island
           req: c.req.raw,
           url,
           params: c.req.param() as Record<string, string>,
-          app: ctx,
+          server: ctx,
           hono: c,
           render(data, init) {
             if (!Page) throw new Error(`${file} has no default export to render`);

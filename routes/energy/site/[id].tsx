@@ -19,17 +19,17 @@ interface Data {
 export const handler: RouteHandler<Data> = async (ctx) => {
   const site = ctx.params.id;
   if (!isSiteName(site)) return new Response("invalid site", { status: 400 });
-  const zone = ctx.app.config.zone;
-  const now = ctx.app.clock.now();
+  const zone = ctx.server.config.zone;
+  const now = ctx.server.clock.now();
   const ranges = energyRanges(zone, now);
-  const [todayWh, monthWh] = await energyAt(ctx.app.kv, [
+  const [todayWh, monthWh] = await energyAt(ctx.server.kv, [
     rollupKey("site", site, "day", ranges.dayStart),
     rollupKey("site", site, "month", ranges.monthStart),
   ]);
-  const members = (await listEnergyStates(ctx.app.kv)).filter((s) => s.site === site).map((s) => s.deviceId).sort();
+  const members = (await listEnergyStates(ctx.server.kv)).filter((s) => s.site === site).map((s) => s.deviceId).sort();
   const kind = ctx.url.searchParams.get("period");
   const period = periodOf(zone, isPeriodKind(kind) ? kind : "day", ctx.url.searchParams.get("date"), now);
-  const b = await energyBreakdown(ctx.app.kv, zone, "site", site, period, now);
+  const b = await energyBreakdown(ctx.server.kv, zone, "site", site, period, now);
   return ctx.render({ site, todayWh, monthWh, members, b, fixedOffsetMin: zone.fixedOffsetMin, now });
 };
 

@@ -27,20 +27,20 @@ interface Data {
 export const handler: RouteHandler<Data> = async (ctx) => {
   const id = ctx.params.id;
   if (!DEVICE_ID.test(id)) return new Response("invalid meter id", { status: 400 });
-  const zone = ctx.app.config.zone;
-  const now = ctx.app.clock.now();
+  const zone = ctx.server.config.zone;
+  const now = ctx.server.clock.now();
   const ranges = energyRanges(zone, now);
-  const [todayWh, monthWh] = await energyAt(ctx.app.kv, [
+  const [todayWh, monthWh] = await energyAt(ctx.server.kv, [
     rollupKey("unit", id, "day", ranges.dayStart),
     rollupKey("unit", id, "month", ranges.monthStart),
   ]);
-  const state = (await ctx.app.kv.get<StoredEnergyState>(stateKey(id))).value;
-  const ident = await identityOfMeter(ctx.app.kv, id);
+  const state = (await ctx.server.kv.get<StoredEnergyState>(stateKey(id))).value;
+  const ident = await identityOfMeter(ctx.server.kv, id);
   const presence = ident.presence;
   const view = presence || ident.unit ? presenceView(presence, ident.unit, now) : null;
   const kind = ctx.url.searchParams.get("period");
   const period = periodOf(zone, isPeriodKind(kind) ? kind : "day", ctx.url.searchParams.get("date"), now);
-  const b = await energyBreakdown(ctx.app.kv, zone, "unit", id, period, now);
+  const b = await energyBreakdown(ctx.server.kv, zone, "unit", id, period, now);
   return ctx.render({ id, state, todayWh, monthWh, presence, view, unitId: ident.unit?.id ?? null, b, tz: zone, now }, {
     status: state || presence ? 200 : 404,
   });

@@ -12,7 +12,7 @@ const KEEPALIVE_MS = 15_000;
 export const handler: RouteHandler = async (ctx) => {
   const id = ctx.params.id;
   if (!DEVICE_ID.test(id)) return Response.json({ error: "invalid meter id" }, { status: 400 });
-  const { bus, clock, kv } = ctx.app;
+  const { bus, clock, kv } = ctx.server;
   const enc = new TextEncoder();
   const offs: (() => void)[] = [];
   let timer: ReturnType<typeof setInterval> | undefined;

@@ -8,7 +8,7 @@ interface Data {
 }
 
 export const handler: RouteHandler<Data> = async (ctx) => {
-  const history = await calibrationHistory(ctx.app.kv, ctx.params.id);
+  const history = await calibrationHistory(ctx.server.kv, ctx.params.id);
   return ctx.render({ unitId: ctx.params.id, history: history.reverse() });
 };
 
