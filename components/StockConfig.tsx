@@ -38,103 +38,111 @@ function StockConfigBody({ config, showSha }: { config: StockConfig | null; show
         {showSha ? <code>{config.sha256.slice(0, 12)}</code> : "(stored)"}, Tuya store at 0x{r.storeOffset.toString(16)}
         {r.complete ? "" : <span class="badge warn">partial: {r.problems.length} problem(s)</span>}
       </p>
-      <table data-testid="stock-summary">
-        <tbody>
-          <tr>
-            <th>Module</th>
-            <td>{r.module ?? "–"}{r.chip ? ` (${r.chip})` : ""}</td>
-          </tr>
-          <tr>
-            <th>Product key</th>
-            <td>
-              <code>{r.productKey ?? "–"}</code>
-              {r.firmwareKey && r.firmwareKey !== r.productKey
-                ? (
-                  <>
-                    , firmware key <code>{r.firmwareKey}</code>
-                  </>
-                )
-                : ""}
-            </td>
-          </tr>
-          <tr>
-            <th>Versions</th>
-            <td>
-              Wi-Fi {v.wifi ?? "–"}
-              {v.mcu ? `, MCU ${v.mcu}` : ""}
-              {v.baseline ? `, baseline ${v.baseline}` : ""}
-            </td>
-          </tr>
-          <tr>
-            <th>TuyaMCU</th>
-            <td>{r.tuyaMcu ? `${r.tuyaMcu.baud ?? "?"} baud (${r.tuyaMcu.source})` : "no"}</td>
-          </tr>
-          {r.uart && (
-            <tr>
-              <th>UART1 chip</th>
-              <td>{r.uart.baud ?? "?"} baud, parity {r.uart.parity ?? "?"}</td>
-            </tr>
-          )}
-          <tr>
-            <th>Wi-Fi SSID</th>
-            <td>{r.wifi.ssid}</td>
-          </tr>
-        </tbody>
-      </table>
-      <h3>GPIO</h3>
-      {r.pins.length === 0 ? <p>No pins in the stored config.</p> : (
-        <table data-testid="stock-gpio">
-          <thead>
-            <tr>
-              <th>Pin</th>
-              <th>Meaning</th>
-              <th>Active</th>
-              <th>Tuya key</th>
-              <th>OpenBeken role</th>
-            </tr>
-          </thead>
+      <div class="table-wrap" role="region" aria-label="Stock configuration" tabIndex={0}>
+        <table data-testid="stock-summary">
           <tbody>
-            {r.pins.map((pin) => (
-              <tr key={pin.key}>
-                <td>P{pin.gpio}</td>
-                <td>{pin.meaning}</td>
-                <td>{pin.activeLevel ?? "–"}</td>
-                <td>
-                  <code>{pin.key}</code>
-                </td>
-                <td>{pin.obkRole ?? "–"}{pin.channel !== undefined ? ` ch${pin.channel}` : ""}</td>
+            <tr>
+              <th>Module</th>
+              <td>{r.module ?? "–"}{r.chip ? ` (${r.chip})` : ""}</td>
+            </tr>
+            <tr>
+              <th>Product key</th>
+              <td>
+                <code>{r.productKey ?? "–"}</code>
+                {r.firmwareKey && r.firmwareKey !== r.productKey
+                  ? (
+                    <>
+                      , firmware key <code>{r.firmwareKey}</code>
+                    </>
+                  )
+                  : ""}
+              </td>
+            </tr>
+            <tr>
+              <th>Versions</th>
+              <td>
+                Wi-Fi {v.wifi ?? "–"}
+                {v.mcu ? `, MCU ${v.mcu}` : ""}
+                {v.baseline ? `, baseline ${v.baseline}` : ""}
+              </td>
+            </tr>
+            <tr>
+              <th>TuyaMCU</th>
+              <td>{r.tuyaMcu ? `${r.tuyaMcu.baud ?? "?"} baud (${r.tuyaMcu.source})` : "no"}</td>
+            </tr>
+            {r.uart && (
+              <tr>
+                <th>UART1 chip</th>
+                <td>{r.uart.baud ?? "?"} baud, parity {r.uart.parity ?? "?"}</td>
               </tr>
-            ))}
+            )}
+            <tr>
+              <th>Wi-Fi SSID</th>
+              <td>{r.wifi.ssid}</td>
+            </tr>
           </tbody>
         </table>
-      )}
+      </div>
+      <h3>GPIO</h3>
+      {r.pins.length === 0
+        ? <p>No pins in the stored config.</p>
+        : (
+          <div class="table-wrap" role="region" aria-label="GPIO pins" tabIndex={0}>
+            <table data-testid="stock-gpio">
+              <thead>
+                <tr>
+                  <th>Pin</th>
+                  <th>Meaning</th>
+                  <th>Active</th>
+                  <th>Tuya key</th>
+                  <th>OpenBeken role</th>
+                </tr>
+              </thead>
+              <tbody>
+                {r.pins.map((pin) => (
+                  <tr key={pin.key}>
+                    <td>P{pin.gpio}</td>
+                    <td>{pin.meaning}</td>
+                    <td>{pin.activeLevel ?? "–"}</td>
+                    <td>
+                      <code>{pin.key}</code>
+                    </td>
+                    <td>{pin.obkRole ?? "–"}{pin.channel !== undefined ? ` ch${pin.channel}` : ""}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
       {r.schema.length > 0 && (
         <>
           <h3>Datapoint schema {r.schemaId}</h3>
-          <table data-testid="stock-schema">
-            <thead>
-              <tr>
-                <th>dp</th>
-                <th>Mode</th>
-                <th>Type</th>
-                <th>Scale</th>
-                <th>Range</th>
-                <th>Unit</th>
-              </tr>
-            </thead>
-            <tbody>
-              {r.schema.map((d) => (
-                <tr key={d.id}>
-                  <td>{d.id}</td>
-                  <td>{d.mode}</td>
-                  <td>{d.type}</td>
-                  <td>{d.scale ?? "–"}</td>
-                  <td>{d.range ? d.range.join(", ") : d.max !== undefined ? `${d.min ?? 0}..${d.max}` : "–"}</td>
-                  <td>{d.unit ?? ""}</td>
+          <div class="table-wrap" role="region" aria-label="Datapoint schema" tabIndex={0}>
+            <table data-testid="stock-schema">
+              <thead>
+                <tr>
+                  <th>dp</th>
+                  <th>Mode</th>
+                  <th>Type</th>
+                  <th>Scale</th>
+                  <th>Range</th>
+                  <th>Unit</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {r.schema.map((d) => (
+                  <tr key={d.id}>
+                    <td>{d.id}</td>
+                    <td>{d.mode}</td>
+                    <td>{d.type}</td>
+                    <td>{d.scale ?? "–"}</td>
+                    <td>{d.range ? d.range.join(", ") : d.max !== undefined ? `${d.min ?? 0}..${d.max}` : "–"}</td>
+                    <td>{d.unit ?? ""}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
         </>
       )}
       <h3>Proposed OpenBeken template</h3>

@@ -27,6 +27,12 @@ import { sealLegacyBackups } from "./flash/store.ts";
 import { domainErrorResponse } from "./http/errors.ts";
 import { knownRoutes } from "./http/known_routes.ts";
 
+/** A path with a control character (decoded or still %-encoded) names no file. */
+function hasControlChar(path: string): boolean {
+  return [...path].some((ch) => ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f) ||
+    /%[01][0-9a-f]|%7f/i.test(path);
+}
+
 export const PROJECT_ROOT = new URL("../", import.meta.url);
 
 export interface RunningServer {
@@ -127,6 +133,8 @@ export async function startServer(
     );
     app.get(
       "/static/*",
+      // a control character (an encoded NUL) names no file: refuse it before it reaches the file system
+      (c, next) => hasControlChar(c.req.path) ? c.notFound() : next(),
       serveStatic({
         root: fileURLToPath(new URL("static/", PROJECT_ROOT)),
         rewriteRequestPath: (p) => p.slice("/static".length),

@@ -245,58 +245,69 @@ export default function UnitPage({ data }: PageProps<Data>) {
           </div>
         </div>
       </div>
-      <table>
-        <tbody>
-          {([
-            ["Model", u.model],
-            ["Module / chip", `${u.module ?? "–"} / ${u.chip ?? "–"}`],
-            ["MAC", u.mac],
-            ["MQTT topic", u.topic ?? p?.topic ?? null],
-            ["Metering chip", u.meteringChip],
-            ["Site / location / circuit", [u.site, u.location, u.circuit].filter(Boolean).join(" / ")],
-            ["Tags", u.tags.join(", ")],
-            ["Firmware running / assigned", `${v.version ?? "–"} / ${u.firmwareAssigned ?? "–"}`],
-            ["Flash id", u.flashId],
-            ["IP / uptime", `${v.ip ?? "–"} / ${uptimeText(v.uptimeS)}${p ? `, ${p.reboots} reboot(s) seen` : ""}`],
-            ["Last seen", <span key="seen" data-presence-seen>{v.lastSeen ? ts(v.lastSeen) : "never"}</span>],
-          ] as const).map(([k, v]) => (
-            <tr>
-              <th>{k}</th>
-              <td>{v || "–"}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <div class="table-wrap" role="region" aria-label="Unit details" tabIndex={0}>
+        <table>
+          <tbody>
+            {([
+              ["Model", u.model],
+              ["Module / chip", `${u.module ?? "–"} / ${u.chip ?? "–"}`],
+              ["MAC", u.mac],
+              ["MQTT topic", u.topic ?? p?.topic ?? null],
+              ["Metering chip", u.meteringChip],
+              ["Site / location / circuit", [u.site, u.location, u.circuit].filter(Boolean).join(" / ")],
+              ["Tags", u.tags.join(", ")],
+              ["Firmware running / assigned", `${v.version ?? "–"} / ${u.firmwareAssigned ?? "–"}`],
+              ["Flash id", u.flashId],
+              ["IP / uptime", `${v.ip ?? "–"} / ${uptimeText(v.uptimeS)}${p ? `, ${p.reboots} reboot(s) seen` : ""}`],
+              ["Last seen", <span key="seen" data-presence-seen>{v.lastSeen ? ts(v.lastSeen) : "never"}</span>],
+            ] as const).map(([k, v]) => (
+              <tr>
+                <th>{k}</th>
+                <td>{v || "–"}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
 
       <h2>Rework log</h2>
-      <table data-testid="rework">
-        <thead>
-          <tr>
-            <th>#</th>
-            <th>When</th>
-            <th>Component</th>
-            <th>Action</th>
-            <th>Reason</th>
-            <th>Who</th>
-            <th>Bench</th>
-            <th>Photo note</th>
-          </tr>
-        </thead>
-        <tbody>
-          {data.rework.map((r) => (
+      <div class="table-wrap" role="region" aria-label="Rework log" tabIndex={0}>
+        <table data-testid="rework">
+          <thead>
             <tr>
-              <td>{r.seq}</td>
-              <td>{ts(r.at)}</td>
-              <td>{r.component}</td>
-              <td>{r.action}</td>
-              <td>{r.reason}</td>
-              <td>{r.who}{r.onBehalfOf ? <span class="muted">(for {r.onBehalfOf})</span> : null}</td>
-              <td>{r.benchHost ?? ""}</td>
-              <td>{r.photoNote ?? ""}</td>
+              <th>#</th>
+              <th>When</th>
+              <th>Component</th>
+              <th>Action</th>
+              <th>Reason</th>
+              <th>Who</th>
+              <th>Bench</th>
+              <th>Photo note</th>
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {data.rework.length === 0 && (
+              <tr>
+                <td colSpan={8} class="muted">
+                  No rework logged yet: record a desoldered, cut or jumpered part with the form below.
+                </td>
+              </tr>
+            )}
+            {data.rework.map((r) => (
+              <tr>
+                <td>{r.seq}</td>
+                <td>{ts(r.at)}</td>
+                <td>{r.component}</td>
+                <td>{r.action}</td>
+                <td>{r.reason}</td>
+                <td>{r.who}{r.onBehalfOf ? <span class="muted">(for {r.onBehalfOf})</span> : null}</td>
+                <td>{r.benchHost ?? ""}</td>
+                <td>{r.photoNote ?? ""}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
       <form method="post" class="filters">
         <input type="hidden" name="_csrf" value={data.csrf} />
         <input type="hidden" name="form" value="rework" />
@@ -344,38 +355,47 @@ export default function UnitPage({ data }: PageProps<Data>) {
       </form>
 
       <h2>Flashing and backups</h2>
-      <table>
-        <thead>
-          <tr>
-            <th>When</th>
-            <th>Job</th>
-            <th>Bench</th>
-            <th>Firmware written</th>
-            <th>Backup</th>
-            <th>Flash id</th>
-          </tr>
-        </thead>
-        <tbody>
-          {u.flashes.map((f) => (
+      <div class="table-wrap" role="region" aria-label="Flashing and backups" tabIndex={0}>
+        <table>
+          <thead>
             <tr>
-              <td>{ts(f.at)}</td>
-              <td>{f.kind ?? "batch"}</td>
-              <td>{f.benchHost}</td>
-              <td>{f.firmware ?? "–"}</td>
-              <td>
-                {!f.backupId ? "–" : data.canDownload
-                  ? (
-                    <a href={`/api/units/${u.id}/backups/${f.backupId}`} download>
-                      <code>{f.backupId.slice(0, 12)}</code>
-                    </a>
-                  )
-                  : "backup stored"}
-              </td>
-              <td>{f.flashId ?? "–"}</td>
+              <th>When</th>
+              <th>Job</th>
+              <th>Bench</th>
+              <th>Firmware written</th>
+              <th>Backup</th>
+              <th>Flash id</th>
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {u.flashes.length === 0 && (
+              <tr>
+                <td colSpan={6} class="muted">
+                  Never flashed by meterfleet: run a batch on a bench (the Flashing page) to back it up and flash it.
+                </td>
+              </tr>
+            )}
+            {u.flashes.map((f) => (
+              <tr>
+                <td>{ts(f.at)}</td>
+                <td>{f.kind ?? "batch"}</td>
+                <td>{f.benchHost}</td>
+                <td>{f.firmware ?? "–"}</td>
+                <td>
+                  {!f.backupId ? "–" : data.canDownload
+                    ? (
+                      <a href={`/api/units/${u.id}/backups/${f.backupId}`} download>
+                        <code>{f.backupId.slice(0, 12)}</code>
+                      </a>
+                    )
+                    : "backup stored"}
+                </td>
+                <td>{f.flashId ?? "–"}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
       {u.backups.length > 0 && (
         <p data-testid="backups">
           Stored backups (the first is the stock firmware): {u.backups.map((b, i) => (
@@ -411,32 +431,36 @@ export default function UnitPage({ data }: PageProps<Data>) {
           b.meters.map((m) => ({ agentId: b.agentId, port: m.port, profile: m.profile }))
         )}
       />
-      {u.calibrations.length === 0 ? <p class="muted">No calibration recorded.</p> : (
-        <table>
-          <thead>
-            <tr>
-              <th>When</th>
-              <th>By</th>
-              <th>V</th>
-              <th>A</th>
-              <th>W</th>
-              <th>Note</th>
-            </tr>
-          </thead>
-          <tbody>
-            {u.calibrations.map((c) => (
-              <tr>
-                <td>{ts(c.at)}</td>
-                <td>{c.by}</td>
-                <td>{c.voltage ?? ""}</td>
-                <td>{c.current ?? ""}</td>
-                <td>{c.power ?? ""}</td>
-                <td>{c.note ?? ""}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      {u.calibrations.length === 0
+        ? <p class="muted">No calibration recorded.</p>
+        : (
+          <div class="table-wrap" role="region" aria-label="Calibrations" tabIndex={0}>
+            <table>
+              <thead>
+                <tr>
+                  <th>When</th>
+                  <th>By</th>
+                  <th>V</th>
+                  <th>A</th>
+                  <th>W</th>
+                  <th>Note</th>
+                </tr>
+              </thead>
+              <tbody>
+                {u.calibrations.map((c) => (
+                  <tr>
+                    <td>{ts(c.at)}</td>
+                    <td>{c.by}</td>
+                    <td>{c.voltage ?? ""}</td>
+                    <td>{c.current ?? ""}</td>
+                    <td>{c.power ?? ""}</td>
+                    <td>{c.note ?? ""}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
       <h2>OTA history</h2>
       <form method="post" class="filters" data-testid="web-password">
         <input type="hidden" name="_csrf" value={data.csrf} />
@@ -451,55 +475,59 @@ export default function UnitPage({ data }: PageProps<Data>) {
         <button type="submit">Store</button>
         {data.webPassword && <button type="submit" name="clear" value="1">Remove</button>}
       </form>
-      <table>
-        <thead>
-          <tr>
-            <th>Rollout</th>
-            <th>Version</th>
-            <th>State</th>
-            <th>Attempts</th>
-            <th>From</th>
-            <th>Error</th>
-          </tr>
-        </thead>
-        <tbody>
-          {data.ota.map(({ rollout, device }) => (
+      <div class="table-wrap" role="region" aria-label="OTA history" tabIndex={0}>
+        <table>
+          <thead>
             <tr>
-              <td>
-                <a href={`/rollouts/${rollout.id}`}>{rollout.name}</a>
-              </td>
-              <td>{rollout.version}</td>
-              <td>{device.state}</td>
-              <td>{device.attempts}</td>
-              <td>{device.fromVersion ?? "–"}</td>
-              <td>{device.error ?? ""}</td>
+              <th>Rollout</th>
+              <th>Version</th>
+              <th>State</th>
+              <th>Attempts</th>
+              <th>From</th>
+              <th>Error</th>
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {data.ota.map(({ rollout, device }) => (
+              <tr>
+                <td>
+                  <a href={`/rollouts/${rollout.id}`}>{rollout.name}</a>
+                </td>
+                <td>{rollout.version}</td>
+                <td>{device.state}</td>
+                <td>{device.attempts}</td>
+                <td>{device.fromVersion ?? "–"}</td>
+                <td>{device.error ?? ""}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
       <h2>Edit history</h2>
-      <table>
-        <thead>
-          <tr>
-            <th>Rev</th>
-            <th>When</th>
-            <th>By</th>
-            <th>Changed</th>
-            <th>Reason</th>
-          </tr>
-        </thead>
-        <tbody>
-          {data.revisions.map((r) => (
+      <div class="table-wrap" role="region" aria-label="Edit history" tabIndex={0}>
+        <table>
+          <thead>
             <tr>
-              <td>{r.rev}</td>
-              <td>{ts(r.at)}</td>
-              <td>{r.by}</td>
-              <td>{r.changed.join(", ")}</td>
-              <td>{r.reason}</td>
+              <th>Rev</th>
+              <th>When</th>
+              <th>By</th>
+              <th>Changed</th>
+              <th>Reason</th>
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {data.revisions.map((r) => (
+              <tr>
+                <td>{r.rev}</td>
+                <td>{ts(r.at)}</td>
+                <td>{r.by}</td>
+                <td>{r.changed.join(", ")}</td>
+                <td>{r.reason}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
     </>
   );
 }

@@ -146,38 +146,40 @@ export default function UnitsPage({ data }: PageProps<Data>) {
       {data.unregistered.length > 0 && (
         <>
           <h2>Seen on MQTT, not in inventory</h2>
-          <table data-testid="unregistered">
-            <thead>
-              <tr>
-                <th>Topic</th>
-                <th>MAC</th>
-                <th>Chip</th>
-                <th>Version</th>
-                <th>Status</th>
-                <th></th>
-              </tr>
-            </thead>
-            <tbody>
-              {data.unregistered.map((p) => (
+          <div class="table-wrap" role="region" aria-label="Units seen on MQTT, not in inventory" tabIndex={0}>
+            <table data-testid="unregistered">
+              <thead>
                 <tr>
-                  <td>{p.topic}</td>
-                  <td>
-                    <code>{p.mac ?? "–"}</code>
-                  </td>
-                  <td>{p.chip ?? "–"}</td>
-                  <td>{p.version ?? "–"}</td>
-                  <td>{p.online ? "online" : "offline"}</td>
-                  <td>
-                    <form method="post">
-                      <input type="hidden" name="_csrf" value={data.csrf} />
-                      <input type="hidden" name="adopt" value={p.topic} />
-                      <button type="submit">Add to inventory</button>
-                    </form>
-                  </td>
+                  <th>Topic</th>
+                  <th>MAC</th>
+                  <th>Chip</th>
+                  <th>Version</th>
+                  <th>Status</th>
+                  <th></th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {data.unregistered.map((p) => (
+                  <tr>
+                    <td>{p.topic}</td>
+                    <td>
+                      <code>{p.mac ?? "–"}</code>
+                    </td>
+                    <td>{p.chip ?? "–"}</td>
+                    <td>{p.version ?? "–"}</td>
+                    <td>{p.online ? "online" : "offline"}</td>
+                    <td>
+                      <form method="post">
+                        <input type="hidden" name="_csrf" value={data.csrf} />
+                        <input type="hidden" name="adopt" value={p.topic} />
+                        <button type="submit">Add to inventory</button>
+                      </form>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
         </>
       )}
       <form method="get" class="filters">
@@ -214,32 +216,34 @@ export default function UnitsPage({ data }: PageProps<Data>) {
         <button type="submit">Show</button>
       </form>
       {data.who && (
-        <table data-testid="rework-by">
-          <thead>
-            <tr>
-              <th>When</th>
-              <th>Unit</th>
-              <th>Component</th>
-              <th>Action</th>
-              <th>Reason</th>
-              <th>Bench</th>
-            </tr>
-          </thead>
-          <tbody>
-            {data.who.entries.map((r) => (
+        <div class="table-wrap" role="region" aria-label="Rework by person" tabIndex={0}>
+          <table data-testid="rework-by">
+            <thead>
               <tr>
-                <td>{new Date(r.at).toISOString().slice(0, 16).replace("T", " ")}</td>
-                <td>
-                  <a href={`/units/${r.unitId}`}>{r.unitId}</a>
-                </td>
-                <td>{r.component}</td>
-                <td>{r.action}</td>
-                <td>{r.reason}</td>
-                <td>{r.benchHost ?? ""}</td>
+                <th>When</th>
+                <th>Unit</th>
+                <th>Component</th>
+                <th>Action</th>
+                <th>Reason</th>
+                <th>Bench</th>
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {data.who.entries.map((r) => (
+                <tr>
+                  <td>{new Date(r.at).toISOString().slice(0, 16).replace("T", " ")}</td>
+                  <td>
+                    <a href={`/units/${r.unitId}`}>{r.unitId}</a>
+                  </td>
+                  <td>{r.component}</td>
+                  <td>{r.action}</td>
+                  <td>{r.reason}</td>
+                  <td>{r.benchHost ?? ""}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
       <p data-testid="audit-result">
         <b>{data.audit.unitIds.length}</b> unit(s) with {data.audit.component} {data.audit.state}
@@ -251,55 +255,57 @@ export default function UnitsPage({ data }: PageProps<Data>) {
         <a href="/api/rework.csv">full rework log (CSV)</a> · <a href="/api/audit.csv">action audit log (CSV)</a>
       </p>
       <h2>{data.units.length} unit(s)</h2>
-      <table data-testid="units">
-        <thead>
-          <tr>
-            <th>Unit</th>
-            <th>Model</th>
-            <th>Chip</th>
-            <th>MAC</th>
-            <th>Topic</th>
-            <th>Site / location</th>
-            <th>Tags</th>
-            <th>Rework</th>
-            <th>Stock config</th>
-            {PRESENCE_HEADERS.map((h) => <th key={h}>{h}</th>)}
-          </tr>
-        </thead>
-        <tbody>
-          {data.units.map((u) => (
-            <tr data-unit={u.id}>
-              <td>
-                <a href={`/units/${u.id}`}>{u.id}</a>
-              </td>
-              <td>{u.model ?? "–"}</td>
-              <td>{u.chip ?? "–"}{u.module ? ` / ${u.module}` : ""}</td>
-              <td>
-                <code>{u.mac ?? "–"}</code>
-              </td>
-              <td>
-                {data.presence[u.id]?.topic
-                  ? (
-                    <a href={`/meters/${encodeURIComponent(data.presence[u.id].topic!)}`}>
-                      {data.presence[u.id].topic}
-                    </a>
-                  )
-                  : u.topic ?? "–"}
-              </td>
-              <td>{[u.site, u.location, u.circuit].filter(Boolean).join(" / ") || "–"}</td>
-              <td>{u.tags.join(", ")}</td>
-              <td>
-                {u.reworkCount}
-                {off.has(u.id) ? <span class="badge warn">{data.audit.component} {data.audit.state}</span> : ""}
-              </td>
-              <td>
-                <StockConfigCell view={data.stock.get(u.id)} />
-              </td>
-              <PresenceCells v={data.presence[u.id]} />
+      <div class="table-wrap" role="region" aria-label="Units" tabIndex={0}>
+        <table data-testid="units">
+          <thead>
+            <tr>
+              <th>Unit</th>
+              <th>Model</th>
+              <th>Chip</th>
+              <th>MAC</th>
+              <th>Topic</th>
+              <th>Site / location</th>
+              <th>Tags</th>
+              <th>Rework</th>
+              <th>Stock config</th>
+              {PRESENCE_HEADERS.map((h) => <th key={h}>{h}</th>)}
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {data.units.map((u) => (
+              <tr data-unit={u.id}>
+                <td>
+                  <a href={`/units/${u.id}`}>{u.id}</a>
+                </td>
+                <td>{u.model ?? "–"}</td>
+                <td>{u.chip ?? "–"}{u.module ? ` / ${u.module}` : ""}</td>
+                <td>
+                  <code>{u.mac ?? "–"}</code>
+                </td>
+                <td>
+                  {data.presence[u.id]?.topic
+                    ? (
+                      <a href={`/meters/${encodeURIComponent(data.presence[u.id].topic!)}`}>
+                        {data.presence[u.id].topic}
+                      </a>
+                    )
+                    : u.topic ?? "–"}
+                </td>
+                <td>{[u.site, u.location, u.circuit].filter(Boolean).join(" / ") || "–"}</td>
+                <td>{u.tags.join(", ")}</td>
+                <td>
+                  {u.reworkCount}
+                  {off.has(u.id) ? <span class="badge warn">{data.audit.component} {data.audit.state}</span> : ""}
+                </td>
+                <td>
+                  <StockConfigCell view={data.stock.get(u.id)} />
+                </td>
+                <PresenceCells v={data.presence[u.id]} />
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
     </>
   );
 }
