@@ -13,7 +13,8 @@
  */
 import type { Pty } from "../serial/mod.ts";
 import { type GainError, PERFECT, PhysicalMeter } from "./physics.ts";
-import { PtyDevice, serveUntilSignal } from "./pty_device.ts";
+import { serveUntilSignal } from "./pty_device.ts";
+import { BellingReadAllSim } from "./belling_uart.ts";
 
 const VREF = 1.218; // V
 const SHUNT_MOHM = 1; // mV at the current pins per amp
@@ -25,37 +26,12 @@ export const BL0940_BOARD_SCALE = {
   power: (4046 * SHUNT_MOHM * PIN_MV_PER_VOLT) / (VREF * VREF),
 };
 
-export class Bl0940Sim extends PtyDevice {
-  #rx: number[] = [];
-  /** CF_CNT counts at the start, so a test can start right below the 24-bit wrap */
-  cfStart: number;
+export class Bl0940Sim extends BellingReadAllSim {
   /** die temperature, °C */
   temperatureC = 35;
-  writes = 0;
 
-  constructor(
-    readonly meter: PhysicalMeter,
-    public gain: GainError = PERFECT,
-    opts: { pty?: Pty; cfStart?: number } = {},
-  ) {
-    super(opts.pty);
-    this.cfStart = opts.cfStart ?? 0;
-  }
-
-  protected async onBytes(bytes: Uint8Array) {
-    this.#rx.push(...bytes);
-    while (this.#rx.length >= 2) {
-      if (this.#rx[0] === 0x50 && this.#rx[1] === 0xaa) {
-        this.#rx.splice(0, 2);
-        await this.reply(this.packet());
-      } else if (this.#rx[0] === 0xa0) {
-        if (this.#rx.length < 6) return;
-        const w = this.#rx.splice(0, 6);
-        if ((~(w[0] + w[1] + w[2] + w[3] + w[4]) & 0xff) === w[5]) this.writes++;
-      } else {
-        this.#rx.shift();
-      }
-    }
+  constructor(meter: PhysicalMeter, gain: GainError = PERFECT, opts: { pty?: Pty; cfStart?: number } = {}) {
+    super(meter, gain, opts, { read: 0x50, write: 0xa0 });
   }
 
   packet(): Uint8Array {

@@ -6,40 +6,15 @@
  */
 import type { Pty } from "../serial/mod.ts";
 import { type GainError, PERFECT, PhysicalMeter } from "./physics.ts";
-import { PtyDevice, serveUntilSignal } from "./pty_device.ts";
+import { serveUntilSignal } from "./pty_device.ts";
+import { BellingReadAllSim } from "./belling_uart.ts";
 
 /** Counts a perfectly calibrated chip reports per volt, amp and watt (raw = truth × scale). */
 const SCALE = { voltage: 15188, current: 251210, power: 598 };
 
-export class Bl0942Sim extends PtyDevice {
-  #rx: number[] = [];
-  /** CF_CNT counts at the start, so a test can start right below the 24-bit wrap */
-  cfStart: number;
-  writes = 0;
-
-  constructor(
-    readonly meter: PhysicalMeter,
-    public gain: GainError = PERFECT,
-    opts: { pty?: Pty; cfStart?: number } = {},
-  ) {
-    super(opts.pty);
-    this.cfStart = opts.cfStart ?? 0;
-  }
-
-  protected async onBytes(bytes: Uint8Array) {
-    this.#rx.push(...bytes);
-    while (this.#rx.length >= 2) {
-      if (this.#rx[0] === 0x58 && this.#rx[1] === 0xaa) {
-        this.#rx.splice(0, 2);
-        await this.reply(this.packet());
-      } else if (this.#rx[0] === 0xa8) {
-        if (this.#rx.length < 6) return;
-        const w = this.#rx.splice(0, 6);
-        if ((~(w[0] + w[1] + w[2] + w[3] + w[4]) & 0xff) === w[5]) this.writes++;
-      } else {
-        this.#rx.shift();
-      }
-    }
+export class Bl0942Sim extends BellingReadAllSim {
+  constructor(meter: PhysicalMeter, gain: GainError = PERFECT, opts: { pty?: Pty; cfStart?: number } = {}) {
+    super(meter, gain, opts, { read: 0x58, write: 0xa8 });
   }
 
   packet(): Uint8Array {
