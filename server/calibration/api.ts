@@ -12,8 +12,7 @@
 import type { Context } from "hono";
 import type { AppEnv, Extension } from "../context.ts";
 import { actorOf, withoutActorFields } from "../auth/actor.ts";
-import { toCsv } from "../kv/audit.ts";
-import { csvResponse } from "../inventory/api.ts";
+import { csvResponse, toCsv } from "../http/csv.ts";
 import { appendCalibration, getUnit } from "../inventory/units.ts";
 import {
   type CalibrationEntry,

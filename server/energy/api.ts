@@ -3,6 +3,7 @@
  * the fleet table (kWh today and this month), CSV export of any range, site
  * mapping, and the OpenBeken units' presence.
  */
+import { csvCell } from "../http/csv.ts";
 import { parsedBody } from "../http/body.ts";
 import { z } from "zod";
 import { listHistory } from "../history/store.ts";
@@ -128,12 +129,6 @@ export async function fleetEnergy(kv: Deno.Kv, at: number, zone: Zone): Promise<
   }));
   const siteRows = sites.map((site) => ({ site, todayWh: v[i++], monthWh: v[i++] }));
   return { at, dayStart, monthStart, units, sites: siteRows, fleet: { todayWh: v[i++], monthWh: v[i++] } };
-}
-
-function csvCell(v: string | number | undefined): string {
-  if (v === undefined) return "";
-  const s = String(v);
-  return /[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
 }
 
 export function energyApi(app: App, ctx: ServerContext, opts: { accountant: () => EnergyAccountant }) {

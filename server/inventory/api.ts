@@ -1,7 +1,8 @@
 /** Inventory API: units, bench registration, rework log, the rework audit (JSON and CSV), revisions. */
 import { z } from "zod";
 import type { Extension } from "../context.ts";
-import { listAudit, toCsv } from "../kv/audit.ts";
+import { listAudit } from "../kv/audit.ts";
+import { csvResponse, toCsv } from "../http/csv.ts";
 import { unitOtaHistory } from "../ota/store.ts";
 import {
   allRework,
@@ -180,10 +181,4 @@ export function unitsApi(): Extension {
       });
     },
   };
-}
-
-export function csvResponse(filename: string, body: string) {
-  return new Response(body, {
-    headers: { "content-type": "text/csv; charset=utf-8", "content-disposition": `attachment; filename="${filename}"` },
-  });
 }

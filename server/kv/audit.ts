@@ -62,13 +62,3 @@ export async function listAudit(
   }
   return out.filter((e) => !opts.since || e.at >= opts.since);
 }
-
-/** RFC 4180 CSV: quote fields with commas, quotes or line breaks; neutralise spreadsheet formulas. */
-export function toCsv(header: string[], rows: unknown[][]): string {
-  const cell = (v: unknown) => {
-    let s = v === null || v === undefined ? "" : typeof v === "object" ? JSON.stringify(v) : String(v);
-    if (/^[=+\-@]/.test(s)) s = "'" + s;
-    return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
-  };
-  return [header, ...rows].map((r) => r.map(cell).join(",")).join("\r\n") + "\r\n";
-}
