@@ -46,7 +46,43 @@ function SiteHeader({ site, total }: { site: string | null; total?: SiteTotal })
   );
 }
 
-function MeterRow({ row, now }: { row: LiveRow; now: number }) {
+/** Points kept per meter (a reading a second: the last two minutes) and for the fleet (the last ten). */
+const METER_POINTS = 120;
+const FLEET_POINTS = 600;
+
+/** A tiny line of the last values, drawn from what this page has seen since it opened (nothing server-side). */
+function Sparkline(
+  { values, width, height, label }: { values: number[]; width: number; height: number; label: string },
+) {
+  if (values.length < 2) return null;
+  const min = Math.min(...values), max = Math.max(...values);
+  const span = max - min || 1;
+  const step = width / (values.length - 1);
+  const points = values.map((v, i) =>
+    `${(i * step).toFixed(1)},${(height - 1 - ((v - min) / span) * (height - 2)).toFixed(1)}`
+  )
+    .join(" ");
+  return (
+    <svg
+      class="sparkline"
+      width={width}
+      height={height}
+      viewBox={`0 0 ${width} ${height}`}
+      role="img"
+      aria-label={label}
+    >
+      <polyline points={points} fill="none" stroke="currentColor" stroke-width="1.5" />
+    </svg>
+  );
+}
+
+/** Append a value to a bounded series in place (the oldest falls off). */
+function pushBounded(series: number[], v: number, max: number) {
+  series.push(v);
+  if (series.length > max) series.splice(0, series.length - max);
+}
+
+function MeterRow({ row, now, history }: { row: LiveRow; now: number; history?: number[] }) {
   const [id, agent, _site, status, power, voltage, current, energyWh, pf, ts, seen, phases, model] = row;
   const ago = Math.max(0, Math.round((now - seen) / 1000));
   return (
@@ -55,7 +91,11 @@ function MeterRow({ row, now }: { row: LiveRow; now: number }) {
         <a href={`/meters/${encodeURIComponent(id)}`}>{id}</a>
         {phases > 1 ? <span class="badge">3φ</span> : null}
       </td>
-      <td class="num" data-field="power">{fmt(power, 1)}</td>
+      <td class="num" data-field="power">
+        {history ? <Sparkline values={history} width={60} height={16} label={`${id}: power, last minutes`} /> : null}
+        {" "}
+        {fmt(power, 1)}
+      </td>
       <td class="num">{fmt(voltage, 1)}</td>
       <td class="num">{fmt(current, 3)}</td>
       <td class="num">{fmt(energyWh / 1000, 3)}</td>
@@ -74,6 +114,21 @@ export default function LiveFleet({ initial }: { initial: LivePage }) {
   const [connected, setConnected] = useState(false);
   const [typed, setTyped] = useState(initial.query.q);
   const first = useRef(true);
+  // what this page has seen, for the sparklines and the fleet chart: kept across queries, bounded
+  const seen = useRef({ meters: new Map<string, { ts: number; power: number[] }>(), fleet: [] as number[], at: 0 });
+  if (page.at !== seen.current.at) {
+    seen.current.at = page.at;
+    pushBounded(seen.current.fleet, page.fleetPowerW, FLEET_POINTS);
+    for (const row of page.rows) {
+      const [id, , , , power, , , , , ts] = row;
+      let h = seen.current.meters.get(id);
+      if (!h) seen.current.meters.set(id, h = { ts: 0, power: [] });
+      if (ts !== h.ts && power !== null) {
+        h.ts = ts;
+        pushBounded(h.power, power, METER_POINTS);
+      }
+    }
+  }
 
   useEffect(() => {
     const params = liveQueryParams(query);
@@ -112,7 +167,7 @@ export default function LiveFleet({ initial }: { initial: LivePage }) {
       group = row[2];
       body.push(<SiteHeader key={`site:${group ?? ""}`} site={group} total={siteTotals.get(group)} />);
     }
-    body.push(<MeterRow key={row[0]} row={row} now={page.at} />);
+    body.push(<MeterRow key={row[0]} row={row} now={page.at} history={seen.current.meters.get(row[0])?.power} />);
   }
 
   return (
@@ -121,6 +176,9 @@ export default function LiveFleet({ initial }: { initial: LivePage }) {
         <div class="card">
           <div class="label">Fleet power</div>
           <div class="value" data-testid="fleet-total">{fmt(page.fleetPowerW, 1)} W</div>
+          <div data-testid="fleet-chart">
+            <Sparkline values={seen.current.fleet} width={160} height={32} label="fleet power since this page opened" />
+          </div>
         </div>
         <div class="card">
           <div class="label">Meters reporting</div>

@@ -241,6 +241,16 @@ export async function liveFleetControls(browser: Browser, fx: UiFixture) {
   try {
     await page.goto(`${fx.srv.url}/`);
     await page.waitForSelector("tr[data-meter]");
+    // while the page is open it draws the fleet's power and each meter's as sparklines from the stream
+    await page.waitForFunction(
+      () => {
+        const fleet = document.querySelector('[data-testid="fleet-chart"] polyline')?.getAttribute("points") ?? "";
+        const rows = document.querySelectorAll("tr[data-meter] td[data-field=power] polyline").length;
+        return fleet.split(" ").length >= 3 && rows > 0;
+      },
+      undefined,
+      { timeout: 20_000 },
+    );
     const order = () =>
       page.locator("tr[data-meter]").evaluateAll((trs) => trs.map((t) => t.getAttribute("data-meter")));
     await page.getByTestId("filter-site").selectOption(SITE);
