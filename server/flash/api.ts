@@ -23,6 +23,7 @@
  * An upload is named by the agent (job, port, attempt): identical images from several
  * ports stage side by side (sealed with the backup key) and each commit removes only its own parts.
  */
+import { jsonBody, parsedBody } from "../http/body.ts";
 import { streamSSE } from "hono/streaming";
 import { z } from "zod";
 import type { Extension, ServerContext } from "../context.ts";
@@ -175,9 +176,7 @@ export function flashApi(): Extension {
         const agentId = c.req.param("agentId");
         const sha = c.req.param("sha");
         if (!SHA256_HEX.test(sha)) return c.json({ error: "bad sha256" }, 400);
-        const body = commitBody.safeParse(await c.req.json().catch(() => null));
-        if (!body.success) return c.json({ error: body.error.issues[0].message }, 400);
-        const m = body.data;
+        const m = await parsedBody(c.req.raw, commitBody);
         const up = { agentId, sha256: sha, uploadId: m.upload };
         const refuse = (error: string, status: 400 | 409 | 422) => {
           ctx.log.warn("backup commit refused", { agentId, upload: m.upload, error });
@@ -224,9 +223,7 @@ export function flashApi(): Extension {
 
       app.post(`${base}/units`, async (c) => {
         const agentId = c.req.param("agentId");
-        const body = unitBody.safeParse(await c.req.json().catch(() => null));
-        if (!body.success) return c.json({ error: body.error.issues[0].message }, 400);
-        const u = body.data;
+        const u = await parsedBody(c.req.raw, unitBody);
         if (!u.mac) return c.json({ error: "a unit without a MAC cannot be registered" }, 422);
         let mac: string;
         try {
@@ -321,7 +318,7 @@ export function flashApi(): Extension {
       app.post(`${base}/credentials`, async (c) => {
         const agentId = c.req.param("agentId");
         const body = z.object({ topic: z.string().regex(OBK_TOPIC), mac: z.string().max(32) })
-          .safeParse(await c.req.json().catch(() => null));
+          .safeParse(await jsonBody(c.req.raw));
         if (!body.success) {
           return c.json({ error: "{topic, mac}: an OpenBeken topic (letters, digits, _ . -) and the unit's MAC" }, 400);
         }
@@ -360,10 +357,9 @@ export function flashApi(): Extension {
       app.post(`${base}/batches/:batchId/progress`, async (c) => {
         const batchId = c.req.param("batchId");
         if (!BATCH_ID.test(batchId)) return c.json({ error: "bad batch id" }, 400);
-        const body = batchProgressBody.safeParse(await c.req.json().catch(() => null));
-        if (!body.success) return c.json({ error: body.error.issues[0].message }, 400);
+        const { rows } = await parsedBody(c.req.raw, batchProgressBody);
         try {
-          await putBatchProgress(kv, batchId, c.req.param("agentId"), body.data.rows);
+          await putBatchProgress(kv, batchId, c.req.param("agentId"), rows);
         } catch (e) {
           return c.json({ error: (e as Error).message }, 409);
         }

@@ -4,6 +4,7 @@
  * any batch (/flash shows it live). Benches announce their flash ports (retained) and go offline
  * with their will; only a connected bench's announced ports can be targeted.
  */
+import { parsedBody } from "../http/body.ts";
 import type { Extension, ServerContext } from "../context.ts";
 import { agentIdFromTopic, topics } from "../../shared/topics.ts";
 import {
@@ -150,10 +151,9 @@ export function flashJobs(): Extension {
     routes(app, ctx) {
       // POST /api/flash/jobs {agentId, kind, ports, firmwareSha256?, backupSha256?} → the job sent
       app.post("/api/flash/jobs", async (c) => {
-        const body = jobBody.safeParse(await c.req.json().catch(() => null));
-        if (!body.success) return c.json({ error: body.error.issues[0].message }, 400);
+        const request = await parsedBody(c.req.raw, jobBody);
         try {
-          const job = await startFlashJob(ctx, body.data, actorOf(c));
+          const job = await startFlashJob(ctx, request, actorOf(c));
           return c.json(job, 202);
         } catch (e) {
           if (e instanceof FlashJobError) return c.json({ error: e.message }, e.status);
