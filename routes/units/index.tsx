@@ -25,9 +25,16 @@ import { csrfTokenOf } from "../../server/auth/middleware.ts";
 import { inventoryStockView } from "../../server/stock-config/store.ts";
 import { StockConfigCell } from "../../components/StockConfig.tsx";
 
+/** Units per page: the page's size does not grow with the fleet. */
+export const UNITS_PER_PAGE = 100;
+
 interface Data {
   filter: UnitFilter;
+  /** this page of the matching units */
   units: Unit[];
+  /** how many units match the filter, and where this page starts */
+  matched: number;
+  offset: number;
   /** live presence per unit id, from the one presence view */
   presence: Record<string, PresenceView>;
   /** unit id → product key from its stock backup, and what differs from units of the same product */
@@ -63,6 +70,10 @@ async function load(kv: Deno.Kv, url: URL, csrf: string, now: number, message?: 
   let units = Object.keys(filter).length ? await listUnits(kv, filter) : all;
   const stock = await inventoryStockView(kv, units);
   if (pk) units = units.filter((u) => stock.get(u.id)?.productKey === pk);
+  const matched = units.length;
+  const asked = Number(q.get("offset") ?? 0);
+  const offset = Number.isInteger(asked) && asked > 0 && asked < matched ? asked - (asked % UNITS_PER_PAGE) : 0;
+  units = units.slice(offset, offset + UNITS_PER_PAGE);
   // a unit's presence by its topic, else by the MAC it reports (as presenceOfUnit does, without a read per unit)
   const byTopic = new Map(seen.map((p) => [p.topic, p]));
   const byMac = new Map(seen.filter((p) => p.mac).map((p) => [p.mac!, p]));
@@ -73,6 +84,8 @@ async function load(kv: Deno.Kv, url: URL, csrf: string, now: number, message?: 
   return {
     filter,
     units,
+    matched,
+    offset,
     presence,
     stock,
     pk,
@@ -135,7 +148,7 @@ export const handler: RouteHandler<Data> = {
   },
 };
 
-export default function UnitsPage({ data }: PageProps<Data>) {
+export default function UnitsPage({ data, url }: PageProps<Data>) {
   const f = data.filter;
   const off = new Set(data.audit.unitIds);
   const auditQs = `component=${encodeURIComponent(data.audit.component)}&state=${data.audit.state}`;
@@ -254,7 +267,7 @@ export default function UnitsPage({ data }: PageProps<Data>) {
         <a href={`/api/rework/audit?${auditQs}&format=csv`}>CSV</a> ·{" "}
         <a href="/api/rework.csv">full rework log (CSV)</a> · <a href="/api/audit.csv">action audit log (CSV)</a>
       </p>
-      <h2>{data.units.length} unit(s)</h2>
+      <h2>{data.matched} unit(s)</h2>
       <div class="table-wrap" role="region" aria-label="Units" tabIndex={0}>
         <table data-testid="units">
           <thead>
@@ -306,6 +319,25 @@ export default function UnitsPage({ data }: PageProps<Data>) {
           </tbody>
         </table>
       </div>
+      <UnitPager matched={data.matched} offset={data.offset} shown={data.units.length} url={url} />
     </>
+  );
+}
+
+/** Previous / next links that keep the filters; plain links, so they work without JavaScript. */
+function UnitPager({ matched, offset, shown, url }: { matched: number; offset: number; shown: number; url: URL }) {
+  if (matched <= UNITS_PER_PAGE) return null;
+  const at = (o: number) => {
+    const q = new URLSearchParams(url.search);
+    if (o > 0) q.set("offset", String(o));
+    else q.delete("offset");
+    return `/units${q.size ? `?${q}` : ""}`;
+  };
+  return (
+    <nav class="pager" data-testid="units-pager" aria-label="Unit pages">
+      {offset > 0 ? <a class="btn" href={at(Math.max(0, offset - UNITS_PER_PAGE))}>← previous</a> : null}
+      <span data-testid="units-range">{offset + 1}–{offset + shown} of {matched}</span>
+      {offset + shown < matched ? <a class="btn" href={at(offset + UNITS_PER_PAGE)}>next →</a> : null}
+    </nav>
   );
 }
