@@ -7,42 +7,11 @@ import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { calibrationHistory } from "../../server/calibration/store.ts";
 import { createUnit } from "../../server/inventory/units.ts";
 import { startTestServer } from "../helpers/server.ts";
+import { agentCli, startSimProcess } from "../flash/cli_helpers.ts";
 
 const root = new URL("../../", import.meta.url).pathname;
-
-async function startSim(args: string[]) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${root}edge-agent/sim/main.ts`, ...args],
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const reader = child.stdout.getReader();
-  let out = "";
-  while (!out.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    out += new TextDecoder().decode(value);
-  }
-  reader.releaseLock();
-  return {
-    path: out.split("\n")[0].replace(/^pty: /, ""),
-    async stop() {
-      child.kill("SIGTERM");
-      await child.stdout.cancel();
-      await child.status;
-    },
-  };
-}
-
-async function calibrate(env: Record<string, string>, extra: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${root}edge-agent/main.ts`, "calibrate", ...extra],
-    env,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return { code: out.code, stdout: new TextDecoder().decode(out.stdout), stderr: new TextDecoder().decode(out.stderr) };
-}
+const startSim = startSimProcess;
+const calibrate = (env: Record<string, string>, extra: string[]) => agentCli(["calibrate", ...extra], env);
 
 Deno.test("agent calibrate --unit --server: authenticated with AGENT_TOKEN, the record's actor is the agent", async () => {
   const srv = await startTestServer();

@@ -8,9 +8,15 @@ export interface SimProcess {
   stop(): Promise<{ err: string; status: Deno.CommandStatus }>;
 }
 
-export async function startSimCli(args: string[]): Promise<SimProcess> {
+/** `deno task sim bk7231 …` */
+export function startSimCli(args: string[]): Promise<SimProcess> {
+  return startSimProcess(["bk7231", ...args]);
+}
+
+/** `deno task sim <device> …` (bk7231, bl0942, tuyamcu, …), once it has printed its pty */
+export async function startSimProcess(args: string[]): Promise<SimProcess> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${root}edge-agent/sim/main.ts`, "bk7231", ...args],
+    args: ["run", "-A", `${root}edge-agent/sim/main.ts`, ...args],
     stdout: "piped",
     stderr: "piped",
   }).spawn();
