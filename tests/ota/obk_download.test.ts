@@ -261,29 +261,10 @@ Deno.test("a unit whose download breaks off halfway fails with how far it got, b
 
 Deno.test("download trust: only the commanded unit's own URL, once; no public /fw; backup blobs are never served as firmware", async () => {
   const srv = await startOtaServer();
-  const mqtt = (await import("mqtt")).default;
   const topic = "obkDEAF0001";
-  const cred = await srv.deviceCredentials(topic);
   // a unit that takes its command but does not download (so the test can probe the URL while it is commanded)
-  const unit = mqtt.connect(srv.brokerUrl, {
-    clientId: cred.clientId ?? topic,
-    username: cred.username,
-    password: cred.password,
-    reconnectPeriod: 0,
-  });
-  const urls: string[] = [];
+  const { unit, urls } = await handDrivenUnit(srv, topic, "c8:47:8c:de:af:01");
   try {
-    await new Promise<void>((res, rej) => {
-      unit.once("connect", () => res());
-      unit.once("error", rej);
-    });
-    unit.on("message", (_t, p) => urls.push(p.toString()));
-    await unit.subscribeAsync(`cmnd/${topic}/+`, { qos: 1 });
-    await json(srv.api("/api/units", {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ mac: "c8:47:8c:de:af:01", chip: "BK7231N", topic, model: "zmai-90", site: "plant-1" }),
-    }));
     await unit.publishAsync(`${topic}/connected`, "online", { qos: 1, retain: true });
     await unit.publishAsync(`${topic}/build`, `OpenBK7231N ${OLD} Jul 24 2026 10:41:55`, { qos: 1 });
     await unit.publishAsync(`${topic}/uptime`, "120", { qos: 1 });
@@ -351,28 +332,9 @@ Deno.test("download trust: only the commanded unit's own URL, once; no public /f
 
 Deno.test("nothing is verified that did not reboot into the new version: a unit naming the new version without a reboot stays in flight", async () => {
   const srv = await startOtaServer();
-  const mqtt = (await import("mqtt")).default;
   const topic = "obkDEAF0002";
-  const cred = await srv.deviceCredentials(topic);
-  const unit = mqtt.connect(srv.brokerUrl, {
-    clientId: cred.clientId ?? topic,
-    username: cred.username,
-    password: cred.password,
-    reconnectPeriod: 0,
-  });
-  const urls: string[] = [];
+  const { unit, urls } = await handDrivenUnit(srv, topic, "c8:47:8c:de:af:02");
   try {
-    await new Promise<void>((res, rej) => {
-      unit.once("connect", () => res());
-      unit.once("error", rej);
-    });
-    unit.on("message", (_t, p) => urls.push(p.toString()));
-    await unit.subscribeAsync(`cmnd/${topic}/+`, { qos: 1 });
-    await json(srv.api("/api/units", {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ mac: "c8:47:8c:de:af:02", chip: "BK7231N", topic, model: "zmai-90", site: "plant-1" }),
-    }));
     const build = (v: string) => `OpenBK7231N ${v} Jul 24 2026 10:41:55`;
     await unit.publishAsync(`${topic}/connected`, "online", { qos: 1, retain: true });
     await unit.publishAsync(`${topic}/build`, build(OLD), { qos: 1 });
@@ -401,3 +363,36 @@ Deno.test("nothing is verified that did not reboot into the new version: a unit 
     await srv.close();
   }
 });
+
+/**
+ * A unit driven by hand over MQTT with its own credential, registered in inventory: it collects the commands it
+ * is sent (the `ota_http` URLs) and does nothing else unless the test publishes for it.
+ */
+async function handDrivenUnit(srv: Awaited<ReturnType<typeof startOtaServer>>, topic: string, mac: string) {
+  const mqtt = (await import("mqtt")).default;
+  const cred = await srv.deviceCredentials(topic);
+  const unit = mqtt.connect(srv.brokerUrl, {
+    clientId: cred.clientId ?? topic,
+    username: cred.username,
+    password: cred.password,
+    reconnectPeriod: 0,
+  });
+  const urls: string[] = [];
+  try {
+    await new Promise<void>((res, rej) => {
+      unit.once("connect", () => res());
+      unit.once("error", rej);
+    });
+    unit.on("message", (_t, p) => urls.push(p.toString()));
+    await unit.subscribeAsync(`cmnd/${topic}/+`, { qos: 1 });
+    await json(srv.api("/api/units", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ mac, chip: "BK7231N", topic, model: "zmai-90", site: "plant-1" }),
+    }));
+  } catch (e) {
+    unit.end(true);
+    throw e;
+  }
+  return { unit, urls };
+}
