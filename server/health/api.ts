@@ -15,12 +15,13 @@ export function healthApi(): Extension {
   let scan: KvScan | null = null;
   let timer: ReturnType<typeof setInterval> | undefined;
   let running: Promise<void> | null = null;
+  const stopping = new AbortController();
   return {
     name: "health-api",
     start(ctx) {
       const every = ctx.config.kvCheckMs;
       const run = () => {
-        running ??= scanKv(ctx.kv, ctx.clock.now()).then((r) => {
+        running ??= scanKv(ctx.kv, ctx.clock.now(), stopping.signal).then((r) => {
           scan = r;
           if (!r.ok) ctx.log.error("KV file is damaged: a full read failed", { kv: ctx.config.kvPath, err: r.error });
         }).finally(() => (running = null));
@@ -30,6 +31,7 @@ export function healthApi(): Extension {
     },
     async stop() {
       clearInterval(timer);
+      stopping.abort();
       await running;
     },
     routes(app, ctx) {

@@ -16,12 +16,15 @@ export interface KvScan {
   error?: string;
 }
 
-/** Read every entry once; stops at the first read error. */
-export async function scanKv(kv: Deno.Kv, now = Date.now()): Promise<KvScan> {
+/** Read every entry once; stops at the first read error, or (unfinished, not failed) when `signal` aborts. */
+export async function scanKv(kv: Deno.Kv, now = Date.now(), signal?: AbortSignal): Promise<KvScan> {
   const t0 = performance.now();
   let entries = 0;
   try {
-    for await (const _ of kv.list({ prefix: [] }, { batchSize: 500 })) entries++;
+    for await (const _ of kv.list({ prefix: [] }, { batchSize: 500 })) {
+      entries++;
+      if (signal?.aborted) break; // shutting down: a large file's scan must not hold the stop up
+    }
     return { ok: true, at: now, entries, ms: Math.round(performance.now() - t0) };
   } catch (e) {
     return { ok: false, at: now, entries, ms: Math.round(performance.now() - t0), error: (e as Error).message };
