@@ -35,10 +35,10 @@ export const handler: RouteHandler = async (ctx) => {
       if (latest) send("reading", latest);
       offs.push(bus.on("telemetry.committed", (e) => {
         for (const r of e.readings) if (r.deviceId === id) push(e.agentId, r);
-      }));
+      }, "meter live page"));
       offs.push(bus.on("openbeken.committed", (e) => {
         for (const s of e.samples) if (s.reading.deviceId === id) push("openbeken", s.reading);
-      }));
+      }, "meter live page"));
       timer = setInterval(() => {
         try {
           ctrl.enqueue(enc.encode(": keepalive\n\n"));
