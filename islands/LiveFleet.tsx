@@ -206,10 +206,27 @@ export default function LiveFleet({ initial }: { initial: LivePage }) {
                 class="value status-stale"
                 data-testid="refused-count"
                 data-refused={page.refusedReadings}
-                title="An agent reported meter ids another agent reported first; see the server log for which"
+                title="A bench or unit reported meter ids another one reported first: its readings are not stored"
               >
                 {page.refusedReadings} (meter id owned by another agent)
               </div>
+              <ul class="small plain" data-testid="refused-meters">
+                {(page.refusedMeters ?? []).map((r) => (
+                  <li key={`${r.deviceId}\u0000${r.source}`} data-meter={r.deviceId} data-source={r.source}>
+                    <a href={`/meters/${encodeURIComponent(r.deviceId)}`}>{r.deviceId}</a> from <code>{r.source}</code>:
+                    {" "}
+                    {r.readings} (owner <code>{r.owner || "?"}</code>, last {new Date(r.lastAt).toLocaleTimeString()})
+                  </li>
+                ))}
+                {page.refusedMeterCount > (page.refusedMeters ?? []).length
+                  ? (
+                    <li class="muted">
+                      and {page.refusedMeterCount - page.refusedMeters.length} more:{" "}
+                      <a href="/api/refused-readings">all refused meters</a>
+                    </li>
+                  )
+                  : null}
+              </ul>
             </div>
           )
           : null}

@@ -160,6 +160,20 @@ export interface LiveTotals {
   models: string[];
   /** readings refused because another agent owns the meter id they name */
   refusedReadings: number;
+  /** how many (meter, sender) pairs were refused, and the most recent few */
+  refusedMeterCount: number;
+  refusedMeters: RefusedMeter[];
+}
+
+/** Readings one sender sent for a meter id another source owns: how many, the last when, and who owns it. */
+export interface RefusedMeter {
+  deviceId: string;
+  /** the agent id (or "openbeken") whose readings were refused */
+  source: string;
+  /** the agent (or "openbeken") that owns the id: the first to report it */
+  owner: string;
+  readings: number;
+  lastAt: number;
 }
 
 export interface LivePage extends LiveTotals {

@@ -1,14 +1,15 @@
 /** One meter, live: its values and a chart of the last minutes, updated as readings arrive; links to its unit and energy. */
 import type { PageProps, RouteHandler } from "../../server/web/pages.ts";
-import { getLatest } from "../../server/meters/store.ts";
-import type { MeterLatest } from "../../shared/fleet.ts";
+import { getLatest, listRefusedMeters } from "../../server/meters/store.ts";
+import type { MeterLatest, RefusedMeter } from "../../shared/fleet.ts";
 import { DEVICE_ID } from "../../shared/telemetry.ts";
 import { stateKey, type StoredEnergyState } from "../../server/energy/store.ts";
 import { identityOfMeter } from "../../server/inventory/identity.ts";
 import { type PresenceView, presenceView } from "../../server/openbeken/presence.ts";
 import { DeviceLinks, PresenceLine } from "../../components/UnitPresence.tsx";
 import MeterLive from "../../islands/MeterLive.tsx";
-import { EmptyState } from "../../components/ui.tsx";
+import { Card, EmptyState, RelativeTime, TableWrap } from "../../components/ui.tsx";
+import type { Zone } from "../../shared/zone.ts";
 
 interface Data {
   deviceId: string;
@@ -19,6 +20,10 @@ interface Data {
   /** the inventory unit this meter is (by topic or MAC), and its live presence */
   unitId: string | null;
   presence: PresenceView | null;
+  /** readings other benches or units sent under this id (refused: the id is another's) */
+  refused: RefusedMeter[];
+  zone: Zone;
+  now: number;
 }
 
 export const handler: RouteHandler<Data> = async (ctx) => {
@@ -28,6 +33,7 @@ export const handler: RouteHandler<Data> = async (ctx) => {
   const energy = (await ctx.server.kv.get<StoredEnergyState>(stateKey(id))).value;
   const ident = await identityOfMeter(ctx.server.kv, id);
   const zone = ctx.server.config.zone;
+  const refused = (await listRefusedMeters(ctx.server.kv, { deviceId: id })).items;
   return ctx.render({
     deviceId: id,
     latest,
@@ -36,7 +42,10 @@ export const handler: RouteHandler<Data> = async (ctx) => {
     fixedOffsetMin: zone.fixedOffsetMin,
     unitId: ident.unit?.id ?? null,
     presence: ident.presence || ident.unit ? presenceView(ident.presence, ident.unit, ctx.server.clock.now()) : null,
-  }, { status: latest || ident.presence ? 200 : 404 });
+    refused,
+    zone,
+    now: ctx.server.clock.now(),
+  }, { status: latest || ident.presence || refused.length ? 200 : 404 });
 };
 
 export default function MeterPage({ data }: PageProps<Data>) {
@@ -72,6 +81,48 @@ export default function MeterPage({ data }: PageProps<Data>) {
             </p>
           </EmptyState>
         )}
+      {data.refused.length
+        ? <RefusedSenders meterId={data.deviceId} refused={data.refused} zone={data.zone} now={data.now} />
+        : null}
     </>
+  );
+}
+
+/** Who else reports under this id: their readings are refused, since the first to report an id owns it. */
+function RefusedSenders(
+  { meterId, refused, zone, now }: { meterId: string; refused: RefusedMeter[]; zone: Zone; now: number },
+) {
+  return (
+    <Card title="Readings refused for this id" testid="refused-senders">
+      <p class="small">
+        <code>{meterId}</code> belongs to{" "}
+        <code>{refused[0].owner || "?"}</code>, the first to report it. Readings others sent under the same id are not
+        stored. Give the other meter its own id (the bench's profile, or the unit's MQTT topic) to keep its readings.
+      </p>
+      <TableWrap label="Readings refused, by sender">
+        <table>
+          <thead>
+            <tr>
+              <th>Sent by</th>
+              <th class="num">Readings refused</th>
+              <th>Last</th>
+            </tr>
+          </thead>
+          <tbody>
+            {refused.map((r) => (
+              <tr key={r.source} data-source={r.source}>
+                <td>
+                  <code>{r.source}</code>
+                </td>
+                <td class="num">{r.readings}</td>
+                <td>
+                  <RelativeTime ts={r.lastAt} now={now} zone={zone} />
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </TableWrap>
+    </Card>
   );
 }

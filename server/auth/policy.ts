@@ -61,6 +61,7 @@ export const ROUTES: RouteRule[] = [
   { method: "GET", path: "/api/meters", allow: ["viewer"] },
   { method: "GET", path: "/api/meters/*", allow: ["viewer"] },
   { method: "GET", path: "/api/live", allow: ["viewer"] },
+  { method: "GET", path: "/api/refused-readings", allow: ["viewer"] },
 
   // a registered firmware image by its sha256, for signed-in users (the firmware page's download link); units
   // never come here: `ota_http` URLs point at the OTA responder's own socket (server/ota/responder.ts), which

@@ -1,7 +1,7 @@
 /** Read API for meters: latest readings, one meter, its history, and the live SSE stream. */
 import { z } from "zod";
 import { listHistory } from "../history/store.ts";
-import { getLatest } from "./store.ts";
+import { getLatest, listRefusedMeters } from "./store.ts";
 import { fleetTotals, type LiveFeed, liveOf, selectMeters } from "./live.ts";
 import type { Extension } from "../context.ts";
 import { DEVICE_ID } from "../../shared/telemetry.ts";
@@ -15,6 +15,9 @@ const timeParam = z.union([
   z.string().datetime({ offset: true }).transform((s) => Date.parse(s)),
 ]);
 const historyQuery = z.object({ from: timeParam.optional(), to: timeParam.optional() });
+const refusedQuery = z.object({
+  limit: z.string().regex(/^\d+$/).transform(Number).pipe(z.number().min(1).max(10_000)).default(100),
+});
 
 export function metersApi(): Extension {
   let live: LiveFeed | null = null;
@@ -46,6 +49,19 @@ export function metersApi(): Extension {
       app.get("/api/meters/:id", async (c) => {
         const m = await getLatest(ctx.kv, c.req.param("id"));
         return m ? c.json({ ...m, status: meterStatus(m, Date.now()) }) : c.json({ error: "no such meter" }, 404);
+      });
+
+      // readings refused because another source owns the meter id: which meters, from whom, how many, when last
+      app.get("/api/refused-readings", async (c) => {
+        const q = refusedQuery.safeParse(c.req.query());
+        if (!q.success) return c.json({ error: "limit must be an integer from 1 to 10000" }, 400);
+        return c.json(await listRefusedMeters(ctx.kv, { limit: q.data.limit }));
+      });
+
+      app.get("/api/meters/:id/refused", async (c) => {
+        const id = c.req.param("id");
+        if (!DEVICE_ID.test(id)) return c.json({ error: "invalid meter id" }, 400);
+        return c.json(await listRefusedMeters(ctx.kv, { deviceId: id }));
       });
 
       app.get("/api/meters/:id/history", async (c) => {

@@ -13,6 +13,8 @@ import {
   countRefusedReadings,
   countRejection,
   IngestCache,
+  refusedPerMeter,
+  type RefusedReadings,
   splitBatch,
 } from "./store.ts";
 import type { Extension, ServerContext } from "../context.ts";
@@ -42,7 +44,7 @@ export function telemetryIngest(): Extension {
       queue = [];
       queuedReadings = 0;
       let outcome, admitted: TelemetryBatch[] = [];
-      const refusedIn = new Map<TelemetryBatch, number>();
+      const refusedIn = new Map<TelemetryBatch, RefusedReadings[]>();
       for (let attempt = 1; !outcome; attempt++) {
         try {
           // a meter belongs to the agent that reported it first: other agents' readings for it are refused
@@ -50,7 +52,17 @@ export function telemetryIngest(): Extension {
           for (const b of batches) {
             const a = await cache.admit(ctx.kv, b);
             admitted.push(a.batch);
-            refusedIn.set(a.batch, b.readings.length - a.batch.readings.length);
+            if (a.refused.size > 0) {
+              refusedIn.set(
+                a.batch,
+                refusedPerMeter(
+                  cache,
+                  b.agentId,
+                  b.readings.map((r) => r.deviceId),
+                  a.refused,
+                ),
+              );
+            }
             const news = [...a.refused].filter((id) => !warned.has(`${b.agentId}\u0000${id}`));
             if (news.length > 0) {
               // once per agent and meter (the counter in /api/health keeps counting)
@@ -77,21 +89,23 @@ export function telemetryIngest(): Extension {
       }
       if (!outcome) continue;
       const dupParts = new Set(outcome.duplicate.map((p) => `${p.agentId}/${p.epoch}/${p.seq}`));
-      let committed = 0, duplicate = 0, refused = 0;
+      let committed = 0, duplicate = 0;
+      const refused: RefusedReadings[] = [];
       for (const b of admitted) {
         const dup = dupParts.has(`${b.agentId}/${b.epoch}/${b.seq}`);
         if (dup) duplicate++;
         else {
           committed++;
-          refused += refusedIn.get(b) ?? 0; // counted once: a replay was counted when it first came
+          refused.push(...refusedIn.get(b) ?? []); // counted once: a replay was counted when it first came
         }
         ack(b.agentId, b.seq, dup ? "duplicate" : "committed", b.epoch);
         if (!dup) ctx.bus.emit("telemetry.committed", { agentId: b.agentId, seq: b.seq, readings: b.readings });
       }
       await addIngestCounters(ctx.kv, { batches_committed: committed, batches_duplicate: duplicate })
         .catch((e) => ctx.log.warn("counter update failed", { err: e }));
-      if (refused > 0) {
-        await countRefusedReadings(ctx.kv, refused).catch((e) => ctx.log.warn("counter update failed", { err: e }));
+      if (refused.length > 0) {
+        await countRefusedReadings(ctx.kv, refused, ctx.clock.now())
+          .catch((e) => ctx.log.warn("counter update failed", { err: e }));
       }
       ctx.bus.emit("ingest.backlog", { readings: queuedReadings });
     }

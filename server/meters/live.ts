@@ -13,7 +13,7 @@
  */
 import { listEnergyStates } from "../energy/store.ts";
 import { listUnits } from "../inventory/units.ts";
-import { listLatest, readRejections, REFUSED_NOT_OWNER } from "./store.ts";
+import { listLatest, listRefusedMeters, readRejections, REFUSED_NOT_OWNER } from "./store.ts";
 import {
   type LiveDelta,
   liveDelta,
@@ -23,6 +23,7 @@ import {
   type MeterLatest,
   type MeterStatus,
   meterStatus,
+  type RefusedMeter,
   type SiteTotal,
 } from "../../shared/fleet.ts";
 import type { Logger } from "../../shared/log.ts";
@@ -37,7 +38,11 @@ export interface FleetState {
   at: number;
   meters: FleetMeter[];
   refusedReadings: number;
+  refused: { meters: number; items: RefusedMeter[] };
 }
+
+/** Refused meters shown with the fleet's totals: the most recent few (the meter page and the API have them all). */
+const REFUSED_SHOWN = 5;
 
 const STATUS_RANK: Record<MeterStatus, number> = { offline: 2, stale: 1, ok: 0 };
 
@@ -49,7 +54,21 @@ const STATUS_RANK: Record<MeterStatus, number> = { offline: 2, stale: 1, ok: 0 }
 export class MeterFacts {
   #facts = new Map<string, { site: string | null; model: string | null }>();
   #readAt = -Infinity;
-  constructor(private kv: Deno.Kv, private ttlMs = 30_000) {}
+  #refused: { at: number; value: Promise<{ meters: number; items: RefusedMeter[] }> } | null = null;
+  constructor(private kv: Deno.Kv, private ttlMs = 30_000, private refusedTtlMs = 5_000) {}
+
+  /** The meters whose readings were refused lately (re-read every few seconds: a misconfigured bench adds many). */
+  refused(now: number): Promise<{ meters: number; items: RefusedMeter[] }> {
+    if (!this.#refused || now - this.#refused.at >= this.refusedTtlMs || now < this.#refused.at) {
+      const value = listRefusedMeters(this.kv, { limit: REFUSED_SHOWN });
+      const entry = { at: now, value };
+      this.#refused = entry;
+      value.catch(() => {
+        if (this.#refused === entry) this.#refused = null;
+      });
+    }
+    return this.#refused.value;
+  }
 
   async get(now: number): Promise<Map<string, { site: string | null; model: string | null }>> {
     if (now - this.#readAt > this.ttlMs) {
@@ -75,7 +94,7 @@ export async function readFleet(kv: Deno.Kv, facts: MeterFacts, now: number): Pr
     return { ...m, status: meterStatus(m, now), site: f?.site ?? null, model: f?.model ?? null };
   });
   const refusedReadings = (await readRejections(kv))[REFUSED_NOT_OWNER] ?? 0;
-  return { at: now, meters, refusedReadings };
+  return { at: now, meters, refusedReadings, refused: await facts.refused(now) };
 }
 
 function compare(sort: LiveQuery["sort"]): (a: FleetMeter, b: FleetMeter) => number {
@@ -164,6 +183,8 @@ export function fleetTotals(state: FleetState) {
     sites,
     models: [...models].sort(),
     refusedReadings: state.refusedReadings,
+    refusedMeterCount: state.refused.meters,
+    refusedMeters: state.refused.items,
   };
 }
 

@@ -20,6 +20,8 @@
  *   ["ingest_ledger", agentId, epoch, seq, part] -> { at }  (expires: dedupe window; batches from before
  *                                                           spool epochs: ["ingest_ledger", agentId, seq, part])
  *   ["ingest_counters", name]               -> Deno.KvU64   (summed across server instances)
+ *   ["refused_readings", deviceId, source]  -> Deno.KvU64   readings `source` sent for a meter another source owns
+ *   ["refused_readings_at", deviceId, source] -> RefusedAt  when the last of them came, and who owned the meter
  *
  * An agent's meters get slots in the order they first report, SLOT_METERS to
  * a slot, so the meters of one batch (read in the same order every second)
@@ -29,7 +31,7 @@
  */
 import { Decoder, Encoder } from "../../shared/cbor.ts";
 import type { Reading, TelemetryBatch } from "../../shared/telemetry.ts";
-import type { MeterLatest } from "../../shared/fleet.ts";
+import type { MeterLatest, RefusedMeter } from "../../shared/fleet.ts";
 export type { MeterLatest };
 
 /** One atomic commit's worth of readings from one batch. Large batches are split into parts. */
@@ -563,8 +565,68 @@ export async function countRejection(kv: Deno.Kv, code: string) {
 /** Readings refused because another agent owns their meter (counted per reading, not per batch). */
 export const REFUSED_NOT_OWNER = "meter_owned_by_other_agent";
 
-export async function countRefusedReadings(kv: Deno.Kv, readings: number) {
-  await kv.atomic().sum(["ingest_rejections", REFUSED_NOT_OWNER], BigInt(readings)).commit();
+/** Readings one source sent for one meter it does not own (a RefusedMeter before it has a time). */
+export type RefusedReadings = Omit<RefusedMeter, "lastAt">;
+
+interface RefusedAt {
+  at: number;
+  owner: string;
+}
+
+/** Count, per meter, the readings of `deviceIds` (one per reading) whose meter is in `refused`, with its owner. */
+export function refusedPerMeter(
+  cache: IngestCache,
+  source: string,
+  deviceIds: Iterable<string>,
+  refused: Set<string>,
+): RefusedReadings[] {
+  const counts = new Map<string, number>();
+  for (const id of deviceIds) if (refused.has(id)) counts.set(id, (counts.get(id) ?? 0) + 1);
+  return [...counts].map(([deviceId, readings]) => ({
+    deviceId,
+    source,
+    owner: cache.owner(deviceId)?.source ?? "",
+    readings,
+  }));
+}
+
+/** The fleet-wide count plus, per meter and sender, a count and when it last happened (sums: instances add up). */
+export async function countRefusedReadings(kv: Deno.Kv, refused: RefusedReadings[], now = Date.now()) {
+  const total = refused.reduce((n, r) => n + r.readings, 0);
+  if (total === 0) return;
+  // three mutations per meter: stay under the 1000 mutations of one atomic operation
+  for (let i = 0, first = true; i < refused.length; i += 300, first = false) {
+    const op = kv.atomic();
+    if (first) op.sum(["ingest_rejections", REFUSED_NOT_OWNER], BigInt(total));
+    for (const r of refused.slice(i, i + 300)) {
+      op.sum(["refused_readings", r.deviceId, r.source], BigInt(r.readings))
+        .set(["refused_readings_at", r.deviceId, r.source], { at: now, owner: r.owner } satisfies RefusedAt);
+    }
+    await op.commit();
+  }
+}
+
+/**
+ * Refused readings per meter and sender, the most recent first (at most `limit`), or only `deviceId`'s;
+ * `meters` is how many such pairs there are in all.
+ */
+export async function listRefusedMeters(
+  kv: Deno.Kv,
+  o: { limit?: number; deviceId?: string } = {},
+): Promise<{ meters: number; items: RefusedMeter[] }> {
+  const prefix = o.deviceId === undefined ? [] : [o.deviceId];
+  const at = new Map<string, RefusedAt>();
+  for await (const e of kv.list<RefusedAt>({ prefix: ["refused_readings_at", ...prefix] })) {
+    at.set(`${String(e.key[1])}\u0000${String(e.key[2])}`, e.value);
+  }
+  const items: RefusedMeter[] = [];
+  for await (const e of kv.list<Deno.KvU64>({ prefix: ["refused_readings", ...prefix] })) {
+    const [deviceId, source] = [String(e.key[1]), String(e.key[2])];
+    const last = at.get(`${deviceId}\u0000${source}`);
+    items.push({ deviceId, source, owner: last?.owner ?? "", readings: Number(e.value.value), lastAt: last?.at ?? 0 });
+  }
+  items.sort((a, b) => b.lastAt - a.lastAt || (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0));
+  return { meters: items.length, items: o.limit === undefined ? items : items.slice(0, o.limit) };
 }
 
 export async function readRejections(kv: Deno.Kv): Promise<Record<string, number>> {

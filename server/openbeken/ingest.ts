@@ -16,6 +16,7 @@ import {
   countRejection,
   IngestCache,
   OBK_SOURCE,
+  refusedPerMeter,
   SourceIndexCache,
 } from "../meters/store.ts";
 import { commitRetryingLocks } from "../kv/retry.ts";
@@ -176,7 +177,8 @@ export function openbekenIngest(): Extension {
         if (owned.length) ctx.bus.emit("openbeken.committed", { samples: owned });
         if (owned.length < samples.length) {
           ctx.log.warn("openbeken readings refused: meter id owned by an agent", { meters: [...refused].slice(0, 5) });
-          countRefusedReadings(ctx.kv, samples.length - owned.length).catch(() => {});
+          const perMeter = refusedPerMeter(owners, OBK_SOURCE, samples.map((s) => s.reading.deviceId), refused);
+          countRefusedReadings(ctx.kv, perMeter, now).catch((e) => ctx.log.warn("counter update failed", { err: e }));
         }
         return;
       }

@@ -34,6 +34,7 @@ function meter(id: string, site: string | null, power: number, status: MeterStat
 const state = (): FleetState => ({
   at: NOW,
   refusedReadings: 0,
+  refused: { meters: 0, items: [] },
   meters: [
     meter("a-small", "attic", 10, "ok"),
     meter("a-big", "attic", 900, "ok"),
