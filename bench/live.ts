@@ -6,8 +6,11 @@
  * number of browsers it prints: page load until live (navigation start until
  * the stream is open and the rows are drawn), SSE bytes/s per browser on the
  * wire (compressed, from the DevTools network events), the browser main
- * thread's busy share (DevTools TaskDuration) and JS heap per page, and the
- * server's CPU (per browser: above the same run with no browser).
+ * thread's busy share (DevTools TaskDuration, wall time: it includes waiting for
+ * a core) with its own CPU time (ThreadTime) and JS heap per page, and the
+ * server's CPU (per browser: above the mean of no-browser windows before and
+ * after; and per browser added after the first, which starts the feed's one
+ * read of the fleet a second that all browsers share).
  * Goals at 10,000 meters: live < 1 s, < 100 kB/s per browser, main thread
  * < 20 % busy, server CPU < 2 % of a core per browser.
  */
@@ -24,6 +27,8 @@ import { spawnServer } from "../tests/helpers/server_process.ts";
 import { cpuSeconds, rssMiB, serverPid } from "./ingest.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** after the last page closes, the feed keeps reading for up to 10 s (a page's stream may be about to open) */
+const intervalAfterClose = 11_000;
 
 interface Watched {
   page: Page;
@@ -96,7 +101,7 @@ export default async function (args: string[]) {
     } browsers (pages in one headless Chromium), ${seconds} s windows`,
   );
   console.log(
-    "meters  browsers  live (median/max ms; HTML parsed at)  SSE B/s per browser  main thread busy  JS heap MB  server CPU %core (per browser)  server RSS MB",
+    "meters  browsers  live (median/max ms; HTML parsed at)  SSE B/s per browser  main thread busy (its CPU)  JS heap MB  server RSS MB  server CPU %core (per browser)  per added browser",
   );
   for (const meters of sizes) {
     const dir = await Deno.makeTempDir({ prefix: "meterfleet-bench-live-" });
@@ -137,16 +142,15 @@ export default async function (args: string[]) {
         return (await r.json()).total === meters;
       }, { timeoutMs: 120_000, what: `${meters} meters listed` });
       await sleep(2000);
-      // the server's own cost with no browser: ingest, compaction
-      const base0 = await cpuSeconds(pid);
-      const tb = performance.now();
-      await sleep(seconds * 1000);
-      const baseline = (await cpuSeconds(pid) - base0) / ((performance.now() - tb) / 1000);
-      console.log(
-        `${String(meters).padStart(6)}  ${"0".padStart(8)}  ${"".padStart(36)}  ${"".padStart(19)}  ${
-          "".padStart(16)
-        }  ${"".padStart(10)}  ${(baseline * 100).toFixed(1).padStart(6)} (baseline)`,
-      );
+      // the server's own cost with no browser (ingest, compaction), before and after the browsers: it drifts, so the
+      // mean of both is what the browsers are measured against
+      const serverCpu = async () => {
+        const c0 = await cpuSeconds(pid), t = performance.now();
+        await sleep(seconds * 1000);
+        return (await cpuSeconds(pid) - c0) / ((performance.now() - t) / 1000);
+      };
+      const before = await serverCpu();
+      const runs: { n: number; cols: string[]; cpu: number }[] = [];
       for (const n of browserCounts) {
         const pages: Watched[] = [];
         for (let i = 0; i < n; i++) pages.push(await openLivePage(browser, srv.url, session.token));
@@ -161,25 +165,49 @@ export default async function (args: string[]) {
         const m1 = await Promise.all(pages.map((p) => metrics(p.cdp)));
         const bytesPerSec = pages.map((p, i) => (p.liveBytes - bytes0[i]) / elapsed);
         const busy = m1.map((m, i) => (m.TaskDuration - m0[i].TaskDuration) / elapsed);
+        // the main thread's own CPU time: busy minus the time it waited for a core (many renderers on two cores)
+        const threadCpu = m1.map((m, i) => (m.ThreadTime - m0[i].ThreadTime) / elapsed);
         const heap = m1.map((m) => m.JSHeapUsedSize / 1e6);
         const loads = pages.map((p) => p.loadMs);
         const rss = await rssMiB(pid);
-        console.log(
-          [
+        runs.push({
+          n,
+          cpu,
+          cols: [
             String(meters).padStart(6),
             String(n).padStart(8),
             `${median(loads).toFixed(0)} / ${Math.max(...loads).toFixed(0)}; ${
               median(pages.map((p) => p.dclMs)).toFixed(0)
             }`.padStart(36),
             median(bytesPerSec).toFixed(0).padStart(19),
-            `${(median(busy) * 100).toFixed(1)} %`.padStart(16),
+            `${(median(busy) * 100).toFixed(1)} % (${(median(threadCpu) * 100).toFixed(1)} %)`.padStart(24),
             median(heap).toFixed(1).padStart(10),
-            `${(cpu * 100).toFixed(1)} (${(((cpu - baseline) / n) * 100).toFixed(2)})`.padStart(31),
             rss.toFixed(0).padStart(13),
-          ].join("  "),
-        );
+          ],
+        });
         for (const p of pages) await p.page.context().close();
         await sleep(500);
+      }
+      await sleep(intervalAfterClose);
+      const after = await serverCpu();
+      const baseline = (before + after) / 2;
+      console.log(
+        `${String(meters).padStart(6)}  ${"0".padStart(8)}  ${"".padStart(36)}  ${"".padStart(19)}  ${
+          "".padStart(24)
+        }  ${"".padStart(10)}  ${"".padStart(13)}  ${(baseline * 100).toFixed(1).padStart(6)} (baseline: ${
+          (before * 100).toFixed(1)
+        } before, ${(after * 100).toFixed(1)} after)`,
+      );
+      for (const [i, r] of runs.entries()) {
+        // the first browser starts the feed's one read of the fleet a second, shared by all: the rest add only theirs
+        const added = i > 0 ? ((r.cpu - runs[0].cpu) / (r.n - runs[0].n)) * 100 : NaN;
+        console.log(
+          [
+            ...r.cols,
+            `${(r.cpu * 100).toFixed(1)} (${(((r.cpu - baseline) / r.n) * 100).toFixed(2)})`.padStart(31),
+            Number.isNaN(added) ? "" : added.toFixed(2).padStart(17),
+          ].join("  "),
+        );
       }
     } finally {
       await browser.close();

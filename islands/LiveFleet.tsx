@@ -4,7 +4,7 @@
  * snapshot of the page, then per-second deltas (only the rows that changed);
  * changing the query reopens the stream, which starts with a new snapshot.
  */
-import type { JSX } from "preact";
+import { Component, type JSX } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import {
   applyLiveDelta,
@@ -19,6 +19,9 @@ import {
 } from "../shared/fleet.ts";
 
 const fmt = (v: number | null | undefined, digits: number) => v === null || v === undefined ? "–" : v.toFixed(digits);
+
+// one formatter for every row, every second (toLocaleTimeString builds one per call)
+const timeOfDay = new Intl.DateTimeFormat(undefined, { timeStyle: "medium" });
 
 const SORT_LABELS: Record<LiveQuery["sort"], string> = {
   problems: "problems, then power",
@@ -82,7 +85,29 @@ function pushBounded(series: number[], v: number, max: number) {
   if (series.length > max) series.splice(0, series.length - max);
 }
 
-function MeterRow({ row, now, history }: { row: LiveRow; now: number; history?: number[] }) {
+/**
+ * One meter's row. Re-rendered only when its reading, its sparkline or (for a meter not reporting) its age changed:
+ * a page of 50 rows redraws just the rows whose meters reported.
+ */
+class MeterRow extends Component<MeterRowProps> {
+  override shouldComponentUpdate(next: MeterRowProps) {
+    const p = this.props;
+    return p.row !== next.row || p.historyTs !== next.historyTs || (next.row[3] !== "ok" && p.now !== next.now);
+  }
+  override render() {
+    return <MeterRowView {...this.props} />;
+  }
+}
+
+interface MeterRowProps {
+  row: LiveRow;
+  now: number;
+  history?: number[];
+  /** when the sparkline's last point was added (its array grows in place) */
+  historyTs?: number;
+}
+
+function MeterRowView({ row, now, history }: MeterRowProps) {
   const [id, agent, _site, status, power, voltage, current, energyWh, pf, ts, seen, phases, model] = row;
   const ago = Math.max(0, Math.round((now - seen) / 1000));
   return (
@@ -102,7 +127,7 @@ function MeterRow({ row, now, history }: { row: LiveRow; now: number; history?: 
       <td class="num">{fmt(pf, 2)}</td>
       <td class="muted">{agent}{model ? ` · ${model}` : ""}</td>
       <td class="muted" title={new Date(ts).toISOString()}>
-        {status === "ok" ? new Date(ts).toLocaleTimeString() : `${status}, ${ago} s ago`}
+        {status === "ok" ? timeOfDay.format(ts) : `${status}, ${ago} s ago`}
       </td>
     </tr>
   );
@@ -167,7 +192,8 @@ export default function LiveFleet({ initial }: { initial: LivePage }) {
       group = row[2];
       body.push(<SiteHeader key={`site:${group ?? ""}`} site={group} total={siteTotals.get(group)} />);
     }
-    body.push(<MeterRow key={row[0]} row={row} now={page.at} history={seen.current.meters.get(row[0])?.power} />);
+    const h = seen.current.meters.get(row[0]);
+    body.push(<MeterRow key={row[0]} row={row} now={page.at} history={h?.power} historyTs={h?.ts} />);
   }
 
   return (
@@ -187,7 +213,7 @@ export default function LiveFleet({ initial }: { initial: LivePage }) {
         <div class="card">
           <div class="label">Updated</div>
           <div class="value">
-            {new Date(page.at).toLocaleTimeString()}{" "}
+            {timeOfDay.format(page.at)}{" "}
             <span class={connected ? "badge" : "badge warn"}>{connected ? "live" : "reconnecting"}</span>
           </div>
         </div>
@@ -215,7 +241,7 @@ export default function LiveFleet({ initial }: { initial: LivePage }) {
                   <li key={`${r.deviceId}\u0000${r.source}`} data-meter={r.deviceId} data-source={r.source}>
                     <a href={`/meters/${encodeURIComponent(r.deviceId)}`}>{r.deviceId}</a> from <code>{r.source}</code>:
                     {" "}
-                    {r.readings} (owner <code>{r.owner || "?"}</code>, last {new Date(r.lastAt).toLocaleTimeString()})
+                    {r.readings} (owner <code>{r.owner || "?"}</code>, last {timeOfDay.format(r.lastAt)})
                   </li>
                 ))}
                 {page.refusedMeterCount > (page.refusedMeters ?? []).length
