@@ -89,9 +89,14 @@ export class MeterFacts {
 
 export async function readFleet(kv: Deno.Kv, facts: MeterFacts, now: number): Promise<FleetState> {
   const known = await facts.get(now);
-  const meters = (await listLatest(kv)).map((m) => {
+  const meters = (await listLatest(kv)).map((m): FleetMeter => {
     const f = known.get(m.deviceId);
-    return { ...m, status: meterStatus(m, now), site: f?.site ?? null, model: f?.model ?? null };
+    // extended in place, not spread into a copy: ten thousand of these a second
+    const fm = m as FleetMeter;
+    fm.status = meterStatus(m, now);
+    fm.site = f?.site ?? null;
+    fm.model = f?.model ?? null;
+    return fm;
   });
   const refusedReadings = (await readRejections(kv))[REFUSED_NOT_OWNER] ?? 0;
   return { at: now, meters, refusedReadings, refused: await facts.refused(now) };
@@ -133,24 +138,57 @@ export function toRow(m: FleetMeter): LiveRow {
   ];
 }
 
-/** Meters matching the query's filters, grouped by site (named sites first), each group in the query's order. */
-export function selectMeters(state: FleetState, q: LiveQuery): FleetMeter[] {
+/** Meters matching the query's filters, in no particular order. */
+function filterMeters(state: FleetState, q: LiveQuery): FleetMeter[] {
   const needle = q.q.toLowerCase();
-  const matched = state.meters.filter((m) =>
+  if (!needle && !q.site && !q.agent && !q.model && !q.status) return state.meters.slice();
+  return state.meters.filter((m) =>
     (!needle || m.deviceId.toLowerCase().includes(needle)) &&
     (!q.site || m.site === q.site) &&
     (!q.agent || m.agentId === q.agent) &&
     (!q.model || m.model === q.model) &&
     (!q.status || m.status === q.status)
   );
+}
+
+const siteOrder = new Intl.Collator().compare;
+
+/** The query's order: grouped by site (named sites first), each group in the query's sort, then by id. */
+function meterOrder(q: LiveQuery): (a: FleetMeter, b: FleetMeter) => number {
   const cmp = compare(q.sort);
   const sign = q.dir === "desc" ? -1 : 1;
-  return matched.sort((a, b) =>
+  const idSign = q.sort === "id" ? sign : 1;
+  return (a, b) =>
     (a.site === null ? 1 : 0) - (b.site === null ? 1 : 0) ||
-    (a.site ?? "").localeCompare(b.site ?? "") ||
+    (a.site === b.site ? 0 : siteOrder(a.site ?? "", b.site ?? "")) ||
     sign * cmp(a, b) ||
-    (q.sort === "id" ? sign : 1) * (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0)
-  );
+    idSign * (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0);
+}
+
+/** Meters matching the query's filters, in the query's order. */
+export function selectMeters(state: FleetState, q: LiveQuery): FleetMeter[] {
+  return filterMeters(state, q).sort(meterOrder(q));
+}
+
+/**
+ * The first `k` of `items` in `order`, without sorting them all: a page of 50 out of 10,000 meters costs about one
+ * comparison per meter instead of fourteen.
+ */
+export function firstInOrder<T>(items: T[], k: number, order: (a: T, b: T) => number): T[] {
+  if (k >= items.length / 8) return items.slice().sort(order).slice(0, k);
+  const best: T[] = [];
+  for (const it of items) {
+    if (best.length === k && order(it, best[k - 1]) >= 0) continue;
+    let lo = 0, hi = best.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (order(best[mid], it) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    best.splice(lo, 0, it);
+    if (best.length > k) best.pop();
+  }
+  return best;
 }
 
 /** Fleet and per-site totals over every meter (filters do not change them). */
@@ -173,9 +211,7 @@ export function fleetTotals(state: FleetState) {
   }
   const sites = [...bySite.values()]
     .map((s) => ({ ...s, powerW: round(s.powerW, 1) }))
-    .sort((a, b) =>
-      (a.site === null ? 1 : 0) - (b.site === null ? 1 : 0) || (a.site ?? "").localeCompare(b.site ?? "")
-    );
+    .sort((a, b) => (a.site === null ? 1 : 0) - (b.site === null ? 1 : 0) || siteOrder(a.site ?? "", b.site ?? ""));
   return {
     total: state.meters.length,
     fleetPowerW: round(fleetPowerW, 1),
@@ -189,13 +225,13 @@ export function fleetTotals(state: FleetState) {
 }
 
 export function pageOf(state: FleetState, q: LiveQuery, totals = fleetTotals(state)): LivePage {
-  const matched = selectMeters(state, q);
+  const matched = filterMeters(state, q);
   return {
     at: state.at,
     ...totals,
     matched: matched.length,
     query: q,
-    rows: matched.slice(q.offset, q.offset + q.limit).map(toRow),
+    rows: firstInOrder(matched, q.offset + q.limit, meterOrder(q)).slice(q.offset).map(toRow),
   };
 }
 

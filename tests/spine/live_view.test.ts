@@ -4,7 +4,7 @@
  * rebuild exactly the next page; a meter's status follows its own interval.
  */
 import { assertEquals } from "@std/assert";
-import { type FleetMeter, type FleetState, pageOf } from "../../server/meters/live.ts";
+import { firstInOrder, type FleetMeter, type FleetState, pageOf, selectMeters } from "../../server/meters/live.ts";
 import {
   applyLiveDelta,
   DEFAULT_LIVE_QUERY,
@@ -113,5 +113,42 @@ Deno.test("live queries: a bad value gets a clear error, on the API too", async 
     await page.body?.cancel();
   } finally {
     await srv.close();
+  }
+});
+
+Deno.test("the first k in order without a full sort: the same as sorting, ties kept in input order", () => {
+  let seed = 7;
+  const rand = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const byValue = (a: { v: number }, b: { v: number }) => a.v - b.v;
+  for (const n of [0, 1, 5, 100, 1000, 5000]) {
+    // few distinct values, so ties are common
+    const items = Array.from({ length: n }, (_, i) => ({ v: Math.floor(rand() * 50), i }));
+    for (const k of [1, 3, 50, 200, n]) {
+      const want = items.slice().sort(byValue).slice(0, k).map((x) => x.i);
+      assertEquals(firstInOrder(items, k, byValue).map((x) => x.i), want, `n=${n} k=${k}`);
+    }
+  }
+});
+
+Deno.test("a page cut without a full sort equals the page of the fully sorted fleet, for every sort and direction", () => {
+  let seed = 11;
+  const rand = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const sites = ["attic", "barn", "Åre", null];
+  const statuses: MeterStatus[] = ["ok", "ok", "ok", "stale", "offline"];
+  const big: FleetState = {
+    ...state(),
+    meters: Array.from(
+      { length: 3000 },
+      (_, i) => meter(`m-${i}`, sites[i % 4], Math.round(rand() * 40) * 25, statuses[Math.floor(rand() * 5)]),
+    ),
+  };
+  for (const sort of ["problems", "power", "energy", "id", "seen"] as const) {
+    for (const dir of ["asc", "desc"] as const) {
+      for (const offset of [0, 50, 2950]) {
+        const query = q({ sort, dir, offset });
+        const full = selectMeters(big, query).slice(offset, offset + query.limit).map((m) => m.deviceId);
+        assertEquals(ids(pageOf(big, query)), full, `${sort} ${dir} @${offset}`);
+      }
+    }
   }
 });
