@@ -8,9 +8,9 @@
  * wire (compressed, from the DevTools network events), the browser main
  * thread's busy share (DevTools TaskDuration, wall time: it includes waiting for
  * a core) with its own CPU time (ThreadTime) and JS heap per page, and the
- * server's CPU (per browser: above the mean of no-browser windows before and
- * after; and per browser added after the first, which starts the feed's one
- * read of the fleet a second that all browsers share).
+ * server's CPU (median of 2 s windows, against a no-browser baseline measured
+ * just before each run; per browser, and per browser added after the first,
+ * which starts the feed's one read of the fleet a second that all share).
  * Goals at 10,000 meters: live < 1 s, < 100 kB/s per browser, main thread
  * < 20 % busy, server CPU < 2 % of a core per browser.
  */
@@ -101,7 +101,7 @@ export default async function (args: string[]) {
     } browsers (pages in one headless Chromium), ${seconds} s windows`,
   );
   console.log(
-    "meters  browsers  live (median/max ms; HTML parsed at)  SSE B/s per browser  main thread busy (its CPU)  JS heap MB  server RSS MB  server CPU %core (per browser)  per added browser",
+    "meters  browsers  live (median/max ms; HTML parsed at)  SSE B/s per browser  main thread busy (its CPU)  JS heap MB  server RSS MB  server CPU %core: none → with them (per browser)  per added browser",
   );
   for (const meters of sizes) {
     const dir = await Deno.makeTempDir({ prefix: "meterfleet-bench-live-" });
@@ -141,27 +141,30 @@ export default async function (args: string[]) {
         const r = await fetch(`${srv.url}/api/meters?limit=1`, { headers: { cookie: session.cookie } });
         return (await r.json()).total === meters;
       }, { timeoutMs: 120_000, what: `${meters} meters listed` });
-      await sleep(2000);
-      // the server's own cost with no browser (ingest, compaction), before and after the browsers: it drifts, so the
-      // mean of both is what the browsers are measured against
+      await sleep(intervalAfterClose); // /api/meters above woke the feed: let it pause before the first baseline
+      // server CPU as the median of 2-second windows: ingest's periodic work (compaction, energy) comes in bursts that
+      // would otherwise swing one long window by several % of a core
       const serverCpu = async () => {
-        const c0 = await cpuSeconds(pid), t = performance.now();
-        await sleep(seconds * 1000);
-        return (await cpuSeconds(pid) - c0) / ((performance.now() - t) / 1000);
+        const windows: number[] = [];
+        for (const end = performance.now() + seconds * 1000; performance.now() < end;) {
+          const c0 = await cpuSeconds(pid), t = performance.now();
+          await sleep(2000);
+          windows.push((await cpuSeconds(pid) - c0) / ((performance.now() - t) / 1000));
+        }
+        return median(windows);
       };
-      const before = await serverCpu();
-      const runs: { n: number; cols: string[]; cpu: number }[] = [];
+      const runs: { n: number; cols: string[]; cpu: number; base: number }[] = [];
       for (const n of browserCounts) {
+        // each run against its own baseline, measured just before it (no page open, the feed paused)
+        const base = await serverCpu();
         const pages: Watched[] = [];
         for (let i = 0; i < n; i++) pages.push(await openLivePage(browser, srv.url, session.token));
         await sleep(2000); // settle: everything open and streaming
         const m0 = await Promise.all(pages.map((p) => metrics(p.cdp)));
         const bytes0 = pages.map((p) => p.liveBytes);
-        const cpu0 = await cpuSeconds(pid);
         const t0 = performance.now();
-        await sleep(seconds * 1000);
+        const cpu = await serverCpu();
         const elapsed = (performance.now() - t0) / 1000;
-        const cpu = (await cpuSeconds(pid) - cpu0) / elapsed;
         const m1 = await Promise.all(pages.map((p) => metrics(p.cdp)));
         const bytesPerSec = pages.map((p, i) => (p.liveBytes - bytes0[i]) / elapsed);
         const busy = m1.map((m, i) => (m.TaskDuration - m0[i].TaskDuration) / elapsed);
@@ -173,6 +176,7 @@ export default async function (args: string[]) {
         runs.push({
           n,
           cpu,
+          base,
           cols: [
             String(meters).padStart(6),
             String(n).padStart(8),
@@ -186,25 +190,18 @@ export default async function (args: string[]) {
           ],
         });
         for (const p of pages) await p.page.context().close();
-        await sleep(500);
+        await sleep(intervalAfterClose);
       }
-      await sleep(intervalAfterClose);
-      const after = await serverCpu();
-      const baseline = (before + after) / 2;
-      console.log(
-        `${String(meters).padStart(6)}  ${"0".padStart(8)}  ${"".padStart(36)}  ${"".padStart(19)}  ${
-          "".padStart(24)
-        }  ${"".padStart(10)}  ${"".padStart(13)}  ${(baseline * 100).toFixed(1).padStart(6)} (baseline: ${
-          (before * 100).toFixed(1)
-        } before, ${(after * 100).toFixed(1)} after)`,
-      );
       for (const [i, r] of runs.entries()) {
         // the first browser starts the feed's one read of the fleet a second, shared by all: the rest add only theirs
-        const added = i > 0 ? ((r.cpu - runs[0].cpu) / (r.n - runs[0].n)) * 100 : NaN;
+        const added = i > 0 ? ((r.cpu - r.base - (runs[0].cpu - runs[0].base)) / (r.n - runs[0].n)) * 100 : NaN;
         console.log(
           [
             ...r.cols,
-            `${(r.cpu * 100).toFixed(1)} (${(((r.cpu - baseline) / r.n) * 100).toFixed(2)})`.padStart(31),
+            `${(r.base * 100).toFixed(1)} → ${(r.cpu * 100).toFixed(1)} (${
+              (((r.cpu - r.base) / r.n) * 100).toFixed(2)
+            })`
+              .padStart(31),
             Number.isNaN(added) ? "" : added.toFixed(2).padStart(17),
           ].join("  "),
         );
