@@ -41,7 +41,8 @@ Deno.test("fault: corrupted bytes on the way to the chip while writing → block
 Deno.test("fault: the chip stalls mid-backup for longer than a command timeout → retries carry on, verified", async () => {
   await withTempDir(async (dir) => {
     await withSim({ chip: "bk7231t", faults: { stallAfterCommands: 150, stallMs: 600 } }, async (sim, port) => {
-      const f = await Flasher.connect(port, fastOptions());
+      // the stall is four command timeouts long
+      const f = await Flasher.connect(port, fastOptions({ commandTimeoutMs: 150 }));
       await backupJob(f, `${dir}/b.bin`);
       assert(equalBytes(await Deno.readFile(`${dir}/b.bin`), sim.flash.data));
     });
