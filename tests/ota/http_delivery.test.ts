@@ -153,7 +153,9 @@ const INFO = JSON.stringify({ mqtttopic: "obk8C000001", chipset: "BK7231N", buil
 Deno.test("HTTP delivery keeps the real cause: refused, timeout, short write, another unit at that address, another chip", async () => {
   const image = new Uint8Array(5000);
   const steps = { uploading: async () => {} };
-  const run = (port: number, topic = "obk8C000001") =>
+  // answers get a roomy budget (a loaded CI host); only the silent unit's case waits out a short one
+  const answered = { infoMs: 5000, uploadMs: 5000 };
+  const run = (port: number, topic = "obk8C000001", timeouts = answered) =>
     deliverOverHttp({
       rollout,
       topic,
@@ -161,7 +163,7 @@ Deno.test("HTTP delivery keeps the real cause: refused, timeout, short write, an
       password: null,
       image,
       steps,
-      timeouts: { infoMs: 400, uploadMs: 400 },
+      timeouts,
     })
       .then(() => "ok", (e: Error) => e.message);
 
@@ -170,7 +172,10 @@ Deno.test("HTTP delivery keeps the real cause: refused, timeout, short write, an
   assertMatch(await run(gonePort), /^connection refused by 127\.0\.0\.1:\d+$/);
 
   const silent = rawUnit(() => null);
-  assertMatch(await run(silent.port), /^no answer from 127\.0\.0\.1:\d+ to GET \/api\/info within 0\.4 s$/);
+  assertMatch(
+    await run(silent.port, undefined, { infoMs: 400, uploadMs: 400 }),
+    /^no answer from 127\.0\.0\.1:\d+ to GET \/api\/info within 0\.4 s$/,
+  );
   silent.close();
 
   const short = rawUnit((req) =>
@@ -214,7 +219,7 @@ Deno.test("HTTP delivery keeps the real cause: refused, timeout, short write, an
     method: "GET",
     path: "/api/info",
     password: "pw:x",
-    timeoutMs: 1000,
+    timeoutMs: 5000,
   });
   assertEquals([res.status, res.headers.get("content-type"), JSON.parse(new TextDecoder().decode(res.body)).chipset], [
     200,
