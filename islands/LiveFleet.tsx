@@ -234,21 +234,27 @@ export default function LiveFleet({ initial }: { initial: LivePage }) {
                 data-refused={page.refusedReadings}
                 title="A bench or unit reported meter ids another one reported first: its readings are not stored"
               >
-                {page.refusedReadings} (meter id owned by another agent)
+                {page.refusedReadings}
               </div>
+              <p class="small muted">for meter ids another bench or unit reported first:</p>
               <ul class="small plain" data-testid="refused-meters">
                 {(page.refusedMeters ?? []).map((r) => (
-                  <li key={`${r.deviceId}\u0000${r.source}`} data-meter={r.deviceId} data-source={r.source}>
-                    <a href={`/meters/${encodeURIComponent(r.deviceId)}`}>{r.deviceId}</a> from <code>{r.source}</code>:
-                    {" "}
-                    {r.readings} (owner <code>{r.owner || "?"}</code>, last {timeOfDay.format(r.lastAt)})
+                  <li
+                    key={`${r.deviceId}\u0000${r.source}`}
+                    data-meter={r.deviceId}
+                    data-source={r.source}
+                    title={`${r.readings} readings from ${r.source}, last at ${
+                      timeOfDay.format(r.lastAt)
+                    }; the id belongs to ${r.owner || "?"}`}
+                  >
+                    <a href={`/meters/${encodeURIComponent(r.deviceId)}`}>{r.deviceId}</a> ← {r.source}: {r.readings}
                   </li>
                 ))}
                 {page.refusedMeterCount > (page.refusedMeters ?? []).length
                   ? (
                     <li class="muted">
                       and {page.refusedMeterCount - page.refusedMeters.length} more:{" "}
-                      <a href="/api/refused-readings">all refused meters</a>
+                      <a href="/api/refused-readings">all</a>
                     </li>
                   )
                   : null}

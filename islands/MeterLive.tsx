@@ -84,6 +84,16 @@ export default function MeterLive({ deviceId, initial, minutes, zoneName, fixedO
           height: 300,
           ...(tzDate ? { tzDate } : {}),
           legend: { show: false },
+          // the window the heading names, ending now: a meter that has reported once still gets a readable time axis
+          scales: {
+            x: {
+              time: true,
+              range: (): uPlot.Range.MinMax => {
+                const now = Date.now() / 1000;
+                return [now - minutes * 60, now];
+              },
+            },
+          },
           series: [
             {},
             { label: "Power (W)", stroke: v("--s1", "#0f766e"), width: 1.5, scale: "W" },
