@@ -19,6 +19,9 @@ import {
 } from "./store.ts";
 import type { Extension, ServerContext } from "../context.ts";
 
+/** A batch's identity in the ledger: its agent, its spool's epoch and its sequence number. */
+const batchKey = (b: { agentId: string; epoch?: string; seq: number }) => `${b.agentId}/${b.epoch}/${b.seq}`;
+
 /** Upper bound of readings waiting for KV; beyond it we stop acking so agents keep spooling. */
 const MAX_QUEUED_READINGS = 500_000;
 
@@ -40,7 +43,18 @@ export function telemetryIngest(): Extension {
 
   const drain = async () => {
     while (queue.length > 0 && !stopped) {
-      const batches = queue;
+      // a batch can arrive more than once in a round (after a server restart the agent's MQTT client re-sends what
+      // was unacknowledged and the agent re-publishes its spool): commit it once, acknowledge every copy
+      const batches: TelemetryBatch[] = [], copies: TelemetryBatch[] = [];
+      const inRound = new Set<string>();
+      for (const b of queue) {
+        const key = batchKey(b);
+        if (inRound.has(key)) copies.push(b);
+        else {
+          inRound.add(key);
+          batches.push(b);
+        }
+      }
       queue = [];
       queuedReadings = 0;
       let outcome, admitted: TelemetryBatch[] = [];
@@ -88,11 +102,12 @@ export function telemetryIngest(): Extension {
         }
       }
       if (!outcome) continue;
-      const dupParts = new Set(outcome.duplicate.map((p) => `${p.agentId}/${p.epoch}/${p.seq}`));
-      let committed = 0, duplicate = 0;
+      const dupParts = new Set(outcome.duplicate.map(batchKey));
+      let committed = 0, duplicate = copies.length;
+      for (const b of copies) ack(b.agentId, b.seq, "duplicate", b.epoch);
       const refused: RefusedReadings[] = [];
       for (const b of admitted) {
-        const dup = dupParts.has(`${b.agentId}/${b.epoch}/${b.seq}`);
+        const dup = dupParts.has(batchKey(b));
         if (dup) duplicate++;
         else {
           committed++;

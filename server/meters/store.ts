@@ -469,7 +469,8 @@ export interface CommitOutcome {
 /**
  * Commit parts, many per atomic operation. A part whose ledger key already
  * exists was committed before (a replay): it is reported as duplicate and
- * writes nothing, so no reading is ever counted twice. Meters are claimed
+ * writes nothing, so no reading is ever counted twice; a part given twice in one call is committed once and its copy
+ * reported as duplicate (one atomic operation would otherwise pass both copies' ledger checks). Meters are claimed
  * for the parts' agents first; callers drop readings of meters another
  * source owns beforehand (IngestCache.admit), since those are never stored.
  */
@@ -480,6 +481,16 @@ export async function commitParts(
   cache = new IngestCache(),
 ): Promise<CommitOutcome> {
   const out: CommitOutcome = { committed: [], duplicate: [] };
+  const given = new Set<string>();
+  parts = parts.filter((p) => {
+    const key = JSON.stringify(ledgerKey(p));
+    if (given.has(key)) {
+      out.duplicate.push(p);
+      return false;
+    }
+    given.add(key);
+    return true;
+  });
   const idsBySource = new Map<string, string[]>();
   for (const p of parts) {
     let ids = idsBySource.get(p.agentId);
