@@ -30,6 +30,23 @@ export interface BenchMeter {
   profile: string;
 }
 
+/** What the reference meter reads: the same three fields in both forms. */
+function ReferenceFields() {
+  return (
+    <>
+      <label>
+        reference V <input name="volts" type="number" step="any" min="0" size={6} required />
+      </label>
+      <label>
+        A <input name="amps" type="number" step="any" min="0" size={6} required />
+      </label>
+      <label>
+        W <input name="watts" type="number" step="any" min="0" size={6} required />
+      </label>
+    </>
+  );
+}
+
 export function CalibrationForm(
   { unitId, csrf, deployed, live, meters }: {
     unitId: string;
@@ -55,15 +72,7 @@ export function CalibrationForm(
               ))}
             </select>
           </label>
-          <label>
-            reference V <input name="volts" type="number" step="any" min="0" size={6} required />
-          </label>
-          <label>
-            A <input name="amps" type="number" step="any" min="0" size={6} required />
-          </label>
-          <label>
-            W <input name="watts" type="number" step="any" min="0" size={6} required />
-          </label>
+          <ReferenceFields />
           <button type="submit">Calibrate at the bench</button>
         </form>
       )}
@@ -72,15 +81,7 @@ export function CalibrationForm(
           <form method="post" class="filters" data-testid="calibration-form">
             <input type="hidden" name="_csrf" value={csrf} />
             <input type="hidden" name="form" value="calibrate" />
-            <label>
-              reference V <input name="volts" type="number" step="any" min="0" size={6} required />
-            </label>
-            <label>
-              A <input name="amps" type="number" step="any" min="0" size={6} required />
-            </label>
-            <label>
-              W <input name="watts" type="number" step="any" min="0" size={6} required />
-            </label>
+            <ReferenceFields />
             <label>
               note <input name="note" size={14} />
             </label>

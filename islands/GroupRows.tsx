@@ -12,6 +12,9 @@ export interface GroupRow {
   error: string;
 }
 
+/** The numeric fields of a row, with what a screen reader calls each. */
+const NUMBER_FIELDS = [["percent", "percent"], ["success", "success threshold"], ["error", "error threshold"]] as const;
+
 const blank = (): GroupRow => ({ name: "", percent: "", success: "80", error: "10" });
 
 export default function GroupRows({ initial }: { initial: GroupRow[] }) {
@@ -57,39 +60,19 @@ export default function GroupRows({ initial }: { initial: GroupRow[] }) {
                     onInput={(e) => set(i, "name", (e.target as HTMLInputElement).value)}
                   />
                 </td>
-                <td class="num">
-                  <input
-                    name="group_percent"
-                    value={r.percent}
-                    size={4}
-                    inputMode="decimal"
-                    aria-label={`group ${i + 1} percent`}
-                    aria-invalid={invalid(r, "percent")}
-                    onInput={(e) => set(i, "percent", (e.target as HTMLInputElement).value)}
-                  />
-                </td>
-                <td class="num">
-                  <input
-                    name="group_success"
-                    value={r.success}
-                    size={4}
-                    inputMode="decimal"
-                    aria-label={`group ${i + 1} success threshold`}
-                    aria-invalid={invalid(r, "success")}
-                    onInput={(e) => set(i, "success", (e.target as HTMLInputElement).value)}
-                  />
-                </td>
-                <td class="num">
-                  <input
-                    name="group_error"
-                    value={r.error}
-                    size={4}
-                    inputMode="decimal"
-                    aria-label={`group ${i + 1} error threshold`}
-                    aria-invalid={invalid(r, "error")}
-                    onInput={(e) => set(i, "error", (e.target as HTMLInputElement).value)}
-                  />
-                </td>
+                {NUMBER_FIELDS.map(([k, label]) => (
+                  <td class="num" key={k}>
+                    <input
+                      name={`group_${k}`}
+                      value={r[k]}
+                      size={4}
+                      inputMode="decimal"
+                      aria-label={`group ${i + 1} ${label}`}
+                      aria-invalid={invalid(r, k)}
+                      onInput={(e) => set(i, k, (e.target as HTMLInputElement).value)}
+                    />
+                  </td>
+                ))}
                 <td>
                   {live && rows.length > 1 && (
                     <button
