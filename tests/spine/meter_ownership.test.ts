@@ -94,6 +94,15 @@ Deno.test({
         const one = await (await srv.api("/api/meters/sim-01/refused")).json();
         assertEquals(one.items.map((r: RefusedMeter) => r.source), ["bench-garage"]);
         assertEquals((await (await srv.api("/api/meters/sim-03/refused")).json()).items, []);
+        // bad queries get a clear error
+        for (
+          const path of ["/api/refused-readings?limit=0", "/api/refused-readings?limit=x", "/api/meters/a%20b/refused"]
+        ) {
+          const r = await srv.api(path);
+          assertEquals(r.status, 400, path);
+          assertEquals(typeof (await r.json()).error, "string");
+        }
+        assertEquals((await (await srv.api("/api/refused-readings?limit=1")).json()).items.length, 1);
 
         // the live page says so
         const browser = await launchBrowser();
